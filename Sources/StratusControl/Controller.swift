@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import StratusModel
+import StratusStore
+
+/// The controller loop: follows the store's change feed, resyncs periodically, and hands each
+/// resource to the reconciler of its kind through a keyed work queue.
+///
+/// It is level-triggered: every start begins with a full resync, so a change missed while it
+/// was down is still converged, and reconciling the same resource twice is harmless.
+public actor Controller: Service {
+    private let store: Store
+    private let reconcilers: [Kind: any Reconciler]
+    private let logger: Logger
+    private let queue: WorkQueue
+    private let resyncInterval: Duration
+    private let pollInterval: Duration
+    private var inFlight: [String: Int] = [:]
+    private var cursor: Int64 = 0
+    static let cursorName = "controller"
+
+    public init(
+        store: Store,
+        reconcilers: [any Reconciler],
+        logger: Logger = Logger(label: "stratus.controller"),
+        resyncInterval: Duration = .seconds(30),
+        pollInterval: Duration = .milliseconds(50),
+        queue: WorkQueue = WorkQueue()
+    ) {
+        self.store = store
+        var byKind: [Kind: any Reconciler] = [:]
+        for reconciler in reconcilers { for kind in reconciler.kinds { byKind[kind] = reconciler } }
+        self.reconcilers = byKind
+        self.logger = logger
+        self.resyncInterval = resyncInterval
+        self.pollInterval = pollInterval
+        self.queue = queue
+    }
+
+    /// Runs until the task is cancelled or a graceful shutdown is requested.
+    public func run() async throws {
+        cursor = try store.lastEventSeq()
+        try await resync()
+        var lastResync = ContinuousClock.now
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    try await follow()
+                    if ContinuousClock.now - lastResync >= resyncInterval {
+                        try await resync()
+                        lastResync = .now
+                    }
+                } catch {
+                    logger.error("reading the change feed failed; retrying", metadata: ["stratus.error": "\(error)"])
+                }
+                let ready = await queue.take(slots: freeSlots(), backends: reconcilers.mapValues(\.name))
+                for key in ready {
+                    inFlight[backend(of: key), default: 0] += 1
+                    group.addTask { await self.process(key) }
+                }
+                try? await Task.sleep(for: pollInterval)
+            }
+        }
+    }
+
+    /// Queues every resource.
+    public func resync() async throws {
+        for resource in try store.list() { await queue.add(resource.key) }
+    }
+
+    /// Queues the resources named by new events in the feed.
+    private func follow() async throws {
+        while true {
+            let events = try store.events(after: cursor, limit: 1000)
+            guard let last = events.last else { return }
+            for event in events where StoredEvent.desiredStateReasons.contains(event.reason) {
+                if let key = event.key { await queue.add(key) }
+            }
+            cursor = last.seq ?? cursor
+            try store.saveCursor(Self.cursorName, cursor)
+        }
+    }
+
+    private func backend(of key: ResourceKey) -> String { reconcilers[key.kind]?.name ?? "none" }
+
+    /// Free concurrency per backend; kinds without a reconciler share `none` (8 at once).
+    private func freeSlots() -> [String: Int] {
+        var slots = ["none": 8 - inFlight["none", default: 0]]
+        for reconciler in reconcilers.values { slots[reconciler.name] = reconciler.concurrency - inFlight[reconciler.name, default: 0] }
+        return slots
+    }
+
+    /// Reconciles or finalizes one resource and records the outcome.
+    private func process(_ key: ResourceKey) async {
+        let outcome: WorkQueue.Outcome
+        do {
+            outcome = try await converge(key)
+        } catch {
+            logger.error("reconcile failed", metadata: ["stratus.resource": "\(key)", "stratus.error": "\(error)"])
+            outcome = .retry
+        }
+        inFlight[backend(of: key), default: 1] -= 1
+        await queue.finish(key, outcome: outcome)
+    }
+
+    private func converge(_ key: ResourceKey) async throws -> WorkQueue.Outcome {
+        guard let resource = try store.get(key) else { return .success }
+        guard let reconciler = reconcilers[key.kind] else {
+            // Nothing outside the store exists for a kind no reconciler handles, so a delete is complete at once.
+            if resource.isTerminating {
+                try store.finalizeDeletion(key)
+            } else if resource.resource.status?.condition("Synced")?.reason != "NoReconciler" {
+                var status = resource.resource.status ?? ResourceStatus(phase: "Pending")
+                status.setCondition(Condition(type: "Synced", status: "Unknown", reason: "NoReconciler", message: "no reconciler converges \(key.kind.rawValue) in this build yet", lastTransitionTime: Timestamp.string(Date())))
+                try store.updateStatus(key, status)
+            }
+            return .success
+        }
+        if resource.isTerminating {
+            switch await reconciler.finalize(resource) {
+            case .done:
+                try store.finalizeDeletion(key)
+                logger.info("deleted", metadata: ["stratus.resource": "\(key)"])
+                return .success
+            case .requeue(_, let after):
+                return .requeue(after: after)
+            case .failed(let reason, let message, let retryable):
+                try record(resource, synced: false, reason: reason, message: message, status: nil)
+                return retryable ? .retry : .giveUp
+            }
+        }
+        switch await reconciler.reconcile(resource) {
+        case .done(let status):
+            try record(resource, synced: true, reason: "Reconciled", message: nil, status: status)
+            return .success
+        case .requeue(let status, let after):
+            try record(resource, synced: true, reason: "Progressing", message: nil, status: status)
+            return .requeue(after: after)
+        case .failed(let reason, let message, let retryable):
+            try record(resource, synced: false, reason: reason, message: message, status: nil)
+            return retryable ? .retry : .giveUp
+        }
+    }
+
+    /// Writes the status with `observedGeneration` and the `Synced` condition.
+    private func record(_ resource: StoredResource, synced: Bool, reason: String, message: String?, status: ResourceStatus?) throws {
+        var next = status ?? resource.resource.status ?? ResourceStatus(phase: "Pending")
+        if status != nil { next.observedGeneration = resource.generation }
+        next.setCondition(Condition(type: "Synced", status: synced ? "True" : "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
+        if next != resource.resource.status { try store.updateStatus(resource.key, next) }
+    }
+}

@@ -1,0 +1,34 @@
+import StratusModel
+import StratusStore
+
+/// Converges one backend's real world (libvirt, LDAP, AoE, bridges) to the desired state of some kinds.
+///
+/// Reconcilers talk to their drivers through protocols only, so the same code runs in the
+/// controller and, later, in remote node agents. They must be idempotent: the controller calls
+/// them again after restarts, resyncs and retries.
+public protocol Reconciler: Sendable {
+    /// The backend name, for per-backend concurrency limits and logs (`compute`, `identity`).
+    var name: String { get }
+    /// The kinds this reconciler converges.
+    var kinds: Set<Kind> { get }
+    /// How many resources of this backend may be reconciled at once.
+    var concurrency: Int { get }
+    /// Brings the world in line with the resource's spec and reports the observed status.
+    func reconcile(_ resource: StoredResource) async -> ReconcileResult
+    /// Removes the resource's external state; `.done` lets the controller delete the row.
+    func finalize(_ resource: StoredResource) async -> ReconcileResult
+}
+
+extension Reconciler {
+    public var concurrency: Int { 4 }
+}
+
+/// What one reconcile achieved.
+public enum ReconcileResult: Sendable, Equatable {
+    /// Converged; the status to record (its `observedGeneration` is filled in by the controller).
+    case done(ResourceStatus)
+    /// Progressing (a domain still booting); record the status and look again later.
+    case requeue(ResourceStatus, after: Duration)
+    /// Could not converge. Retryable failures back off exponentially; terminal ones wait for a spec change.
+    case failed(reason: String, message: String, retryable: Bool)
+}

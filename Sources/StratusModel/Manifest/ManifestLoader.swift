@@ -1,0 +1,245 @@
+import Foundation
+import Synchronization
+import Yams
+
+/// The text of one manifest file (or standard input) before parsing.
+public struct ManifestSource: Sendable {
+    /// The name errors use: the path as given, or `<stdin>`.
+    public var name: String
+    public var data: Data
+
+    public init(name: String, data: Data) {
+        self.name = name
+        self.data = data
+    }
+}
+
+/// Reads manifests: files, directories (recursively) and standard input; YAML or JSON, many documents each.
+public enum ManifestLoader {
+    /// File endings read from directories.
+    public static let extensions: Set<String> = ["yaml", "yml", "json"]
+
+    /// Expands `-f` arguments into sources: a directory yields its manifest files in path order; `-` is stdin.
+    public static func sources(for paths: [String], readStandardInput: () -> Data = { FileHandle.standardInput.readDataToEndOfFile() })
+        throws(ManifestErrors) -> [ManifestSource]
+    {
+        var sources: [ManifestSource] = []
+        var errors: [ManifestError] = []
+        let fileManager = FileManager.default
+        for path in paths {
+            if path == "-" {
+                sources.append(ManifestSource(name: "<stdin>", data: readStandardInput()))
+                continue
+            }
+            var isDirectory: ObjCBool = false
+            guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                errors.append(ManifestError(location: nil, message: "\(path): no such file or directory"))
+                continue
+            }
+            var files: [String] = []
+            if isDirectory.boolValue {
+                let enumerator = fileManager.enumerator(atPath: path)
+                while let relative = enumerator?.nextObject() as? String {
+                    let ext = (relative as NSString).pathExtension.lowercased()
+                    let full = (path as NSString).appendingPathComponent(relative)
+                    var childIsDirectory: ObjCBool = false
+                    if extensions.contains(ext), fileManager.fileExists(atPath: full, isDirectory: &childIsDirectory), !childIsDirectory.boolValue {
+                        files.append(full)
+                    }
+                }
+                files.sort()
+            } else {
+                files = [path]
+            }
+            for file in files {
+                guard let data = fileManager.contents(atPath: file) else {
+                    errors.append(ManifestError(location: nil, message: "\(file): cannot be read (check its permissions)"))
+                    continue
+                }
+                sources.append(ManifestSource(name: file, data: data))
+            }
+        }
+        if !errors.isEmpty { throw ManifestErrors(errors) }
+        return sources
+    }
+
+    /// Parses, decodes, defaults and checks every document; fails with every problem found.
+    ///
+    /// Files are parsed in parallel; the result keeps file and document order. Duplicates
+    /// (same kind, project and name) across the whole set are errors.
+    public static func load(_ sources: [ManifestSource], defaultProject: String? = nil) throws(ManifestErrors) -> [ManifestDocument] {
+        let results = Mutex([([ManifestDocument], [ManifestError])?](repeating: nil, count: sources.count))
+        DispatchQueue.concurrentPerform(iterations: sources.count) { index in
+            let result = parse(sources[index], defaultProject: defaultProject)
+            results.withLock { $0[index] = result }
+        }
+        var documents: [ManifestDocument] = []
+        var errors: [ManifestError] = []
+        for result in results.withLock({ $0 }) {
+            documents += result!.0
+            errors += result!.1
+        }
+        var seen: [ResourceKey: SourceLocation] = [:]
+        for document in documents {
+            if let first = seen[document.key] {
+                errors.append(ManifestError(
+                    location: document.location(of: [.key("metadata"), .key("name")]),
+                    resource: document.key.description,
+                    message: "defined twice in this set (first at \(first))",
+                    hint: "remove one of them or give it another name"
+                ))
+            } else {
+                seen[document.key] = document.location
+            }
+        }
+        if !errors.isEmpty { throw ManifestErrors(errors) }
+        return documents
+    }
+
+    /// Parses one source into documents and the problems found in it.
+    public static func parse(_ source: ManifestSource, defaultProject: String? = nil) -> ([ManifestDocument], [ManifestError]) {
+        let file = source.name
+        if let offset = source.data.firstIndex(of: 0) {
+            return ([], [ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "this is not a text file (NUL byte at offset \(offset - source.data.startIndex))", hint: "manifests are YAML or JSON text")])
+        }
+        guard let text = String(validating: source.data, as: UTF8.self) else {
+            return ([], [ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "this is not UTF-8 text", hint: "manifests are YAML or JSON text in UTF-8")])
+        }
+        var documents: [ManifestDocument] = []
+        var errors: [ManifestError] = []
+        var documentCount = 0
+        do {
+            let parser = try Parser(yaml: text)
+            while let root = try parser.nextRoot() {
+                documentCount += 1
+                if root.isNull { continue }  // an empty document between `---` lines
+                switch decodeDocument(root, file: file, defaultProject: defaultProject) {
+                case .success(let document): documents.append(document)
+                case .failure(let failure): errors += failure.errors
+                }
+            }
+        } catch let error as YamlError {
+            errors.append(syntaxError(error, file: file))
+        } catch {
+            errors.append(ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "cannot be parsed: \(error)"))
+        }
+        if documents.isEmpty && errors.isEmpty {
+            errors.append(ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "no resources found (the file is empty)", hint: "add a resource or remove the file"))
+        }
+        return (documents, errors)
+    }
+
+    private static func syntaxError(_ error: YamlError, file: String) -> ManifestError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let where_ = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            return ManifestError(location: SourceLocation(file: file, line: mark.line, column: mark.column), message: "YAML syntax error: \(problem)\(where_)")
+        case .reader(let problem, let offset, _, _):
+            return ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "cannot read the text: \(problem)\(offset.map { " at byte \($0)" } ?? "")")
+        default:
+            return ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "YAML error: \(error)")
+        }
+    }
+
+    private static let envelopeKeys = ["apiVersion", "kind", "metadata", "spec", "status"]
+
+    /// Turns one document's tree into a resource, or every problem found in it.
+    static func decodeDocument(_ root: Node, file: String, defaultProject: String?) -> Result<ManifestDocument, ManifestErrors> {
+        let start = SourceLocation(file: file, line: root.mark?.line ?? 1, column: root.mark?.column ?? 1)
+        func at(_ mark: Mark?) -> SourceLocation {
+            mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) } ?? start
+        }
+        func failure(_ issue: DecodeIssue, resource: String? = nil) -> ManifestError {
+            ManifestError(location: at(issue.mark), resource: resource, path: renderPath(issue.path), message: issue.message, hint: issue.hint)
+        }
+        guard case .mapping(let mapping) = root else {
+            return .failure(ManifestErrors([ManifestError(location: start, message: "expected a resource (a mapping with apiVersion, kind, metadata and spec), got \(root.describedKind)")]))
+        }
+        var errors: [ManifestError] = []
+        var fields: [String: Node] = [:]
+        for (keyNode, value) in mapping {
+            let key = keyNode.scalar?.string ?? ""
+            if !envelopeKeys.contains(key) {
+                errors.append(ManifestError(location: at(keyNode.mark), path: key, message: "unknown field \"\(key)\"", hint: Suggestion.hint(for: key, in: envelopeKeys) ?? "a resource has apiVersion, kind, metadata and spec"))
+            } else if fields[key] != nil {
+                errors.append(ManifestError(location: at(keyNode.mark), path: key, message: "duplicate key \"\(key)\""))
+            }
+            fields[key] = value
+        }
+        for key in ["apiVersion", "kind", "metadata", "spec"] where fields[key] == nil {
+            errors.append(ManifestError(location: start, path: key, message: "missing required field \"\(key)\""))
+        }
+        if let apiVersion = fields["apiVersion"], apiVersion.scalar?.string != Resource.apiVersion {
+            errors.append(ManifestError(location: at(apiVersion.mark), path: "apiVersion", message: "expected \"\(Resource.apiVersion)\", got \(apiVersion.describedKind)", hint: "write apiVersion: \(Resource.apiVersion)"))
+        }
+        var kind: Kind?
+        if let kindNode = fields["kind"] {
+            let name = kindNode.scalar?.string ?? ""
+            kind = Kind(rawValue: name)
+            if kind == nil {
+                let exact = Kind.allCases.first { $0.rawValue.lowercased() == name.lowercased() }
+                errors.append(ManifestError(location: at(kindNode.mark), path: "kind", message: "unknown kind \(kindNode.describedKind)", hint: exact.map { "did you mean \"\($0.rawValue)\"?" } ?? Suggestion.hint(for: name, in: Kind.allCases.map(\.rawValue)) ?? "kinds are \(Kind.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        guard let kind, let metadataNode = fields["metadata"], let specNode = fields["spec"], errors.isEmpty else {
+            return .failure(ManifestErrors(errors))
+        }
+        let session = DecodeSession()
+        let metadata: ManifestMetadata
+        do {
+            metadata = try NodeDecoder(node: metadataNode, path: [.key("metadata")], session: session).decodeValue(ManifestMetadata.self)
+        } catch let issue as DecodeIssue {
+            return .failure(ManifestErrors([failure(issue)]))
+        } catch {
+            return .failure(ManifestErrors([ManifestError(location: at(metadataNode.mark), path: "metadata", message: "\(error)")]))
+        }
+        let nameProblem = NameRules.problem(with: metadata.name, dotted: kind == .instanceType || kind == .node)
+        var project = metadata.project
+        if let nameProblem {
+            errors.append(ManifestError(location: at(metadataNode.locate([.key("name")])), path: "metadata.name", message: nameProblem))
+        }
+        switch kind.scope {
+        case .cluster:
+            if let given = project {
+                errors.append(ManifestError(location: at(metadataNode.locate([.key("project")])), path: "metadata.project", message: "\(kind.rawValue) is cluster-scoped and belongs to no project, got \"\(given)\"", hint: "remove metadata.project"))
+                project = nil
+            }
+        case .project:
+            project = project ?? defaultProject
+            if project == nil {
+                errors.append(ManifestError(location: at(metadataNode.mark), path: "metadata.project", message: "missing required field \"project\" (\(kind.rawValue) is project-scoped)", hint: "add metadata.project or pass --project"))
+            } else if let problem = NameRules.problem(with: project!, dotted: false) {
+                errors.append(ManifestError(location: at(metadataNode.locate([.key("project")])), path: "metadata.project", message: problem))
+            }
+        }
+        let key = ResourceKey(kind: kind, project: project, name: metadata.name)
+        let label = key.description
+        var body: any SpecBody
+        do {
+            body = try decodeSpec(ResourceSpec.bodyType(for: kind), NodeDecoder(node: specNode, path: [.key("spec")], session: session))
+        } catch let issue as DecodeIssue {
+            return .failure(ManifestErrors(errors + [failure(issue, resource: label)]))
+        } catch {
+            return .failure(ManifestErrors(errors + [ManifestError(location: at(specNode.mark), resource: label, path: "spec", message: "\(error)")]))
+        }
+        errors += session.unknownFieldIssues().map { failure($0, resource: label) }
+        var validator = Validator()
+        body.validate(&validator)
+        for issue in validator.issues {
+            errors.append(ManifestError(location: at(root.locate(issue.path)), resource: label, path: renderPath(issue.path), message: issue.message, hint: issue.hint))
+        }
+        guard errors.isEmpty else { return .failure(ManifestErrors(errors)) }
+        body.applyDefaults()
+        let meta = ObjectMeta(name: metadata.name, project: project, labels: metadata.labels ?? [:], annotations: metadata.annotations ?? [:])
+        do {
+            return .success(try ManifestDocument(resource: Resource(metadata: meta, spec: ResourceSpec(body)), location: start, root: NodeBox(node: root)))
+        } catch {
+            return .failure(ManifestErrors([ManifestError(location: start, resource: label, message: "cannot be encoded: \(error)")]))
+        }
+    }
+
+    private static func decodeSpec<T: SpecBody>(_ type: T.Type, _ decoder: NodeDecoder) throws -> any SpecBody {
+        try decoder.decodeValue(type)
+    }
+}

@@ -1,0 +1,58 @@
+import StratusModel
+
+/// What applying a set does to one resource.
+public enum ChangeAction: String, Sendable, Codable, CaseIterable {
+    case create
+    case update
+    case delete
+    case unchanged
+}
+
+/// One resource's planned change, with field-level detail for updates.
+public struct PlannedChange: Sendable {
+    public var action: ChangeAction
+    public var key: ResourceKey
+    /// The EC2-style id, when the resource has one already.
+    public var id: String?
+    /// Field-level changes (`spec.…`, `metadata.labels.…`) for updates.
+    public var fields: [FieldChange]
+    /// Remarks a user should see: adoption from another set, a cancelled deletion.
+    public var notes: [String]
+    public var oldSpec: ResourceSpec?
+    public var newSpec: ResourceSpec?
+    /// Whether the spec itself changes (and so `metadata.generation` bumps).
+    public var specChanged: Bool
+
+    public init(
+        action: ChangeAction,
+        key: ResourceKey,
+        id: String? = nil,
+        fields: [FieldChange] = [],
+        notes: [String] = [],
+        oldSpec: ResourceSpec? = nil,
+        newSpec: ResourceSpec? = nil,
+        specChanged: Bool = false
+    ) {
+        self.action = action
+        self.key = key
+        self.id = id
+        self.fields = fields
+        self.notes = notes
+        self.oldSpec = oldSpec
+        self.newSpec = newSpec
+        self.specChanged = specChanged
+    }
+}
+
+/// The changes one apply makes (or would make), in apply order.
+public struct ApplyPlan: Sendable {
+    public var changes: [PlannedChange]
+
+    public init(changes: [PlannedChange]) { self.changes = changes }
+
+    /// How many resources each action touches.
+    public func count(_ action: ChangeAction) -> Int { changes.reduce(0) { $0 + ($1.action == action ? 1 : 0) } }
+
+    /// Whether anything would change.
+    public var hasChanges: Bool { changes.contains { $0.action != .unchanged } }
+}

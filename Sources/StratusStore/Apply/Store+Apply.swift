@@ -1,0 +1,176 @@
+import Foundation
+import GRDB
+import StratusModel
+
+extension Store {
+    /// Computes what applying the documents would do, changing nothing.
+    ///
+    /// Fails with every dangling reference (file:line:column and a "did you mean"), and with
+    /// `StoreError` when a prune would break the budget or touch a protected resource.
+    public func plan(_ documents: [ManifestDocument], options: ApplyOptions) throws -> ApplyPlan {
+        try writer.read { db in try computePlan(db, documents, options) }
+    }
+
+    /// Records the documents as desired state in one transaction, and returns what changed.
+    ///
+    /// Either every change is written or, on any error, none is.
+    @discardableResult
+    public func apply(_ documents: [ManifestDocument], options: ApplyOptions) throws -> ApplyPlan {
+        try apply(documents, options: options, seed: false)
+    }
+
+    func apply(_ documents: [ManifestDocument], options: ApplyOptions, seed: Bool) throws -> ApplyPlan {
+        try writer.write { db in
+            let plan = try computePlan(db, documents, options)
+            try commit(db, plan, documents, options)
+            if seed { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('catalogSeeded', ?)", arguments: [Timestamp.string(Date())]) }
+            return plan
+        }
+    }
+
+    // MARK: - Planning
+
+    /// A stored row, as much as planning needs.
+    struct SnapshotRow {
+        var id: Int64
+        var ec2Id: String?
+        var specHash: String
+        var labels: String
+        var annotations: String
+        var applySet: String?
+        var terminating: Bool
+        var isProtected: Bool
+    }
+
+    func snapshot(_ db: Database) throws -> [ResourceKey: SnapshotRow] {
+        var rows: [ResourceKey: SnapshotRow] = [:]
+        let cursor = try Row.fetchCursor(db, sql: "SELECT id, kind, project, name, ec2Id, specHash, labels, annotations, applySet, deletionTimestamp FROM resource")
+        while let row = try cursor.next() {
+            guard let kind = Kind(rawValue: row[1]) else { continue }
+            let annotations: String = row[7]
+            let key = ResourceKey(kind: kind, project: row[2], name: row[3])
+            rows[key] = SnapshotRow(
+                id: row[0], ec2Id: row[4], specHash: row[5], labels: row[6], annotations: annotations, applySet: row[8],
+                terminating: row[9] as String? != nil,
+                isProtected: annotations.contains(ObjectMeta.protectAnnotation) && Self.isProtected(annotations)
+            )
+        }
+        return rows
+    }
+
+    static func isProtected(_ annotationsJSON: String) -> Bool {
+        let annotations = try? JSONDecoder().decode([String: String].self, from: Data(annotationsJSON.utf8))
+        return annotations?[ObjectMeta.protectAnnotation]?.lowercased() == "true"
+    }
+
+    func computePlan(_ db: Database, _ documents: [ManifestDocument], _ options: ApplyOptions) throws -> ApplyPlan {
+        let stored = try snapshot(db)
+        try checkReferences(db, documents, stored)
+        var changes: [PlannedChange] = []
+        changes.reserveCapacity(documents.count)
+        for document in documents.sorted(by: { $0.key < $1.key }) {
+            let key = document.key
+            guard let row = stored[key] else {
+                changes.append(PlannedChange(action: .create, key: key, newSpec: document.resource.spec, specChanged: true))
+                continue
+            }
+            let specChanged = row.specHash != document.specHash
+            let sameSet = row.applySet == options.applySet
+            if !specChanged && row.labels == document.labelsJSON && row.annotations == document.annotationsJSON && sameSet && !row.terminating {
+                changes.append(PlannedChange(action: .unchanged, key: key, id: row.ec2Id))
+                continue
+            }
+            var fields: [FieldChange] = []
+            var oldSpec: ResourceSpec?
+            if specChanged {
+                let json = try String.fetchOne(db, sql: "SELECT spec FROM resource WHERE id = ?", arguments: [row.id]) ?? "{}"
+                oldSpec = try ResourceSpec.fromJSON(Data(json.utf8), kind: key.kind)
+                fields += FieldDiff.changes(from: try JSONValue(json: json), to: try JSONValue(json: document.specJSON), path: "spec")
+            }
+            fields += FieldDiff.changes(from: try JSONValue(json: row.labels), to: try JSONValue(json: document.labelsJSON), path: "metadata.labels")
+            fields += FieldDiff.changes(from: try JSONValue(json: row.annotations), to: try JSONValue(json: document.annotationsJSON), path: "metadata.annotations")
+            var notes: [String] = []
+            if !sameSet {
+                notes.append(row.applySet.map { "taken over from apply set \"\($0)\"" } ?? "taken over from the API")
+            }
+            if row.terminating { notes.append("deletion cancelled") }
+            changes.append(PlannedChange(action: .update, key: key, id: row.ec2Id, fields: fields, notes: notes, oldSpec: oldSpec, newSpec: document.resource.spec, specChanged: specChanged))
+        }
+        if options.prune {
+            let wanted = Set(documents.map(\.key))
+            let members = stored.filter { $0.value.applySet == options.applySet && !$0.value.terminating }
+            let doomed = members.filter { !wanted.contains($0.key) }.sorted { $0.key > $1.key }
+            let protected = doomed.filter(\.value.isProtected).map(\.key)
+            if !protected.isEmpty { throw StoreError.protected(protected.sorted()) }
+            if !options.allowMassDelete && (doomed.count > ApplyOptions.pruneBudget || doomed.count * 2 > members.count) && !doomed.isEmpty {
+                throw StoreError.massDelete(count: doomed.count, setSize: members.count, set: options.applySet)
+            }
+            for (key, row) in doomed {
+                let json = try String.fetchOne(db, sql: "SELECT spec FROM resource WHERE id = ?", arguments: [row.id]) ?? "{}"
+                changes.append(PlannedChange(action: .delete, key: key, id: row.ec2Id, oldSpec: try ResourceSpec.fromJSON(Data(json.utf8), kind: key.kind)))
+            }
+        }
+        return ApplyPlan(changes: changes)
+    }
+
+    // MARK: - Committing
+
+    private func commit(_ db: Database, _ plan: ApplyPlan, _ documents: [ManifestDocument], _ options: ApplyOptions) throws {
+        let now = Timestamp.string(Date())
+        let byKey = Dictionary(documents.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO resource (kind, project, name, ec2Id, spec, specHash, generation, labels, annotations, applySet, manager, createdAt, updatedAt)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+            """)
+        let update = try db.cachedStatement(sql: """
+            UPDATE resource SET spec = ?, specHash = ?, generation = generation + ?, labels = ?, annotations = ?, applySet = ?,
+                manager = ?, updatedAt = ?, deletionTimestamp = NULL
+            WHERE kind = ? AND project = ? AND name = ?
+            """)
+        let tombstone = try db.cachedStatement(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?")
+        for change in plan.changes {
+            let key = change.key
+            switch change.action {
+            case .unchanged:
+                continue
+            case .create:
+                let document = byKey[key]!
+                let ec2Id = try key.kind.idPrefix.map { try newEC2Id(db, prefix: $0) }
+                try insert.execute(arguments: [
+                    key.kind.rawValue, key.project, key.name, ec2Id, document.specJSON, document.specHash,
+                    document.labelsJSON, document.annotationsJSON, options.applySet, options.manager, now, now,
+                ])
+                try record(db, StoredEvent(time: now, key: key, reason: "Created", message: "created by \(options.manager)", generation: 1))
+            case .update:
+                let document = byKey[key]!
+                try update.execute(arguments: [
+                    document.specJSON, document.specHash, change.specChanged ? 1 : 0, document.labelsJSON, document.annotationsJSON,
+                    options.applySet, options.manager, now, key.kind.rawValue, key.project, key.name,
+                ])
+                let summary = change.fields.prefix(5).map(\.summary).joined(separator: "; ")
+                let more = change.fields.count > 5 ? "; … (\(change.fields.count - 5) more)" : ""
+                let notes = change.notes.isEmpty ? "" : " (\(change.notes.joined(separator: ", ")))"
+                try record(db, StoredEvent(time: now, key: key, reason: "Updated", message: "updated by \(options.manager)\(notes): \(summary)\(more)"))
+            case .delete:
+                try tombstone.execute(arguments: [now, now, key.kind.rawValue, key.project, key.name])
+                try record(db, StoredEvent(time: now, key: key, reason: "Pruned", message: "no longer in apply set \"\(options.applySet)\"; deletion requested"))
+            }
+        }
+    }
+
+    /// A fresh EC2-style id (`i-` + 8 hex digits) not used by any resource.
+    func newEC2Id(_ db: Database, prefix: String) throws -> String {
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM resource WHERE ec2Id = ?")
+        while true {
+            let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            let id = "\(prefix)-\(String(repeating: "0", count: 8 - hex.count))\(hex)"
+            if try Int.fetchOne(exists, arguments: [id]) == nil { return id }
+        }
+    }
+
+    /// Appends an event to the change feed.
+    func record(_ db: Database, _ event: StoredEvent) throws {
+        try db.cachedStatement(sql: "INSERT INTO event (time, kind, project, name, type, reason, message, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation])
+    }
+}

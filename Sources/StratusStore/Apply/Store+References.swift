@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+import StratusModel
+
+extension Store {
+    /// Checks that every name a document refers to resolves, within the set or the store.
+    ///
+    /// A project-scoped resource also refers to its project. A `project/name` image must be
+    /// public. Every failure names the field's position and suggests the closest existing name.
+    func checkReferences(_ db: Database, _ documents: [ManifestDocument], _ stored: [ResourceKey: SnapshotRow]) throws {
+        var inSet: [ResourceKey: ManifestDocument] = [:]
+        for document in documents { inSet[document.key] = document }
+        var errors: [ManifestError] = []
+        var namesByScope: [String: [String]]?
+
+        func exists(_ reference: Reference) throws -> Bool {
+            let target = reference.target
+            if let document = inSet[target] {
+                if reference.allowsPublicImage, case .image(let image) = document.resource.spec, target.project != document.key.project {
+                    return image.public == true
+                }
+                return true
+            }
+            guard let row = stored[target] else { return false }
+            if reference.allowsPublicImage {
+                let json = try String.fetchOne(db, sql: "SELECT spec FROM resource WHERE id = ?", arguments: [row.id]) ?? "{}"
+                if case .image(let image) = try ResourceSpec.fromJSON(Data(json.utf8), kind: .image) { return image.public == true }
+            }
+            return true
+        }
+
+        for document in documents {
+            var references = document.resource.spec.body.references(project: document.key.project)
+            if document.key.kind.scope == .project {
+                references.insert(Reference(kind: .project, project: nil, name: document.key.project, path: []), at: 0)
+                references[0].path = [.key("metadata"), .key("project")]
+            }
+            for reference in references where try !exists(reference) {
+                if namesByScope == nil {
+                    var names: [String: [String]] = [:]
+                    for key in stored.keys { names["\(key.kind.rawValue)/\(key.project)", default: []].append(key.name) }
+                    for key in inSet.keys { names["\(key.kind.rawValue)/\(key.project)", default: []].append(key.name) }
+                    namesByScope = names
+                }
+                let target = reference.target
+                let candidates = namesByScope!["\(target.kind.rawValue)/\(target.project)"] ?? []
+                let publicNote = reference.allowsPublicImage && (inSet[target] != nil || stored[target] != nil) ? " is not public" : " does not exist"
+                errors.append(ManifestError(
+                    location: document.location(of: reference.path),
+                    resource: document.key.description,
+                    path: renderPath(reference.path),
+                    message: "\(target)\(publicNote) (neither in these files nor in the store)",
+                    hint: Suggestion.hint(for: target.name, in: candidates) ?? "create the \(target.kind.rawValue) first or fix the name"
+                ))
+            }
+        }
+        if !errors.isEmpty { throw ManifestErrors(errors) }
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+import GRDB
+import StratusModel
+
+extension Store {
+    /// Claims the first free value of a pool for a resource; the same owner gets its existing value back.
+    ///
+    /// The table's primary key (pool, value) makes a double allocation impossible even with
+    /// several writers. Returns nil when every candidate is taken.
+    public func allocate(pool: String, candidates: some Sequence<String>, owner: ResourceKey) throws -> String? {
+        try writer.write { db in
+            if let existing = try String.fetchOne(db, sql: "SELECT value FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?", arguments: [pool, owner.kind.rawValue, owner.project, owner.name]) {
+                return existing
+            }
+            let taken = Set(try String.fetchAll(db, sql: "SELECT value FROM allocation WHERE pool = ?", arguments: [pool]))
+            for candidate in candidates where !taken.contains(candidate) {
+                try db.execute(sql: "INSERT INTO allocation(pool, value, ownerKind, ownerProject, ownerName, createdAt) VALUES (?, ?, ?, ?, ?, ?)", arguments: [pool, candidate, owner.kind.rawValue, owner.project, owner.name, Timestamp.string(Date())])
+                return candidate
+            }
+            return nil
+        }
+    }
+
+    /// Releases everything a resource holds in a pool.
+    public func release(pool: String, owner: ResourceKey) throws {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?", arguments: [pool, owner.kind.rawValue, owner.project, owner.name])
+        }
+    }
+}

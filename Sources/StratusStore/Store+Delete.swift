@@ -1,0 +1,57 @@
+import Foundation
+import GRDB
+import StratusModel
+
+extension Store {
+    /// What `delete` did to one resource.
+    public enum DeleteOutcome: String, Sendable {
+        /// Marked for deletion; the controller finishes it.
+        case markedForDeletion
+        /// It was already being deleted.
+        case alreadyTerminating
+        /// It does not exist.
+        case notFound
+    }
+
+    /// Marks resources for deletion (a tombstone the controller finishes), in one transaction.
+    ///
+    /// Refuses, changing nothing, if any of them carries `stratus/protect: "true"`.
+    public func delete(_ keys: [ResourceKey], reason: String = "deletion requested") throws -> [(ResourceKey, DeleteOutcome)] {
+        try writer.write { db in
+            let now = Timestamp.string(Date())
+            var outcomes: [(ResourceKey, DeleteOutcome)] = []
+            var protected: [ResourceKey] = []
+            for key in keys {
+                let row = try Row.fetchOne(db, sql: "SELECT annotations, deletionTimestamp FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name])
+                guard let row else {
+                    outcomes.append((key, .notFound))
+                    continue
+                }
+                if row["deletionTimestamp"] as String? != nil {
+                    outcomes.append((key, .alreadyTerminating))
+                    continue
+                }
+                if Self.isProtected(row["annotations"]) { protected.append(key) }
+                outcomes.append((key, .markedForDeletion))
+            }
+            if !protected.isEmpty { throw StoreError.protected(protected) }
+            for (key, outcome) in outcomes where outcome == .markedForDeletion {
+                try db.execute(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?", arguments: [now, now, key.kind.rawValue, key.project, key.name])
+                try record(db, StoredEvent(time: now, key: key, reason: "Deleting", message: reason))
+            }
+            return outcomes
+        }
+    }
+
+    /// Removes a tombstoned resource and its allocations once its external state is gone (the controller's last step).
+    @discardableResult
+    public func finalizeDeletion(_ key: ResourceKey) throws -> Bool {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM resource WHERE kind = ? AND project = ? AND name = ? AND deletionTimestamp IS NOT NULL", arguments: [key.kind.rawValue, key.project, key.name])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "DELETE FROM allocation WHERE ownerKind = ? AND ownerProject = ? AND ownerName = ?", arguments: [key.kind.rawValue, key.project, key.name])
+            try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, reason: "Deleted", message: "deletion finished"))
+            return true
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import GRDB
+
+extension Store {
+    /// Named, append-only migrations. Never edit one that has shipped; add another.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-resources-events") { db in
+            try db.execute(sql: """
+                CREATE TABLE resource (
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    project TEXT NOT NULL DEFAULT '',
+                    name TEXT NOT NULL,
+                    ec2Id TEXT UNIQUE,
+                    spec TEXT NOT NULL,
+                    specHash TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    labels TEXT NOT NULL DEFAULT '{}',
+                    annotations TEXT NOT NULL DEFAULT '{}',
+                    applySet TEXT,
+                    manager TEXT NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    updatedAt TEXT NOT NULL,
+                    deletionTimestamp TEXT,
+                    status TEXT,
+                    UNIQUE (kind, project, name)
+                );
+                CREATE INDEX resource_applySet ON resource(applySet);
+                CREATE TABLE event (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    project TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    generation INTEGER
+                );
+                CREATE INDEX event_object ON event(kind, project, name);
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+        }
+        migrator.registerMigration("v2-allocations-cursors") { db in
+            try db.execute(sql: """
+                CREATE TABLE allocation (
+                    pool TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    ownerKind TEXT NOT NULL,
+                    ownerProject TEXT NOT NULL,
+                    ownerName TEXT NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    PRIMARY KEY (pool, value)
+                );
+                CREATE INDEX allocation_owner ON allocation(ownerKind, ownerProject, ownerName);
+                CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+}

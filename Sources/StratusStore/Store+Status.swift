@@ -1,0 +1,38 @@
+import Foundation
+import GRDB
+import StratusModel
+
+extension Store {
+    /// Writes a resource's status (the controller's only write to a resource).
+    ///
+    /// Returns false when the resource is gone. An event is recorded when the phase changes.
+    @discardableResult
+    public func updateStatus(_ key: ResourceKey, _ status: ResourceStatus) throws -> Bool {
+        let json = try CanonicalJSON.string(status)
+        return try writer.write { db in
+            let old = try String.fetchOne(db, sql: "SELECT status FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name])
+            try db.execute(sql: "UPDATE resource SET status = ? WHERE kind = ? AND project = ? AND name = ?", arguments: [json, key.kind.rawValue, key.project, key.name])
+            guard db.changesCount > 0 else { return false }
+            let oldPhase = try old.map { try JSONDecoder().decode(ResourceStatus.self, from: Data($0.utf8)).phase } ?? nil
+            if let phase = status.phase, phase != oldPhase {
+                let ready = status.condition("Ready")
+                let warning = ready?.status == "False"
+                let message = ready.map { "\($0.reason)\($0.message.map { ": \($0)" } ?? "")" } ?? "phase \(phase)"
+                try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, type: warning ? "Warning" : "Normal", reason: phase, message: message, generation: status.observedGeneration))
+            }
+            return true
+        }
+    }
+
+    /// Reads a named cursor into the event feed (0 when it was never saved).
+    public func cursor(_ name: String) throws -> Int64 {
+        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0 }
+    }
+
+    /// Saves a named cursor into the event feed.
+    public func saveCursor(_ name: String, _ seq: Int64) throws {
+        try writer.write { db in
+            try db.execute(sql: "INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq", arguments: [name, seq])
+        }
+    }
+}

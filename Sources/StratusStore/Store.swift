@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import Logging
+import StratusModel
+
+/// The desired and observed state of the cloud, in one SQLite database (WAL).
+///
+/// One `Store` owns the GRDB writer and the migrations. Every apply set commits in one
+/// transaction; the `event` table is the append-only change feed the controller follows.
+public final class Store: Sendable {
+    let writer: any DatabaseWriter
+    let logger: Logger
+
+    /// Opens (creating if needed) the store in a data directory, as `DIR/stratus.sqlite`.
+    ///
+    /// On first creation the built-in catalog (`manifests/catalog.yaml`) is applied.
+    public convenience init(dataDirectory: String, logger: Logger = Logger(label: "stratus.store")) throws {
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: (dataDirectory as NSString).appendingPathComponent("stratus.sqlite"), configuration: configuration)
+        try self.init(writer: pool, logger: logger)
+    }
+
+    /// Wraps an open database (a temporary `DatabaseQueue()` in tests), migrating it to the current schema.
+    public init(writer: any DatabaseWriter, logger: Logger = Logger(label: "stratus.store"), seedCatalog: Bool = true) throws {
+        self.writer = writer
+        self.logger = logger
+        try Self.migrator.migrate(writer)
+        if seedCatalog { try seedCatalogOnce() }
+    }
+
+    /// Applies the built-in catalog the first time this database is opened.
+    private func seedCatalogOnce() throws {
+        let seeded = try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'catalogSeeded'") }
+        guard seeded == nil else { return }
+        let documents = try ManifestLoader.load([BuiltinCatalog.source])
+        _ = try apply(documents, options: ApplyOptions(applySet: BuiltinCatalog.applySet, manager: "catalog"), seed: true)
+        logger.info("applied the built-in catalog", metadata: ["stratus.resources": "\(documents.count)"])
+    }
+
+    /// The schema version names applied so far, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try writer.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+}

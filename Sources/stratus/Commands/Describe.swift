@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import StratusModel
+import StratusStore
+
+extension Stratus {
+    /// `stratus describe`: everything about one resource, for a person.
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one resource's spec, status, conditions and recent events.",
+            discussion: "Example: stratus describe instance web-1 -p acme"
+        )
+
+        @Argument(help: "The kind.")
+        var kind: String
+
+        @Argument(help: "The name or EC2 id.")
+        var name: String
+
+        @Option(name: .shortAndLong, help: "The project (project-scoped kinds).")
+        var project: String?
+
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            try reportingErrors {
+                let kind = try parseKind(kind)
+                let store = try storeOptions.openStore()
+                let stored = try lookup(store, kind: kind, name: name, project: project)
+                let events = try store.events(for: stored.key)
+                Terminal.standardOutput.write(Self.render(stored, events: events))
+            }
+        }
+
+        static func render(_ stored: StoredResource, events: [StoredEvent]) -> String {
+            let meta = stored.metadata
+            var lines: [String] = []
+            func field(_ name: String, _ value: String) { lines.append((name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value) }
+            field("Name", meta.name)
+            if let project = meta.project { field("Project", project) }
+            field("Kind", stored.key.kind.rawValue)
+            if let id = meta.id { field("ID", id) }
+            field("Labels", meta.labels.isEmpty ? "<none>" : meta.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+            field("Annotations", meta.annotations.isEmpty ? "<none>" : meta.annotations.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+            let observed = stored.resource.status?.observedGeneration.map { " (observed: \($0))" } ?? " (not yet observed)"
+            field("Generation", "\(stored.generation)\(observed)")
+            field("Apply set", "\(meta.applySet ?? "<none>") (manager \(meta.manager ?? "?"))")
+            field("Created", meta.creationTimestamp ?? "?")
+            if let deletion = meta.deletionTimestamp { field("Deleting since", deletion) }
+            field("Status", stored.displayPhase)
+            lines.append("Spec:")
+            let specLines = (try? ManifestWriter.specLines(stored.resource.spec)) ?? []
+            lines += specLines.map { "  " + $0 }
+            if let details = stored.resource.status?.details, !details.isEmpty {
+                lines.append("Observed:")
+                lines += details.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value.displayText)" }
+            }
+            lines.append("Conditions:")
+            let conditions = stored.resource.status?.conditions ?? []
+            if conditions.isEmpty {
+                lines.append("  <none>")
+            } else {
+                var table = Table(headers: ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"])
+                table.rows = conditions.map { [$0.type, $0.status, $0.reason, Timestamp.age(since: $0.lastTransitionTime), $0.message ?? ""] }
+                lines += table.render().split(separator: "\n").map { "  " + $0 }
+            }
+            lines.append("Events:")
+            if events.isEmpty {
+                lines.append("  <none>")
+            } else {
+                var table = Table(headers: ["AGE", "TYPE", "REASON", "MESSAGE"])
+                table.rows = events.map { [Timestamp.age(since: $0.time), $0.type, $0.reason, $0.message] }
+                lines += table.render().split(separator: "\n").map { "  " + $0 }
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+}

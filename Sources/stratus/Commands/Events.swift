@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import StratusModel
+import StratusStore
+
+extension Stratus {
+    /// `stratus events`: the change feed, newest last.
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show recent events (the change feed the controller follows).",
+            discussion: "Examples: stratus events; stratus events -p acme --kind instance; stratus events --after 120 -o json"
+        )
+
+        @Option(name: .shortAndLong, help: "Only events of this project.")
+        var project: String?
+
+        @Option(help: "Only events of this kind.")
+        var kind: String?
+
+        @Option(help: "Only events after this sequence number.")
+        var after: Int64 = 0
+
+        @Option(help: "At most this many events (the newest).")
+        var limit = 100
+
+        @Option(name: .shortAndLong, help: "Output format: table or json.")
+        var output: GetFormat = .table
+
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            try reportingErrors {
+                let kind = try kind.map(parseKind)
+                let store = try storeOptions.openStore()
+                var events: [StoredEvent] = []
+                var cursor = after
+                while true {
+                    let batch = try store.events(after: cursor, limit: 5000)
+                    events += batch.filter { (project == nil || $0.project == project) && (kind == nil || $0.kind == kind!.rawValue) }
+                    if events.count > limit { events.removeFirst(events.count - limit) }
+                    guard let last = batch.last?.seq else { break }
+                    cursor = last
+                }
+                let out = Terminal.standardOutput
+                switch output {
+                case .json, .yaml:
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    out.line(String(decoding: try encoder.encode(events), as: UTF8.self))
+                case .table, .wide:
+                    var table = Table(headers: ["SEQ", "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"])
+                    table.rows = events.map { event in
+                        let object = event.key?.description ?? "\(event.kind) \(event.name)"
+                        return [String(event.seq ?? 0), Timestamp.age(since: event.time), event.type, event.reason, object, event.message]
+                    }
+                    if events.isEmpty { Terminal.standardError.line("No events.") } else { out.write(table.render()) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import StratusModel
+import StratusStore
+
+/// Where the state lives; shared by every command that opens the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The data directory (default: $STRATUS_DATA, else ./.stratus).", valueName: "dir"))
+    var dataDir: String?
+
+    /// The directory the command uses: the flag, then `STRATUS_DATA`, then `./.stratus`.
+    var resolvedDataDir: String {
+        dataDir ?? ProcessInfo.processInfo.environment["STRATUS_DATA"].flatMap { $0.isEmpty ? nil : $0 } ?? ".stratus"
+    }
+
+    func openStore() throws -> Store {
+        do {
+            return try Store(dataDirectory: resolvedDataDir)
+        } catch {
+            throw CLIError("cannot open the store in \(resolvedDataDir): \(error)")
+        }
+    }
+}
+
+/// The manifests a command reads.
+struct FileOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("filename")], help: ArgumentHelp("A manifest file or directory (recursive); '-' reads standard input. Repeatable.", valueName: "path"))
+    var files: [String] = []
+
+    @Option(name: .shortAndLong, help: "The project for documents that do not name one.")
+    var project: String?
+
+    /// Reads and checks every document; fails with every problem found.
+    func load() throws -> [ManifestDocument] {
+        let sources = try ManifestLoader.sources(for: files)
+        if sources.isEmpty { throw CLIError("no manifests found in \(files.joined(separator: ", ")) (*.yaml, *.yml, *.json)") }
+        return try ManifestLoader.load(sources, defaultProject: project)
+    }
+}
+
+/// An error the command line reports as it is, with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Change output formats.
+enum ChangeFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}
+
+/// When to color output.
+enum ColorMode: String, ExpressibleByArgument, CaseIterable {
+    case auto
+    case always
+    case never
+}
+
+/// Resolves a kind typed on the command line, with a suggestion when it is misspelt.
+func parseKind(_ text: String) throws -> Kind {
+    if let kind = Kind.named(text) { return kind }
+    let all = Kind.allCases.flatMap(\.aliases)
+    let hint = Suggestion.closest(to: text, in: all).map { " Did you mean \"\($0)\"?" } ?? ""
+    throw CLIError("unknown kind \"\(text)\".\(hint) Kinds: \(Kind.allCases.map(\.plural).joined(separator: ", ")).")
+}
+
+/// Runs a body, turning library errors into clear messages and exit code 1.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let errors as ManifestErrors {
+        Terminal.standardError.write(errors.errors.map { "error: \($0)" }.joined(separator: "\n") + "\n")
+        let noun = errors.errors.count == 1 ? "error" : "errors"
+        Terminal.standardError.write("\(errors.errors.count) \(noun); nothing was changed.\n")
+        throw ExitCode.failure
+    } catch let error as StoreError {
+        Terminal.standardError.write("error: \(error)\n")
+        throw ExitCode.failure
+    } catch let error as CLIError {
+        Terminal.standardError.write("error: \(error)\n")
+        throw ExitCode.failure
+    }
+}

@@ -1,0 +1,92 @@
+import StratusModel
+import StratusStore
+
+/// The columns `stratus get` shows for each kind.
+enum ResourceColumns {
+    /// Headers and cells for a list of one kind; `wide` adds generation, apply set and labels.
+    static func table(_ resources: [StoredResource], kind: Kind, wide: Bool) -> Table {
+        var headers = ["NAME"]
+        if kind.scope == .project { headers.append("PROJECT") }
+        if kind.idPrefix != nil { headers.append("ID") }
+        headers += specific(kind).map(\.0) + ["STATUS", "AGE"]
+        if wide { headers += ["GENERATION", "SET", "LABELS"] }
+        var table = Table(headers: headers)
+        for stored in resources {
+            var row = [stored.metadata.name]
+            if kind.scope == .project { row.append(stored.key.project) }
+            if kind.idPrefix != nil { row.append(stored.metadata.id ?? "-") }
+            row += specific(kind).map { $0.1(stored) }
+            row += [stored.displayPhase, stored.metadata.creationTimestamp.map { Timestamp.age(since: $0) } ?? "-"]
+            if wide {
+                let labels = stored.metadata.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                row += [String(stored.generation), stored.metadata.applySet ?? "-", labels.isEmpty ? "-" : labels]
+            }
+            table.rows.append(row)
+        }
+        return table
+    }
+
+    private static func detail(_ stored: StoredResource, _ key: String) -> String {
+        stored.resource.status?.details[key]?.displayText ?? "-"
+    }
+
+    private static func specific(_ kind: Kind) -> [(String, (StoredResource) -> String)] {
+        switch kind {
+        case .user:
+            return [
+                ("ROLES", { if case .user(let s) = $0.resource.spec { return join(s.roles?.map(\.rawValue)) }; return "-" }),
+                ("PROJECTS", { if case .user(let s) = $0.resource.spec { return join(s.projects?.map(\.project)) }; return "-" }),
+            ]
+        case .project:
+            return [("MANAGER", { if case .project(let s) = $0.resource.spec { return s.manager }; return "-" })]
+        case .keyPair:
+            return [("SOURCE", { if case .keyPair(let s) = $0.resource.spec { return s.publicKey == nil ? "generated" : "imported" }; return "-" })]
+        case .network:
+            return [
+                ("CIDR", { if case .network(let s) = $0.resource.spec { return s.cidr }; return "-" }),
+                ("VLAN", { if case .network(let s) = $0.resource.spec { return s.vlan.map(String.init) ?? detail($0, "vlan") }; return "-" }),
+            ]
+        case .securityGroup:
+            return [("RULES", { if case .securityGroup(let s) = $0.resource.spec { return String(s.ingress?.count ?? 0) }; return "-" })]
+        case .address:
+            return [
+                ("PUBLIC-IP", { if case .address(let s) = $0.resource.spec { return s.publicIp ?? detail($0, "publicIp") }; return "-" }),
+                ("INSTANCE", { if case .address(let s) = $0.resource.spec { return s.instance ?? "-" }; return "-" }),
+            ]
+        case .image:
+            return [
+                ("FORMAT", { if case .image(let s) = $0.resource.spec { return s.format?.rawValue ?? "-" }; return "-" }),
+                ("PUBLIC", { if case .image(let s) = $0.resource.spec { return String(s.public ?? false) }; return "-" }),
+                ("SOURCE", { if case .image(let s) = $0.resource.spec { return s.source }; return "-" }),
+            ]
+        case .instanceType:
+            return [
+                ("MEMORY-MB", { if case .instanceType(let s) = $0.resource.spec { return String(s.memoryMB) }; return "-" }),
+                ("VCPUS", { if case .instanceType(let s) = $0.resource.spec { return String(s.vcpus) }; return "-" }),
+                ("DISK-GB", { if case .instanceType(let s) = $0.resource.spec { return String(s.diskGB) }; return "-" }),
+            ]
+        case .instance:
+            return [
+                ("IMAGE", { if case .instance(let s) = $0.resource.spec { return s.image }; return "-" }),
+                ("TYPE", { if case .instance(let s) = $0.resource.spec { return s.instanceType }; return "-" }),
+                ("POWER", { if case .instance(let s) = $0.resource.spec { return s.powerState?.rawValue ?? "-" }; return "-" }),
+                ("NODE", { detail($0, "node") }),
+            ]
+        case .volume:
+            return [
+                ("SIZE-GB", { if case .volume(let s) = $0.resource.spec { return String(s.sizeGB) }; return "-" }),
+                ("ATTACHED-TO", { if case .volume(let s) = $0.resource.spec { return s.attachment.map { "\($0.instance):\($0.device ?? "")" } ?? "-" }; return "-" }),
+            ]
+        case .node:
+            return [
+                ("ZONE", { if case .node(let s) = $0.resource.spec { return s.zone ?? "-" }; return "-" }),
+                ("CORDONED", { if case .node(let s) = $0.resource.spec { return String(s.cordoned ?? false) }; return "-" }),
+            ]
+        }
+    }
+
+    private static func join(_ values: [String]?) -> String {
+        guard let values, !values.isEmpty else { return "-" }
+        return values.joined(separator: ",")
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+
+/// The `stratus` command: thin wrappers around the library, which does the work.
+@main
+struct Stratus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stratus",
+        abstract: "A declarative cloud controller: EC2 and S3 APIs, libvirt compute, AoE volumes, VLANs, LDAP.",
+        discussion: """
+            Resources are YAML manifests (apiVersion stratus/v1). `apply` records them as desired state,
+            `diff` shows what would change, and `serve` runs the controller that makes the world match.
+
+            Examples:
+              stratus apply -f examples/               record the example project
+              stratus diff -f examples/ -o json        what would change, for a CI job (exit 2 = differences)
+              stratus get instances -p acme -o wide    list instances
+              stratus describe instance web-1 -p acme  spec, status, conditions and events of one resource
+              stratus apply -f examples/ --prune --set demo   also delete set members no longer in the files
+
+            The data directory is ./.stratus unless --data-dir or STRATUS_DATA says otherwise.
+            """,
+        version: "0.1.0",
+        subcommands: [Apply.self, Diff.self, Get.self, Describe.self, Delete.self, Events.self, Serve.self]
+    )
+
+    /// Runs the command; usage errors exit 1 like every other error (2 is reserved for `diff`'s "differences").
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Terminal.standardOutput.flush()
+        } catch {
+            Terminal.standardOutput.flush()
+            Terminal.standardError.flush()
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
+}
