@@ -67,15 +67,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "StratusModelTests", dependencies: ["StratusModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "StratusStoreTests", dependencies: ["StratusStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StratusStoreTests",
+            dependencies: ["StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StratusControlTests",
-            dependencies: ["StratusControl", "StratusStore"],
+            dependencies: ["StratusControl", "StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StratusCLITests",
-            dependencies: ["StratusStore", "stratus"],
+            dependencies: ["StratusStore", "StratusModel", "stratus"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -149,5 +149,9 @@ public actor Controller: Service {
         if status != nil { next.observedGeneration = resource.generation }
         next.setCondition(Condition(type: "Synced", status: synced ? "True" : "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
         if next != resource.resource.status { try store.updateStatus(resource.key, next) }
+        if !synced {
+            try store.recordEvent(resource.key, type: "Warning", reason: reason, message: message ?? reason)
+            logger.warning("reconcile failed", metadata: ["stratus.resource": "\(resource.key)", "stratus.reason": "\(reason)", "stratus.message": "\(message ?? "")"])
+        }
     }
 }

@@ -24,6 +24,11 @@ extension Store {
         }
     }
 
+    /// Appends an event about a resource (a reconciler's warning, say) to the feed.
+    public func recordEvent(_ key: ResourceKey, type: String = "Normal", reason: String, message: String) throws {
+        try writer.write { db in try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, type: type, reason: reason, message: message)) }
+    }
+
     /// Reads a named cursor into the event feed (0 when it was never saved).
     public func cursor(_ name: String) throws -> Int64 {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0 }

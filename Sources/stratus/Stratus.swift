@@ -34,6 +34,7 @@ struct Stratus: AsyncParsableCommand {
                 try command.run()
             }
             Terminal.standardOutput.flush()
+            Terminal.standardError.flush()
         } catch {
             Terminal.standardOutput.flush()
             Terminal.standardError.flush()

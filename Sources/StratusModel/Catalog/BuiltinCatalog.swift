@@ -64,6 +64,7 @@ spec:
   memoryMB: 2048
   vcpus: 4
   diskGB: 10
+
 """#
 
     /// The catalog as a manifest source.

@@ -135,6 +135,9 @@ public enum ManifestLoader {
             .composer(let context, let problem, let mark, _):
             let where_ = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
             return ManifestError(location: SourceLocation(file: file, line: mark.line, column: mark.column), message: "YAML syntax error: \(problem)\(where_)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            return ManifestError(location: SourceLocation(file: file, line: context.mark.line, column: context.mark.column), message: "duplicate key \(keys) in this mapping", hint: "each key may appear once; remove or merge the repeats")
         case .reader(let problem, let offset, _, _):
             return ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "cannot read the text: \(problem)\(offset.map { " at byte \($0)" } ?? "")")
         default:

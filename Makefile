@@ -1,0 +1,34 @@
+# Stratus: `make run` starts a cloud on embedded defaults; `make test` builds and runs every test.
+SWIFT ?= swift
+DATA ?= .stratus
+BIN := .build/debug/stratus
+
+.PHONY: run test bench install-deps build build-tests release clean
+
+## run: install what is missing, build, start the controller on ./$(DATA) and apply examples/
+run: install-deps build
+	$(BIN) serve --data-dir $(DATA) --apply examples/
+
+## test: install what is missing, build once (with tests), run every test
+test: install-deps build-tests
+	$(SWIFT) test --skip-build
+
+## bench: release build, then the benchmarks of BENCHMARKS.md
+bench: install-deps release
+	python3 bench/apply_diff.py --bin .build/release/stratus
+
+## release: the optimized build (some Swift 6 concurrency mistakes only show here)
+release:
+	$(SWIFT) build -c release --product stratus
+
+install-deps:
+	@scripts/install-deps.sh
+
+build:
+	$(SWIFT) build --product stratus
+
+build-tests:
+	$(SWIFT) build --build-tests
+
+clean:
+	rm -rf .build

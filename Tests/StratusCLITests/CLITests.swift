@@ -1,0 +1,217 @@
+import Foundation
+import Testing
+
+/// The real `stratus` binary, run as a user would, against a temporary data directory.
+struct CLI {
+    let dataDirectory: String
+    let workDirectory: String
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-cli-\(UUID().uuidString)")
+        dataDirectory = base.appendingPathComponent("data").path
+        workDirectory = base.appendingPathComponent("work").path
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+    }
+
+    /// The binary SwiftPM built next to the test bundle.
+    static var binary: String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundle, bundle.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("stratus").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/stratus").path
+    }
+
+    static var repositoryRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `stratus ARGS…` with `STRATUS_DATA` pointing at this test's directory.
+    @discardableResult
+    func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: workDirectory)
+        var environment = ProcessInfo.processInfo.environment
+        environment["STRATUS_DATA"] = dataDirectory
+        environment["NO_COLOR"] = "1"
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    /// Copies the repository's examples into the work directory, to edit them.
+    func copyExamples() throws -> String {
+        let target = (workDirectory as NSString).appendingPathComponent("examples")
+        try FileManager.default.copyItem(atPath: (Self.repositoryRoot as NSString).appendingPathComponent("examples"), toPath: target)
+        return target
+    }
+
+    func write(_ path: String, _ text: String) throws {
+        try text.write(toFile: (workDirectory as NSString).appendingPathComponent(path), atomically: true, encoding: .utf8)
+    }
+
+    func read(_ path: String) throws -> String {
+        try String(contentsOfFile: (workDirectory as NSString).appendingPathComponent(path), encoding: .utf8)
+    }
+}
+
+@Suite struct CLITests {
+    @Test("diff exits 0 in sync, 2 with differences, 1 on error — through the real binary")
+    func diffExitCodes() throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        let first = try cli.run("diff", "-f", examples)
+        #expect(first.status == 2, "\(first.stderr)")
+        #expect(first.stdout.contains("+ Instance acme/web-1: create"))
+        let apply = try cli.run("apply", "-f", examples)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(apply.stdout.contains("Instance acme/web-1 created (i-"))
+        #expect(apply.stdout.contains("Applied set \"default\": 11 created, 0 configured, 0 pruned, 0 unchanged."))
+        let inSync = try cli.run("diff", "-f", examples)
+        #expect(inSync.status == 0, "\(inSync.stdout)\(inSync.stderr)")
+        #expect(inSync.stdout == "Plan: 0 to create, 0 to update, 0 to delete, 11 unchanged.\n")
+
+        let instances = try cli.read("examples/instances.yaml").replacingOccurrences(of: "instanceType: m1.medium", with: "instanceType: m1.large")
+        try cli.write("examples/instances.yaml", instances)
+        let changed = try cli.run("diff", "-f", examples)
+        #expect(changed.status == 2)
+        #expect(changed.stdout.contains("~ Instance acme/db-1 (i-"))
+        #expect(changed.stdout.contains("    - instanceType: m1.medium\n    + instanceType: m1.large\n"))
+        #expect(changed.stdout.contains("spec.instanceType: m1.medium → m1.large"))
+
+        try cli.write("examples/broken.yaml", "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: v, project: acme}\nspec: {sizeGB: ten}\n")
+        let broken = try cli.run("diff", "-f", examples)
+        #expect(broken.status == 1)
+        #expect(broken.stderr.contains("broken.yaml:4:16: Volume acme/v: spec.sizeGB: expected an integer, got \"ten\""))
+    }
+
+    @Test("diff -o json has the documented stable shape")
+    func diffJSON() throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        try cli.run("apply", "-f", examples)
+        try cli.write("examples/instances.yaml", try cli.read("examples/instances.yaml").replacingOccurrences(of: "instanceType: m1.medium", with: "instanceType: m1.large"))
+        let result = try cli.run("diff", "-f", examples, "-o", "json")
+        #expect(result.status == 2)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["kind"] as? String == "ChangeReport")
+        #expect(report["summary"] as? [String: Int] == ["create": 0, "update": 1, "delete": 0, "unchanged": 10])
+        let changes = try #require(report["changes"] as? [[String: Any]])
+        #expect(changes.count == 1)
+        #expect(changes[0]["action"] as? String == "update")
+        #expect(changes[0]["kind"] as? String == "Instance")
+        #expect(changes[0]["project"] as? String == "acme")
+        #expect(changes[0]["name"] as? String == "db-1")
+        let fields = try #require(changes[0]["fields"] as? [[String: String]])
+        #expect(fields == [["path": "spec.instanceType", "old": "m1.medium", "new": "m1.large"]])
+    }
+
+    @Test("apply --dry-run shows the plan and changes nothing")
+    func dryRun() throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        let dry = try cli.run("apply", "-f", examples, "--dry-run")
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("Nothing was changed (dry run)."))
+        let listed = try cli.run("get", "instances")
+        #expect(listed.stdout.isEmpty)
+        #expect(listed.stderr.contains("No instances found"))
+    }
+
+    @Test("a bad file anywhere in the set applies nothing and names file:line:column")
+    func atomicApply() throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        try cli.write("examples/zz-bad.yaml", "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: x, project: acme}\nspec: {image: debian-12, instanceType: m1.smal}\n")
+        let result = try cli.run("apply", "-f", examples)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("zz-bad.yaml:4:40: Instance acme/x: spec.instanceType: InstanceType m1.smal does not exist (neither in these files nor in the store); did you mean \"m1.small\"?"))
+        #expect(result.stderr.contains("1 error; nothing was changed."))
+        #expect(try cli.run("get", "users").stdout.isEmpty)
+    }
+
+    @Test("get, describe, delete and events work on what apply recorded; -f - reads stdin")
+    func getDescribeDelete() throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        try cli.run("apply", "-f", examples)
+        let table = try cli.run("get", "instances", "-p", "acme")
+        #expect(table.stdout.hasPrefix("NAME    PROJECT   ID           IMAGE       TYPE        POWER     NODE   STATUS    AGE\n"))
+        #expect(table.stdout.contains("web-1   acme      i-"))
+        let json = try cli.run("get", "instance", "web-1", "-p", "acme", "-o", "json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let metadata = try #require(object["metadata"] as? [String: Any])
+        let id = try #require(metadata["id"] as? String)
+        let byID = try cli.run("get", "instance", id, "-o", "yaml")
+        #expect(byID.stdout.contains("name: web-1"))
+        let reapplied = try cli.run("apply", "-f", "-", stdin: byID.stdout)
+        #expect(reapplied.stdout.contains("Instance acme/web-1 unchanged"), "\(reapplied.stdout)\(reapplied.stderr)")
+        let describe = try cli.run("describe", "instance", "web-1", "-p", "acme")
+        #expect(describe.stdout.contains("ID:           \(id)"))
+        #expect(describe.stdout.contains("Created   created by apply:default"))
+        let deleted = try cli.run("delete", "-f", "\(examples)/instances.yaml")
+        #expect(deleted.status == 0)
+        #expect(deleted.stdout.contains("Instance acme/web-1 marked for deletion (Terminating)"))
+        #expect(try cli.run("get", "instances", "-p", "acme").stdout.contains("Terminating"))
+        let events = try cli.run("events", "--kind", "instance")
+        #expect(events.stdout.contains("Deleting"))
+        let missing = try cli.run("get", "instance", "web-9", "-p", "acme")
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("Instance acme/web-9 not found; did you mean \"web-1\"?"))
+    }
+
+    @Test("apply --prune removes set members dropped from the files, within the budget")
+    func prune() throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        #expect(try cli.run("apply", "-f", examples, "--set", "demo").status == 0)
+        let trimmed = try cli.read("examples/instances.yaml").components(separatedBy: "---\n").filter { !$0.contains("name: web-2") }.joined(separator: "---\n")
+        try cli.write("examples/instances.yaml", trimmed)
+        let diff = try cli.run("diff", "-f", examples, "--set", "demo", "--prune")
+        #expect(diff.status == 2)
+        #expect(diff.stdout.contains("- Instance acme/web-2 (i-"))
+        let result = try cli.run("apply", "-f", examples, "--prune", "--set", "demo")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Instance acme/web-2 pruned (Terminating)"))
+        for file in ["instances.yaml", "network.yaml", "images.yaml"] { try FileManager.default.removeItem(atPath: "\(examples)/\(file)") }
+        let tooMany = try cli.run("apply", "-f", examples, "--prune", "--set", "demo")
+        #expect(tooMany.status == 1)
+        #expect(tooMany.stderr.contains("refusing to prune 7 of 10 resources of apply set \"demo\""))
+        #expect(tooMany.stderr.contains("--allow-mass-delete"))
+        #expect(try cli.run("get", "networks", "-p", "acme").stdout.contains("Pending"))
+        let allowed = try cli.run("apply", "-f", examples, "--prune", "--set", "demo", "--allow-mass-delete")
+        #expect(allowed.status == 0)
+        #expect(allowed.stdout.contains("7 pruned"))
+    }
+
+    @Test("unknown kinds and usage errors exit 1 with a suggestion")
+    func usageErrors() throws {
+        let cli = try CLI()
+        let result = try cli.run("get", "instnces")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("did you mean \"instances\"?") || result.stderr.contains("Did you mean \"instances\"?"))
+        #expect(try cli.run("apply").status == 1)
+        #expect(try cli.run("--help").status == 0)
+    }
+}

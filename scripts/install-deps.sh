@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Stratus needs from Debian, and nothing when it is all there already.
+# Idempotent and quiet: a no-op run takes a fraction of a second.
+set -euo pipefail
+
+# Debian packages the build and the tests use. Later components add theirs here.
+packages=(libsqlite3-dev libyaml-dev)
+
+missing=()
+for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} > 0)); then
+    echo "install-deps: installing ${missing[*]}"
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "install-deps: swift is not on PATH; install the Swift 6.2+ toolchain first" >&2
+    exit 1
+fi
