@@ -114,3 +114,31 @@ func parseOne(_ text: String, project: String? = nil) throws -> ManifestDocument
         #expect([Kind.instance, .volume, .image, .securityGroup, .address].map(\.idPrefix) == ["i", "vol", "ami", "sg", "eipalloc"])
     }
 }
+
+@Suite struct CanonicalJSONTests {
+    @Test("canonical JSON of every kind's spec decodes back to the same spec, keys sorted")
+    func roundTrip() throws {
+        let specs: [ResourceSpec] = [
+            .user(UserSpec(fullName: "A \"quoted\" name\twith tab", email: "a@b.c", roles: [.cloudadmin], projects: [ProjectMembership(project: "p", roles: [.sysadmin])])),
+            .project(ProjectSpec(manager: "alice", quotas: Quotas(instances: 3))),
+            .keyPair(KeyPairSpec(publicKey: "ssh-ed25519 AAAA x")),
+            .network(NetworkSpec(cidr: "10.0.0.0/24", vlan: 7, dns: ["1.1.1.1"])),
+            .securityGroup(SecurityGroupSpec(ingress: [IngressRule(protocol: .tcp, fromPort: 1, toPort: 2, cidr: "0.0.0.0/0")])),
+            .address(AddressSpec(publicIp: "192.0.2.1", instance: "w")),
+            .image(ImageSpec(source: "/a/b", format: .raw, public: true)),
+            .instanceType(InstanceTypeSpec(memoryMB: 512, vcpus: 1, diskGB: 0)),
+            .instance(InstanceSpec(image: "i", instanceType: "m1.tiny", securityGroups: ["a", "b"], userData: "#!/bin/sh\necho \u{1}\\")),
+            .volume(VolumeSpec(sizeGB: 1, attachment: VolumeAttachment(instance: "w", device: "/dev/vdc"))),
+            .node(NodeSpec(zone: "nova", roles: [.compute])),
+        ]
+        for spec in specs.map({ $0.defaulted() }) {
+            let text = try CanonicalJSON.string(spec.body)
+            #expect(try ResourceSpec.fromJSON(Data(text.utf8), kind: spec.kind) == spec, "\(text)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            let keys = text.dropFirst().split(separator: ",").compactMap { $0.split(separator: ":").first }.filter { $0.hasPrefix("\"") }
+            #expect(!object.isEmpty)
+            #expect(keys.first.map { String($0) } == "\"" + object.keys.sorted().first! + "\"")
+        }
+        #expect(try CanonicalJSON.string(["b": 1, "a": 2]) == #"{"a":2,"b":1}"#)
+    }
+}

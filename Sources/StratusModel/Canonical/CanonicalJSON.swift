@@ -8,14 +8,17 @@ import Foundation
 public enum CanonicalJSON {
     /// Encodes a value in canonical form.
     public static func encode(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        Data(try string(value).utf8)
     }
 
     /// Encodes a value in canonical form, as text.
     public static func string(_ value: some Encodable) throws -> String {
-        String(decoding: try encode(value), as: UTF8.self)
+        try CanonicalEncoder.encode(value).canonicalText
+    }
+
+    /// The JSON tree of a value (what `string` writes out).
+    public static func tree(_ value: some Encodable) throws -> JSONValue {
+        try CanonicalEncoder.encode(value)
     }
 
     /// Hex SHA-256 of bytes.

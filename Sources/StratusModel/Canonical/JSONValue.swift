@@ -44,8 +44,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// Converts any `Encodable` value into its JSON tree.
     public init(encoding value: some Encodable) throws {
-        let data = try CanonicalJSON.encode(value)
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+        self = try CanonicalJSON.tree(value)
     }
 
     /// Parses JSON text.

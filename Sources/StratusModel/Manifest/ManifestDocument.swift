@@ -14,37 +14,43 @@ public struct ManifestDocument: Sendable {
     /// Labels and annotations in canonical JSON.
     public var labelsJSON: String
     public var annotationsJSON: String
-    /// The parsed tree, to find the position of a field named by a later check (references).
-    let root: NodeBox
+    /// Positions of the fields later checks may complain about (references, name, project), by path.
+    ///
+    /// Kept instead of the parsed tree, which would cost far more memory across a large set.
+    private var fieldLocations: [String: SourceLocation]
 
     public var key: ResourceKey { resource.key }
 
-    init(resource: Resource, location: SourceLocation, root: NodeBox) throws {
+    init(resource: Resource, location: SourceLocation, root: Node?) throws {
         self.resource = resource
         self.location = location
-        self.root = root
-        let spec = try resource.spec.canonicalJSON()
-        specJSON = String(decoding: spec, as: UTF8.self)
-        specHash = CanonicalJSON.sha256(spec)
+        let specText = try CanonicalJSON.string(resource.spec.body)
+        specJSON = specText
+        specHash = CanonicalJSON.sha256(Data(specText.utf8))
         labelsJSON = try CanonicalJSON.string(resource.metadata.labels)
         annotationsJSON = try CanonicalJSON.string(resource.metadata.annotations)
+        var locations: [String: SourceLocation] = [:]
+        if let root {
+            let paths = resource.spec.body.references(project: resource.metadata.project).map(\.path)
+                + [[.key("metadata"), .key("name")], [.key("metadata"), .key("project")]]
+            for path in paths {
+                if let mark = root.locate(path) {
+                    locations[renderPath(path)] = SourceLocation(file: location.file, line: mark.line, column: mark.column)
+                }
+            }
+        }
+        fieldLocations = locations
     }
 
     /// A document made in code rather than read from a file (the EC2 API, tests).
     public init(resource: Resource, origin: String = "<api>") throws {
         var resource = resource
         resource.spec = resource.spec.defaulted()
-        try self.init(resource: resource, location: SourceLocation(file: origin, line: 1, column: 1), root: NodeBox(node: Node("")))
+        try self.init(resource: resource, location: SourceLocation(file: origin, line: 1, column: 1), root: nil)
     }
 
-    /// The position of a field, falling back to its nearest parent that exists.
+    /// The position of a field that references or identity checks name; the document's start otherwise.
     public func location(of path: [PathElement]) -> SourceLocation {
-        guard let mark = root.node.locate(path) else { return location }
-        return SourceLocation(file: location.file, line: mark.line, column: mark.column)
+        fieldLocations[renderPath(path)] ?? location
     }
-}
-
-/// A parsed YAML tree; Yams nodes are immutable values once built.
-struct NodeBox: @unchecked Sendable {  // Node holds weak anchor refs that are never mutated after parsing.
-    let node: Node
 }

@@ -75,9 +75,13 @@ public enum ManifestLoader {
         }
         var documents: [ManifestDocument] = []
         var errors: [ManifestError] = []
-        for result in results.withLock({ $0 }) {
-            documents += result!.0
-            errors += result!.1
+        documents.reserveCapacity(results.withLock { $0.reduce(0) { $0 + ($1?.0.count ?? 0) } })
+        results.withLock { results in
+            for index in results.indices {
+                documents.append(contentsOf: results[index]!.0)
+                errors.append(contentsOf: results[index]!.1)
+                results[index] = nil
+            }
         }
         var seen: [ResourceKey: SourceLocation] = [:]
         for document in documents {
@@ -109,7 +113,7 @@ public enum ManifestLoader {
         var errors: [ManifestError] = []
         var documentCount = 0
         do {
-            let parser = try Parser(yaml: text)
+            let parser = try Parser(yaml: text, resolver: .basic)  // the decoder reads scalars itself; regex tag resolution is most of the parse time
             while let root = try parser.nextRoot() {
                 documentCount += 1
                 if root.isNull { continue }  // an empty document between `---` lines
@@ -190,12 +194,9 @@ public enum ManifestLoader {
         }
         let session = DecodeSession()
         let metadata: ManifestMetadata
-        do {
-            metadata = try NodeDecoder(node: metadataNode, path: [.key("metadata")], session: session).decodeValue(ManifestMetadata.self)
-        } catch let issue as DecodeIssue {
-            return .failure(ManifestErrors([failure(issue)]))
-        } catch {
-            return .failure(ManifestErrors([ManifestError(location: at(metadataNode.mark), path: "metadata", message: "\(error)")]))
+        switch decodeMetadata(metadataNode) {
+        case .success(let decoded): metadata = decoded
+        case .failure(let issue): return .failure(ManifestErrors(errors + [failure(issue)]))
         }
         let nameProblem = NameRules.problem(with: metadata.name, dotted: kind == .instanceType || kind == .node)
         var project = metadata.project
@@ -236,10 +237,73 @@ public enum ManifestLoader {
         body.applyDefaults()
         let meta = ObjectMeta(name: metadata.name, project: project, labels: metadata.labels ?? [:], annotations: metadata.annotations ?? [:])
         do {
-            return .success(try ManifestDocument(resource: Resource(metadata: meta, spec: ResourceSpec(body)), location: start, root: NodeBox(node: root)))
+            return .success(try ManifestDocument(resource: Resource(metadata: meta, spec: ResourceSpec(body)), location: start, root: root))
         } catch {
             return .failure(ManifestErrors([ManifestError(location: start, resource: label, message: "cannot be encoded: \(error)")]))
         }
+    }
+
+    private static let metadataKeys = ["name", "project", "labels", "annotations", "id", "generation", "applySet", "manager", "creationTimestamp", "deletionTimestamp"]
+
+    /// Reads `metadata` by hand: it is in every document, and a generic decode of its maps is slow.
+    private static func decodeMetadata(_ node: Node) -> Result<ManifestMetadata, DecodeIssue> {
+        let path: [PathElement] = [.key("metadata")]
+        guard case .mapping(let mapping) = node else {
+            return .failure(DecodeIssue(path: path, message: "expected a mapping, got \(node.describedKind)", mark: node.mark))
+        }
+        var name: String?
+        var metadata = ManifestMetadata(name: "")
+        var seen = Set<String>()
+        for (keyNode, value) in mapping {
+            let key = keyNode.scalar?.string ?? ""
+            let at = path + [.key(key)]
+            if !seen.insert(key).inserted { return .failure(DecodeIssue(path: at, message: "duplicate key \"\(key)\"", mark: keyNode.mark)) }
+            func string() -> Result<String, DecodeIssue> {
+                guard case .scalar(let scalar) = value, !value.isNull else {
+                    return .failure(DecodeIssue(path: at, message: "expected a string, got \(value.describedKind)", mark: value.mark))
+                }
+                return .success(scalar.string)
+            }
+            func map() -> Result<[String: String], DecodeIssue> {
+                if value.isNull { return .success([:]) }
+                guard case .mapping(let entries) = value else {
+                    return .failure(DecodeIssue(path: at, message: "expected a mapping of strings, got \(value.describedKind)", mark: value.mark))
+                }
+                var result: [String: String] = [:]
+                for (entryKey, entryValue) in entries {
+                    guard case .scalar(let k) = entryKey, case .scalar(let v) = entryValue, !entryValue.isNull else {
+                        return .failure(DecodeIssue(path: at + [.key(entryKey.scalar?.string ?? "?")], message: "expected a string value, got \(entryValue.describedKind)", hint: "quote it", mark: entryValue.mark))
+                    }
+                    result[k.string] = v.string
+                }
+                return .success(result)
+            }
+            switch key {
+            case "name":
+                switch string() {
+                case .success(let value): name = value
+                case .failure(let issue): return .failure(issue)
+                }
+            case "project":
+                if value.isNull { continue }
+                switch string() {
+                case .success(let value): metadata.project = value
+                case .failure(let issue): return .failure(issue)
+                }
+            case "labels", "annotations":
+                switch map() {
+                case .success(let value): if key == "labels" { metadata.labels = value } else { metadata.annotations = value }
+                case .failure(let issue): return .failure(issue)
+                }
+            case _ where metadataKeys.contains(key):
+                continue  // written by Stratus; ignored on input
+            default:
+                return .failure(DecodeIssue(path: at, message: "unknown field \"\(key)\"", hint: Suggestion.hint(for: key, in: metadataKeys) ?? "metadata has name, project, labels and annotations", mark: keyNode.mark))
+            }
+        }
+        guard let name else { return .failure(DecodeIssue(path: path, message: "missing required field \"name\"", mark: node.mark)) }
+        metadata.name = name
+        return .success(metadata)
     }
 
     private static func decodeSpec<T: SpecBody>(_ type: T.Type, _ decoder: NodeDecoder) throws -> any SpecBody {

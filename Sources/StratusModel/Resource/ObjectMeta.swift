@@ -46,17 +46,10 @@ public struct ObjectMeta: Sendable, Equatable, Codable {
     public var isProtected: Bool { annotations[Self.protectAnnotation]?.lowercased() == "true" }
 }
 
-/// The part of `metadata` a manifest may set; the rest is accepted and ignored.
-struct ManifestMetadata: Decodable {
+/// The part of `metadata` a manifest may set; the read-only rest is accepted and ignored.
+struct ManifestMetadata {
     var name: String
     var project: String?
     var labels: [String: String]?
     var annotations: [String: String]?
-    // Read-only fields, accepted so that `stratus get -o yaml` output applies unchanged.
-    var id: String?
-    var generation: Int?
-    var applySet: String?
-    var manager: String?
-    var creationTimestamp: String?
-    var deletionTimestamp: String?
 }

@@ -21,8 +21,8 @@ extension Store {
 
     func apply(_ documents: [ManifestDocument], options: ApplyOptions, seed: Bool) throws -> ApplyPlan {
         try writer.write { db in
-            let plan = try computePlan(db, documents, options)
-            try commit(db, plan, documents, options)
+            var plan = try computePlan(db, documents, options)
+            try commit(db, &plan, documents, options)
             if seed { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('catalogSeeded', ?)", arguments: [Timestamp.string(Date())]) }
             return plan
         }
@@ -68,7 +68,9 @@ extension Store {
         try checkReferences(db, documents, stored)
         var changes: [PlannedChange] = []
         changes.reserveCapacity(documents.count)
-        for document in documents.sorted(by: { $0.key < $1.key }) {
+        // Sort indices, not documents: a document is large and sorting copies what it moves.
+        for index in documents.indices.sorted(by: { documents[$0].key < documents[$1].key }) {
+            let document = documents[index]
             let key = document.key
             guard let row = stored[key] else {
                 changes.append(PlannedChange(action: .create, key: key, newSpec: document.resource.spec, specChanged: true))
@@ -115,7 +117,8 @@ extension Store {
 
     // MARK: - Committing
 
-    private func commit(_ db: Database, _ plan: ApplyPlan, _ documents: [ManifestDocument], _ options: ApplyOptions) throws {
+    /// Writes a plan; created resources get their EC2-style ids filled in.
+    private func commit(_ db: Database, _ plan: inout ApplyPlan, _ documents: [ManifestDocument], _ options: ApplyOptions) throws {
         let now = Timestamp.string(Date())
         let byKey = Dictionary(documents.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         let insert = try db.cachedStatement(sql: """
@@ -128,7 +131,8 @@ extension Store {
             WHERE kind = ? AND project = ? AND name = ?
             """)
         let tombstone = try db.cachedStatement(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?")
-        for change in plan.changes {
+        for index in plan.changes.indices {
+            let change = plan.changes[index]
             let key = change.key
             switch change.action {
             case .unchanged:
@@ -136,6 +140,7 @@ extension Store {
             case .create:
                 let document = byKey[key]!
                 let ec2Id = try key.kind.idPrefix.map { try newEC2Id(db, prefix: $0) }
+                plan.changes[index].id = ec2Id
                 try insert.execute(arguments: [
                     key.kind.rawValue, key.project, key.name, ec2Id, document.specJSON, document.specHash,
                     document.labelsJSON, document.annotationsJSON, options.applySet, options.manager, now, now,

@@ -55,23 +55,12 @@ extension Stratus {
                 let store = try storeOptions.openStore()
                 let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
                 let plan = dryRun ? try store.plan(documents, options: options) : try store.apply(documents, options: options)
-                var ids: [ResourceKey: String] = [:]
-                if !dryRun {
-                    for change in plan.changes where change.action == .create && change.key.kind.idPrefix != nil {
-                        ids[change.key] = try store.get(change.key)?.metadata.id
-                    }
-                }
                 let out = Terminal.standardOutput
                 switch output {
                 case .json:
-                    var report = ChangeReport(plan: plan, applySet: applySet, dryRun: dryRun, includeUnchanged: true)
-                    for index in report.changes.indices where report.changes[index].id == nil {
-                        let change = report.changes[index]
-                        report.changes[index].id = Kind(rawValue: change.kind).flatMap { ids[ResourceKey(kind: $0, project: change.project, name: change.name)] }
-                    }
-                    out.line(try report.json())
+                    out.line(try ChangeReport(plan: plan, applySet: applySet, dryRun: dryRun, includeUnchanged: true).json())
                 case .text:
-                    ChangePrinter(out: out, paint: Paint(enabled: out.colors(color))).printApplied(plan, applySet: applySet, dryRun: dryRun, ids: ids)
+                    ChangePrinter(out: out, paint: Paint(enabled: out.colors(color))).printApplied(plan, applySet: applySet, dryRun: dryRun)
                 }
             }
         }

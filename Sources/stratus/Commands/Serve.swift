@@ -46,7 +46,7 @@ extension Stratus {
                     files.files = applyPaths
                     let plan = try store.apply(try files.load(), options: ApplyOptions(applySet: applySet))
                     let out = Terminal.standardOutput
-                    ChangePrinter(out: out, paint: Paint(enabled: out.colors(.auto))).printApplied(plan, applySet: applySet, dryRun: false, ids: [:])
+                    ChangePrinter(out: out, paint: Paint(enabled: out.colors(.auto))).printApplied(plan, applySet: applySet, dryRun: false)
                     out.flush()
                 }
             }

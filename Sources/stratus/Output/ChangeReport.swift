@@ -58,13 +58,13 @@ struct ChangePrinter {
     var paint: Paint
 
     /// `Instance acme/web-1 created (i-0a1b2c3d)` and so on, then a summary line.
-    func printApplied(_ plan: ApplyPlan, applySet: String, dryRun: Bool, ids: [ResourceKey: String]) {
+    func printApplied(_ plan: ApplyPlan, applySet: String, dryRun: Bool) {
         let suffix = dryRun ? " (dry run)" : ""
         for change in plan.changes {
             let key = change.key.description
             switch change.action {
             case .create:
-                let id = ids[change.key].map { " (\($0))" } ?? ""
+                let id = change.id.map { " (\($0))" } ?? ""
                 out.line("\(key) \(paint.green("created"))\(id)\(suffix)")
             case .update:
                 let notes = change.notes.isEmpty ? "" : " (\(change.notes.joined(separator: ", ")))"

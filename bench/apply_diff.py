@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Benchmark: whole-process `stratus diff` (no change), `apply` from empty, and `apply` of a 1% change.
+
+For N in (1,000, 10,000, 100,000) resources of mixed kinds in YAML files, runs each
+measurement 5 times on a fresh copy of the state and reports the median wall time.
+Writes a Markdown table to stdout (and bench/out/apply_diff.md) for BENCHMARKS.md.
+"""
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PER_PROJECT = 100  # resources per project: 1 user, 1 project, 1 key pair, 1 network, 2 groups, 1 image, 70 instances, 18 volumes, 5 addresses
+TYPES = ["m1.tiny", "m1.small", "m1.medium", "m1.large"]
+
+
+def project_docs(p, change):
+    name = f"p{p:05d}"
+    docs = [
+        f"apiVersion: stratus/v1\nkind: User\nmetadata: {{name: u{p:05d}}}\nspec:\n  email: u{p}@example.org\n  projects:\n  - project: {name}\n    roles: [sysadmin, netadmin]\n",
+        f"apiVersion: stratus/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{manager: u{p:05d}, description: bench project {p}}}\n",
+        f"apiVersion: stratus/v1\nkind: KeyPair\nmetadata: {{name: deploy, project: {name}}}\nspec: {{publicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k bench}}\n",
+        f"apiVersion: stratus/v1\nkind: Network\nmetadata: {{name: private, project: {name}}}\nspec: {{cidr: 10.{p // 256 % 256}.{p % 256}.0/24}}\n",
+        f"apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {{name: web, project: {name}}}\nspec:\n  ingress:\n  - {{protocol: tcp, fromPort: 80, toPort: 80}}\n  - {{protocol: tcp, fromPort: 22, toPort: 22}}\n",
+        f"apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {{name: db, project: {name}}}\nspec:\n  ingress:\n  - {{protocol: tcp, fromPort: 5432, toPort: 5432, sourceGroup: web}}\n",
+        f"apiVersion: stratus/v1\nkind: Image\nmetadata: {{name: debian, project: {name}}}\nspec: {{source: /images/debian-12.qcow2}}\n",
+    ]
+    for i in range(70):
+        t = TYPES[i % 4]
+        if change and i == 0:  # 1 of every 100 resources changes
+            t = "m1.xlarge"
+        docs.append(
+            f"apiVersion: stratus/v1\nkind: Instance\nmetadata:\n  name: vm-{i}\n  project: {name}\n  labels: {{tier: web, index: \"{i}\"}}\n"
+            f"spec:\n  image: debian\n  instanceType: {t}\n  keyName: deploy\n  securityGroups: [web]\n"
+        )
+    for i in range(18):
+        docs.append(f"apiVersion: stratus/v1\nkind: Volume\nmetadata: {{name: data-{i}, project: {name}}}\nspec:\n  sizeGB: {10 + i}\n  attachment: {{instance: vm-{i}}}\n")
+    for i in range(5):
+        docs.append(f"apiVersion: stratus/v1\nkind: Address\nmetadata: {{name: ip-{i}, project: {name}}}\nspec: {{instance: vm-{i}}}\n")
+    assert len(docs) == PER_PROJECT
+    return docs
+
+
+def generate(directory, n, change):
+    os.makedirs(directory, exist_ok=True)
+    projects = n // PER_PROJECT
+    per_file = 10  # projects per file: 1,000 resources a file
+    for start in range(0, projects, per_file):
+        with open(os.path.join(directory, f"set-{start // per_file:04d}.yaml"), "w") as f:
+            docs = []
+            for p in range(start, min(start + per_file, projects)):
+                docs += project_docs(p, change)
+            f.write("---\n".join(docs))
+
+
+def timed(cmd, env, expect):
+    start = time.perf_counter()
+    result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode not in expect:
+        sys.exit(f"{' '.join(cmd)} exited {result.returncode}: {result.stderr.decode()[:2000]}")
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bin", default=".build/release/stratus")
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    binary = os.path.abspath(args.bin)
+    work = tempfile.mkdtemp(prefix="stratus-bench-")
+    rows = []
+    try:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            base = os.path.join(work, f"n{n}")
+            files, changed = os.path.join(base, "files"), os.path.join(base, "changed")
+            generate(files, n, change=False)
+            generate(changed, n, change=True)
+            applied = os.path.join(base, "applied")
+            env = dict(os.environ, STRATUS_DATA=applied)
+            timed([binary, "apply", "-f", files], env, {0})
+
+            def fresh(name, source=None):
+                path = os.path.join(base, name)
+                shutil.rmtree(path, ignore_errors=True)
+                if source:
+                    shutil.copytree(source, path)
+                return dict(os.environ, STRATUS_DATA=path)
+
+            empty = [timed([binary, "apply", "-f", files], fresh("empty"), {0}) for _ in range(args.runs)]
+            diff = [timed([binary, "diff", "-f", files], env, {0}) for _ in range(args.runs)]
+            diff_changed = [timed([binary, "diff", "-f", changed], env, {2}) for _ in range(args.runs)]
+            one_percent = [timed([binary, "apply", "-f", changed], fresh("copy", applied), {0}) for _ in range(args.runs)]
+            rows.append((n, statistics.median(diff), statistics.median(diff_changed), statistics.median(empty), statistics.median(one_percent)))
+            print(f"N={n}: diff {rows[-1][1]:.3f}s, diff(1% changed) {rows[-1][2]:.3f}s, apply from empty {rows[-1][3]:.3f}s, apply 1% change {rows[-1][4]:.3f}s", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = [
+        f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; median of {args.runs} runs, whole process.",
+        f"Command: `python3 bench/apply_diff.py --bin {args.bin} --sizes {args.sizes}`",
+        "",
+        "| resources | diff, no change | diff, 1% changed | apply from empty | apply, 1% changed |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {n:,} | {d:.3f} s | {dc:.3f} s | {e:.3f} s | {c:.3f} s |" for n, d, dc, e, c in rows]
+    text = "\n".join(lines) + "\n"
+    os.makedirs("bench/out", exist_ok=True)
+    with open("bench/out/apply_diff.md", "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
