@@ -56,6 +56,9 @@ extension Store {
                 CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v3-manifest-cache") { db in
+            try db.execute(sql: "CREATE TABLE manifestCache (digest TEXT PRIMARY KEY, body TEXT NOT NULL, createdAt TEXT NOT NULL)")
+        }
         return migrator
     }
 }

@@ -30,12 +30,26 @@ struct FileOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The project for documents that do not name one.")
     var project: String?
 
+    @Flag(help: "Parse every file, even those this binary parsed before with the same bytes (see README: parse cache).")
+    var noParseCache = false
+
     /// Reads and checks every document; fails with every problem found.
-    func load() throws -> [ManifestDocument] {
+    ///
+    /// With a store, files parsed before (same name, bytes, project and binary) are not parsed again.
+    func load(cache: Store? = nil) throws -> [ManifestDocument] {
         let sources = try ManifestLoader.sources(for: files)
         if sources.isEmpty { throw CLIError("no manifests found in \(files.joined(separator: ", ")) (*.yaml, *.yml, *.json)") }
-        return try ManifestLoader.load(sources, defaultProject: project)
+        return try ManifestLoader.load(sources, defaultProject: project, cache: noParseCache ? nil : cache, cacheSalt: Self.parserIdentity)
     }
+
+    /// Identifies this build of the parser: the executable's size and modification time.
+    static let parserIdentity: String = {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = attributes[.size], let modified = attributes[.modificationDate] as? Date
+        else { return "unknown-\(UUID().uuidString)" }  // no identity: never reuse a cached parse
+        return "\(path):\(size):\(modified.timeIntervalSince1970)"
+    }()
 }
 
 /// An error the command line reports as it is, with exit code 1.

@@ -14,7 +14,7 @@ func parseOne(_ text: String, project: String? = nil) throws -> ManifestDocument
         let bare = try parseOne("apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: a, project: p}\nspec: {image: i, instanceType: m1.tiny}\n")
         let explicit = try parseOne("apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: a, project: p}\nspec: {image: i, instanceType: m1.tiny, powerState: running, securityGroups: []}\n")
         #expect(bare.specHash == explicit.specHash)
-        guard case .instance(let spec) = bare.resource.spec else { Issue.record("not an instance"); return }
+        guard case .instance(let spec) = try bare.resource.spec else { Issue.record("not an instance"); return }
         #expect(spec.powerState == .running)
         #expect(spec.securityGroups == [])
     }
@@ -35,16 +35,16 @@ func parseOne(_ text: String, project: String? = nil) throws -> ManifestDocument
               description: "true"
               ingress: [{protocol: tcp, fromPort: 22, toPort: 22}, {protocol: udp, fromPort: 53, toPort: 53, cidr: 10.0.0.0/8}]
             """)
-        var resource = original.resource
+        var resource = try original.resource
         resource.metadata.id = "sg-0000abcd"
         resource.metadata.generation = 4
         resource.metadata.creationTimestamp = "2026-01-01T00:00:00Z"
         resource.status = ResourceStatus(phase: "Ready", observedGeneration: 4, conditions: [Condition(type: "Ready", status: "True", reason: "Applied", lastTransitionTime: "2026-01-01T00:00:00Z")])
         let yaml = try ManifestWriter.yaml(resource)
         let again = try parseOne(yaml)
-        #expect(again.resource.spec == original.resource.spec)
-        #expect(again.resource.metadata.labels == ["tier": "80"])
-        #expect(again.resource.metadata.annotations == ["note": "yes"])
+        #expect(try again.resource.spec == original.resource.spec)
+        #expect(try again.resource.metadata.labels == ["tier": "80"])
+        #expect(try again.resource.metadata.annotations == ["note": "yes"])
         #expect(again.specHash == original.specHash)
     }
 
@@ -55,7 +55,7 @@ func parseOne(_ text: String, project: String? = nil) throws -> ManifestDocument
         #expect(file == BuiltinCatalog.yaml)
         let documents = try ManifestLoader.load([BuiltinCatalog.source])
         let types = documents.compactMap { document -> String? in
-            guard case .instanceType(let spec) = document.resource.spec else { return nil }
+            guard case .instanceType(let spec) = try? document.resource.spec else { return nil }
             return "\(document.key.name) \(spec.memoryMB)/\(spec.vcpus)/\(spec.diskGB)"
         }
         #expect(types == ["m1.tiny 512/1/0", "m1.small 1024/1/10", "m1.medium 2048/2/10", "m1.large 4096/4/10", "m1.xlarge 8192/4/10", "c1.medium 2048/4/10"])

@@ -66,37 +66,56 @@ public enum ManifestLoader {
     /// Parses, decodes, defaults and checks every document; fails with every problem found.
     ///
     /// Files are parsed in parallel; the result keeps file and document order. Duplicates
-    /// (same kind, project and name) across the whole set are errors.
-    public static func load(_ sources: [ManifestSource], defaultProject: String? = nil) throws(ManifestErrors) -> [ManifestDocument] {
-        let results = Mutex([([ManifestDocument], [ManifestError])?](repeating: nil, count: sources.count))
+    /// (same kind, project and name) across the whole set are errors. With a cache, files whose
+    /// digest is known are not parsed again (see `ManifestCache`); `cacheSalt` must change
+    /// whenever the parser does (the CLI passes its own executable's identity).
+    public static func load(
+        _ sources: [ManifestSource],
+        defaultProject: String? = nil,
+        cache: (any ManifestCache)? = nil,
+        cacheSalt: String = ""
+    ) throws(ManifestErrors) -> [ManifestDocument] {
+        let digests = cache == nil ? [] : sources.map { ManifestCacheCodec.digest($0, defaultProject: defaultProject, salt: cacheSalt) }
+        let cached = cache?.cachedManifests(digests) ?? [:]
+        let results = Mutex([([ManifestDocument], [ManifestError], String?)?](repeating: nil, count: sources.count))
         DispatchQueue.concurrentPerform(iterations: sources.count) { index in
-            let result = parse(sources[index], defaultProject: defaultProject)
-            results.withLock { $0[index] = result }
+            if cache != nil, let body = cached[digests[index]], let documents = ManifestCacheCodec.decode(body, file: sources[index].name) {
+                results.withLock { $0[index] = (documents, [], nil) }
+                return
+            }
+            let (documents, errors) = parse(sources[index], defaultProject: defaultProject)
+            let body = cache != nil && errors.isEmpty ? ManifestCacheCodec.encode(documents) : nil
+            results.withLock { $0[index] = (documents, errors, body) }
         }
         var documents: [ManifestDocument] = []
         var errors: [ManifestError] = []
+        var fresh: [String: String] = [:]
         documents.reserveCapacity(results.withLock { $0.reduce(0) { $0 + ($1?.0.count ?? 0) } })
         results.withLock { results in
             for index in results.indices {
                 documents.append(contentsOf: results[index]!.0)
                 errors.append(contentsOf: results[index]!.1)
+                if let body = results[index]!.2 { fresh[digests[index]] = body }
                 results[index] = nil
             }
         }
         var seen: [ResourceKey: SourceLocation] = [:]
-        for document in documents {
-            if let first = seen[document.key] {
+        seen.reserveCapacity(documents.count)
+        for index in documents.indices {
+            let key = documents[index].key
+            if let first = seen[key] {
                 errors.append(ManifestError(
-                    location: document.location(of: [.key("metadata"), .key("name")]),
-                    resource: document.key.description,
+                    location: documents[index].location(of: [.key("metadata"), .key("name")]),
+                    resource: key.description,
                     message: "defined twice in this set (first at \(first))",
                     hint: "remove one of them or give it another name"
                 ))
             } else {
-                seen[document.key] = document.location
+                seen[key] = documents[index].location
             }
         }
         if !errors.isEmpty { throw ManifestErrors(errors) }
+        if !fresh.isEmpty { cache?.cacheManifests(fresh) }
         return documents
     }
 

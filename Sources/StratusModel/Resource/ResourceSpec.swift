@@ -1,7 +1,7 @@
 import Foundation
 
 /// The typed spec of a resource, one case per kind.
-public enum ResourceSpec: Sendable, Equatable {
+public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hold many, mostly unused
     case user(UserSpec)
     case project(ProjectSpec)
     case keyPair(KeyPairSpec)

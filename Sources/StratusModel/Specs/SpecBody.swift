@@ -29,6 +29,13 @@ public struct Reference: Sendable, Equatable {
         self.path = [.key("spec")] + path
         self.allowsPublicImage = allowsPublicImage
     }
+
+    /// A reference restored from the manifest cache, its path kept in rendered form.
+    init(target: ResourceKey, renderedPath: String, allowsPublicImage: Bool) {
+        self.target = target
+        self.path = [.key(renderedPath)]
+        self.allowsPublicImage = allowsPublicImage
+    }
 }
 
 /// A string enum in a manifest: the decoder lists the allowed values and suggests the closest.

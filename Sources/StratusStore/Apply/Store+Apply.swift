@@ -44,6 +44,7 @@ extension Store {
 
     func snapshot(_ db: Database) throws -> [ResourceKey: SnapshotRow] {
         var rows: [ResourceKey: SnapshotRow] = [:]
+        rows.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0)
         let cursor = try Row.fetchCursor(db, sql: "SELECT id, kind, project, name, ec2Id, specHash, labels, annotations, applySet, deletionTimestamp FROM resource")
         while let row = try cursor.next() {
             guard let kind = Kind(rawValue: row[1]) else { continue }
@@ -68,20 +69,21 @@ extension Store {
         try checkReferences(db, documents, stored)
         var changes: [PlannedChange] = []
         changes.reserveCapacity(documents.count)
-        // Sort indices, not documents: a document is large and sorting copies what it moves.
-        for index in documents.indices.sorted(by: { documents[$0].key < documents[$1].key }) {
-            let document = documents[index]
-            let key = document.key
+        // In file order (files sorted by path), like kubectl. Fields are read in place: copying a
+        // document per iteration is measurable at 100,000 of them.
+        for index in documents.indices {
+            let key = documents[index].key
             guard let row = stored[key] else {
-                changes.append(PlannedChange(action: .create, key: key, newSpec: document.resource.spec, specChanged: true))
+                changes.append(PlannedChange(action: .create, key: key, newSpec: try documents[index].resource.spec, specChanged: true))
                 continue
             }
-            let specChanged = row.specHash != document.specHash
+            let specChanged = row.specHash != documents[index].specHash
             let sameSet = row.applySet == options.applySet
-            if !specChanged && row.labels == document.labelsJSON && row.annotations == document.annotationsJSON && sameSet && !row.terminating {
+            if !specChanged && row.labels == documents[index].labelsJSON && row.annotations == documents[index].annotationsJSON && sameSet && !row.terminating {
                 changes.append(PlannedChange(action: .unchanged, key: key, id: row.ec2Id))
                 continue
             }
+            let document = documents[index]
             var fields: [FieldChange] = []
             var oldSpec: ResourceSpec?
             if specChanged {
@@ -96,7 +98,7 @@ extension Store {
                 notes.append(row.applySet.map { "taken over from apply set \"\($0)\"" } ?? "taken over from the API")
             }
             if row.terminating { notes.append("deletion cancelled") }
-            changes.append(PlannedChange(action: .update, key: key, id: row.ec2Id, fields: fields, notes: notes, oldSpec: oldSpec, newSpec: document.resource.spec, specChanged: specChanged))
+            changes.append(PlannedChange(action: .update, key: key, id: row.ec2Id, fields: fields, notes: notes, oldSpec: oldSpec, newSpec: try document.resource.spec, specChanged: specChanged))
         }
         if options.prune {
             let wanted = Set(documents.map(\.key))
@@ -120,7 +122,7 @@ extension Store {
     /// Writes a plan; created resources get their EC2-style ids filled in.
     private func commit(_ db: Database, _ plan: inout ApplyPlan, _ documents: [ManifestDocument], _ options: ApplyOptions) throws {
         let now = Timestamp.string(Date())
-        let byKey = Dictionary(documents.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let byKey = Dictionary(documents.indices.map { (documents[$0].key, $0) }, uniquingKeysWith: { first, _ in first })
         let insert = try db.cachedStatement(sql: """
             INSERT INTO resource (kind, project, name, ec2Id, spec, specHash, generation, labels, annotations, applySet, manager, createdAt, updatedAt)
             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
@@ -138,7 +140,7 @@ extension Store {
             case .unchanged:
                 continue
             case .create:
-                let document = byKey[key]!
+                let document = documents[byKey[key]!]
                 let ec2Id = try key.kind.idPrefix.map { try newEC2Id(db, prefix: $0) }
                 plan.changes[index].id = ec2Id
                 try insert.execute(arguments: [
@@ -147,7 +149,7 @@ extension Store {
                 ])
                 try record(db, StoredEvent(time: now, key: key, reason: "Created", message: "created by \(options.manager)", generation: 1))
             case .update:
-                let document = byKey[key]!
+                let document = documents[byKey[key]!]
                 try update.execute(arguments: [
                     document.specJSON, document.specHash, change.specChanged ? 1 : 0, document.labelsJSON, document.annotationsJSON,
                     options.applySet, options.manager, now, key.kind.rawValue, key.project, key.name,

@@ -8,15 +8,17 @@ extension Store {
     /// A project-scoped resource also refers to its project. A `project/name` image must be
     /// public. Every failure names the field's position and suggests the closest existing name.
     func checkReferences(_ db: Database, _ documents: [ManifestDocument], _ stored: [ResourceKey: SnapshotRow]) throws {
-        var inSet: [ResourceKey: ManifestDocument] = [:]
-        for document in documents { inSet[document.key] = document }
+        var inSet: [ResourceKey: Int] = [:]  // indices: copying documents into a map costs more than the check
+        inSet.reserveCapacity(documents.count)
+        for (index, document) in documents.enumerated() { inSet[document.key] = index }
         var errors: [ManifestError] = []
         var namesByScope: [String: [String]]?
 
         func exists(_ reference: Reference) throws -> Bool {
             let target = reference.target
-            if let document = inSet[target] {
-                if reference.allowsPublicImage, case .image(let image) = document.resource.spec, target.project != document.key.project {
+            if let index = inSet[target] {
+                let document = documents[index]
+                if reference.allowsPublicImage, case .image(let image) = try document.resource.spec, target.project != document.key.project {
                     return image.public == true
                 }
                 return true
@@ -29,13 +31,9 @@ extension Store {
             return true
         }
 
-        for document in documents {
-            var references = document.resource.spec.body.references(project: document.key.project)
-            if document.key.kind.scope == .project {
-                references.insert(Reference(kind: .project, project: nil, name: document.key.project, path: []), at: 0)
-                references[0].path = [.key("metadata"), .key("project")]
-            }
-            for reference in references where try !exists(reference) {
+        for index in documents.indices {
+            for reference in documents[index].references where try !exists(reference) {
+                let document = documents[index]
                 if namesByScope == nil {
                     var names: [String: [String]] = [:]
                     for key in stored.keys { names["\(key.kind.rawValue)/\(key.project)", default: []].append(key.name) }

@@ -51,8 +51,8 @@ extension Stratus {
 
         func run() async throws {
             try reportingErrors {
-                let documents = try files.load()
                 let store = try storeOptions.openStore()
+                let documents = try files.load(cache: store)
                 let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
                 let plan = dryRun ? try store.plan(documents, options: options) : try store.apply(documents, options: options)
                 let out = Terminal.standardOutput

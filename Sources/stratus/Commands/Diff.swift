@@ -44,8 +44,8 @@ extension Stratus {
 
         func run() async throws {
             let plan = try reportingErrors {
-                let documents = try files.load()
                 let store = try storeOptions.openStore()
+                let documents = try files.load(cache: store)
                 return try store.plan(documents, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete))
             }
             let out = Terminal.standardOutput
