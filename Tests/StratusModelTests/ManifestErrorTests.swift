@@ -153,3 +153,15 @@ import Testing
         ])
     }
 }
+
+@Suite struct JSONManifestTests {
+    @Test("JSON manifests load like YAML, and their errors carry positions too")
+    func jsonInput() throws {
+        let good = #"{"apiVersion": "stratus/v1", "kind": "Volume", "metadata": {"name": "v", "project": "p"}, "spec": {"sizeGB": 2}}"#
+        let documents = try ManifestLoader.load([ManifestSource(name: "v.json", data: Data(good.utf8))])
+        #expect(documents.map(\.key) == [ResourceKey(kind: .volume, project: "p", name: "v")])
+        let bad = "{\n  \"apiVersion\": \"stratus/v1\",\n  \"kind\": \"Volume\",\n  \"metadata\": {\"name\": \"v\", \"project\": \"p\"},\n  \"spec\": {\"sizeGB\": \"2\"}\n}\n"
+        let (_, errors) = ManifestLoader.parse(ManifestSource(name: "v.json", data: Data(bad.utf8)))
+        #expect(errors.map(\.description) == ["v.json:5:22: Volume p/v: spec.sizeGB: expected an integer, got the string \"2\"; remove the quotes"])
+    }
+}
