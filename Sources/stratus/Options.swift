@@ -37,9 +37,7 @@ struct FileOptions: ParsableArguments {
     ///
     /// With a store, files parsed before (same name, bytes, project and binary) are not parsed again.
     func load(cache: Store? = nil) throws -> [ManifestDocument] {
-        let sources = try ManifestLoader.sources(for: files)
-        if sources.isEmpty { throw CLIError("no manifests found in \(files.joined(separator: ", ")) (*.yaml, *.yml, *.json)") }
-        return try ManifestLoader.load(sources, defaultProject: project, cache: noParseCache ? nil : cache, cacheSalt: Self.parserIdentity)
+        try loadManifests(files, project: project, cache: noParseCache ? nil : cache)
     }
 
     /// Identifies this build of the parser: the executable's size and modification time.
@@ -50,6 +48,13 @@ struct FileOptions: ParsableArguments {
         else { return "unknown-\(UUID().uuidString)" }  // no identity: never reuse a cached parse
         return "\(path):\(size):\(modified.timeIntervalSince1970)"
     }()
+}
+
+/// Reads and checks every document of the given files and directories.
+func loadManifests(_ paths: [String], project: String?, cache: Store?) throws -> [ManifestDocument] {
+    let sources = try ManifestLoader.sources(for: paths)
+    if sources.isEmpty { throw CLIError("no manifests found in \(paths.joined(separator: ", ")) (*.yaml, *.yml, *.json)") }
+    return try ManifestLoader.load(sources, defaultProject: project, cache: cache, cacheSalt: FileOptions.parserIdentity)
 }
 
 /// An error the command line reports as it is, with exit code 1.

@@ -42,9 +42,7 @@ extension Stratus {
             logger.info("store open", metadata: ["stratus.dataDir": "\(storeOptions.resolvedDataDir)", "stratus.resources": "\(count)"])
             if !applyPaths.isEmpty {
                 try reportingErrors {
-                    var files = FileOptions()
-                    files.files = applyPaths
-                    let plan = try store.apply(try files.load(), options: ApplyOptions(applySet: applySet))
+                    let plan = try store.apply(try loadManifests(applyPaths, project: nil, cache: store), options: ApplyOptions(applySet: applySet))
                     let out = Terminal.standardOutput
                     ChangePrinter(out: out, paint: Paint(enabled: out.colors(.auto))).printApplied(plan, applySet: applySet, dryRun: false)
                     out.flush()
