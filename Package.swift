@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "StratusModel", targets: ["StratusModel"]),
         .library(name: "StratusStore", targets: ["StratusStore"]),
         .library(name: "StratusControl", targets: ["StratusControl"]),
+        .library(name: "StratusCompute", targets: ["StratusCompute"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,11 +44,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .target(
+            name: "StratusCompute",
+            dependencies: [
+                "CLibvirt",
+                "StratusModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "StratusControl",
             dependencies: [
                 "StratusModel",
                 "StratusStore",
+                "StratusCompute",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -59,6 +71,7 @@ let package = Package(
                 "StratusModel",
                 "StratusStore",
                 "StratusControl",
+                "StratusCompute",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -72,9 +85,10 @@ let package = Package(
             dependencies: ["StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "StratusComputeTests", dependencies: ["StratusCompute", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusControlTests",
-            dependencies: ["StratusControl", "StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["StratusControl", "StratusStore", "StratusModel", "StratusCompute", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Debian packages the build and the tests use. Later components add theirs here.
-packages=(libsqlite3-dev libyaml-dev)
+packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static)
 
 missing=()
 for package in "${packages[@]}"; do

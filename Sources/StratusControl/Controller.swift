@@ -64,9 +64,17 @@ public actor Controller: Service {
         }
     }
 
-    /// Queues every resource.
+    /// Queues every resource, and lets each reconciler remove what it owns that nothing wants.
     public func resync() async throws {
-        for resource in try store.list() { await queue.add(resource.key) }
+        let resources = try store.list()
+        for resource in resources { await queue.add(resource.key) }
+        var seen = Set<String>()
+        for reconciler in reconcilers.values where seen.insert(reconciler.name).inserted {
+            let wanted = resources.filter { reconciler.kinds.contains($0.key.kind) }
+            for removed in await reconciler.sweep(wanted) {
+                logger.warning("removed an orphan", metadata: ["stratus.backend": "\(reconciler.name)", "stratus.orphan": "\(removed)"])
+            }
+        }
     }
 
     /// Queues the resources named by new events in the feed.
@@ -146,10 +154,12 @@ public actor Controller: Service {
     /// Writes the status with `observedGeneration` and the `Synced` condition.
     private func record(_ resource: StoredResource, synced: Bool, reason: String, message: String?, status: ResourceStatus?) throws {
         var next = status ?? resource.resource.status ?? ResourceStatus(phase: "Pending")
+        let previous = resource.resource.status?.condition("Synced")
         if status != nil { next.observedGeneration = resource.generation }
         next.setCondition(Condition(type: "Synced", status: synced ? "True" : "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
         if next != resource.resource.status { try store.updateStatus(resource.key, next) }
-        if !synced {
+        // One Warning per distinct failure, not one per retry.
+        if !synced && (previous?.reason != reason || previous?.message != message) {
             try store.recordEvent(resource.key, type: "Warning", reason: reason, message: message ?? reason)
             logger.warning("reconcile failed", metadata: ["stratus.resource": "\(resource.key)", "stratus.reason": "\(reason)", "stratus.message": "\(message ?? "")"])
         }

@@ -17,10 +17,14 @@ public protocol Reconciler: Sendable {
     func reconcile(_ resource: StoredResource) async -> ReconcileResult
     /// Removes the resource's external state; `.done` lets the controller delete the row.
     func finalize(_ resource: StoredResource) async -> ReconcileResult
+    /// Removes external things this reconciler owns that no resource (of `wanted`, which
+    /// includes those being deleted) describes; returns what it removed. Called on each resync.
+    func sweep(_ wanted: [StoredResource]) async -> [String]
 }
 
 extension Reconciler {
     public var concurrency: Int { 4 }
+    public func sweep(_ wanted: [StoredResource]) async -> [String] { [] }
 }
 
 /// What one reconcile achieved.

@@ -50,13 +50,13 @@ func volumes(_ names: [String]) throws -> [ManifestDocument] {
 }
 
 /// Polls until a condition holds or a deadline passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async throws -> Bool {
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        if try condition() { return true }
+        if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(20))
     }
-    return try condition()
+    return try await condition()
 }
 
 @Suite struct ControllerTests {
@@ -90,7 +90,7 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool
         let key = ResourceKey(kind: .volume, project: "acme", name: "a")
         #expect(try await eventually { try store.get(key)?.resource.status?.phase == "Available" })
         let warnings = try store.events(for: key).filter { $0.type == "Warning" }
-        #expect(warnings.map(\.reason) == ["BackendDown", "BackendDown"])
+        #expect(warnings.map(\.reason) == ["BackendDown"])  // two failures, one event
         #expect(warnings.first?.message == "the backend is unreachable")
         #expect(reconciler.reconciled == ["a"])
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Logging
+import Foundation
 import ServiceLifecycle
+import StratusCompute
 import StratusControl
 import StratusModel
 import StratusStore
@@ -27,6 +29,18 @@ extension Stratus {
         @Option(name: .customLong("set"), help: "The apply set for --apply.")
         var applySet = "default"
 
+        @Option(help: ArgumentHelp("libvirt URI of this node: test:///default (default), qemu:///system, or 'embed' for QEMU without a daemon under DATA/libvirt ($STRATUS_HYPERVISOR).", valueName: "uri"))
+        var hypervisor: String?
+
+        @Option(help: "Domain type for new domains: kvm or qemu (TCG). Default: kvm when /dev/kvm really works.")
+        var domainType: String?
+
+        @Option(help: "This node's name (default: the host name).")
+        var nodeName: String?
+
+        @Option(help: "This node's availability zone.")
+        var zone = NodeSpec.defaultZone
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel: Logger.Level = .info
 
@@ -48,7 +62,25 @@ extension Stratus {
                     out.flush()
                 }
             }
-            let controller = Controller(store: store, reconcilers: [CatalogReconciler()], logger: Logger(label: "stratus.controller"))
+            let dataDirectory = storeOptions.resolvedDataDir
+            var uri = hypervisor ?? ProcessInfo.processInfo.environment["STRATUS_HYPERVISOR"] ?? "test:///default"
+            if uri == "embed" { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
+            let libvirt: LibvirtHypervisor
+            do {
+                libvirt = try LibvirtHypervisor(uri: uri, domainType: domainType, logger: Logger(label: "stratus.libvirt"))
+            } catch {
+                Terminal.standardError.line("error: \(error)")
+                throw ExitCode.failure
+            }
+            let node = nodeName ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)?.lowercased() ?? "localhost"
+            try reportingErrors { try NodeReconciler.register(node, zone: zone, in: store) }
+            logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
+            let compute = ComputeReconciler(store: store, hypervisor: libvirt, scheduler: Scheduler(store: store), localNode: node, dataDirectory: dataDirectory)
+            let controller = Controller(
+                store: store,
+                reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute],
+                logger: Logger(label: "stratus.controller")
+            )
             let group = ServiceGroup(configuration: .init(services: [.init(service: controller)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             logger.info("controller running; press Ctrl-C to stop")
             try await group.run()

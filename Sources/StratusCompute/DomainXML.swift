@@ -1,0 +1,131 @@
+import Foundation
+
+/// Everything a libvirt domain definition for an instance needs.
+public struct DomainDefinition: Sendable, Equatable {
+    public var name: String
+    /// The UUID of the domain being redefined (libvirt refuses a redefinition under a new UUID).
+    public var uuid: String?
+    /// `kvm`, `qemu` (TCG) or `test`.
+    public var type: String
+    public var memoryMB: Int
+    public var vcpus: Int
+    /// The instance's root disk (a qcow2 overlay), if it has one.
+    public var disk: String?
+    public var diskFormat: String
+    public var kernel: String?
+    public var initrd: String?
+    public var cmdline: String?
+    /// Where the serial console is written.
+    public var consoleLog: String?
+    /// The bridge of the project's network, when it has one.
+    public var bridge: String?
+    public var mac: String?
+    public var owner: DomainOwner
+
+    public init(
+        name: String, uuid: String? = nil, type: String, memoryMB: Int, vcpus: Int, disk: String? = nil, diskFormat: String = "qcow2",
+        kernel: String? = nil, initrd: String? = nil, cmdline: String? = nil, consoleLog: String? = nil,
+        bridge: String? = nil, mac: String? = nil, owner: DomainOwner
+    ) {
+        self.name = name
+        self.uuid = uuid
+        self.type = type
+        self.memoryMB = memoryMB
+        self.vcpus = vcpus
+        self.disk = disk
+        self.diskFormat = diskFormat
+        self.kernel = kernel
+        self.initrd = initrd
+        self.cmdline = cmdline
+        self.consoleLog = consoleLog
+        self.bridge = bridge
+        self.mac = mac
+        self.owner = owner
+    }
+}
+
+/// Renders domain XML and reads Stratus' ownership metadata back.
+public enum DomainXML {
+    /// The XML namespace of the metadata element that marks a domain as Stratus'.
+    public static let namespace = "https://stratus.invalid/xmlns/instance/1"
+
+    /// The domain XML for a definition.
+    public static func render(_ d: DomainDefinition) -> String {
+        var os = "<type arch='x86_64'\(d.type == "test" ? "" : " machine='pc'")>hvm</type>"
+        if let kernel = d.kernel {
+            os += "<kernel>\(escape(kernel))</kernel>"
+            if let initrd = d.initrd { os += "<initrd>\(escape(initrd))</initrd>" }
+            if let cmdline = d.cmdline { os += "<cmdline>\(escape(cmdline))</cmdline>" }
+        } else {
+            os += "<boot dev='hd'/>"
+        }
+        var devices = ""
+        if let disk = d.disk {
+            devices += "<disk type='file' device='disk'><driver name='qemu' type='\(escape(d.diskFormat))'/><source file='\(escape(disk))'/><target dev='vda' bus='virtio'/></disk>"
+        }
+        if let bridge = d.bridge {
+            devices += "<interface type='bridge'><source bridge='\(escape(bridge))'/>"
+            if let mac = d.mac { devices += "<mac address='\(escape(mac))'/>" }
+            devices += "<model type='virtio'/></interface>"
+        }
+        if let log = d.consoleLog {
+            devices += "<serial type='file'><source path='\(escape(log))'/><target port='0'/></serial>"
+            devices += "<console type='file'><source path='\(escape(log))'/><target type='serial' port='0'/></console>"
+        }
+        if d.type != "test" { devices += "<controller type='usb' model='none'/><memballoon model='none'/>" }
+        let o = d.owner
+        return """
+            <domain type='\(escape(d.type))'>\
+            <name>\(escape(d.name))</name>\(d.uuid.map { "<uuid>\(escape($0))</uuid>" } ?? "")\
+            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)'/></metadata>\
+            <memory unit='MiB'>\(d.memoryMB)</memory><vcpu>\(d.vcpus)</vcpu>\
+            <os>\(os)</os><features><acpi/></features>\
+            <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>\
+            <devices>\(devices)</devices>\
+            </domain>
+            """
+    }
+
+    /// The owner recorded by `render`, read from the XML libvirt gives back.
+    public static func owner(in xml: String) -> DomainOwner? {
+        guard let start = xml.range(of: namespace) else { return nil }
+        let elementStart = xml[..<start.lowerBound].lastIndex(of: "<") ?? start.lowerBound
+        let element = xml[elementStart...]
+        guard let end = element.firstIndex(of: ">") else { return nil }
+        let tag = String(element[..<end])
+        func attribute(_ name: String) -> String? {
+            for quote in ["'", "\""] {
+                if let range = tag.range(of: " \(name)=\(quote)") {
+                    let rest = tag[range.upperBound...]
+                    if let close = rest.firstIndex(of: Character(quote)) { return unescape(String(rest[..<close])) }
+                }
+            }
+            return nil
+        }
+        guard let project = attribute("project"), let name = attribute("name"), let id = attribute("id"),
+            let generation = attribute("generation").flatMap(Int.init)
+        else { return nil }
+        return DomainOwner(project: project, name: name, id: id, generation: generation)
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}

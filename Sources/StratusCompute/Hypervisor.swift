@@ -1,0 +1,118 @@
+import StratusModel
+
+/// What a compute node's hypervisor can do, as the compute reconciler needs it.
+///
+/// The libvirt implementation is the real one; the protocol is the seam that lets the same
+/// reconciler run in a remote node agent later.
+public protocol Hypervisor: Sendable {
+    /// The URI this hypervisor was opened with (`test:///default`, `qemu:///system`, …).
+    var uri: String { get }
+    /// `kvm`, `qemu` (TCG) or `test`: the domain type new domains get.
+    var domainType: String { get }
+    /// Capacity of the host.
+    func nodeInfo() async throws -> NodeCapacity
+    /// Every domain the hypervisor holds, Stratus-owned or not.
+    func listDomains() async throws -> [DomainInfo]
+    /// The domain with this name, or nil.
+    func domain(named name: String) async throws -> DomainInfo?
+    /// Defines (or redefines) a persistent domain from XML.
+    func define(xml: String) async throws
+    /// Starts a defined domain.
+    func start(_ name: String) async throws
+    /// Powers a domain off at once (like pulling the plug).
+    func destroy(_ name: String) async throws
+    /// Removes a domain's definition (it must not be running).
+    func undefine(_ name: String) async throws
+    /// Asks the guest to reboot.
+    func reboot(_ name: String) async throws
+}
+
+/// Capacity of a host, from libvirt's `virNodeGetInfo`.
+public struct NodeCapacity: Sendable, Equatable {
+    public var memoryMB: Int
+    public var vcpus: Int
+    public var model: String
+
+    public init(memoryMB: Int, vcpus: Int, model: String) {
+        self.memoryMB = memoryMB
+        self.vcpus = vcpus
+        self.model = model
+    }
+}
+
+/// A domain as the hypervisor reports it.
+public struct DomainInfo: Sendable, Equatable {
+    public var name: String
+    public var uuid: String
+    public var state: DomainState
+    /// The Stratus owner recorded in the domain's metadata, if Stratus defined it.
+    public var owner: DomainOwner?
+
+    public init(name: String, uuid: String, state: DomainState, owner: DomainOwner?) {
+        self.name = name
+        self.uuid = uuid
+        self.state = state
+        self.owner = owner
+    }
+}
+
+/// Which resource a domain belongs to, as stored in its libvirt metadata.
+public struct DomainOwner: Sendable, Equatable {
+    public var project: String
+    public var name: String
+    public var id: String
+    public var generation: Int
+
+    public init(project: String, name: String, id: String, generation: Int) {
+        self.project = project
+        self.name = name
+        self.id = id
+        self.generation = generation
+    }
+
+    public var key: ResourceKey { ResourceKey(kind: .instance, project: project, name: name) }
+}
+
+/// libvirt's domain states (`virDomainState`).
+public enum DomainState: Int, Sendable, Equatable, CustomStringConvertible {
+    case noState = 0
+    case running = 1
+    case blocked = 2
+    case paused = 3
+    case shutdown = 4
+    case shutoff = 5
+    case crashed = 6
+    case suspended = 7
+
+    /// Whether the guest is executing (or about to).
+    public var isActive: Bool { self == .running || self == .blocked || self == .paused }
+
+    public var description: String {
+        switch self {
+        case .noState: "nostate"
+        case .running: "running"
+        case .blocked: "blocked"
+        case .paused: "paused"
+        case .shutdown: "shutting-down"
+        case .shutoff: "shut-off"
+        case .crashed: "crashed"
+        case .suspended: "suspended"
+        }
+    }
+}
+
+/// A hypervisor call that failed, with libvirt's own message.
+public struct HypervisorError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var message: String
+    /// libvirt's error code (`virErrorNumber`), when known.
+    public var code: Int32
+
+    public init(operation: String, message: String, code: Int32 = 0) {
+        self.operation = operation
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String { "\(operation): \(message)" }
+}

@@ -1,0 +1,182 @@
+import CLibvirt
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// A `Hypervisor` over libvirt's C API.
+///
+/// Every libvirt call blocks, so calls run on a concurrent dispatch queue of this object, never
+/// on Swift's cooperative pool. libvirt connections are thread-safe.
+public final class LibvirtHypervisor: Hypervisor {
+    public let uri: String
+    public let domainType: String
+    private let connection: Connection
+    private let queue = DispatchQueue(label: "stratus.libvirt", attributes: .concurrent)
+
+    /// Opens a connection. `domainType` nil picks `kvm` when `/dev/kvm` is usable, else `qemu` (TCG).
+    public init(uri: String, domainType: String? = nil, logger: Logger = Logger(label: "stratus.libvirt")) throws {
+        LibvirtEventLoop.startOnce()
+        guard let pointer = virConnectOpen(uri) else {
+            throw HypervisorError(operation: "open \(uri)", message: Self.lastError())
+        }
+        self.uri = uri
+        connection = Connection(pointer)
+        if uri.hasPrefix("test:") {
+            self.domainType = "test"
+        } else if let domainType {
+            self.domainType = domainType
+        } else {
+            let usable = KVMProbe.usable()
+            self.domainType = usable.0 ? "kvm" : "qemu"
+            logger.notice("domain type chosen", metadata: ["stratus.domainType": "\(self.domainType)", "stratus.reason": "\(usable.1)"])
+        }
+    }
+
+    static func lastError() -> String {
+        virGetLastErrorMessage().map { String(cString: $0) } ?? "unknown libvirt error"
+    }
+
+    static func lastCode() -> Int32 { virGetLastError()?.pointee.code ?? 0 }
+
+    /// Runs a blocking libvirt call on the queue.
+    private func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        let connection = self.connection
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try body(connection.pointer) })
+            }
+        }
+    }
+
+    public func nodeInfo() async throws -> NodeCapacity {
+        try await call { conn in
+            var info = virNodeInfo()
+            guard virNodeGetInfo(conn, &info) == 0 else { throw HypervisorError(operation: "node info", message: Self.lastError()) }
+            let model = withUnsafeBytes(of: info.model) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return NodeCapacity(memoryMB: Int(info.memory / 1024), vcpus: Int(info.cpus), model: model)
+        }
+    }
+
+    public func listDomains() async throws -> [DomainInfo] {
+        try await call { conn in
+            var list: UnsafeMutablePointer<OpaquePointer?>?
+            let count = virConnectListAllDomains(conn, &list, 0)
+            guard count >= 0, let list else { throw HypervisorError(operation: "list domains", message: Self.lastError()) }
+            defer { free(list) }
+            var domains: [DomainInfo] = []
+            for index in 0..<Int(count) {
+                guard let domain = list[index] else { continue }
+                defer { virDomainFree(domain) }
+                if let info = try? Self.describe(domain) { domains.append(info) }
+            }
+            return domains
+        }
+    }
+
+    public func domain(named name: String) async throws -> DomainInfo? {
+        try await call { conn in
+            guard let domain = virDomainLookupByName(conn, name) else {
+                if Self.lastCode() == Int32(VIR_ERR_NO_DOMAIN.rawValue) { return nil }
+                throw HypervisorError(operation: "look up \(name)", message: Self.lastError(), code: Self.lastCode())
+            }
+            defer { virDomainFree(domain) }
+            return try Self.describe(domain)
+        }
+    }
+
+    private static func describe(_ domain: OpaquePointer) throws -> DomainInfo {
+        let name = virDomainGetName(domain).map { String(cString: $0) } ?? ""
+        var uuid = [CChar](repeating: 0, count: Int(VIR_UUID_STRING_BUFLEN))
+        _ = virDomainGetUUIDString(domain, &uuid)
+        var state: Int32 = 0
+        var reason: Int32 = 0
+        guard virDomainGetState(domain, &state, &reason, 0) == 0 else {
+            throw HypervisorError(operation: "state of \(name)", message: lastError())
+        }
+        var owner: DomainOwner?
+        if let xml = virDomainGetXMLDesc(domain, 0) {
+            owner = DomainXML.owner(in: String(cString: xml))
+            free(xml)
+        }
+        return DomainInfo(
+            name: name, uuid: String(cString: uuid), state: DomainState(rawValue: Int(state)) ?? .noState, owner: owner
+        )
+    }
+
+    public func define(xml: String) async throws {
+        try await call { conn in
+            guard let domain = virDomainDefineXML(conn, xml) else {
+                throw HypervisorError(operation: "define", message: Self.lastError(), code: Self.lastCode())
+            }
+            virDomainFree(domain)
+        }
+    }
+
+    public func start(_ name: String) async throws { try await withDomain(name, "start") { virDomainCreate($0) } }
+    public func destroy(_ name: String) async throws { try await withDomain(name, "destroy") { virDomainDestroy($0) } }
+    public func undefine(_ name: String) async throws { try await withDomain(name, "undefine") { virDomainUndefine($0) } }
+    public func reboot(_ name: String) async throws { try await withDomain(name, "reboot") { virDomainReboot($0, 0) } }
+
+    private func withDomain(_ name: String, _ operation: String, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
+        try await call { conn in
+            guard let domain = virDomainLookupByName(conn, name) else {
+                throw HypervisorError(operation: "\(operation) \(name)", message: Self.lastError(), code: Self.lastCode())
+            }
+            defer { virDomainFree(domain) }
+            guard body(domain) == 0 else {
+                throw HypervisorError(operation: "\(operation) \(name)", message: Self.lastError(), code: Self.lastCode())
+            }
+        }
+    }
+}
+
+/// Owns the `virConnectPtr`; closed when the last reference goes.
+///
+/// A class with a plain deinit rather than an actor with an isolated one: the latter builds in
+/// debug and fails in release on this toolchain (RECIPES).
+private final class Connection: @unchecked Sendable {  // The pointer is only used through libvirt's thread-safe API.
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { virConnectClose(pointer) }
+}
+
+/// libvirt's default event loop, which the QEMU driver (embedded or remote) needs for its
+/// monitor and lifecycle events. One per process, started before the first connection.
+enum LibvirtEventLoop {
+    private static let started = Mutex(false)
+
+    static func startOnce() {
+        let first = started.withLock { started -> Bool in
+            defer { started = true }
+            return !started
+        }
+        guard first else { return }
+        stratus_virt_silence_errors()
+        _ = virInitialize()
+        _ = virEventRegisterDefaultImpl()
+        let thread = Thread {
+            while true { _ = virEventRunDefaultImpl() }
+        }
+        thread.name = "libvirt-events"
+        thread.start()
+    }
+}
+
+/// Whether KVM can really run guests here.
+enum KVMProbe {
+    /// (usable, reason). `/dev/kvm` must exist and be read-writable; nested PVM (`kvm_pvm`) cannot run stock guests.
+    static func usable() -> (Bool, String) {
+        guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return (false, "/dev/kvm does not exist") }
+        guard access("/dev/kvm", R_OK | W_OK) == 0 else { return (false, "/dev/kvm is not read-writable") }
+        if let modules = try? String(contentsOfFile: "/proc/modules", encoding: .utf8), modules.contains("kvm_pvm") {
+            return (false, "/dev/kvm is nested PVM, which cannot run stock guests")
+        }
+        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8), !cpuinfo.contains(" vmx") && !cpuinfo.contains(" svm") {
+            return (false, "the CPU has no vmx/svm flag")
+        }
+        return (true, "/dev/kvm is usable")
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import StratusCompute
+import StratusModel
+import StratusStore
+
+/// Converges `Instance` resources into libvirt domains on the local node.
+///
+/// Each instance becomes the domain `stratus-<id>` whose metadata names its resource and
+/// generation, so after a crash the reconciler recognises (adopts) its domains, redefines
+/// those of an older generation, and `sweep` removes the ones no resource wants.
+public struct ComputeReconciler: Reconciler {
+    public let name = "compute"
+    public let kinds: Set<Kind> = [.instance]
+    public let concurrency: Int
+    private let store: Store
+    private let hypervisor: any Hypervisor
+    private let scheduler: Scheduler
+    private let localNode: String
+    private let instanceDirectory: String
+    private let logger: Logger
+
+    public init(
+        store: Store, hypervisor: any Hypervisor, scheduler: Scheduler, localNode: String, dataDirectory: String,
+        concurrency: Int = 8, logger: Logger = Logger(label: "stratus.compute")
+    ) {
+        self.store = store
+        self.hypervisor = hypervisor
+        self.scheduler = scheduler
+        self.localNode = localNode
+        self.instanceDirectory = (dataDirectory as NSString).appendingPathComponent("instances")
+        self.concurrency = concurrency
+        self.logger = logger
+    }
+
+    /// The libvirt domain name of an instance.
+    public static func domainName(id: String) -> String { "stratus-\(id)" }
+
+    public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
+        guard case .instance(let spec) = resource.resource.spec, let id = resource.metadata.id else {
+            return .failed(reason: "NotAnInstance", message: "\(resource.key) has no instance id", retryable: false)
+        }
+        let now = Timestamp.string(Date())
+        do {
+            guard let typeResource = try store.get(ResourceKey(kind: .instanceType, project: nil, name: spec.instanceType)),
+                case .instanceType(let type) = typeResource.resource.spec, !typeResource.isTerminating
+            else {
+                return .failed(reason: "InstanceTypeNotFound", message: "InstanceType \(spec.instanceType) does not exist; create it or change spec.instanceType", retryable: true)
+            }
+            let imageKey = imageReference(spec.image, project: resource.key.project)
+            guard let imageResource = try store.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating else {
+                return .failed(reason: "ImageNotFound", message: "\(imageKey) does not exist; create it or change spec.image", retryable: true)
+            }
+            let node: String
+            do {
+                node = try await scheduler.place(resource, needs: type, zone: spec.availabilityZone)
+            } catch let unschedulable as Scheduler.Unschedulable {
+                return .failed(reason: "Unschedulable", message: unschedulable.description, retryable: true)
+            }
+            guard node == localNode else {
+                // Another node's agent converges it (multi-node transport is a later issue).
+                return .requeue(pendingStatus(resource, node: node, now: now), after: .seconds(30))
+            }
+            let domainName = Self.domainName(id: id)
+            let directory = (instanceDirectory as NSString).appendingPathComponent(id)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let disk = try prepareDisk(image: image, directory: directory)
+            let owner = DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation)
+            var existing = try await hypervisor.domain(named: domainName)
+            if existing == nil || existing?.owner != owner {
+                let definition = DomainDefinition(
+                    name: domainName, uuid: existing?.uuid, type: hypervisor.domainType, memoryMB: type.memoryMB, vcpus: type.vcpus,
+                    disk: disk, diskFormat: "qcow2", kernel: image.kernel, initrd: image.ramdisk, cmdline: image.cmdline,
+                    consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nil, mac: nil, owner: owner
+                )
+                try await hypervisor.define(xml: DomainXML.render(definition))
+                existing = try await hypervisor.domain(named: domainName)
+                logger.info("domain defined", metadata: ["stratus.resource": "\(resource.key)", "stratus.domain": "\(domainName)", "stratus.generation": "\(owner.generation)"])
+            }
+            var state = existing?.state ?? .shutoff
+            switch spec.powerState ?? .running {
+            case .running where !state.isActive:
+                try await hypervisor.start(domainName)
+                state = try await hypervisor.domain(named: domainName)?.state ?? state
+            case .stopped where state.isActive:
+                try await hypervisor.destroy(domainName)
+                state = .shutoff
+            default:
+                break
+            }
+            var status = resource.resource.status ?? ResourceStatus()
+            status.details["node"] = .string(node)
+            status.details["domain"] = .string(domainName)
+            status.details["domainState"] = .string(state.description)
+            let wantRunning = (spec.powerState ?? .running) == .running
+            if wantRunning && state.isActive {
+                status.phase = "Running"
+                status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainRunning", message: "domain \(domainName) is \(state) on \(node)", lastTransitionTime: now))
+            } else if !wantRunning && !state.isActive {
+                status.phase = "Stopped"
+                status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainStopped", message: "domain \(domainName) is \(state) as requested", lastTransitionTime: now))
+            } else {
+                status.phase = "Pending"
+                status.setCondition(Condition(type: "Ready", status: "False", reason: "DomainNotInState", message: "domain \(domainName) is \(state)", lastTransitionTime: now))
+                return .requeue(status, after: .seconds(1))
+            }
+            return .done(status)
+        } catch let error as HypervisorError {
+            return .failed(reason: "HypervisorError", message: error.description, retryable: true)
+        } catch let error as DiskError {
+            return .failed(reason: "ImageUnavailable", message: error.description, retryable: true)
+        } catch {
+            return .failed(reason: "ReconcileError", message: "\(error)", retryable: true)
+        }
+    }
+
+    public func finalize(_ resource: StoredResource) async -> ReconcileResult {
+        guard let id = resource.metadata.id else { return .done(ResourceStatus()) }
+        let domainName = Self.domainName(id: id)
+        do {
+            if let domain = try await hypervisor.domain(named: domainName) {
+                if domain.state.isActive { try await hypervisor.destroy(domainName) }
+                try await hypervisor.undefine(domainName)
+            }
+            try? FileManager.default.removeItem(atPath: (instanceDirectory as NSString).appendingPathComponent(id))
+            return .done(ResourceStatus())
+        } catch {
+            return .failed(reason: "TeardownFailed", message: "\(error)", retryable: true)
+        }
+    }
+
+    /// Destroys and undefines Stratus-owned domains that no instance wants (after a crash, or a
+    /// resource removed while the controller was down). Domains Stratus did not define are left alone.
+    public func sweep(_ wanted: [StoredResource]) async -> [String] {
+        let ids = Set(wanted.compactMap(\.metadata.id))
+        guard let domains = try? await hypervisor.listDomains() else { return [] }
+        var removed: [String] = []
+        for domain in domains {
+            guard let owner = domain.owner, !ids.contains(owner.id) else { continue }
+            // The instance may have been created after `wanted` was read; only a missing one is an orphan.
+            if (try? store.get(ec2Id: owner.id)) != nil { continue }
+            do {
+                if domain.state.isActive { try await hypervisor.destroy(domain.name) }
+                try await hypervisor.undefine(domain.name)
+                removed.append(domain.name)
+                logger.warning("removed a domain no instance wants", metadata: ["stratus.domain": "\(domain.name)", "stratus.owner": "\(owner.key)"])
+            } catch {
+                logger.error("could not remove an orphaned domain", metadata: ["stratus.domain": "\(domain.name)", "stratus.error": "\(error)"])
+            }
+        }
+        return removed
+    }
+
+    private func imageReference(_ image: String, project: String) -> ResourceKey {
+        let parts = image.split(separator: "/", maxSplits: 1)
+        if parts.count == 2 { return ResourceKey(kind: .image, project: String(parts[0]), name: String(parts[1])) }
+        return ResourceKey(kind: .image, project: project, name: image)
+    }
+
+    private func pendingStatus(_ resource: StoredResource, node: String, now: String) -> ResourceStatus {
+        var status = resource.resource.status ?? ResourceStatus()
+        status.phase = "Pending"
+        status.details["node"] = .string(node)
+        status.setCondition(Condition(type: "Ready", status: "False", reason: "AwaitingNodeAgent", message: "placed on \(node), whose agent converges it", lastTransitionTime: now))
+        return status
+    }
+
+    /// The instance's root disk: a qcow2 overlay on the image, for hypervisors that use files.
+    private func prepareDisk(image: ImageSpec, directory: String) throws -> String? {
+        guard hypervisor.domainType != "test" else { return nil }  // the test driver touches no files
+        let overlay = (directory as NSString).appendingPathComponent("disk.qcow2")
+        if FileManager.default.fileExists(atPath: overlay) { return overlay }
+        guard image.source.hasPrefix("/") else {
+            throw DiskError(description: "image source \(image.source) is not a local file; s3:// sources need the object store (a later issue)")
+        }
+        guard FileManager.default.fileExists(atPath: image.source) else {
+            throw DiskError(description: "image file \(image.source) does not exist on this node")
+        }
+        try QemuImg.createOverlay(at: overlay, backing: image.source, format: image.format?.rawValue ?? "qcow2")
+        return overlay
+    }
+}
+
+/// A problem with an instance's disk.
+struct DiskError: Error, CustomStringConvertible {
+    var description: String
+}

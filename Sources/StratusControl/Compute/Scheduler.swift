@@ -1,0 +1,74 @@
+import Foundation
+import StratusModel
+import StratusStore
+
+/// Places instances on nodes by free memory and vCPUs within the requested zone.
+///
+/// An actor, so two instances reconciled at once cannot both take the last free slot: the
+/// choice is written to the instance's status (`details.node`) before the next placement reads.
+///
+/// Like Nova's scheduler, capacity is overcommitted: memory by `ramAllocationRatio` (1.5) and
+/// vCPUs by `cpuAllocationRatio` (16), Nova's defaults.
+public actor Scheduler {
+    private let store: Store
+    public let ramAllocationRatio: Double
+    public let cpuAllocationRatio: Double
+
+    public init(store: Store, ramAllocationRatio: Double = 1.5, cpuAllocationRatio: Double = 16) {
+        self.store = store
+        self.ramAllocationRatio = ramAllocationRatio
+        self.cpuAllocationRatio = cpuAllocationRatio
+    }
+
+    /// Why an instance fits nowhere, with the numbers a user needs.
+    public struct Unschedulable: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The node an instance runs on: the one already recorded, or the emptiest that fits.
+    public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
+        if let node = instance.resource.status?.details["node"]?.stringValue { return node }
+        let nodes = try store.list(kind: .node).filter { !$0.isTerminating }
+        var used: [String: (memory: Int, vcpus: Int)] = [:]
+        let types = Dictionary(try store.list(kind: .instanceType).compactMap { stored -> (String, InstanceTypeSpec)? in
+            guard case .instanceType(let spec) = stored.resource.spec else { return nil }
+            return (stored.key.name, spec)
+        }, uniquingKeysWith: { first, _ in first })
+        for other in try store.list(kind: .instance) where other.key != instance.key {
+            guard let node = other.resource.status?.details["node"]?.stringValue, case .instance(let spec) = other.resource.spec,
+                let otherType = types[spec.instanceType]
+            else { continue }
+            used[node, default: (0, 0)].memory += otherType.memoryMB
+            used[node, default: (0, 0)].vcpus += otherType.vcpus
+        }
+        var candidates: [(name: String, freeMemory: Int, freeVCPUs: Int)] = []
+        var rejected: [String] = []
+        for node in nodes {
+            guard case .node(let spec) = node.resource.spec else { continue }
+            let name = node.key.name
+            if spec.cordoned == true { rejected.append("\(name): cordoned"); continue }
+            if let zone, spec.zone != zone { rejected.append("\(name): zone \(spec.zone ?? "?")"); continue }
+            if spec.roles?.contains(.compute) == false { rejected.append("\(name): not a compute node"); continue }
+            guard let details = node.resource.status?.details, case .int(let memory)? = details["memoryMB"], case .int(let vcpus)? = details["vcpus"] else {
+                rejected.append("\(name): capacity not reported yet")
+                continue
+            }
+            let freeMemory = Int(Double(memory) * ramAllocationRatio) - used[name, default: (0, 0)].memory
+            let freeVCPUs = Int(Double(vcpus) * cpuAllocationRatio) - used[name, default: (0, 0)].vcpus
+            if freeMemory >= type.memoryMB && freeVCPUs >= type.vcpus {
+                candidates.append((name, freeMemory, freeVCPUs))
+            } else {
+                rejected.append("\(name): \(freeMemory) MB and \(freeVCPUs) vCPUs free")
+            }
+        }
+        guard let best = candidates.max(by: { ($0.freeMemory, $0.freeVCPUs, $1.name) < ($1.freeMemory, $1.freeVCPUs, $0.name) }) else {
+            let where_ = zone.map { " in zone \($0)" } ?? ""
+            let detail = rejected.isEmpty ? "no nodes are registered" : rejected.joined(separator: "; ")
+            throw Unschedulable(description: "no node\(where_) has \(type.memoryMB) MB and \(type.vcpus) vCPUs free (\(detail))")
+        }
+        var status = instance.resource.status ?? ResourceStatus(phase: "Pending")
+        status.details["node"] = .string(best.name)
+        try store.updateStatus(instance.key, status)
+        return best.name
+    }
+}

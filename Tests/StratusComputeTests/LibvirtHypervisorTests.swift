@@ -1,0 +1,63 @@
+import Foundation
+import StratusModel
+import Testing
+
+@testable import StratusCompute
+
+/// A private libvirt test-driver node (real libvirt, in-process), so parallel tests never share domains.
+func privateTestNode(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-node-\(UUID().uuidString).xml").path
+    let xml = """
+        <node>
+          <cpu><mhz>2000</mhz><model>stratus-test</model><nodes>1</nodes><sockets>1</sockets><cores>\(cpus)</cores><threads>1</threads></cpu>
+          <memory>\(memoryMB * 1024)</memory>
+        </node>
+        """
+    try xml.write(toFile: path, atomically: true, encoding: .utf8)
+    return "test://\(path)"
+}
+
+@Suite struct LibvirtHypervisorTests {
+    @Test("a defined domain starts, is listed with its Stratus owner, and goes away when destroyed and undefined")
+    func lifecycle() async throws {
+        let hypervisor = try LibvirtHypervisor(uri: try privateTestNode())
+        #expect(hypervisor.domainType == "test")
+        let owner = DomainOwner(project: "acme", name: "web-1", id: "i-0000abcd", generation: 3)
+        let definition = DomainDefinition(name: "stratus-i-0000abcd", type: hypervisor.domainType, memoryMB: 512, vcpus: 1, consoleLog: "/tmp/x.log", owner: owner)
+        try await hypervisor.define(xml: DomainXML.render(definition))
+        #expect(try await hypervisor.domain(named: "stratus-i-0000abcd")?.state == .shutoff)
+        try await hypervisor.start("stratus-i-0000abcd")
+        let listed = try await hypervisor.listDomains().first { $0.name == "stratus-i-0000abcd" }
+        #expect(listed?.state == .running)
+        #expect(listed?.owner == owner)
+        try await hypervisor.destroy("stratus-i-0000abcd")
+        try await hypervisor.undefine("stratus-i-0000abcd")
+        #expect(try await hypervisor.domain(named: "stratus-i-0000abcd") == nil)
+    }
+
+    @Test("node capacity comes from libvirt")
+    func capacity() async throws {
+        let hypervisor = try LibvirtHypervisor(uri: try privateTestNode(memoryMB: 4096, cpus: 6))
+        let capacity = try await hypervisor.nodeInfo()
+        #expect(capacity.memoryMB == 4096)
+        #expect(capacity.vcpus == 6)
+    }
+
+    @Test("libvirt's own message reaches the caller")
+    func errors() async throws {
+        let hypervisor = try LibvirtHypervisor(uri: try privateTestNode())
+        let error = try await #require(throws: HypervisorError.self) { try await hypervisor.start("nope") }
+        #expect(error.description.contains("nope"))
+        #expect(throws: HypervisorError.self) { try LibvirtHypervisor(uri: "bogus:///x") }
+    }
+
+    @Test("domain XML escapes what it embeds and its owner reads back")
+    func xml() {
+        let owner = DomainOwner(project: "p", name: "a'b", id: "i-1", generation: 1)
+        let xml = DomainXML.render(DomainDefinition(name: "n<&>", type: "qemu", memoryMB: 256, vcpus: 1, kernel: "/k", initrd: "/i", cmdline: "console=ttyS0 x='1'", owner: owner))
+        #expect(xml.contains("<name>n&lt;&amp;&gt;</name>"))
+        #expect(xml.contains("<cmdline>console=ttyS0 x=&apos;1&apos;</cmdline>"))
+        #expect(DomainXML.owner(in: xml) == owner)
+        #expect(DomainXML.owner(in: xml.replacingOccurrences(of: "'", with: "\"")) == owner)
+    }
+}

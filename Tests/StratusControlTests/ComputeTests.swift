@@ -1,0 +1,165 @@
+import Foundation
+import GRDB
+import StratusCompute
+import StratusModel
+import StratusStore
+import Testing
+
+@testable import StratusControl
+
+/// A private libvirt test-driver node (real libvirt, in-process; no shared state with other tests).
+func privateNodeURI(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-node-\(UUID().uuidString).xml").path
+    try "<node><cpu><mhz>2000</mhz><model>t</model><nodes>1</nodes><sockets>1</sockets><cores>\(cpus)</cores><threads>1</threads></cpu><memory>\(memoryMB * 1024)</memory></node>"
+        .write(toFile: path, atomically: true, encoding: .utf8)
+    return "test://\(path)"
+}
+
+/// A store, a real libvirt hypervisor and a running controller with the compute reconcilers.
+struct ComputeHarness {
+    let store: Store
+    let hypervisor: LibvirtHypervisor
+    let controller: Controller
+    let task: Task<Void, any Error>
+    let data: String
+
+    init(uri: String? = nil, resync: Duration = .seconds(60), memoryMB: Int = 8192) throws {
+        store = try Store(writer: DatabaseQueue())
+        hypervisor = try LibvirtHypervisor(uri: try uri ?? privateNodeURI(memoryMB: memoryMB))
+        data = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-data-\(UUID().uuidString)").path
+        try NodeReconciler.register("node-1", zone: "nova", in: store)
+        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: data)
+        let controller = Controller(
+            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(localNode: "node-1", hypervisor: hypervisor), compute],
+            resyncInterval: resync, pollInterval: .milliseconds(10), queue: WorkQueue(baseDelay: .milliseconds(20), maxDelay: .milliseconds(200))
+        )
+        self.controller = controller
+        task = Task { try await controller.run() }
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+
+    func instance(_ name: String, project: String = "acme") throws -> StoredResource? {
+        try store.get(ResourceKey(kind: .instance, project: project, name: name))
+    }
+}
+
+func cloud(instances: [(String, String)], power: String = "running", project: String = "acme") -> [ManifestDocument] {
+    var text = """
+        apiVersion: stratus/v1
+        kind: User
+        metadata: {name: alice}
+        spec: {}
+        ---
+        apiVersion: stratus/v1
+        kind: Project
+        metadata: {name: \(project)}
+        spec: {manager: alice}
+        ---
+        apiVersion: stratus/v1
+        kind: Image
+        metadata: {name: debian, project: \(project)}
+        spec: {source: /images/debian.qcow2}
+
+        """
+    for (name, type) in instances {
+        text += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: \(project)}\nspec: {image: debian, instanceType: \(type), powerState: \(power)}\n"
+    }
+    return try! ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(text.utf8))])
+}
+
+@Suite struct ComputeTests {
+    @Test("applied instances become running libvirt domains with Ready=True and the current generation")
+    func instancesRun() async throws {
+        let harness = try ComputeHarness()
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small"), ("web-2", "m1.small"), ("db-1", "m1.medium")]), options: ApplyOptions())
+        for name in ["web-1", "web-2", "db-1"] {
+            #expect(try await eventually { try harness.instance(name)?.displayPhase == "Running" }, "\(name)")
+            let instance = try #require(try harness.instance(name))
+            #expect(instance.resource.status?.observedGeneration == instance.generation)
+            #expect(instance.resource.status?.condition("Ready")?.status == "True")
+            #expect(instance.resource.status?.condition("Ready")?.reason == "DomainRunning")
+            let domain = try #require(try await harness.hypervisor.domain(named: "stratus-\(instance.metadata.id!)"))
+            #expect(domain.state == .running)
+            #expect(domain.owner?.key == instance.key)
+        }
+        await harness.stop()
+    }
+
+    @Test("powerState stopped stops the domain; running starts it again; a spec change redefines it")
+    func powerState() async throws {
+        let harness = try ComputeHarness()
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" })
+        let name = "stratus-\(try harness.instance("web-1")!.metadata.id!)"
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small")], power: "stopped"), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Stopped" })
+        #expect(try await harness.hypervisor.domain(named: name)?.state == .shutoff)
+        try harness.store.apply(cloud(instances: [("web-1", "m1.medium")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" && harness.instance("web-1")?.resource.status?.observedGeneration == 3 })
+        #expect(try await harness.hypervisor.domain(named: name)?.owner?.generation == 3)
+        await harness.stop()
+    }
+
+    @Test("deleting an instance destroys and undefines its domain before the record goes")
+    func delete() async throws {
+        let harness = try ComputeHarness()
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" })
+        let name = "stratus-\(try harness.instance("web-1")!.metadata.id!)"
+        _ = try harness.store.delete([ResourceKey(kind: .instance, project: "acme", name: "web-1")])
+        #expect(try await eventually { try harness.instance("web-1") == nil })
+        #expect(try await harness.hypervisor.domain(named: name) == nil)
+        await harness.stop()
+    }
+
+    @Test("an instance that fits nowhere is Unschedulable, with the numbers")
+    func unschedulable() async throws {
+        let harness = try ComputeHarness(memoryMB: 2048)
+        try harness.store.apply(cloud(instances: [("big", "m1.xlarge")]), options: ApplyOptions())
+        let expected = "no node has 8192 MB and 4 vCPUs free (node-1: 3072 MB and 64 vCPUs free)"
+        #expect(try await eventually { try harness.instance("big")?.resource.status?.condition("Synced")?.message == expected })
+        #expect(try harness.instance("big")?.resource.status?.condition("Synced")?.reason == "Unschedulable")
+        #expect(try harness.instance("big")?.displayPhase == "Pending")
+        await harness.stop()
+    }
+
+    @Test("a domain destroyed and undefined out of band is repaired; an orphaned Stratus domain is removed")
+    func drift() async throws {
+        let uri = "test:///default"  // shared by every connection in this process: a second connection sees the same domains
+        let harness = try ComputeHarness(uri: uri, resync: .milliseconds(300))
+        try harness.store.apply(cloud(instances: [("web-1", "m1.tiny")], project: "drift"), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1", project: "drift")?.displayPhase == "Running" })
+        let name = "stratus-\(try harness.instance("web-1", project: "drift")!.metadata.id!)"
+        let other = try LibvirtHypervisor(uri: uri)
+        try await other.destroy(name)
+        try await other.undefine(name)
+        #expect(try await other.domain(named: name) == nil)
+        #expect(try await eventually { try await other.domain(named: name)?.state == .running })
+
+        let orphan = DomainOwner(project: "drift", name: "gone", id: "i-0000dead", generation: 1)
+        try await other.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000dead", type: "test", memoryMB: 64, vcpus: 1, owner: orphan)))
+        try await other.start("stratus-i-0000dead")
+        try await other.define(xml: "<domain type='test'><name>not-ours-\(UUID().uuidString.prefix(8))</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>")
+        #expect(try await eventually { try await other.domain(named: "stratus-i-0000dead") == nil })
+        #expect(try await other.listDomains().contains { $0.name.hasPrefix("not-ours-") })
+        await harness.stop()
+    }
+
+    @Test("a missing instance type fails the reconcile with a reason, not a crash")
+    func missingType() async throws {
+        let store = try Store(writer: DatabaseQueue())
+        let hypervisor = try LibvirtHypervisor(uri: try privateNodeURI())
+        try NodeReconciler.register("node-1", zone: "nova", in: store)
+        try store.apply(cloud(instances: [("web-1", "m1.tiny")]), options: ApplyOptions())
+        let type = ResourceKey(kind: .instanceType, project: nil, name: "m1.tiny")
+        _ = try store.delete([type])
+        try store.finalizeDeletion(type)
+        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: NSTemporaryDirectory())
+        let result = await compute.reconcile(try #require(try store.get(ResourceKey(kind: .instance, project: "acme", name: "web-1"))))
+        #expect(result == .failed(reason: "InstanceTypeNotFound", message: "InstanceType m1.tiny does not exist; create it or change spec.instanceType", retryable: true))
+    }
+}
