@@ -20,6 +20,15 @@ if ((${#missing[@]} > 0)); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# libvirt's QEMU driver (embedded or daemon) resolves its default user before reading
+# qemu.conf; Debian creates it in libvirt-daemon-system, which we do not need otherwise.
+for group in kvm libvirt-qemu; do
+    getent group "$group" >/dev/null || groupadd --system "$group"
+done
+if ! getent passwd libvirt-qemu >/dev/null; then
+    useradd --system --gid kvm --home-dir /var/lib/libvirt --no-create-home --shell /usr/sbin/nologin libvirt-qemu
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     echo "install-deps: swift is not on PATH; install the Swift 6.2+ toolchain first" >&2
     exit 1

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import StratusCompute
+import StratusModel
+import StratusStore
+import Testing
+
+@testable import StratusControl
+
+/// A real QEMU guest under libvirt's embedded driver (TCG), driven through the controller.
+@Suite(.serialized) struct RealGuestTests {
+    @Test("an Instance boots a real TCG guest whose serial console shows the marker; stopping and deleting tear it down")
+    func bootsRealGuest() async throws {
+        let files: GuestImage.Files
+        do {
+            files = try GuestImage.build()
+        } catch let unavailable as GuestImage.Unavailable {
+            Issue.record("cannot build a guest image on this machine: \(unavailable)")
+            return
+        }
+        let root = "/tmp/stratus-qemu-\(UUID().uuidString.prefix(8))"
+        let data = "\(root)/data"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let hypervisor = try LibvirtHypervisor(uri: try EmbeddedQEMU.prepare(root: "\(root)/libvirt"))
+        #expect(hypervisor.domainType == "qemu" || hypervisor.domainType == "kvm")
+        let store = try Store(writer: DatabaseQueue())
+        try NodeReconciler.register("node-1", zone: "nova", in: store)
+        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: data)
+        let controller = Controller(
+            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(localNode: "node-1", hypervisor: hypervisor), compute],
+            pollInterval: .milliseconds(20), queue: WorkQueue(baseDelay: .milliseconds(100), maxDelay: .seconds(1))
+        )
+        let task = Task { try await controller.run() }
+        var domainName: String?
+        defer {
+            // Whatever happened, leave no QEMU process behind.
+            task.cancel()
+            if let domainName {
+                let semaphore = DispatchSemaphore(value: 0)
+                Task {
+                    try? await hypervisor.destroy(domainName)
+                    try? await hypervisor.undefine(domainName)
+                    semaphore.signal()
+                }
+                semaphore.wait()
+            }
+        }
+        let manifest = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: tiny, project: acme}
+            spec: {source: \(files.disk), format: raw, kernel: \(files.kernel), ramdisk: \(files.initrd), cmdline: "console=ttyS0 panic=-1 quiet"}
+            ---
+            apiVersion: stratus/v1
+            kind: Instance
+            metadata: {name: guest, project: acme}
+            spec: {image: tiny, instanceType: m1.tiny}
+            """
+        let documents = try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(manifest.utf8))])
+        try store.apply(documents, options: ApplyOptions())
+        let key = ResourceKey(kind: .instance, project: "acme", name: "guest")
+        #expect(try await eventually(timeout: .seconds(60)) { try store.get(key)?.displayPhase == "Running" }, "\(String(describing: (try? store.get(key))??.resource.status))")
+        let instance = try #require(try store.get(key))
+        let id = try #require(instance.metadata.id)
+        domainName = ComputeReconciler.domainName(id: id)
+        #expect(try await hypervisor.domain(named: domainName!)?.state == .running)
+        let console = "\(data)/instances/\(id)/console.log"
+        let booted = try await eventually(timeout: .seconds(90)) {
+            (try? String(contentsOfFile: console, encoding: .utf8))?.contains(GuestImage.marker) ?? false
+        }
+        #expect(booted, "no \(GuestImage.marker) on the serial console: \((try? String(contentsOfFile: console, encoding: .utf8))?.suffix(2000) ?? "no console log")")
+
+        let stopped = manifest.replacingOccurrences(of: "instanceType: m1.tiny}", with: "instanceType: m1.tiny, powerState: stopped}")
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(stopped.utf8))]), options: ApplyOptions())
+        #expect(try await eventually(timeout: .seconds(30)) { try store.get(key)?.displayPhase == "Stopped" })
+        #expect(try await hypervisor.domain(named: domainName!)?.state == .shutoff)
+
+        _ = try store.delete([key])
+        #expect(try await eventually(timeout: .seconds(30)) { try store.get(key) == nil })
+        #expect(try await hypervisor.domain(named: domainName!) == nil)
+        #expect(!FileManager.default.fileExists(atPath: "\(data)/instances/\(id)"))
+    }
+}
