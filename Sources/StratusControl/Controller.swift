@@ -156,6 +156,10 @@ public actor Controller: Service {
         var next = status ?? resource.resource.status ?? ResourceStatus(phase: "Pending")
         let previous = resource.resource.status?.condition("Synced")
         if status != nil { next.observedGeneration = resource.generation }
+        if !synced {
+            // A failure to converge means the resource is not ready, for the same reason.
+            next.setCondition(Condition(type: "Ready", status: "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
+        }
         next.setCondition(Condition(type: "Synced", status: synced ? "True" : "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
         if next != resource.resource.status { try store.updateStatus(resource.key, next) }
         // One Warning per distinct failure, not one per retry.

@@ -123,6 +123,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         let expected = "no node has 8192 MB and 4 vCPUs free (node-1: 3072 MB and 64 vCPUs free)"
         #expect(try await eventually { try harness.instance("big")?.resource.status?.condition("Synced")?.message == expected })
         #expect(try harness.instance("big")?.resource.status?.condition("Synced")?.reason == "Unschedulable")
+        #expect(try harness.instance("big")?.resource.status?.condition("Ready")?.status == "False")
         #expect(try harness.instance("big")?.displayPhase == "Pending")
         await harness.stop()
     }

@@ -41,16 +41,24 @@ extension Stratus {
         @Option(name: .shortAndLong, help: "Output format: text or json.")
         var output: ChangeFormat = .text
 
+        @Flag(help: "After applying, wait until every resource is Ready (needs `stratus serve` on this data directory).")
+        var wait = false
+
+        @Option(help: "How long --wait waits: 90s, 5m, 1h.")
+        var timeout = "5m"
+
         @Option(help: "Color: auto, always or never.")
         var color: ColorMode = .auto
 
         func validate() throws {
             if files.files.isEmpty { throw ValidationError("give at least one -f FILE|DIR|- (see --help)") }
             if let problem = NameRules.problem(with: applySet, dotted: true) { throw ValidationError("--set: \(problem)") }
+            if WaitProgress.parseDuration(timeout) == nil { throw ValidationError("--timeout: expected a duration like 90s, 5m or 1h, got \"\(timeout)\"") }
+            if wait && dryRun { throw ValidationError("--wait has nothing to wait for with --dry-run") }
         }
 
         func run() async throws {
-            try reportingErrors {
+            let waitFor: (Store, [ResourceKey])? = try reportingErrors {
                 let store = try storeOptions.openStore()
                 let documents = try files.load(cache: store)
                 let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
@@ -62,7 +70,19 @@ extension Stratus {
                 case .text:
                     ChangePrinter(out: out, paint: Paint(enabled: out.colors(color))).printApplied(plan, applySet: applySet, dryRun: dryRun)
                 }
+                return wait ? (store, plan.changes.filter { $0.action != .delete }.map(\.key)) : nil
             }
+            guard let (store, keys) = waitFor else { return }
+            let out = Terminal.standardOutput
+            out.flush()
+            let progress = WaitProgress(store: store, keys: keys, timeout: WaitProgress.parseDuration(timeout)!, out: out, paint: Paint(enabled: out.colors(color)))
+            let late = try await progress.run()
+            guard late.isEmpty else {
+                for (key, why) in late { Terminal.standardError.line("error: \(key) not ready after \(timeout): \(why)") }
+                Terminal.standardError.line("\(late.count) of \(keys.count) resources not ready; is `stratus serve` running on \(storeOptions.resolvedDataDir)?")
+                throw ExitCode.failure
+            }
+            out.line("All \(keys.count) resources ready.")
         }
     }
 }

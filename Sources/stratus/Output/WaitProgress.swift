@@ -1,0 +1,77 @@
+import Foundation
+import StratusModel
+import StratusStore
+
+/// Waits until applied resources are Ready at their current generation, showing progress.
+///
+/// On a terminal one line redraws (a bar, the count, what is still waiting and why); otherwise
+/// a plain line is printed as each resource becomes ready.
+struct WaitProgress {
+    var store: Store
+    var keys: [ResourceKey]
+    var timeout: Duration
+    var out: Terminal
+    var paint: Paint
+
+    /// Whether a resource has settled: Ready at its generation, or of a kind nothing converges yet.
+    static func isSettled(_ resource: StoredResource) -> Bool {
+        guard let status = resource.resource.status, status.observedGeneration == resource.generation || status.condition("Synced")?.reason == "NoReconciler" else { return false }
+        if status.condition("Synced")?.reason == "NoReconciler" { return true }
+        return status.condition("Ready")?.status == "True"
+    }
+
+    /// Returns the resources still not ready when the timeout passed (empty: all ready).
+    func run() async throws -> [(ResourceKey, String)] {
+        let deadline = ContinuousClock.now + timeout
+        var ready = Set<ResourceKey>()
+        let interactive = out.isTTY
+        while true {
+            var waiting: [(ResourceKey, String)] = []
+            for key in keys where !ready.contains(key) {
+                guard let resource = try store.get(key) else {
+                    ready.insert(key)  // deleted meanwhile: nothing to wait for
+                    continue
+                }
+                if Self.isSettled(resource) {
+                    ready.insert(key)
+                    if !interactive {
+                        let reason = resource.resource.status?.condition("Ready")?.reason ?? "NothingToConverge"
+                        out.line("\(key) \(paint.green("ready")) (\(reason))")
+                        out.flush()
+                    }
+                } else {
+                    let condition = resource.resource.status?.condition("Ready")
+                    let why = condition.map { "\($0.reason)\($0.message.map { ": \($0)" } ?? "")" } ?? (resource.resource.status == nil ? "not yet seen by a controller" : resource.displayPhase)
+                    waiting.append((key, why))
+                }
+            }
+            if interactive {
+                let width = 30
+                let filled = keys.isEmpty ? width : width * ready.count / keys.count
+                let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+                let next = waiting.first.map { " waiting: \($0.0) (\($0.1))" } ?? ""
+                let line = "[\(bar)] \(ready.count)/\(keys.count) ready\(next)"
+                out.write("\r\u{1B}[K" + String(line.prefix(160)))
+                out.flush()
+            }
+            if waiting.isEmpty {
+                if interactive { out.line() }
+                return []
+            }
+            if ContinuousClock.now >= deadline {
+                if interactive { out.line() }
+                return waiting
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// Parses `90s`, `5m`, `1h` or plain seconds.
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)), value >= 0 { return .milliseconds(Int(value * Double(milliseconds))) }
+        }
+        return Double(text).map { .milliseconds(Int($0 * 1000)) }
+    }
+}
