@@ -15,7 +15,9 @@ test: install-deps build-tests
 
 ## bench: release build, then the benchmarks of BENCHMARKS.md
 bench: install-deps release
+	$(SWIFT) build -c release --product stratus-bench
 	python3 bench/apply_diff.py --bin .build/release/stratus
+	.build/release/stratus-bench compute 1000 2>/dev/null
 
 ## release: the optimized build (some Swift 6 concurrency mistakes only show here)
 release:

@@ -25,6 +25,20 @@ public protocol Hypervisor: Sendable {
     func undefine(_ name: String) async throws
     /// Asks the guest to reboot.
     func reboot(_ name: String) async throws
+    /// Lifecycle events (started, stopped, undefined, …) of every domain, as libvirt reports them.
+    func lifecycleEvents() throws -> AsyncStream<DomainEvent>
+}
+
+/// A domain lifecycle event (`virDomainEventType`).
+public struct DomainEvent: Sendable, Equatable {
+    public var domain: String
+    /// 0 defined, 1 undefined, 2 started, 3 suspended, 4 resumed, 5 stopped, 6 shutdown, 7 pmsuspended, 8 crashed.
+    public var type: Int32
+
+    public init(domain: String, type: Int32) {
+        self.domain = domain
+        self.type = type
+    }
 }
 
 /// Capacity of a host, from libvirt's `virNodeGetInfo`.

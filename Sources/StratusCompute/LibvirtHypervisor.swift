@@ -118,6 +118,31 @@ public final class LibvirtHypervisor: Hypervisor {
     public func undefine(_ name: String) async throws { try await withDomain(name, "undefine") { virDomainUndefine($0) } }
     public func reboot(_ name: String) async throws { try await withDomain(name, "reboot") { virDomainReboot($0, 0) } }
 
+    public func lifecycleEvents() throws -> AsyncStream<DomainEvent> {
+        let (stream, continuation) = AsyncStream<DomainEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let box = Unmanaged.passRetained(EventSink(continuation))
+        let callback: @convention(c) (OpaquePointer?, OpaquePointer?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, domain, event, _, opaque in
+            guard let domain, let opaque, let name = virDomainGetName(domain) else { return 0 }
+            Unmanaged<EventSink>.fromOpaque(opaque).takeUnretainedValue().continuation.yield(DomainEvent(domain: String(cString: name), type: event))
+            return 0
+        }
+        let release: @convention(c) (UnsafeMutableRawPointer?) -> Void = { opaque in
+            guard let opaque else { return }
+            Unmanaged<EventSink>.fromOpaque(opaque).takeRetainedValue().continuation.finish()
+        }
+        let id = virConnectDomainEventRegisterAny(
+            connection.pointer, nil, Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue),
+            unsafeBitCast(callback, to: virConnectDomainEventGenericCallback.self), box.toOpaque(), release
+        )
+        guard id >= 0 else {
+            box.release()
+            throw HypervisorError(operation: "subscribe to lifecycle events", message: Self.lastError())
+        }
+        let connection = self.connection
+        continuation.onTermination = { _ in _ = virConnectDomainEventDeregisterAny(connection.pointer, id) }
+        return stream
+    }
+
     private func withDomain(_ name: String, _ operation: String, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
         try await call { conn in
             guard let domain = virDomainLookupByName(conn, name) else {
@@ -129,6 +154,12 @@ public final class LibvirtHypervisor: Hypervisor {
             }
         }
     }
+}
+
+/// Carries a stream's continuation through libvirt's `opaque` pointer.
+private final class EventSink: Sendable {
+    let continuation: AsyncStream<DomainEvent>.Continuation
+    init(_ continuation: AsyncStream<DomainEvent>.Continuation) { self.continuation = continuation }
 }
 
 /// Owns the `virConnectPtr`; closed when the last reference goes.

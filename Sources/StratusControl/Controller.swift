@@ -17,6 +17,7 @@ public actor Controller: Service {
     private let resyncInterval: Duration
     private let pollInterval: Duration
     private var inFlight: [String: Int] = [:]
+    private let wakeup = Wakeup()
     private var cursor: Int64 = 0
     static let cursorName = "controller"
 
@@ -44,6 +45,17 @@ public actor Controller: Service {
         try await resync()
         var lastResync = ContinuousClock.now
         await withDiscardingTaskGroup { group in
+            var watched = Set<String>()
+            for reconciler in reconcilers.values where watched.insert(reconciler.name).inserted {
+                let queue = self.queue
+                let wakeup = self.wakeup
+                group.addTask {
+                    await reconciler.watch { key in
+                        await queue.add(key)
+                        await wakeup.signal()
+                    }
+                }
+            }
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     try await follow()
@@ -59,8 +71,10 @@ public actor Controller: Service {
                     inFlight[backend(of: key), default: 0] += 1
                     group.addTask { await self.process(key) }
                 }
-                try? await Task.sleep(for: pollInterval)
+                // Sleep until a reconcile finishes (a slot frees up) or the poll interval passes.
+                await wakeup.wait(timeout: pollInterval)
             }
+            group.cancelAll()
         }
     }
 
@@ -110,6 +124,7 @@ public actor Controller: Service {
         }
         inFlight[backend(of: key), default: 1] -= 1
         await queue.finish(key, outcome: outcome)
+        await wakeup.signal()
     }
 
     private func converge(_ key: ResourceKey) async throws -> WorkQueue.Outcome {

@@ -20,11 +20,15 @@ public protocol Reconciler: Sendable {
     /// Removes external things this reconciler owns that no resource (of `wanted`, which
     /// includes those being deleted) describes; returns what it removed. Called on each resync.
     func sweep(_ wanted: [StoredResource]) async -> [String]
+    /// Runs for the controller's lifetime, calling `enqueue` when the world changes under a
+    /// resource (a domain stopped out of band), so repairs do not wait for the next resync.
+    func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async
 }
 
 extension Reconciler {
     public var concurrency: Int { 4 }
     public func sweep(_ wanted: [StoredResource]) async -> [String] { [] }
+    public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {}
 }
 
 /// What one reconcile achieved.

@@ -5,7 +5,12 @@ import StratusModel
 /// A key added while it is being worked on is marked dirty and queued again when the work ends,
 /// so no change is lost and no resource is reconciled twice at the same time.
 public actor WorkQueue {
+    /// Every queued key and when it becomes ready.
     private var queued: [ResourceKey: ContinuousClock.Instant] = [:]
+    /// Keys ready now, oldest first (`head` is the next to hand out); delayed keys join when due.
+    private var ready: [ResourceKey] = []
+    private var head = 0
+    private var delayed: Set<ResourceKey> = []
     private var running: Set<ResourceKey> = []
     private var dirty: Set<ResourceKey> = []
     private var failures: [ResourceKey: Int] = [:]
@@ -24,9 +29,16 @@ public actor WorkQueue {
             dirty.insert(key)
             return
         }
-        let ready = clock.now.advanced(by: delay)
-        if let existing = queued[key], existing <= ready { return }
-        queued[key] = ready
+        let now = clock.now
+        let due = now.advanced(by: delay)
+        if let existing = queued[key], existing <= due { return }
+        queued[key] = due
+        if due <= now {
+            delayed.remove(key)
+            ready.append(key)  // if it was queued it was delayed, so not in `ready` yet (stale entries are skipped in take)
+        } else {
+            delayed.insert(key)
+        }
     }
 
     /// Takes ready keys, earliest first, while their backend has free slots, and marks them running.
@@ -35,17 +47,36 @@ public actor WorkQueue {
     /// (kinds not listed share the backend `none`).
     public func take(slots: [String: Int], backends: [Kind: String]) -> [ResourceKey] {
         let now = clock.now
-        let ready = queued.filter { $0.value <= now }.sorted { $0.value < $1.value }.map(\.key)
+        if !delayed.isEmpty {
+            let due = delayed.filter { queued[$0].map { $0 <= now } ?? true }.sorted { queued[$0]! < queued[$1]! }
+            for key in due {
+                delayed.remove(key)
+                ready.append(key)
+            }
+        }
         var free = slots
+        var remaining = free.values.reduce(0) { $0 + max($1, 0) }
         var taken: [ResourceKey] = []
-        for key in ready {
+        var kept: [ResourceKey] = []
+        var index = head
+        while index < ready.count && remaining > 0 {
+            let key = ready[index]
+            index += 1
+            guard let due = queued[key], due <= now else { continue }  // stale entry (taken or re-delayed)
             let backend = backends[key.kind] ?? "none"
-            guard free[backend, default: 0] > 0 else { continue }
+            guard free[backend, default: 0] > 0 else {
+                kept.append(key)
+                continue
+            }
             free[backend, default: 0] -= 1
+            remaining -= 1
             queued[key] = nil
             running.insert(key)
             taken.append(key)
         }
+        // Keys skipped for want of a slot go back in front, in order; compact now and then.
+        ready = kept + ready[index...]
+        head = 0
         return taken
     }
 

@@ -56,6 +56,18 @@ extension Store {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
     }
 
+    /// How many resources of a kind are in each phase (`Terminating` for tombstones, `Pending` before any status).
+    public func phaseCounts(kind: Kind) throws -> [String: Int] {
+        try writer.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT CASE WHEN deletionTimestamp IS NOT NULL THEN 'Terminating'
+                            ELSE COALESCE(json_extract(status, '$.phase'), 'Pending') END AS phase, COUNT(*) AS n
+                FROM resource WHERE kind = ? GROUP BY 1
+                """, arguments: [kind.rawValue])
+            return Dictionary(rows.map { ($0["phase"] as String, $0["n"] as Int) }, uniquingKeysWith: +)
+        }
+    }
+
     /// How many resources the store holds.
     public func count() throws -> Int {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0 }

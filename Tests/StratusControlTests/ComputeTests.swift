@@ -128,28 +128,6 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         await harness.stop()
     }
 
-    @Test("a domain destroyed and undefined out of band is repaired; an orphaned Stratus domain is removed")
-    func drift() async throws {
-        let uri = "test:///default"  // shared by every connection in this process: a second connection sees the same domains
-        let harness = try ComputeHarness(uri: uri, resync: .milliseconds(300))
-        try harness.store.apply(cloud(instances: [("web-1", "m1.tiny")], project: "drift"), options: ApplyOptions())
-        #expect(try await eventually { try harness.instance("web-1", project: "drift")?.displayPhase == "Running" })
-        let name = "stratus-\(try harness.instance("web-1", project: "drift")!.metadata.id!)"
-        let other = try LibvirtHypervisor(uri: uri)
-        try await other.destroy(name)
-        try await other.undefine(name)
-        #expect(try await other.domain(named: name) == nil)
-        #expect(try await eventually { try await other.domain(named: name)?.state == .running })
-
-        let orphan = DomainOwner(project: "drift", name: "gone", id: "i-0000dead", generation: 1)
-        try await other.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000dead", type: "test", memoryMB: 64, vcpus: 1, owner: orphan)))
-        try await other.start("stratus-i-0000dead")
-        try await other.define(xml: "<domain type='test'><name>not-ours-\(UUID().uuidString.prefix(8))</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>")
-        #expect(try await eventually { try await other.domain(named: "stratus-i-0000dead") == nil })
-        #expect(try await other.listDomains().contains { $0.name.hasPrefix("not-ours-") })
-        await harness.stop()
-    }
-
     @Test("a missing instance type fails the reconcile with a reason, not a crash")
     func missingType() async throws {
         let store = try Store(writer: DatabaseQueue())
@@ -162,5 +140,42 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: NSTemporaryDirectory())
         let result = await compute.reconcile(try #require(try store.get(ResourceKey(kind: .instance, project: "acme", name: "web-1"))))
         #expect(result == .failed(reason: "InstanceTypeNotFound", message: "InstanceType m1.tiny does not exist; create it or change spec.instanceType", retryable: true))
+    }
+}
+
+/// Tests on `test:///default`, whose state every connection in the process shares, so a second
+/// connection can act "out of band". Serialized: the orphan sweep of one would see the other's domains.
+@Suite(.serialized) struct DriftTests {
+    @Test("a domain destroyed and undefined by another connection is repaired from libvirt's events, before any resync")
+    func repairFromEvents() async throws {
+        let uri = "test:///default"
+        let harness = try ComputeHarness(uri: uri, resync: .seconds(600))
+        try harness.store.apply(cloud(instances: [("web-1", "m1.tiny")], project: "drift"), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1", project: "drift")?.displayPhase == "Running" })
+        let name = "stratus-\(try harness.instance("web-1", project: "drift")!.metadata.id!)"
+        let other = try LibvirtHypervisor(uri: uri)
+        try await other.destroy(name)
+        try await other.undefine(name)
+        #expect(try await other.domain(named: name) == nil)
+        #expect(try await eventually(timeout: .seconds(5)) { try await other.domain(named: name)?.state == .running })
+        _ = try harness.store.delete([ResourceKey(kind: .instance, project: "drift", name: "web-1")])
+        #expect(try await eventually { try await other.domain(named: name) == nil })
+        await harness.stop()
+    }
+
+    @Test("a Stratus domain no instance wants is removed at resync; domains Stratus did not define are left alone")
+    func orphans() async throws {
+        let uri = "test:///default"
+        let harness = try ComputeHarness(uri: uri, resync: .milliseconds(300))
+        let other = try LibvirtHypervisor(uri: uri)
+        let orphan = DomainOwner(project: "drift", name: "gone", id: "i-0000dead", generation: 1)
+        try await other.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000dead", type: "test", memoryMB: 64, vcpus: 1, owner: orphan)))
+        try await other.start("stratus-i-0000dead")
+        let foreign = "not-ours-\(UUID().uuidString.prefix(8))"
+        try await other.define(xml: "<domain type='test'><name>\(foreign)</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>")
+        #expect(try await eventually { try await other.domain(named: "stratus-i-0000dead") == nil })
+        #expect(try await other.domain(named: foreign) != nil)
+        try await other.undefine(foreign)
+        await harness.stop()
     }
 }

@@ -74,14 +74,14 @@ public struct ComputeReconciler: Reconciler {
                     consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nil, mac: nil, owner: owner
                 )
                 try await hypervisor.define(xml: DomainXML.render(definition))
-                existing = try await hypervisor.domain(named: domainName)
-                logger.info("domain defined", metadata: ["stratus.resource": "\(resource.key)", "stratus.domain": "\(domainName)", "stratus.generation": "\(owner.generation)"])
+                existing = existing ?? DomainInfo(name: domainName, uuid: "", state: .shutoff, owner: owner)  // a new definition is shut off
+                logger.debug("domain defined", metadata: ["stratus.resource": "\(resource.key)", "stratus.domain": "\(domainName)", "stratus.generation": "\(owner.generation)"])
             }
             var state = existing?.state ?? .shutoff
             switch spec.powerState ?? .running {
             case .running where !state.isActive:
                 try await hypervisor.start(domainName)
-                state = try await hypervisor.domain(named: domainName)?.state ?? state
+                state = .running  // virDomainCreate returns once the domain runs
             case .stopped where state.isActive:
                 try await hypervisor.destroy(domainName)
                 state = .shutoff
@@ -123,6 +123,7 @@ public struct ComputeReconciler: Reconciler {
                 try await hypervisor.undefine(domainName)
             }
             try? FileManager.default.removeItem(atPath: (instanceDirectory as NSString).appendingPathComponent(id))
+            await scheduler.release(resource.key)
             return .done(ResourceStatus())
         } catch {
             return .failed(reason: "TeardownFailed", message: "\(error)", retryable: true)
@@ -149,6 +150,22 @@ public struct ComputeReconciler: Reconciler {
             }
         }
         return removed
+    }
+
+    /// Re-queues an instance whenever libvirt reports its domain stopped, undefined or crashed,
+    /// whoever did it; the reconcile then repairs it if the spec says otherwise.
+    public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
+        let events: AsyncStream<DomainEvent>
+        do {
+            events = try hypervisor.lifecycleEvents()
+        } catch {
+            logger.warning("no lifecycle events; drift is found by resync only", metadata: ["stratus.error": "\(error)"])
+            return
+        }
+        for await event in events where event.domain.hasPrefix("stratus-") && [1, 5, 6, 8].contains(event.type) {
+            let id = String(event.domain.dropFirst("stratus-".count))
+            if let instance = try? store.get(ec2Id: id) { await enqueue(instance.key) }
+        }
     }
 
     private func imageReference(_ image: String, project: String) -> ResourceKey {

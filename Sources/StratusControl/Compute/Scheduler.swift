@@ -25,21 +25,40 @@ public actor Scheduler {
         public var description: String
     }
 
-    /// The node an instance runs on: the one already recorded, or the emptiest that fits.
-    public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
-        if let node = instance.resource.status?.details["node"]?.stringValue { return node }
-        let nodes = try store.list(kind: .node).filter { !$0.isTerminating }
-        var used: [String: (memory: Int, vcpus: Int)] = [:]
+    /// What each placed instance takes, by node; rebuilt from the store at most every `refreshInterval`
+    /// (placements made here are added at once, so the actor never double-books between rebuilds).
+    private var placed: [ResourceKey: (node: String, memory: Int, vcpus: Int)] = [:]
+    private var builtAt: ContinuousClock.Instant?
+    private let refreshInterval: Duration = .seconds(5)
+
+    private func refreshUsage() throws {
+        if let builtAt, ContinuousClock.now - builtAt < refreshInterval { return }
         let types = Dictionary(try store.list(kind: .instanceType).compactMap { stored -> (String, InstanceTypeSpec)? in
             guard case .instanceType(let spec) = stored.resource.spec else { return nil }
             return (stored.key.name, spec)
         }, uniquingKeysWith: { first, _ in first })
-        for other in try store.list(kind: .instance) where other.key != instance.key {
+        placed = [:]
+        for other in try store.list(kind: .instance) {
             guard let node = other.resource.status?.details["node"]?.stringValue, case .instance(let spec) = other.resource.spec,
                 let otherType = types[spec.instanceType]
             else { continue }
-            used[node, default: (0, 0)].memory += otherType.memoryMB
-            used[node, default: (0, 0)].vcpus += otherType.vcpus
+            placed[other.key] = (node, otherType.memoryMB, otherType.vcpus)
+        }
+        builtAt = .now
+    }
+
+    /// Forgets a deleted instance's placement.
+    public func release(_ key: ResourceKey) { placed[key] = nil }
+
+    /// The node an instance runs on: the one already recorded, or the emptiest that fits.
+    public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
+        if let node = instance.resource.status?.details["node"]?.stringValue { return node }
+        try refreshUsage()
+        let nodes = try store.list(kind: .node).filter { !$0.isTerminating }
+        var used: [String: (memory: Int, vcpus: Int)] = [:]
+        for (key, placement) in placed where key != instance.key {
+            used[placement.node, default: (0, 0)].memory += placement.memory
+            used[placement.node, default: (0, 0)].vcpus += placement.vcpus
         }
         var candidates: [(name: String, freeMemory: Int, freeVCPUs: Int)] = []
         var rejected: [String] = []
@@ -69,6 +88,7 @@ public actor Scheduler {
         var status = instance.resource.status ?? ResourceStatus(phase: "Pending")
         status.details["node"] = .string(best.name)
         try store.updateStatus(instance.key, status)
+        placed[instance.key] = (best.name, type.memoryMB, type.vcpus)
         return best.name
     }
 }
