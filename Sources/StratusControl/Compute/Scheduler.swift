@@ -7,18 +7,12 @@ import StratusStore
 /// An actor, so two instances reconciled at once cannot both take the last free slot: the
 /// choice is written to the instance's status (`details.node`) before the next placement reads.
 ///
-/// Like Nova's scheduler, capacity is overcommitted: memory by `ramAllocationRatio` (1.5) and
-/// vCPUs by `cpuAllocationRatio` (16), Nova's defaults.
+/// Like Nova's scheduler, capacity is overcommitted by each node's `ramAllocationRatio` (default
+/// 1.5) and `cpuAllocationRatio` (default 16), Nova's defaults.
 public actor Scheduler {
     private let store: Store
-    public let ramAllocationRatio: Double
-    public let cpuAllocationRatio: Double
 
-    public init(store: Store, ramAllocationRatio: Double = 1.5, cpuAllocationRatio: Double = 16) {
-        self.store = store
-        self.ramAllocationRatio = ramAllocationRatio
-        self.cpuAllocationRatio = cpuAllocationRatio
-    }
+    public init(store: Store) { self.store = store }
 
     /// Why an instance fits nowhere, with the numbers a user needs.
     public struct Unschedulable: Error, Sendable, CustomStringConvertible {
@@ -72,8 +66,8 @@ public actor Scheduler {
                 rejected.append("\(name): capacity not reported yet")
                 continue
             }
-            let freeMemory = Int(Double(memory) * ramAllocationRatio) - used[name, default: (0, 0)].memory
-            let freeVCPUs = Int(Double(vcpus) * cpuAllocationRatio) - used[name, default: (0, 0)].vcpus
+            let freeMemory = Int(Double(memory) * (spec.ramAllocationRatio ?? 1.5)) - used[name, default: (0, 0)].memory
+            let freeVCPUs = Int(Double(vcpus) * (spec.cpuAllocationRatio ?? 16)) - used[name, default: (0, 0)].vcpus
             if freeMemory >= type.memoryMB && freeVCPUs >= type.vcpus {
                 candidates.append((name, freeMemory, freeVCPUs))
             } else {

@@ -1,0 +1,117 @@
+import Foundation
+import StratusModel
+import Testing
+
+/// The real `stratus serve`, killed with SIGKILL while creating instances, then restarted.
+@Suite(.serialized) struct CrashRecoveryTests {
+    /// Runs `stratus serve` in the background; the test stops it by its PID.
+    final class Server {
+        let process = Process()
+        let log: String
+
+        init(cli: CLI, arguments: [String]) throws {
+            log = "\(cli.workDirectory)/serve-\(UUID().uuidString.prefix(6)).log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["serve", "--data-dir", cli.dataDirectory] + arguments
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+
+        func kill(_ signal: Int32) {
+            Foundation.kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Phase counts of the instances, read through the CLI.
+    static func phases(_ cli: CLI) throws -> [String: Int] {
+        let result = try cli.run("get", "instances", "-o", "json")
+        guard let list = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            let items = list["items"] as? [[String: Any]]
+        else { return [:] }
+        var counts: [String: Int] = [:]
+        for item in items {
+            let phase = ((item["status"] as? [String: Any])?["phase"] as? String) ?? "Pending"
+            counts[phase, default: 0] += 1
+        }
+        return counts
+    }
+
+    @Test("a controller killed with SIGKILL while creating 200 instances converges to exactly 200 domains after a restart")
+    func sigkillMidway() async throws {
+        let cli = try CLI()
+        let disk = "\(cli.workDirectory)/disk.raw"
+        FileManager.default.createFile(atPath: disk, contents: Data(count: 1 << 20))
+        var manifest = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice, quotas: {instances: 1000}}
+            ---
+            apiVersion: stratus/v1
+            kind: Node
+            metadata: {name: node-1}
+            spec: {cpuAllocationRatio: 200, ramAllocationRatio: 50}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: tiny, project: acme}
+            spec: {source: \(disk), format: raw}
+
+            """
+        for index in 0..<200 {
+            manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: vm-\(index), project: acme}\nspec: {image: tiny, instanceType: m1.tiny, powerState: stopped}\n"
+        }
+        try cli.write("cloud.yaml", manifest)
+        #expect(try cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml").status == 0)
+
+        // Stopped instances: every domain is defined (with its disk overlay) but no QEMU process starts.
+        let first = try Server(cli: cli, arguments: ["--hypervisor", "embed", "--node-name", "node-1"])
+        var killedAt = 0
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            killedAt = try Self.phases(cli)["Stopped", default: 0]
+            if killedAt >= 20 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        first.kill(SIGKILL)
+        #expect(killedAt >= 20 && killedAt < 200, "killed after \(killedAt) of 200 (log: \((try? String(contentsOfFile: first.log, encoding: .utf8))?.suffix(1500) ?? ""))")
+
+        let second = try Server(cli: cli, arguments: ["--hypervisor", "embed", "--node-name", "node-1"])
+        let converged = try await eventuallyTrue(timeout: .seconds(120)) { try Self.phases(cli)["Stopped", default: 0] == 200 }
+        second.kill(SIGINT)
+        #expect(converged, "\((try? Self.phases(cli)) ?? [:]) (log: \((try? String(contentsOfFile: second.log, encoding: .utf8))?.suffix(1500) ?? ""))")
+
+        // libvirt's own view, read with virsh after the server is gone: exactly one domain per instance.
+        let virsh = Process()
+        virsh.executableURL = URL(fileURLWithPath: "/usr/bin/virsh")
+        virsh.arguments = ["-c", "qemu:///embed?root=\(cli.dataDirectory)/libvirt", "list", "--all", "--name"]
+        let pipe = Pipe()
+        virsh.standardOutput = pipe
+        virsh.standardError = FileHandle.nullDevice
+        try virsh.run()
+        let names = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasPrefix("stratus-") }
+        virsh.waitUntilExit()
+        let ids = try JSONSerialization.jsonObject(with: Data(try cli.run("get", "instances", "-o", "json").stdout.utf8)) as? [String: Any]
+        let expected = Set(((ids?["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["id"] as? String }.map { "stratus-\($0)" })
+        #expect(names.count == 200)
+        #expect(Set(names) == expected)
+    }
+}
+
+func eventuallyTrue(timeout: Duration, _ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    return try condition()
+}
