@@ -28,7 +28,11 @@ enum GuestImage {
         guard manager.isExecutableFile(atPath: "/bin/busybox") else { throw Unavailable(description: "/bin/busybox is missing (busybox-static; make install-deps)") }
         try? manager.removeItem(atPath: cache)
         try manager.createDirectory(atPath: "\(cache)/debs", withIntermediateDirectories: true)
-        let depends = try run("/usr/bin/apt-cache", ["depends", "linux-image-amd64"])
+        var depends = try run("/usr/bin/apt-cache", ["depends", "linux-image-amd64"])
+        if !depends.contains("Depends: linux-image-6") {
+            _ = try run("/usr/bin/apt-get", ["update", "-qq"])  // a machine whose package lists were never fetched
+            depends = try run("/usr/bin/apt-cache", ["depends", "linux-image-amd64"])
+        }
         guard let package = depends.split(separator: "\n").compactMap({ line -> String? in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             return trimmed.hasPrefix("Depends: linux-image-6") ? String(trimmed.dropFirst("Depends: ".count)) : nil
