@@ -32,7 +32,7 @@ struct StratusBench {
             | out-of-band destroy+undefine → Running again (median of \(repairs.count); \(repairs.map { String(format: "%.3f", $0) }.joined(separator: ", ")) s) | \(String(format: "%.3f", median)) s |
 
             """
-        print(report)
+        FileHandle.standardOutput.write(Data(report.utf8))
     }
 
     static func privateNode() throws -> String {
