@@ -142,3 +142,21 @@ func parseOne(_ text: String, project: String? = nil) throws -> ManifestDocument
         #expect(try CanonicalJSON.string(["b": 1, "a": 2]) == #"{"a":2,"b":1}"#)
     }
 }
+
+@Suite struct SourceTests {
+    @Test("directories are read recursively in path order, skipping hidden files and directories and other endings")
+    func directories() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-src-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for directory in ["b", "a/deep", ".github/workflows"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(directory)", withIntermediateDirectories: true)
+        }
+        for file in ["b/x.yaml", "a/deep/y.yml", "a/z.json", "a/readme.md", ".github/workflows/ci.yml", "a/.hidden.yaml"] {
+            try "x".write(toFile: "\(root)/\(file)", atomically: true, encoding: .utf8)
+        }
+        let names = try ManifestLoader.sources(for: [root]).map { String($0.name.dropFirst(root.count + 1)) }
+        #expect(names == ["a/deep/y.yml", "a/z.json", "b/x.yaml"])
+        let missing = try #require(throws: ManifestErrors.self) { try ManifestLoader.sources(for: ["\(root)/nope"]) }
+        #expect(missing.errors.first?.message == "\(root)/nope: no such file or directory")
+    }
+}

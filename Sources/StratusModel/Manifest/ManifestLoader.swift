@@ -40,6 +40,14 @@ public enum ManifestLoader {
             if isDirectory.boolValue {
                 let enumerator = fileManager.enumerator(atPath: path)
                 while let relative = enumerator?.nextObject() as? String {
+                    // Hidden files and directories (.git, .github workflows) are not manifests.
+                    if (relative as NSString).lastPathComponent.hasPrefix(".") {
+                        var hiddenIsDirectory: ObjCBool = false
+                        if fileManager.fileExists(atPath: (path as NSString).appendingPathComponent(relative), isDirectory: &hiddenIsDirectory), hiddenIsDirectory.boolValue {
+                            enumerator?.skipDescendants()
+                        }
+                        continue
+                    }
                     let ext = (relative as NSString).pathExtension.lowercased()
                     let full = (path as NSString).appendingPathComponent(relative)
                     var childIsDirectory: ObjCBool = false
