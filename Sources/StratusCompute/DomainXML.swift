@@ -73,17 +73,36 @@ public enum DomainXML {
             devices += "<console type='file'><source path='\(escape(log))'/><target type='serial' port='0'/></console>"
         }
         if d.type != "test" { devices += "<controller type='usb' model='none'/><memballoon model='none'/>" }
+        let body = """
+            <memory unit='MiB'>\(d.memoryMB)</memory><vcpu>\(d.vcpus)</vcpu>\
+            <os>\(os)</os><features><acpi/></features>\
+            <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>\
+            <devices>\(devices)</devices>
+            """
         let o = d.owner
         return """
             <domain type='\(escape(d.type))'>\
             <name>\(escape(d.name))</name>\(d.uuid.map { "<uuid>\(escape($0))</uuid>" } ?? "")\
-            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)'/></metadata>\
-            <memory unit='MiB'>\(d.memoryMB)</memory><vcpu>\(d.vcpus)</vcpu>\
-            <os>\(os)</os><features><acpi/></features>\
-            <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>\
-            <devices>\(devices)</devices>\
+            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)' config='\(configDigest(body))'/></metadata>\
+            \(body)\
             </domain>
             """
+    }
+
+    /// The digest of a definition's configuration as `render` records it in the metadata.
+    public static func configDigest(of definition: DomainDefinition) -> String {
+        let xml = render(definition)
+        return owner(in: xml)?.config ?? ""
+    }
+
+    /// FNV-1a over the configuration text: a change detector, not a security boundary.
+    private static func configDigest(_ body: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in body.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
     }
 
     /// The owner recorded by `render`, read from the XML libvirt gives back.
@@ -105,7 +124,7 @@ public enum DomainXML {
         guard let project = attribute("project"), let name = attribute("name"), let id = attribute("id"),
             let generation = attribute("generation").flatMap(Int.init)
         else { return nil }
-        return DomainOwner(project: project, name: name, id: id, generation: generation)
+        return DomainOwner(project: project, name: name, id: id, generation: generation, config: attribute("config") ?? "")
     }
 
     static func escape(_ text: String) -> String {

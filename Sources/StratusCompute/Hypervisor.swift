@@ -59,14 +59,18 @@ public struct DomainInfo: Sendable, Equatable {
     public var name: String
     public var uuid: String
     public var state: DomainState
-    /// The Stratus owner recorded in the domain's metadata, if Stratus defined it.
+    /// The Stratus owner in the running configuration's metadata (the defined one when shut off).
     public var owner: DomainOwner?
+    /// The owner in the persistent definition, which a redefinition changes at once while a
+    /// running domain keeps its live configuration until it restarts.
+    public var definedOwner: DomainOwner?
 
-    public init(name: String, uuid: String, state: DomainState, owner: DomainOwner?) {
+    public init(name: String, uuid: String, state: DomainState, owner: DomainOwner?, definedOwner: DomainOwner? = nil) {
         self.name = name
         self.uuid = uuid
         self.state = state
         self.owner = owner
+        self.definedOwner = definedOwner ?? owner
     }
 }
 
@@ -76,12 +80,15 @@ public struct DomainOwner: Sendable, Equatable {
     public var name: String
     public var id: String
     public var generation: Int
+    /// A digest of the domain configuration (memory, vCPUs, disks, boot): equal means no restart is needed.
+    public var config: String
 
-    public init(project: String, name: String, id: String, generation: Int) {
+    public init(project: String, name: String, id: String, generation: Int, config: String = "") {
         self.project = project
         self.name = name
         self.id = id
         self.generation = generation
+        self.config = config
     }
 
     public var key: ResourceKey { ResourceKey(kind: .instance, project: project, name: name) }

@@ -94,14 +94,15 @@ public final class LibvirtHypervisor: Hypervisor {
         guard virDomainGetState(domain, &state, &reason, 0) == 0 else {
             throw HypervisorError(operation: "state of \(name)", message: lastError())
         }
-        var owner: DomainOwner?
-        if let xml = virDomainGetXMLDesc(domain, 0) {
-            owner = DomainXML.owner(in: String(cString: xml))
-            free(xml)
+        func owner(flags: UInt32) -> DomainOwner? {
+            guard let xml = virDomainGetXMLDesc(domain, flags) else { return nil }
+            defer { free(xml) }
+            return DomainXML.owner(in: String(cString: xml))
         }
-        return DomainInfo(
-            name: name, uuid: String(cString: uuid), state: DomainState(rawValue: Int(state)) ?? .noState, owner: owner
-        )
+        let domainState = DomainState(rawValue: Int(state)) ?? .noState
+        let live = owner(flags: 0)
+        let defined = domainState.isActive ? owner(flags: VIR_DOMAIN_XML_INACTIVE.rawValue) : live
+        return DomainInfo(name: name, uuid: String(cString: uuid), state: domainState, owner: live, definedOwner: defined)
     }
 
     public func define(xml: String) async throws {

@@ -29,7 +29,9 @@ func privateTestNode(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
         try await hypervisor.start("stratus-i-0000abcd")
         let listed = try await hypervisor.listDomains().first { $0.name == "stratus-i-0000abcd" }
         #expect(listed?.state == .running)
-        #expect(listed?.owner == owner)
+        #expect(listed?.owner?.key == owner.key)
+        #expect(listed?.owner?.generation == 3)
+        #expect(listed?.owner?.config == DomainXML.configDigest(of: definition))
         try await hypervisor.destroy("stratus-i-0000abcd")
         try await hypervisor.undefine("stratus-i-0000abcd")
         #expect(try await hypervisor.domain(named: "stratus-i-0000abcd") == nil)
@@ -57,7 +59,15 @@ func privateTestNode(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
         let xml = DomainXML.render(DomainDefinition(name: "n<&>", type: "qemu", memoryMB: 256, vcpus: 1, kernel: "/k", initrd: "/i", cmdline: "console=ttyS0 x='1'", owner: owner))
         #expect(xml.contains("<name>n&lt;&amp;&gt;</name>"))
         #expect(xml.contains("<cmdline>console=ttyS0 x=&apos;1&apos;</cmdline>"))
-        #expect(DomainXML.owner(in: xml) == owner)
-        #expect(DomainXML.owner(in: xml.replacingOccurrences(of: "'", with: "\"")) == owner)
+        var expected = owner
+        expected.config = DomainXML.owner(in: xml)?.config ?? "missing"
+        #expect(!expected.config.isEmpty && expected.config != "missing")
+        #expect(DomainXML.owner(in: xml) == expected)
+        #expect(DomainXML.owner(in: xml.replacingOccurrences(of: "'", with: "\"")) == expected)
+        let bigger = DomainDefinition(name: "n<&>", type: "qemu", memoryMB: 512, vcpus: 1, kernel: "/k", initrd: "/i", cmdline: "console=ttyS0 x='1'", owner: owner)
+        #expect(DomainXML.configDigest(of: bigger) != expected.config)
+        var renamed = bigger
+        renamed.owner.generation = 9
+        #expect(DomainXML.configDigest(of: renamed) == DomainXML.configDigest(of: bigger))
     }
 }

@@ -104,6 +104,32 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         await harness.stop()
     }
 
+    @Test("resizing a running instance updates its definition and says a restart is needed, without redefining in a loop")
+    func resizeWhileRunning() async throws {
+        let harness = try ComputeHarness()
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" })
+        let name = "stratus-\(try harness.instance("web-1")!.metadata.id!)"
+        try harness.store.apply(cloud(instances: [("web-1", "m1.medium")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.resource.status?.condition("ConfigApplied")?.reason == "RestartRequired" })
+        let domain = try #require(try await harness.hypervisor.domain(named: name))
+        #expect(domain.state == .running)
+        #expect(domain.owner?.generation == 1)
+        #expect(domain.definedOwner?.generation == 2)
+        try await harness.controller.resync()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try harness.instance("web-1")?.resource.status?.condition("ConfigApplied")?.reason == "RestartRequired")
+        try harness.store.apply(cloud(instances: [("web-1", "m1.medium")], power: "stopped"), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Stopped" })
+        try harness.store.apply(cloud(instances: [("web-1", "m1.medium")]), options: ApplyOptions())
+        #expect(try await eventually {
+            let status = try harness.instance("web-1")?.resource.status
+            return status?.phase == "Running" && status?.observedGeneration == 4 && status?.condition("ConfigApplied")?.status == "True"
+        })
+        #expect(try await harness.hypervisor.domain(named: name)?.owner?.generation == 4)
+        await harness.stop()
+    }
+
     @Test("deleting an instance destroys and undefines its domain before the record goes")
     func delete() async throws {
         let harness = try ComputeHarness()

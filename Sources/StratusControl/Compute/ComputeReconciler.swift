@@ -65,23 +65,28 @@ public struct ComputeReconciler: Reconciler {
             let directory = (instanceDirectory as NSString).appendingPathComponent(id)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let disk = try prepareDisk(image: image, directory: directory)
-            let owner = DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation)
+            var definition = DomainDefinition(
+                name: domainName, type: hypervisor.domainType, memoryMB: type.memoryMB, vcpus: type.vcpus,
+                disk: disk, diskFormat: "qcow2", kernel: image.kernel, initrd: image.ramdisk, cmdline: image.cmdline,
+                consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nil, mac: nil,
+                owner: DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation)
+            )
+            let config = DomainXML.configDigest(of: definition)
             var existing = try await hypervisor.domain(named: domainName)
-            if existing == nil || existing?.owner != owner {
-                let definition = DomainDefinition(
-                    name: domainName, uuid: existing?.uuid, type: hypervisor.domainType, memoryMB: type.memoryMB, vcpus: type.vcpus,
-                    disk: disk, diskFormat: "qcow2", kernel: image.kernel, initrd: image.ramdisk, cmdline: image.cmdline,
-                    consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nil, mac: nil, owner: owner
-                )
+            let wanted = DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation, config: config)
+            if existing == nil || existing?.definedOwner != wanted {
+                definition.uuid = existing?.uuid
                 try await hypervisor.define(xml: DomainXML.render(definition))
-                existing = existing ?? DomainInfo(name: domainName, uuid: "", state: .shutoff, owner: owner)  // a new definition is shut off
-                logger.debug("domain defined", metadata: ["stratus.resource": "\(resource.key)", "stratus.domain": "\(domainName)", "stratus.generation": "\(owner.generation)"])
+                logger.debug("domain defined", metadata: ["stratus.resource": "\(resource.key)", "stratus.domain": "\(domainName)", "stratus.generation": "\(resource.generation)"])
+                if existing == nil { existing = DomainInfo(name: domainName, uuid: "", state: .shutoff, owner: wanted) }  // a new definition is shut off
             }
             var state = existing?.state ?? .shutoff
+            var startedNow = false
             switch spec.powerState ?? .running {
             case .running where !state.isActive:
                 try await hypervisor.start(domainName)
                 state = .running  // virDomainCreate returns once the domain runs
+                startedNow = true
             case .stopped where state.isActive:
                 try await hypervisor.destroy(domainName)
                 state = .shutoff
@@ -93,6 +98,11 @@ public struct ComputeReconciler: Reconciler {
             status.details["domain"] = .string(domainName)
             status.details["domainState"] = .string(state.description)
             let wantRunning = (spec.powerState ?? .running) == .running
+            if state.isActive, !startedNow, let live = existing?.owner, live.config != config {
+                status.setCondition(Condition(type: "ConfigApplied", status: "False", reason: "RestartRequired", message: "the running domain still has generation \(live.generation)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(resource.generation)", lastTransitionTime: now))
+            } else if status.condition("ConfigApplied") != nil {
+                status.setCondition(Condition(type: "ConfigApplied", status: "True", reason: "Applied", lastTransitionTime: now))
+            }
             if wantRunning && state.isActive {
                 status.phase = "Running"
                 status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainRunning", message: "domain \(domainName) is \(state) on \(node)", lastTransitionTime: now))
