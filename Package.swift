@@ -17,12 +17,14 @@ let package = Package(
         .library(name: "StratusStore", targets: ["StratusStore"]),
         .library(name: "StratusControl", targets: ["StratusControl"]),
         .library(name: "StratusCompute", targets: ["StratusCompute"]),
+        .library(name: "StratusAPI", targets: ["StratusAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
@@ -65,6 +67,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StratusAPI",
+            dependencies: [
+                "StratusModel",
+                "StratusStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "stratus",
             dependencies: [
@@ -72,6 +84,7 @@ let package = Package(
                 "StratusStore",
                 "StratusControl",
                 "StratusCompute",
+                "StratusAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -36,7 +36,7 @@ public final class Store: Sendable {
         guard seeded == nil else { return }
         let documents = try ManifestLoader.load([BuiltinCatalog.source])
         _ = try apply(documents, options: ApplyOptions(applySet: BuiltinCatalog.applySet, manager: "catalog"), seed: true)
-        logger.info("applied the built-in catalog", metadata: ["stratus.resources": "\(documents.count)"])
+        logger.debug("applied the built-in catalog", metadata: ["stratus.resources": "\(documents.count)"])
     }
 
     /// The schema version names applied so far, oldest first.

@@ -2,7 +2,12 @@ import StratusModel
 
 /// A store operation that cannot be done, with what to do about it.
 public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
-    private enum Code: Sendable, Equatable {
+    init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    enum Code: Sendable, Equatable {
         case notFound
         case protected
         case massDelete
@@ -10,7 +15,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         case conflict
     }
 
-    private let code: Code
+    let code: Code
     public let message: String
 
     public static func notFound(_ key: ResourceKey) -> StoreError {

@@ -1,12 +1,32 @@
 import ArgumentParser
 import Foundation
 import StratusModel
+import StratusAPI
 import StratusStore
 
 /// Where the state lives; shared by every command that opens the store.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The data directory (default: $STRATUS_DATA, else ./.stratus).", valueName: "dir"))
     var dataDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("A `stratus serve` to talk to instead of the data directory, e.g. http://127.0.0.1:8774 ($STRATUS_SERVER).", valueName: "url"))
+    var server: String?
+
+    /// The server URL from the flag or `STRATUS_SERVER`, if any.
+    var resolvedServer: String? {
+        server ?? ProcessInfo.processInfo.environment["STRATUS_SERVER"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The backend a command uses: the server when one is named, the data directory otherwise.
+    func openBackend() throws -> any Backend {
+        if let server = resolvedServer {
+            guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw CLIError("--server: expected a URL like http://127.0.0.1:8774, got \"\(server)\"")
+            }
+            return RemoteBackend(client: APIClient(baseURL: url))
+        }
+        return LocalBackend(store: try openStore(), dataDirectory: resolvedDataDir)
+    }
 
     /// The directory the command uses: the flag, then `STRATUS_DATA`, then `./.stratus`.
     var resolvedDataDir: String {
@@ -88,16 +108,39 @@ func parseKind(_ text: String) throws -> Kind {
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
+    } catch {
+        throw report(error)
+    }
+}
+
+/// The async form of `reportingErrors`.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw report(error)
+    }
+}
+
+/// Prints a library error the way users should see it; returns what to throw.
+func report(_ error: any Error) -> any Error {
+    do {
+        throw error
     } catch let errors as ManifestErrors {
         Terminal.standardError.write(errors.errors.map { "error: \($0)" }.joined(separator: "\n") + "\n")
         let noun = errors.errors.count == 1 ? "error" : "errors"
         Terminal.standardError.write("\(errors.errors.count) \(noun); nothing was changed.\n")
-        throw ExitCode.failure
+        return ExitCode.failure
     } catch let error as StoreError {
         Terminal.standardError.write("error: \(error)\n")
-        throw ExitCode.failure
+        return ExitCode.failure
     } catch let error as CLIError {
         Terminal.standardError.write("error: \(error)\n")
-        throw ExitCode.failure
+        return ExitCode.failure
+    } catch let error as APIError {
+        Terminal.standardError.write("error: \(error.message)\n")
+        return ExitCode.failure
+    } catch {
+        return error
     }
 }

@@ -5,6 +5,8 @@ import Testing
 struct CLI {
     let dataDirectory: String
     let workDirectory: String
+    /// When set, commands talk to this `stratus serve` instead of the data directory.
+    var server: String?
 
     init() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-cli-\(UUID().uuidString)")
@@ -37,6 +39,11 @@ struct CLI {
     /// Runs `stratus ARGS…` with `STRATUS_DATA` pointing at this test's directory.
     @discardableResult
     func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
+        try run(arguments, stdin: stdin)
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -44,6 +51,7 @@ struct CLI {
         var environment = ProcessInfo.processInfo.environment
         environment["STRATUS_DATA"] = dataDirectory
         environment["NO_COLOR"] = "1"
+        environment["STRATUS_SERVER"] = server
         process.environment = environment
         let out = Pipe()
         let err = Pipe()

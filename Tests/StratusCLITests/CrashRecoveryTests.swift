@@ -4,28 +4,6 @@ import Testing
 
 /// The real `stratus serve`, killed with SIGKILL while creating instances, then restarted.
 @Suite(.serialized) struct CrashRecoveryTests {
-    /// Runs `stratus serve` in the background; the test stops it by its PID.
-    final class Server {
-        let process = Process()
-        let log: String
-
-        init(cli: CLI, arguments: [String]) throws {
-            log = "\(cli.workDirectory)/serve-\(UUID().uuidString.prefix(6)).log"
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["serve", "--data-dir", cli.dataDirectory] + arguments
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-        }
-
-        func kill(_ signal: Int32) {
-            Foundation.kill(process.processIdentifier, signal)
-            process.waitUntilExit()
-        }
-    }
-
     /// Phase counts of the instances, read through the CLI.
     static func phases(_ cli: CLI) throws -> [String: Int] {
         let result = try cli.run("get", "instances", "-o", "json")

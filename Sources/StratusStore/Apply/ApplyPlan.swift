@@ -45,7 +45,7 @@ public struct PlannedChange: Sendable {
 }
 
 /// The changes one apply makes (or would make), in apply order.
-public struct ApplyPlan: Sendable {
+public struct ApplyPlan: Sendable, Codable {
     public var changes: [PlannedChange]
 
     public init(changes: [PlannedChange]) { self.changes = changes }

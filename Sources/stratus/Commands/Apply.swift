@@ -58,28 +58,25 @@ extension Stratus {
         }
 
         func run() async throws {
-            let waitFor: (Store, [ResourceKey])? = try reportingErrors {
-                let store = try storeOptions.openStore()
-                let documents = try files.load(cache: store)
-                let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
-                let plan = dryRun ? try store.plan(documents, options: options) : try store.apply(documents, options: options)
-                let out = Terminal.standardOutput
-                switch output {
-                case .json:
-                    out.line(try ChangeReport(plan: plan, applySet: applySet, dryRun: dryRun, includeUnchanged: true).json())
-                case .text:
-                    ChangePrinter(out: out, paint: Paint(enabled: out.colors(color))).printApplied(plan, applySet: applySet, dryRun: dryRun)
-                }
-                return wait ? (store, plan.changes.filter { $0.action != .delete }.map(\.key)) : nil
-            }
-            guard let (store, keys) = waitFor else { return }
+            let backend = try reportingErrors { try storeOptions.openBackend() }
+            let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
+            let plan = try await reportingErrors { try await backend.plan(files, options: options, commit: !dryRun) }
             let out = Terminal.standardOutput
+            switch output {
+            case .json:
+                out.line(try ChangeReport(plan: plan, applySet: applySet, dryRun: dryRun, includeUnchanged: true).json())
+            case .text:
+                ChangePrinter(out: out, paint: Paint(enabled: out.colors(color))).printApplied(plan, applySet: applySet, dryRun: dryRun)
+            }
+            guard wait else { return }
             out.flush()
-            let progress = WaitProgress(store: store, keys: keys, timeout: WaitProgress.parseDuration(timeout)!, out: out, paint: Paint(enabled: out.colors(color)))
-            let late = try await progress.run()
+            let keys = plan.changes.filter { $0.action != .delete }.map(\.key)
+            let progress = WaitProgress(backend: backend, keys: keys, timeout: WaitProgress.parseDuration(timeout)!, out: out, paint: Paint(enabled: out.colors(color)))
+            let late = try await reportingErrors { try await progress.run() }
             guard late.isEmpty else {
                 for (key, why) in late { Terminal.standardError.line("error: \(key) not ready after \(timeout): \(why)") }
-                Terminal.standardError.line("\(late.count) of \(keys.count) resources not ready; is `stratus serve` running on \(storeOptions.resolvedDataDir)?")
+                let target = storeOptions.resolvedServer ?? storeOptions.resolvedDataDir
+                Terminal.standardError.line("\(late.count) of \(keys.count) resources not ready; is `stratus serve` running on \(target)?")
                 throw ExitCode.failure
             }
             out.line("All \(keys.count) resources ready.")

@@ -28,14 +28,8 @@ extension Stratus {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try reportingErrors {
-                let store = try storeOptions.openStore()
-                let instance = try lookup(store, kind: .instance, name: name, project: project)
-                guard let id = instance.metadata.id else { throw CLIError("\(instance.key) has no id") }
-                let path = "\(storeOptions.resolvedDataDir)/instances/\(id)/console.log"
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                    throw CLIError("no console log for \(instance.key) at \(path) (status: \(instance.displayPhase)): the guest has not started on this node yet, it runs on another node, or the hypervisor keeps no console (test:///)")
-                }
+            try await reportingErrors {
+                let text = try await storeOptions.openBackend().console(name: name, project: project)
                 var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
                 if let tail, lines.count > tail { lines = Array(lines.suffix(tail)) }
                 Terminal.standardOutput.write(lines.joined(separator: "\n"))

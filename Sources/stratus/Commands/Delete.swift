@@ -33,7 +33,7 @@ extension Stratus {
         }
 
         func run() async throws {
-            try reportingErrors {
+            try await reportingErrors {
                 var keys: [ResourceKey]
                 if files.files.isEmpty {
                     let kind = try parseKind(target[0])
@@ -42,8 +42,7 @@ extension Stratus {
                 } else {
                     keys = try files.load().map(\.key)
                 }
-                let store = try storeOptions.openStore()
-                let outcomes = try store.delete(keys.sorted(by: >))
+                let outcomes = try await storeOptions.openBackend().delete(keys.sorted(by: >))
                 var missing = 0
                 for (key, outcome) in outcomes {
                     switch outcome {

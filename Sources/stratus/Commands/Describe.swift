@@ -23,11 +23,9 @@ extension Stratus {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try reportingErrors {
+            try await reportingErrors {
                 let kind = try parseKind(kind)
-                let store = try storeOptions.openStore()
-                let stored = try lookup(store, kind: kind, name: name, project: project)
-                let events = try store.events(for: stored.key)
+                let (stored, events) = try await storeOptions.openBackend().describe(kind: kind, name: name, project: project)
                 Terminal.standardOutput.write(Self.render(stored, events: events))
             }
         }

@@ -43,10 +43,9 @@ extension Stratus {
         }
 
         func run() async throws {
-            let plan = try reportingErrors {
-                let store = try storeOptions.openStore()
-                let documents = try files.load(cache: store)
-                return try store.plan(documents, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete))
+            let backend = try reportingErrors { try storeOptions.openBackend() }
+            let plan = try await reportingErrors {
+                try await backend.plan(files, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete), commit: false)
             }
             let out = Terminal.standardOutput
             switch output {

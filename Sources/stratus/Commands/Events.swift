@@ -29,13 +29,13 @@ extension Stratus {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try reportingErrors {
+            try await reportingErrors {
                 let kind = try kind.map(parseKind)
-                let store = try storeOptions.openStore()
+                let backend = try storeOptions.openBackend()
                 var events: [StoredEvent] = []
                 var cursor = after
                 while true {
-                    let batch = try store.events(after: cursor, limit: 5000)
+                    let batch = try await backend.events(after: cursor, limit: 5000)
                     events += batch.filter { (project == nil || $0.project == project) && (kind == nil || $0.kind == kind!.rawValue) }
                     if events.count > limit { events.removeFirst(events.count - limit) }
                     guard let last = batch.last?.seq else { break }

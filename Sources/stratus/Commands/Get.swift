@@ -43,14 +43,14 @@ extension Stratus {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            try reportingErrors {
+            try await reportingErrors {
                 let kind = try parseKind(kind)
-                let store = try storeOptions.openStore()
-                var resources: [StoredResource]
+                let backend = try storeOptions.openBackend()
+                var resources: [StoredResource] = []
                 if names.isEmpty {
-                    resources = try store.list(kind: kind, project: project)
+                    resources = try await backend.list(kind: kind, project: project)
                 } else {
-                    resources = try names.map { try lookup(store, kind: kind, name: $0, project: project) }
+                    for name in names { resources.append(try await backend.lookup(kind: kind, name: name, project: project)) }
                 }
                 let out = Terminal.standardOutput
                 switch output {

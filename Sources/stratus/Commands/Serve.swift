@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import Foundation
 import ServiceLifecycle
+import StratusAPI
 import StratusCompute
 import StratusControl
 import StratusModel
@@ -40,6 +41,12 @@ extension Stratus {
 
         @Option(help: "This node's availability zone.")
         var zone = NodeSpec.defaultZone
+
+        @Option(help: "Address the resource API listens on ($STRATUS_LISTEN). Keep 127.0.0.1 until requests are signed.")
+        var listen: String?
+
+        @Option(help: "Port of the resource API; 0 picks a free one ($STRATUS_API_PORT). The chosen port is written to DATA/serve.json.")
+        var apiPort: Int?
 
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel: Logger.Level = .info
@@ -81,7 +88,18 @@ extension Stratus {
                 reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute],
                 logger: Logger(label: "stratus.controller")
             )
-            let group = ServiceGroup(configuration: .init(services: [.init(service: controller)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let environment = ProcessInfo.processInfo.environment
+            let host = listen ?? environment["STRATUS_LISTEN"] ?? "127.0.0.1"
+            let port = apiPort ?? environment["STRATUS_API_PORT"].flatMap(Int.init) ?? 8774
+            let serveFile = (dataDirectory as NSString).appendingPathComponent("serve.json")
+            let api = ResourceAPI(store: store, dataDirectory: dataDirectory).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
+                let info = "{\"apiURL\":\"http://\(host):\(chosen)\",\"listen\":\"\(host)\",\"apiPort\":\(chosen),\"pid\":\(ProcessInfo.processInfo.processIdentifier)}\n"
+                try? info.write(toFile: serveFile, atomically: true, encoding: .utf8)
+                logger.info("resource API listening", metadata: ["stratus.url": "http://\(host):\(chosen)"])
+            }
+            let group = ServiceGroup(
+                configuration: .init(services: [.init(service: controller), .init(service: api)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            )
             logger.info("controller running; press Ctrl-C to stop")
             try await group.run()
             logger.info("stopped")

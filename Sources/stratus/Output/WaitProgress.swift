@@ -7,7 +7,7 @@ import StratusStore
 /// On a terminal one line redraws (a bar, the count, what is still waiting and why); otherwise
 /// a plain line is printed as each resource becomes ready.
 struct WaitProgress {
-    var store: Store
+    var backend: any Backend
     var keys: [ResourceKey]
     var timeout: Duration
     var out: Terminal
@@ -27,8 +27,9 @@ struct WaitProgress {
         let interactive = out.isTTY
         while true {
             var waiting: [(ResourceKey, String)] = []
+            let current = Dictionary(try await backend.list(kind: nil, project: nil).map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             for key in keys where !ready.contains(key) {
-                guard let resource = try store.get(key) else {
+                guard let resource = current[key] else {
                     ready.insert(key)  // deleted meanwhile: nothing to wait for
                     continue
                 }

@@ -1,0 +1,89 @@
+import Foundation
+import StratusModel
+import StratusStore
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The resource API from the client side: what `stratus --server URL` uses.
+///
+/// Errors come back as the same Swift errors the local store raises (`ManifestErrors`,
+/// `StoreError`), so the CLI prints them the same way and exits with the same codes.
+public struct APIClient: Sendable {
+    public let baseURL: URL
+
+    public init(baseURL: URL) { self.baseURL = baseURL }
+
+    public func plan(_ request: PlanRequest) async throws -> ApplyPlan {
+        try await send("POST", "/v1/plan", body: request)
+    }
+
+    public func list(kind: Kind?, project: String?) async throws -> [StoredResource] {
+        let items: ResourceItems = try await send("GET", "/v1/resources", query: ["kind": kind?.rawValue, "project": project])
+        return items.items.map(StoredResource.init(resource:))
+    }
+
+    public func resource(kind: Kind, name: String, project: String?) async throws -> StoredResource {
+        let resource: Resource = try await send("GET", "/v1/resource", query: ["kind": kind.rawValue, "name": name, "project": project])
+        return StoredResource(resource: resource)
+    }
+
+    public func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) {
+        let description: Description = try await send("GET", "/v1/describe", query: ["kind": kind.rawValue, "name": name, "project": project])
+        return (StoredResource(resource: description.resource), description.events)
+    }
+
+    public func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] {
+        let outcomes: [DeleteOutcomeWire] = try await send("POST", "/v1/delete", body: DeleteRequest(keys: keys))
+        return outcomes.map { ($0.key, Store.DeleteOutcome(rawValue: $0.outcome) ?? .notFound) }
+    }
+
+    public func events(after: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await send("GET", "/v1/events", query: ["after": String(after), "limit": String(limit)])
+    }
+
+    public func console(name: String, project: String?) async throws -> String {
+        let data = try await raw("GET", "/v1/console", query: ["kind": "Instance", "name": name, "project": project], body: nil)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private struct Empty: Encodable {}
+
+    private func send<T: Decodable>(_ method: String, _ path: String, query: [String: String?] = [:], body: (some Encodable)? = Empty?.none) async throws -> T {
+        let data = try await raw(method, path, query: query, body: try body.map { try JSONEncoder().encode($0) })
+        return try JSONDecoder().decode(T.self, from: data)
+    }
+
+    private func raw(_ method: String, _ path: String, query: [String: String?], body: Data?) async throws -> Data {
+        var components = URLComponents(url: baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
+        let items = query.compactMap { key, value in value.map { URLQueryItem(name: key, value: $0) } }
+        if !items.isEmpty { components.queryItems = items.sorted { $0.name < $1.name } }
+        var request = URLRequest(url: components.url!)
+        request.httpMethod = method
+        request.timeoutInterval = 300
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw APIError(kind: "unreachable", message: "cannot reach the Stratus server at \(baseURL.absoluteString): \(error.localizedDescription); is `stratus serve` running there?")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            guard let error = try? JSONDecoder().decode(APIError.self, from: data) else {
+                throw APIError(kind: "internal", message: "the server answered \(status): \(String(decoding: data.prefix(500), as: UTF8.self))")
+            }
+            switch error.kind {
+            case "manifest": throw ManifestErrors(error.manifestErrors ?? [])
+            case "store": throw StoreError.remote(codeName: error.code ?? "conflict", message: error.message)
+            default: throw error
+            }
+        }
+        return data
+    }
+}

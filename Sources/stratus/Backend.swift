@@ -1,0 +1,86 @@
+import Foundation
+import StratusAPI
+import StratusModel
+import StratusStore
+
+/// Where a command's state lives: the local data directory, or a server (`--server`).
+///
+/// Both give the same answers and raise the same errors, so every command prints the same
+/// output and exits with the same code either way.
+protocol Backend: Sendable {
+    func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan
+    func list(kind: Kind?, project: String?) async throws -> [StoredResource]
+    func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource
+    func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent])
+    func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)]
+    func events(after: Int64, limit: Int) async throws -> [StoredEvent]
+    func console(name: String, project: String?) async throws -> String
+}
+
+/// The local data directory.
+struct LocalBackend: Backend {
+    let store: Store
+    let dataDirectory: String
+
+    func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan {
+        let documents = try files.load(cache: store)
+        return commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
+    }
+
+    func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try store.list(kind: kind, project: project) }
+
+    func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource {
+        try StratusCLI.lookup(store, kind: kind, name: name, project: project)
+    }
+
+    func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) {
+        let found = try await lookup(kind: kind, name: name, project: project)
+        return (found, try store.events(for: found.key))
+    }
+
+    func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try store.delete(keys) }
+
+    func events(after: Int64, limit: Int) async throws -> [StoredEvent] { try store.events(after: after, limit: limit) }
+
+    func console(name: String, project: String?) async throws -> String {
+        let instance = try await lookup(kind: .instance, name: name, project: project)
+        guard let id = instance.metadata.id, let text = try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8) else {
+            throw CLIError("no console log for \(instance.key) under \(dataDirectory) (status: \(instance.displayPhase)): the guest has not started on this node yet, it runs on another node, or the hypervisor keeps no console (test:///)")
+        }
+        return text
+    }
+}
+
+/// A `stratus serve` reached over HTTP.
+struct RemoteBackend: Backend {
+    let client: APIClient
+
+    func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan {
+        let sources = try ManifestLoader.sources(for: files.files)
+        if sources.isEmpty { throw CLIError("no manifests found in \(files.files.joined(separator: ", ")) (*.yaml, *.yml, *.json)") }
+        for source in sources where String(validating: source.data, as: UTF8.self) == nil || source.data.contains(0) {
+            // The server would say the same; say it here without sending binary data.
+            throw ManifestErrors(ManifestLoader.parse(source).1)
+        }
+        let request = PlanRequest(
+            sources: sources.map { WireSource(name: $0.name, text: String(decoding: $0.data, as: UTF8.self)) },
+            project: files.project, applySet: options.applySet, prune: options.prune,
+            allowMassDelete: options.allowMassDelete, commit: commit, useParseCache: !files.noParseCache
+        )
+        return try await client.plan(request)
+    }
+
+    func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try await client.list(kind: kind, project: project) }
+    func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource { try await client.resource(kind: kind, name: name, project: project) }
+    func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) { try await client.describe(kind: kind, name: name, project: project) }
+    func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try await client.delete(keys) }
+    func events(after: Int64, limit: Int) async throws -> [StoredEvent] { try await client.events(after: after, limit: limit) }
+    func console(name: String, project: String?) async throws -> String { try await client.console(name: name, project: project) }
+}
+
+/// Namespace for the lookup shared by the local backend.
+enum StratusCLI {
+    static func lookup(_ store: Store, kind: Kind, name: String, project: String?) throws -> StoredResource {
+        try stratus.lookup(store, kind: kind, name: name, project: project)
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// Runs `stratus serve` in the background; the test stops it by its PID.
+final class Server {
+    let process = Process()
+    let log: String
+
+    init(cli: CLI, arguments: [String]) throws {
+        log = "\(cli.workDirectory)/serve-\(UUID().uuidString.prefix(6)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["serve", "--data-dir", cli.dataDirectory] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["STRATUS_SERVER"] = nil
+        process.environment = environment
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// Waits for `DATA/serve.json` and returns the API's URL.
+    func url(cli: CLI, timeout: Duration = .seconds(60)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        let file = "\(cli.dataDirectory)/serve.json"
+        while ContinuousClock.now < deadline {
+            if let data = FileManager.default.contents(atPath: file),
+                let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let url = info["apiURL"] as? String,
+                (info["pid"] as? Int).map({ Int32($0) == process.processIdentifier }) ?? false
+            {
+                return url
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "serve wrote no \(file): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"])
+    }
+
+    func kill(_ signal: Int32) {
+        Foundation.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+}
