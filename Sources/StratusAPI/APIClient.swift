@@ -48,6 +48,14 @@ public struct APIClient: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    public func reboot(name: String, project: String?) async throws {
+        _ = try await raw("POST", "/v1/reboot", query: ["kind": "Instance", "name": name, "project": project], body: nil)
+    }
+
+    public func drift() async throws -> [DriftFinding] {
+        try await send("GET", "/v1/drift")
+    }
+
     private struct Empty: Encodable {}
 
     private func send<T: Decodable>(_ method: String, _ path: String, query: [String: String?] = [:], body: (some Encodable)? = Empty?.none) async throws -> T {

@@ -14,10 +14,12 @@ import StratusStore
 public struct ResourceAPI: Sendable {
     let store: Store
     let dataDirectory: String
+    let node: (any NodeOperations)?
 
-    public init(store: Store, dataDirectory: String) {
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil) {
         self.store = store
         self.dataDirectory = dataDirectory
+        self.node = node
     }
 
     /// The Hummingbird application for this API.
@@ -34,6 +36,8 @@ public struct ResourceAPI: Sendable {
         router.post("/v1/delete") { request, context in try await self.delete(request, context) }
         router.get("/v1/events") { request, _ in try self.events(request) }
         router.get("/v1/console") { request, _ in try self.console(request) }
+        router.post("/v1/reboot") { request, _ in try await self.reboot(request) }
+        router.get("/v1/drift") { _, _ in try await self.drift() }
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "stratus"),
@@ -83,6 +87,20 @@ public struct ResourceAPI: Sendable {
             throw APIError(kind: "notFound", message: "no console log for \(instance.key) (status: \(instance.displayPhase)): the guest has not started on this node yet, it runs on another node, or the hypervisor keeps no console (test:///)")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func reboot(_ request: Request) async throws -> Response {
+        guard let node else { throw APIError(kind: "badRequest", message: "this server runs no hypervisor") }
+        let instance = try lookup(request)
+        guard instance.key.kind == .instance else { throw APIError(kind: "badRequest", message: "only instances can be rebooted") }
+        try await node.reboot(instance)
+        try store.recordEvent(instance.key, reason: "Rebooted", message: "reboot requested through the API")
+        return try json(["rebooted": instance.key.description])
+    }
+
+    func drift() async throws -> Response {
+        guard let node else { throw APIError(kind: "badRequest", message: "this server runs no hypervisor") }
+        return try json(try await node.drift())
     }
 
     /// A resource by kind and name or EC2 id, in `project` when given.

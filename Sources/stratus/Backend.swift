@@ -15,6 +15,8 @@ protocol Backend: Sendable {
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)]
     func events(after: Int64, limit: Int) async throws -> [StoredEvent]
     func console(name: String, project: String?) async throws -> String
+    func reboot(name: String, project: String?) async throws
+    func drift() async throws -> [DriftFinding]
 }
 
 /// The local data directory.
@@ -49,6 +51,22 @@ struct LocalBackend: Backend {
         }
         return text
     }
+
+    func reboot(name: String, project: String?) async throws { try await server().reboot(name: name, project: project) }
+    func drift() async throws -> [DriftFinding] { try await server().drift() }
+
+    /// The server running on this data directory (from `DATA/serve.json`): reboot and drift need
+    /// the process that holds the hypervisor connection.
+    private func server() throws -> APIClient {
+        let file = (dataDirectory as NSString).appendingPathComponent("serve.json")
+        guard let data = FileManager.default.contents(atPath: file),
+            let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let url = (info["apiURL"] as? String).flatMap(URL.init(string:)), let pid = info["pid"] as? Int, kill(Int32(pid), 0) == 0
+        else {
+            throw CLIError("this needs the `stratus serve` that runs the instances: none is running on \(dataDirectory) (start one, or pass --server URL)")
+        }
+        return APIClient(baseURL: url)
+    }
 }
 
 /// A `stratus serve` reached over HTTP.
@@ -76,6 +94,8 @@ struct RemoteBackend: Backend {
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try await client.delete(keys) }
     func events(after: Int64, limit: Int) async throws -> [StoredEvent] { try await client.events(after: after, limit: limit) }
     func console(name: String, project: String?) async throws -> String { try await client.console(name: name, project: project) }
+    func reboot(name: String, project: String?) async throws { try await client.reboot(name: name, project: project) }
+    func drift() async throws -> [DriftFinding] { try await client.drift() }
 }
 
 /// Namespace for the lookup shared by the local backend.

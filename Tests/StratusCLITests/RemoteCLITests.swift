@@ -67,6 +67,14 @@ import Testing
         let described = try remote.run("describe", "instance", "web-1", "-p", "acme")
         #expect(described.stdout.contains("Status:       Running"), "\(described.stdout)")
         #expect(try remote.run("events", "--kind", "instance").stdout.contains("DomainRunning"))
+        let drift = try remote.run("diff", "--drift")
+        #expect(drift.status == 0, "\(drift.stdout)\(drift.stderr)")
+        #expect(drift.stdout == "No drift: the world matches the store.\n")
+        #expect(try remote.run("reboot", "instance", "web-1", "-p", "acme").status == 0)
+        #expect(try remote.run("events", "--kind", "instance").stdout.contains("Rebooted"))
+        let noServer = try local.run("diff", "--drift")
+        #expect(noServer.status == 1)
+        #expect(noServer.stderr.contains("none is running on"))
     }
 
     @Test("an unreachable server is a clear error with exit code 1")

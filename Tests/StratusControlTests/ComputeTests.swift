@@ -130,6 +130,30 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         await harness.stop()
     }
 
+    @Test("drift lists missing, wrongly powered and orphaned domains without changing anything")
+    func driftReport() async throws {
+        let harness = try ComputeHarness()
+        try harness.store.apply(cloud(instances: [("web-1", "m1.tiny"), ("web-2", "m1.tiny")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.store.phaseCounts(kind: .instance)["Running"] == 2 })
+        await harness.stop()
+        let compute = ComputeReconciler(store: harness.store, hypervisor: harness.hypervisor, scheduler: Scheduler(store: harness.store), localNode: "node-1", dataDirectory: harness.data)
+        #expect(try await compute.drift().isEmpty)
+        let web1 = "stratus-\(try harness.instance("web-1")!.metadata.id!)"
+        let web2 = "stratus-\(try harness.instance("web-2")!.metadata.id!)"
+        try await harness.hypervisor.destroy(web1)
+        try await harness.hypervisor.undefine(web1)
+        try await harness.hypervisor.destroy(web2)
+        let orphan = DomainOwner(project: "acme", name: "gone", id: "i-0000beef", generation: 1)
+        try await harness.hypervisor.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000beef", type: "test", memoryMB: 64, vcpus: 1, owner: orphan)))
+        let findings = try await compute.drift().map { "\($0.object): \($0.problem)" }
+        #expect(findings.sorted() == [
+            "Instance acme/web-1: domain is missing",
+            "Instance acme/web-2: domain is shut-off, spec says powerState: running",
+            "stratus-i-0000beef: no instance wants this Stratus domain (owner Instance acme/gone is gone)",
+        ])
+        #expect(try await harness.hypervisor.domain(named: web1) == nil)  // nothing was repaired
+    }
+
     @Test("deleting an instance destroys and undefines its domain before the record goes")
     func delete() async throws {
         let harness = try ComputeHarness()

@@ -1,5 +1,7 @@
+import Foundation
 import ArgumentParser
 import StratusModel
+import StratusAPI
 import StratusStore
 
 extension Stratus {
@@ -17,6 +19,7 @@ extension Stratus {
                 Examples:
                   stratus diff -f examples/ && echo in sync
                   stratus diff -f prod/ --prune --set prod -o json
+                  stratus diff --drift                 domains missing, stopped, stale or orphaned
                 """
         )
 
@@ -32,6 +35,9 @@ extension Stratus {
         @Flag(help: "Do not refuse a prune plan over the deletion budget; just show it.")
         var allowMassDelete = false
 
+        @Flag(help: "Compare the store with the world instead (libvirt domains): exit 2 on drift. Needs the running server.")
+        var drift = false
+
         @Option(name: .shortAndLong, help: "Output format: text or json.")
         var output: ChangeFormat = .text
 
@@ -39,10 +45,12 @@ extension Stratus {
         var color: ColorMode = .auto
 
         func validate() throws {
-            if files.files.isEmpty { throw ValidationError("give at least one -f FILE|DIR|- (see --help)") }
+            if files.files.isEmpty && !drift { throw ValidationError("give at least one -f FILE|DIR|- or --drift (see --help)") }
+            if drift && !files.files.isEmpty { throw ValidationError("--drift compares the store with the world; run it without -f") }
         }
 
         func run() async throws {
+            if drift { return try await runDrift() }
             let backend = try reportingErrors { try storeOptions.openBackend() }
             let plan = try await reportingErrors {
                 try await backend.plan(files, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete), commit: false)
@@ -56,5 +64,29 @@ extension Stratus {
             }
             if plan.hasChanges { throw ExitCode(2) }
         }
+    }
+}
+
+extension Stratus.Diff {
+    /// `--drift`: what the running server's node finds different from the store.
+    func runDrift() async throws {
+        let findings = try await reportingErrors { try await storeOptions.openBackend().drift() }
+        let out = Terminal.standardOutput
+        switch output {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            struct Report: Encodable {
+                var apiVersion = Resource.apiVersion
+                var kind = "DriftReport"
+                var findings: [DriftFinding]
+            }
+            out.line(String(decoding: try encoder.encode(Report(findings: findings)), as: UTF8.self))
+        case .text:
+            let paint = Paint(enabled: out.colors(color))
+            for finding in findings { out.line(paint.yellow("~ \(finding.object) (\(finding.domain)): \(finding.problem)")) }
+            out.line(findings.isEmpty ? "No drift: the world matches the store." : "Drift: \(findings.count) finding\(findings.count == 1 ? "" : "s").")
+        }
+        if !findings.isEmpty { throw ExitCode(2) }
     }
 }

@@ -92,7 +92,7 @@ extension Stratus {
             let host = listen ?? environment["STRATUS_LISTEN"] ?? "127.0.0.1"
             let port = apiPort ?? environment["STRATUS_API_PORT"].flatMap(Int.init) ?? 8774
             let serveFile = (dataDirectory as NSString).appendingPathComponent("serve.json")
-            let api = ResourceAPI(store: store, dataDirectory: dataDirectory).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
+            let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: ServeOperations(compute: compute)).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
                 let info = "{\"apiURL\":\"http://\(host):\(chosen)\",\"listen\":\"\(host)\",\"apiPort\":\(chosen),\"pid\":\(ProcessInfo.processInfo.processIdentifier)}\n"
                 try? info.write(toFile: serveFile, atomically: true, encoding: .utf8)
                 logger.info("resource API listening", metadata: ["stratus.url": "http://\(host):\(chosen)"])
@@ -108,3 +108,14 @@ extension Stratus {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Reboot and drift for the resource API, done by this node's compute reconciler.
+struct ServeOperations: NodeOperations {
+    let compute: ComputeReconciler
+
+    func reboot(_ instance: StoredResource) async throws { try await compute.reboot(instance) }
+
+    func drift() async throws -> [DriftFinding] {
+        try await compute.drift().map { DriftFinding(object: $0.object, domain: $0.domain, problem: $0.problem) }
+    }
+}
