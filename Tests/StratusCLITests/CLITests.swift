@@ -223,3 +223,39 @@ struct CLI {
         #expect(try cli.run("--help").status == 0)
     }
 }
+
+@Suite struct WatchTests {
+    @Test("events --watch -o json streams new events as JSON lines until stopped")
+    func watch() async throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        #expect(try cli.run("apply", "-f", "\(examples)/project.yaml").status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["events", "--watch", "-o", "json"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["STRATUS_DATA"] = cli.dataDirectory
+        environment["STRATUS_SERVER"] = nil
+        process.environment = environment
+        let output = "\(cli.workDirectory)/watch.out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        #expect(try cli.run("apply", "-f", "\(examples)/images.yaml").status == 0)
+        let deadline = ContinuousClock.now + .seconds(10)
+        var lines: [String] = []
+        while ContinuousClock.now < deadline {
+            lines = (try String(contentsOfFile: output, encoding: .utf8)).split(separator: "\n").map(String.init)
+            if lines.contains(where: { $0.contains("\"kind\":\"Image\"") }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let image = try #require(lines.first { $0.contains("\"kind\":\"Image\"") })
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(image.utf8)) as? [String: Any])
+        #expect(event["reason"] as? String == "Created")
+        #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
+    }
+}

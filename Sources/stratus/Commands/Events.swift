@@ -26,6 +26,9 @@ extension Stratus {
         @Option(name: .shortAndLong, help: "Output format: table or json.")
         var output: GetFormat = .table
 
+        @Flag(name: .shortAndLong, help: "Keep printing new events as they happen (one line each; JSON lines with -o json) until interrupted.")
+        var watch = false
+
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
@@ -45,15 +48,38 @@ extension Stratus {
                 switch output {
                 case .json, .yaml:
                     let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                    out.line(String(decoding: try encoder.encode(events), as: UTF8.self))
+                    if watch {
+                        // A stream: one JSON object per line, now and later.
+                        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                        for event in events { out.line(String(decoding: try encoder.encode(event), as: UTF8.self)) }
+                    } else {
+                        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                        out.line(String(decoding: try encoder.encode(events), as: UTF8.self))
+                    }
                 case .table, .wide:
                     var table = Table(headers: ["SEQ", "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"])
                     table.rows = events.map { event in
                         let object = event.key?.description ?? "\(event.kind) \(event.name)"
                         return [String(event.seq ?? 0), Timestamp.age(since: event.time), event.type, event.reason, object, event.message]
                     }
-                    if events.isEmpty { Terminal.standardError.line("No events.") } else { out.write(table.render()) }
+                    if events.isEmpty && !watch { Terminal.standardError.line("No events.") } else if !events.isEmpty { out.write(table.render()) }
+                }
+                guard watch else { return }
+                out.flush()
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                while !Task.isCancelled {
+                    let batch = try await backend.events(after: cursor, limit: 1000)
+                    for event in batch where (project == nil || event.project == project) && (kind == nil || event.kind == kind!.rawValue) {
+                        if output == .json || output == .yaml {
+                            out.line(String(decoding: try encoder.encode(event), as: UTF8.self))
+                        } else {
+                            let object = event.key?.description ?? "\(event.kind) \(event.name)"
+                            out.line("\(event.seq ?? 0)   \(event.time)   \(event.type)   \(event.reason)   \(object)   \(event.message)")
+                        }
+                    }
+                    out.flush()
+                    if let last = batch.last?.seq { cursor = last } else { try await Task.sleep(for: .milliseconds(500)) }
                 }
             }
         }
