@@ -25,6 +25,8 @@ public protocol Hypervisor: Sendable {
     func undefine(_ name: String) async throws
     /// Asks the guest to reboot.
     func reboot(_ name: String) async throws
+    /// The domain's XML as libvirt holds it (live configuration when running), or nil.
+    func xml(of name: String) async throws -> String?
     /// Lifecycle events (started, stopped, undefined, …) of every domain, as libvirt reports them.
     func lifecycleEvents() throws -> AsyncStream<DomainEvent>
 }

@@ -105,6 +105,16 @@ public final class LibvirtHypervisor: Hypervisor {
         return DomainInfo(name: name, uuid: String(cString: uuid), state: domainState, owner: live, definedOwner: defined)
     }
 
+    public func xml(of name: String) async throws -> String? {
+        try await call { conn in
+            guard let domain = virDomainLookupByName(conn, name) else { return nil }
+            defer { virDomainFree(domain) }
+            guard let xml = virDomainGetXMLDesc(domain, 0) else { return nil }
+            defer { free(xml) }
+            return String(cString: xml)
+        }
+    }
+
     public func define(xml: String) async throws {
         try await call { conn in
             guard let domain = virDomainDefineXML(conn, xml) else {

@@ -154,6 +154,23 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         #expect(try await harness.hypervisor.domain(named: web1) == nil)  // nothing was repaired
     }
 
+    @Test("an instance of a project with a network gets a NIC on its bridge with a MAC claimed in the store")
+    func networkInterface() async throws {
+        let harness = try ComputeHarness()
+        let network = try ManifestLoader.load([ManifestSource(name: "n.yaml", data: Data("apiVersion: stratus/v1\nkind: Network\nmetadata: {name: private, project: acme}\nspec: {cidr: 10.10.0.0/24, vlan: 100}\n".utf8))])
+        try harness.store.apply(cloud(instances: [("web-1", "m1.tiny")]) + network, options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" })
+        let instance = try #require(try harness.instance("web-1"))
+        let mac = try #require(instance.resource.status?.details["mac"]?.stringValue)
+        #expect(mac.hasPrefix("52:54:00:"))
+        #expect(instance.resource.status?.details["network"]?.stringValue == "bridge br100")
+        let xml = try #require(try await harness.hypervisor.xml(of: "stratus-\(instance.metadata.id!)"))
+        #expect(xml.contains("<source bridge='br100'/>") || xml.contains("<source bridge=\"br100\"/>"), "\(xml)")
+        #expect(xml.lowercased().contains(mac))
+        #expect(try harness.store.allocate(pool: "mac", candidates: [mac], owner: ResourceKey(kind: .instance, project: "acme", name: "other")) == nil)
+        await harness.stop()
+    }
+
     @Test("deleting an instance destroys and undefines its domain before the record goes")
     func delete() async throws {
         let harness = try ComputeHarness()

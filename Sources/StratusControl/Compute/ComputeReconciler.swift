@@ -65,10 +65,11 @@ public struct ComputeReconciler: Reconciler {
             let directory = (instanceDirectory as NSString).appendingPathComponent(id)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let disk = try prepareDisk(image: image, directory: directory)
+            let nic = try networkInterface(for: resource, spec: spec, id: id, node: node)
             var definition = DomainDefinition(
                 name: domainName, type: hypervisor.domainType, memoryMB: type.memoryMB, vcpus: type.vcpus,
                 disk: disk, diskFormat: "qcow2", kernel: image.kernel, initrd: image.ramdisk, cmdline: image.cmdline,
-                consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nil, mac: nil,
+                consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nic.bridge, mac: nic.mac,
                 owner: DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation)
             )
             let config = DomainXML.configDigest(of: definition)
@@ -97,6 +98,8 @@ public struct ComputeReconciler: Reconciler {
             status.details["node"] = .string(node)
             status.details["domain"] = .string(domainName)
             status.details["domainState"] = .string(state.description)
+            status.details["network"] = nic.note.map(JSONValue.string) ?? nic.bridge.map { .string("bridge \($0)") }
+            status.details["mac"] = nic.mac.map(JSONValue.string)
             let wantRunning = (spec.powerState ?? .running) == .running
             if state.isActive, !startedNow, let live = existing?.owner, live.config != config {
                 status.setCondition(Condition(type: "ConfigApplied", status: "False", reason: "RestartRequired", message: "the running domain still has generation \(live.generation)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(resource.generation)", lastTransitionTime: now))
@@ -220,6 +223,29 @@ public struct ComputeReconciler: Reconciler {
             let id = String(event.domain.dropFirst("stratus-".count))
             if let instance = try? store.get(ec2Id: id) { await enqueue(instance.key) }
         }
+    }
+
+    /// The instance's NIC: the bridge of its network (`spec.network`, or the project's only one)
+    /// and a MAC address claimed in the store. A bridge that does not exist on this node yet
+    /// (the network reconciler makes it) is left out, with a note, so the domain still starts.
+    private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String, node: String) throws -> (bridge: String?, mac: String?, note: String?) {
+        let networks = try store.list(kind: .network, project: resource.key.project).filter { !$0.isTerminating }
+        let chosen = spec.network.flatMap { name in networks.first { $0.key.name == name } } ?? (networks.count == 1 ? networks.first : nil)
+        guard let network = chosen, case .network(let networkSpec) = network.resource.spec else {
+            return (nil, nil, networks.isEmpty ? nil : "the project has several networks; set spec.network")
+        }
+        guard let bridge = networkSpec.bridge ?? networkSpec.vlan.map({ "br\($0)" }) ?? network.resource.status?.details["bridge"]?.stringValue else {
+            return (nil, nil, "network \(network.key.name) has no bridge yet (no vlan allocated)")
+        }
+        if hypervisor.domainType != "test" && !FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)") {
+            return (nil, nil, "bridge \(bridge) of network \(network.key.name) is not present on \(node) yet")
+        }
+        // 52:54:00 is QEMU's prefix; the rest comes from the id, with a fallback if that is taken.
+        let hex = String(id.suffix(6))
+        let derived = "52:54:00:\(hex.prefix(2)):\(hex.dropFirst(2).prefix(2)):\(hex.suffix(2))"
+        let fallback = (0..<64).lazy.map { _ in String(format: "52:54:00:%02x:%02x:%02x", Int.random(in: 0...255), Int.random(in: 0...255), Int.random(in: 0...255)) }
+        let mac = try store.allocate(pool: "mac", candidates: [derived] + Array(fallback), owner: resource.key)
+        return (bridge, mac, nil)
     }
 
     private func imageReference(_ image: String, project: String) -> ResourceKey {
