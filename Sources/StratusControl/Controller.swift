@@ -127,7 +127,9 @@ public actor Controller: Service {
         await wakeup.signal()
     }
 
-    private func converge(_ key: ResourceKey) async throws -> WorkQueue.Outcome {
+    /// Runs off the actor: reconciles of different resources proceed in parallel; only the
+    /// bookkeeping in `process` is serialized.
+    private nonisolated func converge(_ key: ResourceKey) async throws -> WorkQueue.Outcome {
         guard let resource = try store.get(key) else { return .success }
         guard let reconciler = reconcilers[key.kind] else {
             // Nothing outside the store exists for a kind no reconciler handles, so a delete is complete at once.
@@ -167,7 +169,7 @@ public actor Controller: Service {
     }
 
     /// Writes the status with `observedGeneration` and the `Synced` condition.
-    private func record(_ resource: StoredResource, synced: Bool, reason: String, message: String?, status: ResourceStatus?) throws {
+    private nonisolated func record(_ resource: StoredResource, synced: Bool, reason: String, message: String?, status: ResourceStatus?) throws {
         var next = status ?? resource.resource.status ?? ResourceStatus(phase: "Pending")
         let previous = resource.resource.status?.condition("Synced")
         if status != nil { next.observedGeneration = resource.generation }
