@@ -51,6 +51,24 @@ public enum DomainXML {
 
     /// The domain XML for a definition.
     public static func render(_ d: DomainDefinition) -> String {
+        let body = configuration(d)
+        let o = d.owner
+        return """
+            <domain type='\(escape(d.type))'>\
+            <name>\(escape(d.name))</name>\(d.uuid.map { "<uuid>\(escape($0))</uuid>" } ?? "")\
+            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)' config='\(configDigest(body))'/></metadata>\
+            \(body)\
+            </domain>
+            """
+    }
+
+    /// The digest of a definition's configuration as `render` records it in the metadata.
+    public static func configDigest(of definition: DomainDefinition) -> String {
+        configDigest(configuration(definition))
+    }
+
+    /// Everything of the domain but its identity: what a restart is needed to change.
+    private static func configuration(_ d: DomainDefinition) -> String {
         var os = "<type arch='x86_64'\(d.type == "test" ? "" : " machine='pc'")>hvm</type>"
         if let kernel = d.kernel {
             os += "<kernel>\(escape(kernel))</kernel>"
@@ -73,26 +91,12 @@ public enum DomainXML {
             devices += "<console type='file'><source path='\(escape(log))'/><target type='serial' port='0'/></console>"
         }
         if d.type != "test" { devices += "<controller type='usb' model='none'/><memballoon model='none'/>" }
-        let body = """
+        return """
             <memory unit='MiB'>\(d.memoryMB)</memory><vcpu>\(d.vcpus)</vcpu>\
             <os>\(os)</os><features><acpi/></features>\
             <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>\
             <devices>\(devices)</devices>
             """
-        let o = d.owner
-        return """
-            <domain type='\(escape(d.type))'>\
-            <name>\(escape(d.name))</name>\(d.uuid.map { "<uuid>\(escape($0))</uuid>" } ?? "")\
-            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)' config='\(configDigest(body))'/></metadata>\
-            \(body)\
-            </domain>
-            """
-    }
-
-    /// The digest of a definition's configuration as `render` records it in the metadata.
-    public static func configDigest(of definition: DomainDefinition) -> String {
-        let xml = render(definition)
-        return owner(in: xml)?.config ?? ""
     }
 
     /// FNV-1a over the configuration text: a change detector, not a security boundary.

@@ -178,7 +178,7 @@ public actor Controller: Service {
             next.setCondition(Condition(type: "Ready", status: "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
         }
         next.setCondition(Condition(type: "Synced", status: synced ? "True" : "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
-        if next != resource.resource.status { try store.updateStatus(resource.key, next) }
+        if next != resource.resource.status { try store.updateStatus(resource.key, next, previousPhase: .some(resource.resource.status?.phase)) }
         // One Warning per distinct failure, not one per retry.
         if !synced && (previous?.reason != reason || previous?.message != message) {
             try store.recordEvent(resource.key, type: "Warning", reason: reason, message: message ?? reason)

@@ -5,15 +5,21 @@ import StratusModel
 extension Store {
     /// Writes a resource's status (the controller's only write to a resource).
     ///
-    /// Returns false when the resource is gone. An event is recorded when the phase changes.
+    /// Returns false when the resource is gone. An event is recorded when the phase changes;
+    /// a caller that knows the previous phase passes it and saves reading the old status.
     @discardableResult
-    public func updateStatus(_ key: ResourceKey, _ status: ResourceStatus) throws -> Bool {
+    public func updateStatus(_ key: ResourceKey, _ status: ResourceStatus, previousPhase: String?? = .none) throws -> Bool {
         let json = try CanonicalJSON.string(status)
         return try writer.write { db in
-            let old = try String.fetchOne(db, sql: "SELECT status FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name])
-            try db.execute(sql: "UPDATE resource SET status = ? WHERE kind = ? AND project = ? AND name = ?", arguments: [json, key.kind.rawValue, key.project, key.name])
+            var oldPhase: String?
+            if case .some(let known) = previousPhase {
+                oldPhase = known
+            } else if let old = try String.fetchOne(db, sql: "SELECT status FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name]) {
+                oldPhase = try JSONDecoder().decode(ResourceStatus.self, from: Data(old.utf8)).phase
+            }
+            try db.cachedStatement(sql: "UPDATE resource SET status = ? WHERE kind = ? AND project = ? AND name = ?")
+                .execute(arguments: [json, key.kind.rawValue, key.project, key.name])
             guard db.changesCount > 0 else { return false }
-            let oldPhase = try old.map { try JSONDecoder().decode(ResourceStatus.self, from: Data($0.utf8)).phase } ?? nil
             if let phase = status.phase, phase != oldPhase {
                 let ready = status.condition("Ready")
                 let warning = ready?.status == "False"

@@ -19,6 +19,7 @@ public struct ComputeReconciler: Reconciler {
     private let localNode: String
     private let instanceDirectory: String
     private let logger: Logger
+    private let lookups: LookupCache
 
     public init(
         store: Store, hypervisor: any Hypervisor, scheduler: Scheduler, localNode: String, dataDirectory: String,
@@ -31,6 +32,7 @@ public struct ComputeReconciler: Reconciler {
         self.instanceDirectory = (dataDirectory as NSString).appendingPathComponent("instances")
         self.concurrency = concurrency
         self.logger = logger
+        self.lookups = LookupCache(store: store)
     }
 
     /// The libvirt domain name of an instance.
@@ -42,13 +44,13 @@ public struct ComputeReconciler: Reconciler {
         }
         let now = Timestamp.string(Date())
         do {
-            guard let typeResource = try store.get(ResourceKey(kind: .instanceType, project: nil, name: spec.instanceType)),
+            guard let typeResource = try lookups.get(ResourceKey(kind: .instanceType, project: nil, name: spec.instanceType)),
                 case .instanceType(let type) = typeResource.resource.spec, !typeResource.isTerminating
             else {
                 return .failed(reason: "InstanceTypeNotFound", message: "InstanceType \(spec.instanceType) does not exist; create it or change spec.instanceType", retryable: true)
             }
             let imageKey = imageReference(spec.image, project: resource.key.project)
-            guard let imageResource = try store.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating else {
+            guard let imageResource = try lookups.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating else {
                 return .failed(reason: "ImageNotFound", message: "\(imageKey) does not exist; create it or change spec.image", retryable: true)
             }
             let node: String
@@ -229,7 +231,7 @@ public struct ComputeReconciler: Reconciler {
     /// and a MAC address claimed in the store. A bridge that does not exist on this node yet
     /// (the network reconciler makes it) is left out, with a note, so the domain still starts.
     private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String, node: String) throws -> (bridge: String?, mac: String?, note: String?) {
-        let networks = try store.list(kind: .network, project: resource.key.project).filter { !$0.isTerminating }
+        let networks = try lookups.list(.network, project: resource.key.project).filter { !$0.isTerminating }
         let chosen = spec.network.flatMap { name in networks.first { $0.key.name == name } } ?? (networks.count == 1 ? networks.first : nil)
         guard let network = chosen, case .network(let networkSpec) = network.resource.spec else {
             return (nil, nil, networks.isEmpty ? nil : "the project has several networks; set spec.network")

@@ -19,9 +19,10 @@ public actor Scheduler {
         public var description: String
     }
 
-    /// What each placed instance takes, by node; rebuilt from the store at most every `refreshInterval`
+    /// What each placed instance takes, by node, and the nodes; rebuilt from the store at most every `refreshInterval`
     /// (placements made here are added at once, so the actor never double-books between rebuilds).
     private var placed: [ResourceKey: (node: String, memory: Int, vcpus: Int)] = [:]
+    private var nodes: [StoredResource] = []
     private var builtAt: ContinuousClock.Instant?
     private let refreshInterval: Duration = .seconds(5)
 
@@ -32,6 +33,7 @@ public actor Scheduler {
             return (stored.key.name, spec)
         }, uniquingKeysWith: { first, _ in first })
         placed = [:]
+        nodes = try store.list(kind: .node).filter { !$0.isTerminating }
         for other in try store.list(kind: .instance) {
             guard let node = other.resource.status?.details["node"]?.stringValue, case .instance(let spec) = other.resource.spec,
                 let otherType = types[spec.instanceType]
@@ -48,7 +50,6 @@ public actor Scheduler {
     public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
         if let node = instance.resource.status?.details["node"]?.stringValue { return node }
         try refreshUsage()
-        let nodes = try store.list(kind: .node).filter { !$0.isTerminating }
         var used: [String: (memory: Int, vcpus: Int)] = [:]
         for (key, placement) in placed where key != instance.key {
             used[placement.node, default: (0, 0)].memory += placement.memory
@@ -63,6 +64,7 @@ public actor Scheduler {
             if let zone, spec.zone != zone { rejected.append("\(name): zone \(spec.zone ?? "?")"); continue }
             if spec.roles?.contains(.compute) == false { rejected.append("\(name): not a compute node"); continue }
             guard let details = node.resource.status?.details, case .int(let memory)? = details["memoryMB"], case .int(let vcpus)? = details["vcpus"] else {
+                builtAt = nil  // look again next time: the node agent may report any moment
                 rejected.append("\(name): capacity not reported yet")
                 continue
             }
@@ -81,7 +83,7 @@ public actor Scheduler {
         }
         var status = instance.resource.status ?? ResourceStatus(phase: "Pending")
         status.details["node"] = .string(best.name)
-        try store.updateStatus(instance.key, status)
+        try store.updateStatus(instance.key, status, previousPhase: .some(instance.resource.status?.phase))
         placed[instance.key] = (best.name, type.memoryMB, type.vcpus)
         return best.name
     }
