@@ -4,8 +4,9 @@ import StratusStore
 
 /// Places instances on nodes by free memory and vCPUs within the requested zone.
 ///
-/// An actor, so two instances reconciled at once cannot both take the last free slot: the
-/// choice is written to the instance's status (`details.node`) before the next placement reads.
+/// An actor, so two instances reconciled at once cannot both take the last free slot: each
+/// choice is kept in memory at once (and survives rebuilds from the store until the instance's
+/// status records it in `details.node`).
 ///
 /// Like Nova's scheduler, capacity is overcommitted by each node's `ramAllocationRatio` (default
 /// 1.5) and `cpuAllocationRatio` (default 16), Nova's defaults.
@@ -32,14 +33,19 @@ public actor Scheduler {
             guard case .instanceType(let spec) = stored.resource.spec else { return nil }
             return (stored.key.name, spec)
         }, uniquingKeysWith: { first, _ in first })
+        // Placements made here but not yet in the store (their reconcile has not finished) are kept.
+        let previous = placed
         placed = [:]
         nodes = try store.list(kind: .node).filter { !$0.isTerminating }
+        var existing = Set<ResourceKey>()
         for other in try store.list(kind: .instance) {
+            existing.insert(other.key)
             guard let node = other.resource.status?.details["node"]?.stringValue, case .instance(let spec) = other.resource.spec,
                 let otherType = types[spec.instanceType]
             else { continue }
             placed[other.key] = (node, otherType.memoryMB, otherType.vcpus)
         }
+        for (key, placement) in previous where placed[key] == nil && existing.contains(key) { placed[key] = placement }
         builtAt = .now
     }
 
@@ -49,6 +55,7 @@ public actor Scheduler {
     /// The node an instance runs on: the one already recorded, or the emptiest that fits.
     public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
         if let node = instance.resource.status?.details["node"]?.stringValue { return node }
+        if let placement = placed[instance.key] { return placement.node }
         try refreshUsage()
         var used: [String: (memory: Int, vcpus: Int)] = [:]
         for (key, placement) in placed where key != instance.key {
@@ -81,9 +88,7 @@ public actor Scheduler {
             let detail = rejected.isEmpty ? "no nodes are registered" : rejected.joined(separator: "; ")
             throw Unschedulable(description: "no node\(where_) has \(type.memoryMB) MB and \(type.vcpus) vCPUs free (\(detail))")
         }
-        var status = instance.resource.status ?? ResourceStatus(phase: "Pending")
-        status.details["node"] = .string(best.name)
-        try store.updateStatus(instance.key, status, previousPhase: .some(instance.resource.status?.phase))
+        // Remembered here at once; the reconcile records it in the instance's status.
         placed[instance.key] = (best.name, type.memoryMB, type.vcpus)
         return best.name
     }
