@@ -22,7 +22,12 @@ public actor Scheduler {
 
     /// What each placed instance takes, by node, and the nodes; rebuilt from the store at most every `refreshInterval`
     /// (placements made here are added at once, so the actor never double-books between rebuilds).
-    private var placed: [ResourceKey: (node: String, memory: Int, vcpus: Int)] = [:]
+    private var placed: [ResourceKey: (node: String, memory: Int, vcpus: Int)] = [:] {
+        didSet { usageIsCurrent = false }
+    }
+    /// Per-node totals of `placed`, recomputed only after `placed` changed in bulk.
+    private var usage: [String: (memory: Int, vcpus: Int)] = [:]
+    private var usageIsCurrent = false
     private var nodes: [StoredResource] = []
     private var builtAt: ContinuousClock.Instant?
     private let refreshInterval: Duration = .seconds(5)
@@ -52,16 +57,24 @@ public actor Scheduler {
     /// Forgets a deleted instance's placement.
     public func release(_ key: ResourceKey) { placed[key] = nil }
 
+    private func currentUsage() -> [String: (memory: Int, vcpus: Int)] {
+        if !usageIsCurrent {
+            usage = [:]
+            for placement in placed.values {
+                usage[placement.node, default: (0, 0)].memory += placement.memory
+                usage[placement.node, default: (0, 0)].vcpus += placement.vcpus
+            }
+            usageIsCurrent = true
+        }
+        return usage
+    }
+
     /// The node an instance runs on: the one already recorded, or the emptiest that fits.
     public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
         if let node = instance.resource.status?.details["node"]?.stringValue { return node }
         if let placement = placed[instance.key] { return placement.node }
         try refreshUsage()
-        var used: [String: (memory: Int, vcpus: Int)] = [:]
-        for (key, placement) in placed where key != instance.key {
-            used[placement.node, default: (0, 0)].memory += placement.memory
-            used[placement.node, default: (0, 0)].vcpus += placement.vcpus
-        }
+        let used = currentUsage()  // the instance itself is not placed yet (checked above)
         var candidates: [(name: String, freeMemory: Int, freeVCPUs: Int)] = []
         var rejected: [String] = []
         for node in nodes {
@@ -90,6 +103,9 @@ public actor Scheduler {
         }
         // Remembered here at once; the reconcile records it in the instance's status.
         placed[instance.key] = (best.name, type.memoryMB, type.vcpus)
+        usage[best.name, default: (0, 0)].memory += type.memoryMB
+        usage[best.name, default: (0, 0)].vcpus += type.vcpus
+        usageIsCurrent = true
         return best.name
     }
 }
