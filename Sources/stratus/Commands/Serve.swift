@@ -33,14 +33,14 @@ extension Stratus {
         @Option(help: ArgumentHelp("libvirt URI of this node: test:///default (default), qemu:///system, or 'embed' for QEMU without a daemon under DATA/libvirt ($STRATUS_HYPERVISOR).", valueName: "uri"))
         var hypervisor: String?
 
-        @Option(help: "Domain type for new domains: kvm or qemu (TCG). Default: kvm when /dev/kvm really works.")
+        @Option(help: "Domain type for new domains: kvm or qemu (TCG) ($STRATUS_DOMAIN_TYPE). Default: kvm when /dev/kvm really works.")
         var domainType: String?
 
-        @Option(help: "This node's name (default: the host name).")
+        @Option(help: "This node's name ($STRATUS_NODE_NAME; default: the host name).")
         var nodeName: String?
 
-        @Option(help: "This node's availability zone.")
-        var zone = NodeSpec.defaultZone
+        @Option(help: "This node's availability zone ($STRATUS_ZONE; default nova).")
+        var zone: String?
 
         @Option(help: "Address the resource API listens on ($STRATUS_LISTEN). Keep 127.0.0.1 until requests are signed.")
         var listen: String?
@@ -50,6 +50,11 @@ extension Stratus {
 
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel: Logger.Level = .info
+
+        /// A `STRATUS_…` environment variable, when set and not empty.
+        func setting(_ name: String) -> String? {
+            ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
 
         func run() async throws {
             LoggingSystem.bootstrap { label in
@@ -70,17 +75,17 @@ extension Stratus {
                 }
             }
             let dataDirectory = storeOptions.resolvedDataDir
-            var uri = hypervisor ?? ProcessInfo.processInfo.environment["STRATUS_HYPERVISOR"] ?? "test:///default"
+            var uri = hypervisor ?? setting("STRATUS_HYPERVISOR") ?? "test:///default"
             if uri == "embed" { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
             let libvirt: LibvirtHypervisor
             do {
-                libvirt = try LibvirtHypervisor(uri: uri, domainType: domainType, logger: Logger(label: "stratus.libvirt"))
+                libvirt = try LibvirtHypervisor(uri: uri, domainType: domainType ?? setting("STRATUS_DOMAIN_TYPE"), logger: Logger(label: "stratus.libvirt"))
             } catch {
                 Terminal.standardError.line("error: \(error)")
                 throw ExitCode.failure
             }
-            let node = nodeName ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)?.lowercased() ?? "localhost"
-            try reportingErrors { try NodeReconciler.register(node, zone: zone, in: store) }
+            let node = nodeName ?? setting("STRATUS_NODE_NAME") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)?.lowercased() ?? "localhost"
+            try reportingErrors { try NodeReconciler.register(node, zone: zone ?? setting("STRATUS_ZONE") ?? NodeSpec.defaultZone, in: store) }
             logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
             let compute = ComputeReconciler(store: store, hypervisor: libvirt, scheduler: Scheduler(store: store), localNode: node, dataDirectory: dataDirectory)
             let controller = Controller(
@@ -88,9 +93,8 @@ extension Stratus {
                 reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute],
                 logger: Logger(label: "stratus.controller")
             )
-            let environment = ProcessInfo.processInfo.environment
-            let host = listen ?? environment["STRATUS_LISTEN"] ?? "127.0.0.1"
-            let port = apiPort ?? environment["STRATUS_API_PORT"].flatMap(Int.init) ?? 8774
+            let host = listen ?? setting("STRATUS_LISTEN") ?? "127.0.0.1"
+            let port = apiPort ?? setting("STRATUS_API_PORT").flatMap(Int.init) ?? 8774
             let serveFile = (dataDirectory as NSString).appendingPathComponent("serve.json")
             let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: ServeOperations(compute: compute)).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
                 let info = "{\"apiURL\":\"http://\(host):\(chosen)\",\"listen\":\"\(host)\",\"apiPort\":\(chosen),\"pid\":\(ProcessInfo.processInfo.processIdentifier)}\n"
