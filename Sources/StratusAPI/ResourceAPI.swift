@@ -26,7 +26,7 @@ public struct ResourceAPI: Sendable {
     public func application(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void)
         -> some ApplicationProtocol
     {
-        let router = Router()
+        let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
         router.post("/v1/plan") { request, context in try await self.plan(request, context) }
@@ -46,7 +46,7 @@ public struct ResourceAPI: Sendable {
         )
     }
 
-    func plan(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func plan(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let body = try await request.decode(as: PlanRequest.self, context: context)
         let sources = body.sources.map { ManifestSource(name: $0.name, data: Data($0.text.utf8)) }
         let documents = try ManifestLoader.load(sources, defaultProject: body.project, cache: body.useParseCache ? store : nil, cacheSalt: "server")
@@ -69,7 +69,7 @@ public struct ResourceAPI: Sendable {
         return try json(Description(resource: found.resource, events: try store.events(for: found.key)))
     }
 
-    func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func delete(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let body = try await request.decode(as: DeleteRequest.self, context: context)
         let outcomes = try store.delete(body.keys).map { DeleteOutcomeWire(key: $0.0, outcome: $0.1.rawValue) }
         return try json(outcomes)
@@ -128,6 +128,18 @@ public struct ResourceAPI: Sendable {
         guard let kind = Kind.named(text) else { throw APIError(kind: "badRequest", message: "unknown kind \"\(text)\"") }
         return kind
     }
+}
+
+/// The request context of the API: like Hummingbird's basic one, with room for large manifest sets.
+public struct APIRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// 100,000 resources of manifests are about 20 MB.
+    public var maxUploadSize: Int { 256 << 20 }
 }
 
 /// `{"items": […]}`.
