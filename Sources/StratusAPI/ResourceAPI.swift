@@ -109,18 +109,7 @@ public struct ResourceAPI: Sendable {
         guard let kind, let name = request.uri.queryParameters["name"].map(String.init) else {
             throw APIError(kind: "badRequest", message: "kind and name are required")
         }
-        let project = request.uri.queryParameters["project"].map(String.init)
-        if let prefix = kind.idPrefix, name.hasPrefix(prefix + "-"), let found = try store.get(ec2Id: name), found.key.kind == kind { return found }
-        if kind.scope == .cluster || project != nil {
-            let key = ResourceKey(kind: kind, project: project, name: name)
-            if let found = try store.get(key) { return found }
-            let hint = Suggestion.hint(for: name, in: try store.list(kind: kind, project: project).map(\.metadata.name)).map { "; \($0)" } ?? ""
-            throw APIError(kind: "notFound", message: "\(key) not found\(hint)")
-        }
-        let matches = try store.list(kind: kind).filter { $0.metadata.name == name }
-        if matches.count == 1 { return matches[0] }
-        if matches.isEmpty { throw APIError(kind: "notFound", message: "\(kind.rawValue) \(name) not found in any project") }
-        throw APIError(kind: "badRequest", message: "\(kind.rawValue) \(name) exists in projects \(matches.map(\.key.project).joined(separator: ", ")); choose one with -p")
+        return try store.find(kind: kind, name: name, project: request.uri.queryParameters["project"].map(String.init))
     }
 
     func kindParameter(_ request: Request) throws -> Kind? {

@@ -73,3 +73,23 @@ extension Store {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0 }
     }
 }
+
+extension Store {
+    /// Finds one resource as a user names it: by name (in `project`, or in the only project that
+    /// has it) or by EC2 id. Fails with a message that suggests the closest name.
+    public func find(kind: Kind, name: String, project: String?) throws -> StoredResource {
+        if let prefix = kind.idPrefix, name.hasPrefix(prefix + "-"), let found = try get(ec2Id: name), found.key.kind == kind {
+            return found
+        }
+        if kind.scope == .cluster || project != nil {
+            let key = ResourceKey(kind: kind, project: project, name: name)
+            if let found = try get(key) { return found }
+            let hint = Suggestion.hint(for: name, in: try list(kind: kind, project: project).map(\.metadata.name)).map { "; \($0)" } ?? ""
+            throw StoreError.notFound(message: "\(key) not found\(hint)")
+        }
+        let matches = try list(kind: kind).filter { $0.metadata.name == name }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw StoreError.notFound(message: "\(kind.rawValue) \(name) not found in any project") }
+        throw StoreError.conflict("\(kind.rawValue) \(name) exists in projects \(matches.map(\.key.project).joined(separator: ", ")); choose one with -p")
+    }
+}

@@ -22,6 +22,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         StoreError(code: .notFound, message: "\(key) not found")
     }
 
+    public static func notFound(message: String) -> StoreError {
+        StoreError(code: .notFound, message: message)
+    }
+
     public static func protected(_ keys: [ResourceKey]) -> StoreError {
         let names = keys.map(\.description).joined(separator: ", ")
         return StoreError(code: .protected, message: "refusing to delete \(names): annotation stratus/protect is \"true\"; remove the annotation first")

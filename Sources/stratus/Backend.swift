@@ -32,7 +32,7 @@ struct LocalBackend: Backend {
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try store.list(kind: kind, project: project) }
 
     func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource {
-        try StratusCLI.lookup(store, kind: kind, name: name, project: project)
+        try store.find(kind: kind, name: name, project: project)
     }
 
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) {
@@ -98,9 +98,3 @@ struct RemoteBackend: Backend {
     func drift() async throws -> [DriftFinding] { try await client.drift() }
 }
 
-/// Namespace for the lookup shared by the local backend.
-enum StratusCLI {
-    static func lookup(_ store: Store, kind: Kind, name: String, project: String?) throws -> StoredResource {
-        try stratus.lookup(store, kind: kind, name: name, project: project)
-    }
-}

@@ -83,20 +83,3 @@ struct ResourceList: Encodable {
     var items: [Resource]
 }
 
-/// Finds one resource by name or EC2 id; without a project, a name must be unique across projects.
-func lookup(_ store: Store, kind: Kind, name: String, project: String?) throws -> StoredResource {
-    if let prefix = kind.idPrefix, name.hasPrefix(prefix + "-"), let found = try store.get(ec2Id: name), found.key.kind == kind {
-        return found
-    }
-    if kind.scope == .cluster || project != nil {
-        let key = ResourceKey(kind: kind, project: project, name: name)
-        if let found = try store.get(key) { return found }
-        let names = try store.list(kind: kind, project: project).map(\.metadata.name)
-        let hint = Suggestion.hint(for: name, in: names).map { "; \($0)" } ?? ""
-        throw CLIError("\(key) not found\(hint)")
-    }
-    let matches = try store.list(kind: kind).filter { $0.metadata.name == name }
-    if matches.count == 1 { return matches[0] }
-    if matches.isEmpty { throw CLIError("\(kind.rawValue) \(name) not found in any project") }
-    throw CLIError("\(kind.rawValue) \(name) exists in projects \(matches.map(\.key.project).joined(separator: ", ")); choose one with -p")
-}
