@@ -74,16 +74,3 @@ public protocol NodeOperations: Sendable {
     func reboot(_ instance: StoredResource) async throws
     func drift() async throws -> [DriftFinding]
 }
-
-/// One way the world differs from the store (`stratus diff --drift`).
-public struct DriftFinding: Codable, Sendable, Equatable {
-    public var object: String
-    public var domain: String
-    public var problem: String
-
-    public init(object: String, domain: String, problem: String) {
-        self.object = object
-        self.domain = domain
-        self.problem = problem
-    }
-}

@@ -41,7 +41,9 @@ public actor Controller: Service {
 
     /// Runs until the task is cancelled or a graceful shutdown is requested.
     public func run() async throws {
-        cursor = try store.lastEventSeq()
+        // Resume where the last run stopped; on a first start the resync below covers everything.
+        let saved = try store.cursor(Self.cursorName)
+        cursor = saved > 0 ? saved : try store.lastEventSeq()
         try await resync()
         var lastResync = ContinuousClock.now
         await withDiscardingTaskGroup { group in

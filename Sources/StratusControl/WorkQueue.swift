@@ -107,9 +107,6 @@ public actor WorkQueue {
         return capped * Double.random(in: 0.5...1.0)
     }
 
-    /// How many keys are queued or running.
-    public var depth: Int { queued.count + running.count }
-
     /// How work on a key ended.
     public enum Outcome: Sendable {
         case success

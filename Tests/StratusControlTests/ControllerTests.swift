@@ -116,8 +116,12 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
         let first = RecordingReconciler()
         let task = Task { try await Controller(store: store, reconcilers: [first], pollInterval: .milliseconds(10)).run() }
         #expect(try await eventually { first.reconciled == ["a"] })
+        #expect(try await eventually { try store.cursor("controller") > 0 })  // the status event was followed and saved
         task.cancel()
         _ = await task.result
+        let saved = try store.cursor("controller")
+        let last = try store.lastEventSeq()
+        #expect(saved > 0 && saved <= last)  // where the next run resumes
         try store.apply(try volumes(["a", "b"]), options: ApplyOptions())
         let second = RecordingReconciler()
         let again = Task { try await Controller(store: store, reconcilers: [second], pollInterval: .milliseconds(10)).run() }

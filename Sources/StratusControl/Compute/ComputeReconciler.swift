@@ -167,18 +167,10 @@ public struct ComputeReconciler: Reconciler {
         return removed
     }
 
-    /// One way the world differs from the store.
-    public struct Drift: Sendable, Equatable, Codable {
-        /// `Instance acme/web-1`, or the domain name for an orphan.
-        public var object: String
-        public var domain: String
-        public var problem: String
-    }
-
     /// Compares the store's instances on this node with libvirt's domains, changing nothing.
-    public func drift() async throws -> [Drift] {
+    public func drift() async throws -> [DriftFinding] {
         let domains = Dictionary(try await hypervisor.listDomains().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        var findings: [Drift] = []
+        var findings: [DriftFinding] = []
         var ids = Set<String>()
         for instance in try store.list(kind: .instance) {
             guard let id = instance.metadata.id, case .instance(let spec) = instance.resource.spec else { continue }
@@ -187,20 +179,20 @@ public struct ComputeReconciler: Reconciler {
             let name = Self.domainName(id: id)
             let object = instance.key.description
             guard let domain = domains[name] else {
-                findings.append(Drift(object: object, domain: name, problem: "domain is missing"))
+                findings.append(DriftFinding(object: object, domain: name, problem: "domain is missing"))
                 continue
             }
             let wantRunning = (spec.powerState ?? .running) == .running
             if wantRunning != domain.state.isActive {
-                findings.append(Drift(object: object, domain: name, problem: "domain is \(domain.state), spec says powerState: \(wantRunning ? "running" : "stopped")"))
+                findings.append(DriftFinding(object: object, domain: name, problem: "domain is \(domain.state), spec says powerState: \(wantRunning ? "running" : "stopped")"))
             }
             if let defined = domain.definedOwner, defined.generation != instance.generation {
-                findings.append(Drift(object: object, domain: name, problem: "domain is defined for generation \(defined.generation), the resource is at \(instance.generation)"))
+                findings.append(DriftFinding(object: object, domain: name, problem: "domain is defined for generation \(defined.generation), the resource is at \(instance.generation)"))
             }
         }
         for domain in domains.values.sorted(by: { $0.name < $1.name }) {
             guard let owner = domain.owner, !ids.contains(owner.id) else { continue }
-            findings.append(Drift(object: domain.name, domain: domain.name, problem: "no instance wants this Stratus domain (owner \(owner.key) is gone)"))
+            findings.append(DriftFinding(object: domain.name, domain: domain.name, problem: "no instance wants this Stratus domain (owner \(owner.key) is gone)"))
         }
         return findings
     }

@@ -65,11 +65,6 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    public subscript(key: String) -> JSONValue? {
-        if case .object(let object) = self { return object[key] }
-        return nil
-    }
-
     /// The string, if this is a string.
     public var stringValue: String? {
         if case .string(let value) = self { return value }

@@ -119,7 +119,5 @@ struct ServeOperations: NodeOperations {
 
     func reboot(_ instance: StoredResource) async throws { try await compute.reboot(instance) }
 
-    func drift() async throws -> [DriftFinding] {
-        try await compute.drift().map { DriftFinding(object: $0.object, domain: $0.domain, problem: $0.problem) }
-    }
+    func drift() async throws -> [DriftFinding] { try await compute.drift() }
 }
