@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "StratusControl", targets: ["StratusControl"]),
         .library(name: "StratusCompute", targets: ["StratusCompute"]),
         .library(name: "StratusAPI", targets: ["StratusAPI"]),
+        .library(name: "StratusIdentity", targets: ["StratusIdentity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,7 +42,19 @@ let package = Package(
             name: "StratusStore",
             dependencies: [
                 "StratusModel",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(name: "CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap2-dev"])]),
+        .target(
+            name: "StratusIdentity",
+            dependencies: [
+                "CLDAP",
+                "StratusModel",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -62,6 +75,7 @@ let package = Package(
                 "StratusModel",
                 "StratusStore",
                 "StratusCompute",
+                "StratusIdentity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -72,6 +86,7 @@ let package = Package(
             dependencies: [
                 "StratusModel",
                 "StratusStore",
+                "StratusIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -85,6 +100,7 @@ let package = Package(
                 "StratusControl",
                 "StratusCompute",
                 "StratusAPI",
+                "StratusIdentity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -106,6 +122,7 @@ let package = Package(
             dependencies: ["StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "StratusIdentityTests", dependencies: ["StratusIdentity", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusComputeTests", dependencies: ["StratusCompute", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusControlTests",

@@ -1,0 +1,68 @@
+/// Why a request's signature was refused, with the code each API reports it under.
+public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConvertible {
+    enum Code: Sendable, Equatable {
+        case missing
+        case malformed
+        case unknownAccessKey
+        case signatureMismatch
+        case skewed
+        case expired
+        case unsupported
+        case payloadMismatch
+    }
+
+    let code: Code
+    /// What went wrong, in words a client author can act on.
+    public let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    static func missing() -> Self {
+        Self(.missing, "The request is not signed: send an AWS Signature Version 4 (or 2) with an access key from `stratus credentials`.")
+    }
+    static func malformed(_ detail: String) -> Self { Self(.malformed, detail) }
+    static func unknownAccessKey(_ key: String) -> Self {
+        Self(.unknownAccessKey, "The access key \"\(key)\" does not exist; get yours with `stratus credentials USER -p PROJECT`.")
+    }
+    static func mismatch() -> Self {
+        Self(.signatureMismatch, "The request signature we calculated does not match the signature you provided. Check your secret access key and signing method.")
+    }
+
+    public var description: String { message }
+
+    /// The EC2 error code (`AuthFailure`, `RequestExpired`, …).
+    public var ec2Code: String {
+        switch code {
+        case .missing: "MissingAuthenticationToken"
+        case .malformed: "IncompleteSignature"
+        case .unknownAccessKey, .signatureMismatch, .payloadMismatch: "AuthFailure"
+        case .skewed, .expired: "RequestExpired"
+        case .unsupported: "InvalidParameterValue"
+        }
+    }
+
+    /// The S3 error code (`SignatureDoesNotMatch`, `RequestTimeTooSkewed`, …).
+    public var s3Code: String {
+        switch code {
+        case .missing: "AccessDenied"
+        case .malformed: "AuthorizationHeaderMalformed"
+        case .unknownAccessKey: "InvalidAccessKeyId"
+        case .signatureMismatch: "SignatureDoesNotMatch"
+        case .skewed: "RequestTimeTooSkewed"
+        case .expired: "AccessDenied"
+        case .unsupported: "InvalidRequest"
+        case .payloadMismatch: "XAmzContentSHA256Mismatch"
+        }
+    }
+
+    /// The HTTP status both APIs use for it.
+    public var httpStatus: Int {
+        switch code {
+        case .malformed, .unsupported, .payloadMismatch: 400
+        default: 403
+        }
+    }
+}
