@@ -105,6 +105,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -122,16 +123,25 @@ let package = Package(
             dependencies: ["StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StratusIdentityTests", dependencies: ["StratusIdentity", "StratusModel"], swiftSettings: swiftSettings),
+        .target(name: "StratusTestSupport", path: "Tests/StratusTestSupport", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StratusIdentityTests",
+            dependencies: ["StratusIdentity", "StratusModel"],
+            exclude: ["botocore_sign.py"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StratusComputeTests", dependencies: ["StratusCompute", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusControlTests",
-            dependencies: ["StratusControl", "StratusStore", "StratusModel", "StratusCompute", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "StratusControl", "StratusStore", "StratusModel", "StratusCompute", "StratusIdentity", "StratusTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StratusCLITests",
-            dependencies: ["StratusStore", "StratusModel", "stratus"],
+            dependencies: ["StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import StratusIdentity
 import StratusModel
 import StratusStore
 
@@ -12,8 +13,13 @@ import FoundationNetworking
 /// `StoreError`), so the CLI prints them the same way and exits with the same codes.
 public struct APIClient: Sendable {
     public let baseURL: URL
+    /// Signs every request (SigV4); the server refuses unsigned ones.
+    public let signer: RequestSigner?
 
-    public init(baseURL: URL) { self.baseURL = baseURL }
+    public init(baseURL: URL, signer: RequestSigner?) {
+        self.baseURL = baseURL
+        self.signer = signer
+    }
 
     public func plan(_ request: PlanRequest) async throws -> ApplyPlan {
         try await send("POST", "/v1/plan", body: request)
@@ -56,6 +62,11 @@ public struct APIClient: Sendable {
         try await send("GET", "/v1/drift")
     }
 
+    /// The user's key (issued on first request), or a new secret for it with `rotate`.
+    public func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
+        try await send("POST", "/v1/credentials", body: CredentialRequest(user: user, project: project, rotate: rotate))
+    }
+
     private struct Empty: Encodable {}
 
     private func send<T: Decodable>(_ method: String, _ path: String, query: [String: String?] = [:], body: (some Encodable)? = Empty?.none) async throws -> T {
@@ -74,6 +85,11 @@ public struct APIClient: Sendable {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
+        if let signer {
+            for header in signer.headers(method: method, url: components.url!, headers: body == nil ? [] : [("content-type", "application/json")], body: body ?? Data()) {
+                request.setValue(header.value, forHTTPHeaderField: header.name)
+            }
+        }
         let data: Data
         let response: URLResponse
         do {
@@ -85,6 +101,9 @@ public struct APIClient: Sendable {
         guard (200..<300).contains(status) else {
             guard let error = try? JSONDecoder().decode(APIError.self, from: data) else {
                 throw APIError(kind: "internal", message: "the server answered \(status): \(String(decoding: data.prefix(500), as: UTF8.self))")
+            }
+            if error.kind == "unauthorized", signer == nil {
+                throw APIError(kind: error.kind, message: error.message + " Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, e.g. eval \"$(stratus credentials USER -p PROJECT)\" where the data directory is.")
             }
             switch error.kind {
             case "manifest": throw ManifestErrors(error.manifestErrors ?? [])

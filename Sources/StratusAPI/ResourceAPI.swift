@@ -3,23 +3,27 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import StratusIdentity
 import StratusModel
 import StratusStore
 
 /// The resource API that `stratus --server` talks to: JSON over HTTP on the store.
 ///
 /// Every route is a thin call into the store, so the CLI's local and remote modes share one
-/// behaviour. It listens on 127.0.0.1 unless configured otherwise; requests will need signed
-/// credentials once identities exist (issue 4).
+/// behaviour. Every request but `/healthz` must be signed (SigV4, as `stratus credentials`
+/// issues keys) and is authorized by the signer's roles: `cloudadmin` for cluster-scoped kinds,
+/// membership and a fitting project role for project resources (`Principal.canWrite`).
 public struct ResourceAPI: Sendable {
     let store: Store
     let dataDirectory: String
     let node: (any NodeOperations)?
+    let endpoints: (ec2: String?, s3: String?)
 
-    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil) {
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, ec2URL: String? = nil, s3URL: String? = nil) {
         self.store = store
         self.dataDirectory = dataDirectory
         self.node = node
+        self.endpoints = (ec2URL, s3URL)
     }
 
     /// The Hummingbird application for this API.
@@ -29,15 +33,18 @@ public struct ResourceAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
+        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard)))
         router.post("/v1/plan") { request, context in try await self.plan(request, context) }
-        router.get("/v1/resources") { request, _ in try self.list(request) }
-        router.get("/v1/resource") { request, _ in try self.resource(request) }
-        router.get("/v1/describe") { request, _ in try self.describe(request) }
+        router.get("/v1/resources") { request, context in try self.list(request, context) }
+        router.get("/v1/resource") { request, context in try self.resource(request, context) }
+        router.get("/v1/describe") { request, context in try self.describe(request, context) }
         router.post("/v1/delete") { request, context in try await self.delete(request, context) }
-        router.get("/v1/events") { request, _ in try self.events(request) }
-        router.get("/v1/console") { request, _ in try self.console(request) }
-        router.post("/v1/reboot") { request, _ in try await self.reboot(request) }
-        router.get("/v1/drift") { _, _ in try await self.drift() }
+        router.get("/v1/events") { request, context in try self.events(request, context) }
+        router.get("/v1/console") { request, context in try self.console(request, context) }
+        router.post("/v1/reboot") { request, context in try await self.reboot(request, context) }
+        router.get("/v1/drift") { _, context in try await self.drift(context) }
+        router.post("/v1/credentials") { request, context in try await self.credentials(request, context) }
+        router.get("/v1/whoami") { _, context in try json(WhoAmI(try context.requirePrincipal())) }
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "stratus"),
@@ -51,65 +58,111 @@ public struct ResourceAPI: Sendable {
         let sources = body.sources.map { ManifestSource(name: $0.name, data: Data($0.text.utf8)) }
         let documents = try ManifestLoader.load(sources, defaultProject: body.project, cache: body.useParseCache ? store : nil, cacheSalt: "server")
         let options = ApplyOptions(applySet: body.applySet, prune: body.prune, allowMassDelete: body.allowMassDelete)
+        let principal = try context.requirePrincipal()
+        if !principal.isCloudAdmin {
+            // Check every change the plan makes (prunes included) before committing any.
+            for change in try store.plan(documents, options: options).changes where change.action != .unchanged {
+                try authorizeWrite(principal, change.key)
+            }
+        }
         let plan = body.commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
         return try json(plan)
     }
 
-    func list(_ request: Request) throws -> Response {
+    func credentials(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let body = try await request.decode(as: CredentialRequest.self, context: context)
+        let principal = try context.requirePrincipal()
+        guard principal.isCloudAdmin || principal.user == body.user else {
+            throw APIError(kind: "forbidden", message: "user \(principal.user) may not read the keys of \(body.user): that needs the cloudadmin role")
+        }
+        let project = body.project ?? ""
+        let credential = body.rotate ? try store.rotateCredential(user: body.user, project: project) : try store.credential(user: body.user, project: project)
+        return try json(CredentialWire(credential, ec2URL: endpoints.ec2, s3URL: endpoints.s3))
+    }
+
+    func list(_ request: Request, _ context: APIRequestContext) throws -> Response {
         let kind = try kindParameter(request)
-        return try json(ResourceItems(items: try store.list(kind: kind, project: request.uri.queryParameters["project"].map(String.init)).map(\.resource)))
+        let principal = try context.requirePrincipal()
+        let items = try store.list(kind: kind, project: request.uri.queryParameters["project"].map(String.init)).filter { canRead(principal, $0.key) }
+        return try json(ResourceItems(items: items.map(\.resource)))
     }
 
-    func resource(_ request: Request) throws -> Response {
-        try json(try lookup(request).resource)
+    func resource(_ request: Request, _ context: APIRequestContext) throws -> Response {
+        try json(try lookup(request, context).resource)
     }
 
-    func describe(_ request: Request) throws -> Response {
-        let found = try lookup(request)
+    func describe(_ request: Request, _ context: APIRequestContext) throws -> Response {
+        let found = try lookup(request, context)
         return try json(Description(resource: found.resource, events: try store.events(for: found.key)))
     }
 
     func delete(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let body = try await request.decode(as: DeleteRequest.self, context: context)
+        let principal = try context.requirePrincipal()
+        for key in body.keys { try authorizeWrite(principal, key) }
         let outcomes = try store.delete(body.keys).map { DeleteOutcomeWire(key: $0.0, outcome: $0.1.rawValue) }
         return try json(outcomes)
     }
 
-    func events(_ request: Request) throws -> Response {
+    func events(_ request: Request, _ context: APIRequestContext) throws -> Response {
         let after = request.uri.queryParameters["after"].flatMap { Int64(String($0)) } ?? 0
         let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 1000
-        return try json(try store.events(after: after, limit: min(limit, 10_000)))
+        let principal = try context.requirePrincipal()
+        let events = try store.events(after: after, limit: min(limit, 10_000))
+        // Filtering keeps the sequence numbers, so a client's cursor still advances past hidden events.
+        return try json(principal.isCloudAdmin ? events : events.filter { $0.key.map { canRead(principal, $0) } ?? false })
     }
 
-    func console(_ request: Request) throws -> Response {
-        let instance = try lookup(request)
+    func console(_ request: Request, _ context: APIRequestContext) throws -> Response {
+        let instance = try lookup(request, context)
         guard let id = instance.metadata.id, let text = try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8) else {
             throw APIError(kind: "notFound", message: "no console log for \(instance.key) (status: \(instance.displayPhase)): the guest has not started on this node yet, it runs on another node, or the hypervisor keeps no console (test:///)")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    func reboot(_ request: Request) async throws -> Response {
+    func reboot(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         guard let node else { throw APIError(kind: "badRequest", message: "this server runs no hypervisor") }
-        let instance = try lookup(request)
+        let instance = try lookup(request, context)
+        try authorizeWrite(try context.requirePrincipal(), instance.key)
         guard instance.key.kind == .instance else { throw APIError(kind: "badRequest", message: "only instances can be rebooted") }
         try await node.reboot(instance)
         try store.recordEvent(instance.key, reason: "Rebooted", message: "reboot requested through the API")
         return try json(["rebooted": instance.key.description])
     }
 
-    func drift() async throws -> Response {
+    func drift(_ context: APIRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        guard principal.isCloudAdmin || principal.globalRoles.contains(.itsec) else {
+            throw APIError(kind: "forbidden", message: "user \(principal.user) may not read drift: that needs the cloudadmin or itsec role")
+        }
         guard let node else { throw APIError(kind: "badRequest", message: "this server runs no hypervisor") }
         return try json(try await node.drift())
     }
 
-    /// A resource by kind and name or EC2 id, in `project` when given.
-    func lookup(_ request: Request) throws -> StoredResource {
+    /// A resource by kind and name or EC2 id, in `project` when given; one the signer may not read is "not found".
+    func lookup(_ request: Request, _ context: APIRequestContext) throws -> StoredResource {
         let kind = try kindParameter(request)
         guard let kind, let name = request.uri.queryParameters["name"].map(String.init) else {
             throw APIError(kind: "badRequest", message: "kind and name are required")
         }
-        return try store.find(kind: kind, name: name, project: request.uri.queryParameters["project"].map(String.init))
+        let project = request.uri.queryParameters["project"].map(String.init)
+        let found = try store.find(kind: kind, name: name, project: project)
+        guard canRead(try context.requirePrincipal(), found.key) else {
+            throw StoreError.notFound(ResourceKey(kind: kind, project: project, name: name))
+        }
+        return found
+    }
+
+    /// Project resources are visible to members (and cloudadmin, itsec); cluster-scoped ones to every signed-in user.
+    func canRead(_ principal: Principal, _ key: ResourceKey) -> Bool {
+        key.kind.scope == .cluster || principal.canRead(project: key.project)
+    }
+
+    func authorizeWrite(_ principal: Principal, _ key: ResourceKey) throws {
+        guard principal.canWrite(key.kind, project: key.project) else {
+            throw APIError(kind: "forbidden", message: principal.denial(key.kind, project: key.project))
+        }
     }
 
     func kindParameter(_ request: Request) throws -> Kind? {
@@ -123,8 +176,16 @@ public struct ResourceAPI: Sendable {
 public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
 
+    /// Who signed the request; set by `SignatureMiddleware`.
+    public var principal: Principal?
+
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+    }
+
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw APIError(kind: "unauthorized", message: "the request is not signed") }
+        return principal
     }
 
     /// 100,000 resources of manifests are about 20 MB.
@@ -152,8 +213,16 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try reply(.unprocessableContent, APIError(kind: "manifest", message: "\(errors.errors.count) errors", manifestErrors: errors.errors))
         } catch let error as StoreError {
             return try reply(error.isNotFound ? .notFound : .conflict, APIError(kind: "store", message: error.message, code: error.codeName))
+        } catch let error as AuthenticationError {
+            return try reply(error.httpStatus == 400 ? .badRequest : .unauthorized, APIError(kind: "unauthorized", message: error.message, code: error.ec2Code))
         } catch let error as APIError {
-            return try reply(error.kind == "notFound" ? .notFound : .badRequest, error)
+            let status: HTTPResponse.Status = switch error.kind {
+            case "notFound": .notFound
+            case "forbidden": .forbidden
+            case "unauthorized": .unauthorized
+            default: .badRequest
+            }
+            return try reply(status, error)
         } catch let error as HTTPError {
             return try reply(error.status, APIError(kind: "badRequest", message: error.body ?? "\(error.status)"))
         } catch {
@@ -165,5 +234,44 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(error))))
+    }
+}
+
+/// Checks the request's signature and puts the signer's `Principal` into the context.
+struct SignatureMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let authenticator: Authenticator
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: context.maxUploadSize)
+        let (principal, _) = try authenticator.authenticate(SignableRequest(request, body: body))
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+}
+
+extension SignableRequest {
+    /// The parts of a Hummingbird request a signature covers (the Host header is the request's authority).
+    public init(_ request: Request, body: ByteBuffer) {
+        var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        if let authority = request.head.authority, !headers.contains(where: { $0.name == "host" }) { headers.append((name: "host", value: authority)) }
+        self.init(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: Data(body.readableBytesView))
+    }
+}
+
+/// `GET /v1/whoami`: the signer, their roles and memberships.
+struct WhoAmI: Codable, Sendable {
+    var user: String
+    var accessKey: String
+    var roles: [String]
+    var projects: [String: [String]]
+
+    init(_ principal: Principal) {
+        user = principal.user
+        accessKey = principal.accessKey
+        roles = principal.globalRoles.map(\.rawValue).sorted()
+        projects = principal.memberships.mapValues { $0.map(\.rawValue).sorted() }
     }
 }

@@ -74,3 +74,36 @@ public protocol NodeOperations: Sendable {
     func reboot(_ instance: StoredResource) async throws
     func drift() async throws -> [DriftFinding]
 }
+
+/// `POST /v1/credentials`: issue (or rotate) a user's key.
+public struct CredentialRequest: Codable, Sendable {
+    public var user: String
+    public var project: String?
+    public var rotate: Bool
+
+    public init(user: String, project: String?, rotate: Bool) {
+        self.user = user
+        self.project = project
+        self.rotate = rotate
+    }
+}
+
+/// An access key and its secret, as `stratus credentials` prints them.
+public struct CredentialWire: Codable, Sendable, Equatable {
+    public var accessKey: String
+    public var secretKey: String
+    public var user: String
+    public var project: String?
+    /// The endpoints the server serves (EC2, S3), for EC2_URL and S3_URL.
+    public var ec2URL: String?
+    public var s3URL: String?
+
+    public init(_ credential: Credential, ec2URL: String?, s3URL: String?) {
+        accessKey = credential.accessKey
+        secretKey = credential.secretKey
+        user = credential.user
+        project = credential.project.isEmpty ? nil : credential.project
+        self.ec2URL = ec2URL
+        self.s3URL = s3URL
+    }
+}

@@ -59,6 +59,20 @@ extension Store {
         migrator.registerMigration("v3-manifest-cache") { db in
             try db.execute(sql: "CREATE TABLE manifestCache (digest TEXT PRIMARY KEY, body TEXT NOT NULL, createdAt TEXT NOT NULL)")
         }
+        migrator.registerMigration("v4-credentials") { db in
+            // One access key per user (project '') and optionally per membership; the secret is AES-GCM sealed.
+            try db.execute(sql: """
+                CREATE TABLE credential (
+                    accessKey TEXT PRIMARY KEY,
+                    user TEXT NOT NULL,
+                    project TEXT NOT NULL DEFAULT '',
+                    sealedSecret BLOB NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    rotatedAt TEXT,
+                    UNIQUE (user, project)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -10,6 +10,7 @@ import StratusModel
 public final class Store: Sendable {
     let writer: any DatabaseWriter
     let logger: Logger
+    let secrets: SecretBox
 
     /// Opens (creating if needed) the store in a data directory, as `DIR/stratus.sqlite`.
     ///
@@ -19,13 +20,19 @@ public final class Store: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let pool = try DatabasePool(path: (dataDirectory as NSString).appendingPathComponent("stratus.sqlite"), configuration: configuration)
-        try self.init(writer: pool, logger: logger)
+        let secrets = try SecretBox(keyFile: (dataDirectory as NSString).appendingPathComponent("secret.key"))
+        try self.init(writer: pool, logger: logger, secrets: secrets)
     }
 
     /// Wraps an open database (a temporary `DatabaseQueue()` in tests), migrating it to the current schema.
-    public init(writer: any DatabaseWriter, logger: Logger = Logger(label: "stratus.store"), seedCatalog: Bool = true) throws {
+    public convenience init(writer: any DatabaseWriter, logger: Logger = Logger(label: "stratus.store"), seedCatalog: Bool = true) throws {
+        try self.init(writer: writer, logger: logger, secrets: SecretBox(), seedCatalog: seedCatalog)
+    }
+
+    init(writer: any DatabaseWriter, logger: Logger, secrets: SecretBox, seedCatalog: Bool = true) throws {
         self.writer = writer
         self.logger = logger
+        self.secrets = secrets
         try Self.migrator.migrate(writer)
         if seedCatalog { try seedCatalogOnce() }
     }

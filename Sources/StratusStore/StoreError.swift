@@ -13,6 +13,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         case massDelete
         case corrupt
         case conflict
+        case secretKey
     }
 
     let code: Code
@@ -38,6 +39,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     static func corrupt(_ message: String) -> StoreError { StoreError(code: .corrupt, message: message) }
 
     public static func conflict(_ message: String) -> StoreError { StoreError(code: .conflict, message: message) }
+
+    static func secretKey(_ message: String) -> StoreError { StoreError(code: .secretKey, message: message) }
 
     public var isNotFound: Bool { code == .notFound }
     public var isProtected: Bool { code == .protected }

@@ -1,5 +1,6 @@
 import Foundation
 import StratusAPI
+import StratusIdentity
 import StratusModel
 import StratusStore
 
@@ -17,6 +18,7 @@ protocol Backend: Sendable {
     func console(name: String, project: String?) async throws -> String
     func reboot(name: String, project: String?) async throws
     func drift() async throws -> [DriftFinding]
+    func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire
 }
 
 /// The local data directory.
@@ -55,17 +57,30 @@ struct LocalBackend: Backend {
     func reboot(name: String, project: String?) async throws { try await server().reboot(name: name, project: project) }
     func drift() async throws -> [DriftFinding] { try await server().drift() }
 
+    func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
+        let credential = rotate ? try store.rotateCredential(user: user, project: project ?? "") : try store.credential(user: user, project: project ?? "")
+        let info = serveInfo()
+        return CredentialWire(credential, ec2URL: info?["ec2URL"] as? String, s3URL: info?["s3URL"] as? String)
+    }
+
+    /// `DATA/serve.json` of a running `stratus serve`, if one runs on this data directory.
+    private func serveInfo() -> [String: Any]? {
+        let file = (dataDirectory as NSString).appendingPathComponent("serve.json")
+        guard let data = FileManager.default.contents(atPath: file),
+            let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let pid = info["pid"] as? Int, kill(Int32(pid), 0) == 0
+        else { return nil }
+        return info
+    }
+
     /// The server running on this data directory (from `DATA/serve.json`): reboot and drift need
     /// the process that holds the hypervisor connection.
     private func server() throws -> APIClient {
-        let file = (dataDirectory as NSString).appendingPathComponent("serve.json")
-        guard let data = FileManager.default.contents(atPath: file),
-            let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let url = (info["apiURL"] as? String).flatMap(URL.init(string:)), let pid = info["pid"] as? Int, kill(Int32(pid), 0) == 0
-        else {
+        guard let info = serveInfo(), let url = (info["apiURL"] as? String).flatMap(URL.init(string:)) else {
             throw CLIError("this needs the `stratus serve` that runs the instances: none is running on \(dataDirectory) (start one, or pass --server URL)")
         }
-        return APIClient(baseURL: url)
+        // Whoever can read the data directory holds its keys: talk to the server as its administrator.
+        let admin = try store.credential(user: Store.rootUser)
+        return APIClient(baseURL: url, signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey))
     }
 }
 
@@ -96,5 +111,8 @@ struct RemoteBackend: Backend {
     func console(name: String, project: String?) async throws -> String { try await client.console(name: name, project: project) }
     func reboot(name: String, project: String?) async throws { try await client.reboot(name: name, project: project) }
     func drift() async throws -> [DriftFinding] { try await client.drift() }
+    func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
+        try await client.credentials(user: user, project: project, rotate: rotate)
+    }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StratusModel
 import StratusAPI
+import StratusIdentity
 import StratusStore
 
 /// Where the state lives; shared by every command that opens the store.
@@ -23,9 +24,25 @@ struct StoreOptions: ParsableArguments {
             guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw CLIError("--server: expected a URL like http://127.0.0.1:8774, got \"\(server)\"")
             }
-            return RemoteBackend(client: APIClient(baseURL: url))
+            return RemoteBackend(client: APIClient(baseURL: url, signer: try signer()))
         }
         return LocalBackend(store: try openStore(), dataDirectory: resolvedDataDir)
+    }
+
+    /// The key requests to a server are signed with: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or
+    /// EC2_ACCESS_KEY and EC2_SECRET_KEY), as `stratus credentials` prints them; else, when this
+    /// machine holds the data directory, its administrator key; else none.
+    func signer() throws -> RequestSigner? {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ names: String...) -> String? { names.lazy.compactMap { environment[$0] }.first { !$0.isEmpty } }
+        if let accessKey = value("AWS_ACCESS_KEY_ID", "EC2_ACCESS_KEY"), let secretKey = value("AWS_SECRET_ACCESS_KEY", "EC2_SECRET_KEY") {
+            return RequestSigner(accessKey: accessKey, secretKey: secretKey)
+        }
+        if FileManager.default.fileExists(atPath: (resolvedDataDir as NSString).appendingPathComponent("stratus.sqlite")) {
+            let admin = try openStore().credential(user: Store.rootUser)
+            return RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey)
+        }
+        return nil  // unsigned: the server answers with what to do (or the network with why it is unreachable)
     }
 
     /// The directory the command uses: the flag, then `STRATUS_DATA`, then `./.stratus`.

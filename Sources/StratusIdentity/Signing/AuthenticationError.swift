@@ -9,6 +9,7 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         case expired
         case unsupported
         case payloadMismatch
+        case disabled
     }
 
     let code: Code
@@ -24,12 +25,15 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         Self(.missing, "The request is not signed: send an AWS Signature Version 4 (or 2) with an access key from `stratus credentials`.")
     }
     static func malformed(_ detail: String) -> Self { Self(.malformed, detail) }
-    static func unknownAccessKey(_ key: String) -> Self {
+    public static func unknownAccessKey(_ key: String) -> Self {
         Self(.unknownAccessKey, "The access key \"\(key)\" does not exist; get yours with `stratus credentials USER -p PROJECT`.")
     }
     static func mismatch() -> Self {
         Self(.signatureMismatch, "The request signature we calculated does not match the signature you provided. Check your secret access key and signing method.")
     }
+
+    /// The key is valid but its user may not sign in (disabled, deleted).
+    public static func disabled(_ message: String) -> Self { Self(.disabled, message) }
 
     public var description: String { message }
 
@@ -38,7 +42,7 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         switch code {
         case .missing: "MissingAuthenticationToken"
         case .malformed: "IncompleteSignature"
-        case .unknownAccessKey, .signatureMismatch, .payloadMismatch: "AuthFailure"
+        case .unknownAccessKey, .signatureMismatch, .payloadMismatch, .disabled: "AuthFailure"
         case .skewed, .expired: "RequestExpired"
         case .unsupported: "InvalidParameterValue"
         }
@@ -52,7 +56,7 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         case .unknownAccessKey: "InvalidAccessKeyId"
         case .signatureMismatch: "SignatureDoesNotMatch"
         case .skewed: "RequestTimeTooSkewed"
-        case .expired: "AccessDenied"
+        case .expired, .disabled: "AccessDenied"
         case .unsupported: "InvalidRequest"
         case .payloadMismatch: "XAmzContentSHA256Mismatch"
         }

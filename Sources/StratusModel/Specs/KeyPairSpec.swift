@@ -4,8 +4,18 @@ public struct KeyPairSpec: SpecBody {
 
     /// An OpenSSH public key line; when absent, Stratus generates the pair and shows the private key once.
     public var publicKey: String?
+    /// The user the key belongs to (its LDAP entry sits under theirs); default: the project's manager.
+    public var user: String?
 
-    public init(publicKey: String? = nil) { self.publicKey = publicKey }
+    public init(publicKey: String? = nil, user: String? = nil) {
+        self.publicKey = publicKey
+        self.user = user
+    }
+
+    public func references(project: String?) -> [Reference] {
+        guard let user else { return [] }
+        return [Reference(kind: .user, project: nil, name: user, path: [.key("user")])]
+    }
 
     static let keyTypes = [
         "ssh-rsa", "ssh-ed25519", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -13,6 +23,7 @@ public struct KeyPairSpec: SpecBody {
     ]
 
     public func validate(_ validator: inout Validator) {
+        validator.name(user, at: [.key("user")])
         guard let publicKey else { return }
         let fields = publicKey.split(whereSeparator: \.isWhitespace)
         guard fields.count >= 2, let type = fields.first.map(String.init), Self.keyTypes.contains(type) else {

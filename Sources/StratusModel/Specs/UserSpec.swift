@@ -9,19 +9,29 @@ public struct UserSpec: SpecBody {
     /// Project memberships with per-project roles.
     public var projects: [ProjectMembership]?
     public var disabled: Bool?
+    /// The access key id to use (16–128 of A–Z and 0–9); generated (`AKIA…`) when absent. Its secret is always generated.
+    public var accessKey: String?
 
     public init(
         fullName: String? = nil,
         email: String? = nil,
         roles: [GlobalRole]? = nil,
         projects: [ProjectMembership]? = nil,
-        disabled: Bool? = nil
+        disabled: Bool? = nil,
+        accessKey: String? = nil
     ) {
         self.fullName = fullName
         self.email = email
         self.roles = roles
         self.projects = projects
         self.disabled = disabled
+        self.accessKey = accessKey
+    }
+
+    /// Checks an access key id: 16–128 characters of A–Z and 0–9, as AWS issues them.
+    public static func accessKeyProblem(_ key: String) -> String? {
+        let valid = (16...128).contains(key.count) && key.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        return valid ? nil : "expected 16 to 128 characters of A-Z and 0-9 (like AKIAIOSFODNN7EXAMPLE), got \"\(key)\""
     }
 
     public mutating func applyDefaults() {
@@ -35,6 +45,7 @@ public struct UserSpec: SpecBody {
         if let email, !email.contains("@") || email.hasPrefix("@") || email.hasSuffix("@") {
             validator.fail([.key("email")], "expected an e-mail address like alice@example.org, got \"\(email)\"")
         }
+        if let accessKey, let problem = Self.accessKeyProblem(accessKey) { validator.fail([.key("accessKey")], problem) }
         var seen = Set<String>()
         for (index, membership) in (projects ?? []).enumerated() {
             validator.name(membership.project, at: [.key("projects"), .index(index), .key("project")])

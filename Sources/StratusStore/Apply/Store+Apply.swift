@@ -67,6 +67,7 @@ extension Store {
     func computePlan(_ db: Database, _ documents: [ManifestDocument], _ options: ApplyOptions) throws -> ApplyPlan {
         let stored = try snapshot(db)
         try checkReferences(db, documents, stored)
+        try checkAccessKeys(db, documents)
         var changes: [PlannedChange] = []
         changes.reserveCapacity(documents.count)
         // In file order (files sorted by path), like kubectl. Fields are read in place: copying a

@@ -5,9 +5,11 @@ import ServiceLifecycle
 import StratusAPI
 import StratusCompute
 import StratusControl
+import StratusIdentity
 import StratusModel
 import StratusStore
 import UnixSignals
+import Yams
 
 extension Stratus {
     /// `stratus serve`: the controller (and, as they land, the APIs) in one process.
@@ -51,9 +53,72 @@ extension Stratus {
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel: Logger.Level = .info
 
-        /// A `STRATUS_…` environment variable, when set and not empty.
+        @Option(help: ArgumentHelp("LDAP server the identity reconciler keeps equal to the users and projects, e.g. ldap://127.0.0.1:389 ($STRATUS_LDAP_URL). Without it identities live in the store only.", valueName: "url"))
+        var ldapURL: String?
+
+        @Option(help: ArgumentHelp("DN to bind to LDAP as ($STRATUS_LDAP_BIND_DN).", valueName: "dn"))
+        var ldapBindDN: String?
+
+        @Option(help: ArgumentHelp("File holding the bind password ($STRATUS_LDAP_PASSWORD_FILE); never pass it on the command line.", valueName: "file"))
+        var ldapPasswordFile: String?
+
+        @Option(help: ArgumentHelp("Suffix under which ou=Users and ou=Groups are kept, e.g. dc=example,dc=org ($STRATUS_LDAP_BASE).", valueName: "dn"))
+        var ldapBase: String?
+
+        @Option(help: ArgumentHelp("Seconds between full resyncs, which also put back what was changed by hand ($STRATUS_RESYNC_INTERVAL; default 30).", valueName: "seconds"))
+        var resyncInterval: Int?
+
+        @Option(help: ArgumentHelp("A YAML file of settings named like the flags (ldap-url: …, api-port: …); flags and STRATUS_… variables win ($STRATUS_CONFIG).", valueName: "file"))
+        var config: String?
+
+        /// A setting from the `STRATUS_…` environment variable, else the config file's key of the same name
+        /// (`STRATUS_LDAP_URL` → `ldap-url`), when set and not empty.
         func setting(_ name: String) -> String? {
-            ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+            if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty { return value }
+            let key = name.dropFirst("STRATUS_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            return configValues[key]
+        }
+
+        /// The config file's settings (read once in `validate`).
+        private var configValues: [String: String] = [:]
+
+        enum CodingKeys: CodingKey {
+            case storeOptions, applyPaths, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, logLevel
+            case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, config
+        }
+
+        mutating func validate() throws {
+            guard let path = config ?? ProcessInfo.processInfo.environment["STRATUS_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) else { return }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("--config: cannot read \(path)") }
+            do {
+                guard let mapping = try Yams.load(yaml: text) as? [String: Any] else { throw ValidationError("--config \(path): expected a mapping of setting: value") }
+                let known = ["hypervisor", "domain-type", "node-name", "zone", "listen", "api-port", "ldap-url", "ldap-bind-dn", "ldap-password-file", "ldap-base", "resync-interval"]
+                for (key, value) in mapping {
+                    guard known.contains(key) else {
+                        let hint = Suggestion.closest(to: key, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+                        throw ValidationError("--config \(path): unknown setting \"\(key)\"\(hint); known: \(known.joined(separator: ", "))")
+                    }
+                    configValues[key] = "\(value)"
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("--config \(path): not valid YAML: \(error)")
+            }
+        }
+
+        /// The LDAP directory when one is configured; nil keeps identities in the store.
+        func directory(logger: Logger) throws -> (any Directory, String)? {
+            guard let url = ldapURL ?? setting("STRATUS_LDAP_URL") else { return nil }
+            guard let bindDN = ldapBindDN ?? setting("STRATUS_LDAP_BIND_DN"), let base = ldapBase ?? setting("STRATUS_LDAP_BASE") else {
+                throw CLIError("--ldap-url needs --ldap-bind-dn and --ldap-base too")
+            }
+            var password = ""
+            if let file = ldapPasswordFile ?? setting("STRATUS_LDAP_PASSWORD_FILE") {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("--ldap-password-file: cannot read \(file)") }
+                password = text.trimmingCharacters(in: .newlines)
+            }
+            return (LDAPDirectory(LDAPConfiguration(url: url, bindDN: bindDN, password: password, base: base), logger: logger), base)
         }
 
         func run() async throws {
@@ -88,15 +153,24 @@ extension Stratus {
             try reportingErrors { try NodeReconciler.register(node, zone: zone ?? setting("STRATUS_ZONE") ?? NodeSpec.defaultZone, in: store) }
             logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
             let compute = ComputeReconciler(store: store, hypervisor: libvirt, scheduler: Scheduler(store: store), localNode: node, dataDirectory: dataDirectory)
+            let ldap = try reportingErrors { try directory(logger: Logger(label: "stratus.ldap")) }
+            let identity = IdentityReconciler(store: store, directory: ldap?.0, base: ldap?.1 ?? "", logger: Logger(label: "stratus.identity"))
+            if let ldapURL = ldapURL ?? setting("STRATUS_LDAP_URL") {
+                logger.info("identities converge into LDAP", metadata: ["stratus.ldap.url": "\(ldapURL)", "stratus.ldap.base": "\(ldap?.1 ?? "")"])
+            }
+            // The administrator's key exists from the first start, so `stratus credentials admin` and --server work at once.
+            _ = try reportingErrors { try store.credential(user: Store.rootUser) }
+            let resync = resyncInterval ?? setting("STRATUS_RESYNC_INTERVAL").flatMap(Int.init) ?? 30
             let controller = Controller(
                 store: store,
-                reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute],
-                logger: Logger(label: "stratus.controller")
+                reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute, identity],
+                logger: Logger(label: "stratus.controller"),
+                resyncInterval: .seconds(max(1, resync))
             )
             let host = listen ?? setting("STRATUS_LISTEN") ?? "127.0.0.1"
             let port = apiPort ?? setting("STRATUS_API_PORT").flatMap(Int.init) ?? 8774
             let serveFile = (dataDirectory as NSString).appendingPathComponent("serve.json")
-            let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: ServeOperations(compute: compute)).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
+            let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: ServeOperations(compute: compute, identity: identity)).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
                 let info = "{\"apiURL\":\"http://\(host):\(chosen)\",\"listen\":\"\(host)\",\"apiPort\":\(chosen),\"pid\":\(ProcessInfo.processInfo.processIdentifier)}\n"
                 try? info.write(toFile: serveFile, atomically: true, encoding: .utf8)
                 logger.info("resource API listening", metadata: ["stratus.url": "http://\(host):\(chosen)"])
@@ -113,11 +187,12 @@ extension Stratus {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// Reboot and drift for the resource API, done by this node's compute reconciler.
+/// Reboot and drift for the resource API, done by this node's compute and identity reconcilers.
 struct ServeOperations: NodeOperations {
     let compute: ComputeReconciler
+    let identity: IdentityReconciler
 
     func reboot(_ instance: StoredResource) async throws { try await compute.reboot(instance) }
 
-    func drift() async throws -> [DriftFinding] { try await compute.drift() }
+    func drift() async throws -> [DriftFinding] { try await compute.drift() + identity.drift() }
 }

@@ -1,0 +1,227 @@
+import CLDAP
+import Dispatch
+import Foundation
+import Logging
+
+/// Where and how to reach an LDAP server.
+public struct LDAPConfiguration: Sendable {
+    public var url: String
+    public var bindDN: String
+    public var password: String
+    /// The suffix the managed OUs live under, e.g. `dc=example,dc=org`.
+    public var base: String
+    /// Seconds to wait for a connection or an operation.
+    public var timeout: Int
+
+    public init(url: String, bindDN: String, password: String, base: String, timeout: Int = 10) {
+        self.url = url
+        self.bindDN = bindDN
+        self.password = password
+        self.base = base
+        self.timeout = timeout
+    }
+}
+
+/// A `Directory` over libldap: blocking calls run on one serial dispatch queue, off the cooperative pool.
+///
+/// The connection is opened and bound on first use and again after the server went away, so a
+/// restarted slapd needs nothing from the caller but a retry.
+public final class LDAPDirectory: Directory {
+    private let configuration: LDAPConfiguration
+    private let queue = DispatchQueue(label: "stratus.ldap")
+    private let connection: Connection
+    private let logger: Logger
+
+    /// The libldap handle; only touched on `queue` (hence unchecked Sendable).
+    private final class Connection: @unchecked Sendable {
+        var handle: OpaquePointer?
+        deinit { if let handle { ldap_unbind_ext_s(handle, nil, nil) } }
+    }
+
+    public init(_ configuration: LDAPConfiguration, logger: Logger = Logger(label: "stratus.ldap")) {
+        self.configuration = configuration
+        self.connection = Connection()
+        self.logger = logger
+    }
+
+    public func search(base: String, scope: DirectoryScope, filter: String, attributes: [String]?) async throws -> [DirectoryEntry] {
+        try await run { handle in try self.pagedSearch(handle, base: base, scope: scope, filter: filter, attributes: attributes) }
+    }
+
+    public func add(_ entry: DirectoryEntry) async throws {
+        try await run { handle in
+            let mods = Self.modifications(entry.attributes.sorted { $0.key < $1.key }.map { (Int32(STRATUS_LDAP_MOD_ADD), $0.key, $0.value) })
+            defer { ldap_mods_free(mods, 1) }
+            try Self.check(ldap_add_ext_s(handle, entry.dn, mods, nil, nil), "add \(entry.dn)")
+        }
+    }
+
+    public func modify(_ dn: String, _ changes: [DirectoryChange]) async throws {
+        guard !changes.isEmpty else { return }
+        try await run { handle in
+            let mods = Self.modifications(changes.map { change in
+                switch change {
+                case .replace(let name, let values): (Int32(STRATUS_LDAP_MOD_REPLACE), name, values)
+                case .add(let name, let values): (Int32(STRATUS_LDAP_MOD_ADD), name, values)
+                case .delete(let name): (Int32(STRATUS_LDAP_MOD_DELETE), name, [])
+                case .deleteValues(let name, let values): (Int32(STRATUS_LDAP_MOD_DELETE), name, values)
+                }
+            })
+            defer { ldap_mods_free(mods, 1) }
+            try Self.check(ldap_modify_ext_s(handle, dn, mods, nil, nil), "modify \(dn)")
+        }
+    }
+
+    public func delete(_ dn: String) async throws {
+        try await run { handle in try Self.check(ldap_delete_ext_s(handle, dn, nil, nil), "delete \(dn)") }
+    }
+
+    // MARK: - Connection
+
+    /// Runs `body` on the queue with a bound handle; drops the handle when the server went away.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    let handle = try self.boundHandle()
+                    do {
+                        continuation.resume(returning: try body(handle))
+                    } catch let error as DirectoryError where error.isUnavailable {
+                        self.disconnect()
+                        continuation.resume(throwing: error)
+                    }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    private func boundHandle() throws -> OpaquePointer {
+        if let handle = connection.handle { return handle }
+        var handle: OpaquePointer?
+        try Self.check(ldap_initialize(&handle, configuration.url), "connect to \(configuration.url)")
+        guard let handle else { throw DirectoryError(code: -1, message: "ldap_initialize returned no handle for \(configuration.url)") }
+        var version: Int32 = 3
+        ldap_set_option(handle, LDAP_OPT_PROTOCOL_VERSION, &version)
+        var timeout = timeval(tv_sec: configuration.timeout, tv_usec: 0)
+        ldap_set_option(handle, LDAP_OPT_NETWORK_TIMEOUT, &timeout)
+        ldap_set_option(handle, LDAP_OPT_TIMEOUT, &timeout)
+        var password = Array(configuration.password.utf8CString)
+        let result = password.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var credential = berval(bv_len: ber_len_t(buffer.count - 1), bv_val: buffer.baseAddress)
+            return ldap_sasl_bind_s(handle, configuration.bindDN, nil, &credential, nil, nil, nil)
+        }
+        guard result == LDAP_SUCCESS else {
+            let error = DirectoryError(code: result, message: "bind as \(configuration.bindDN) to \(configuration.url): \(String(cString: ldap_err2string(result)))")
+            ldap_unbind_ext_s(handle, nil, nil)
+            throw error
+        }
+        connection.handle = handle
+        logger.debug("bound to LDAP", metadata: ["stratus.ldap.url": "\(configuration.url)"])
+        return handle
+    }
+
+    private func disconnect() {
+        if let handle = connection.handle { ldap_unbind_ext_s(handle, nil, nil) }
+        connection.handle = nil
+    }
+
+    // MARK: - Operations
+
+    private static let pageSize: Int32 = 500
+
+    /// A search in pages of 500 (RFC 2696), so a server's size limit does not cut the result short.
+    private func pagedSearch(_ handle: OpaquePointer, base: String, scope: DirectoryScope, filter: String, attributes: [String]?) throws -> [DirectoryEntry] {
+        let scopeValue: Int32 = switch scope {
+        case .base: Int32(STRATUS_LDAP_SCOPE_BASE)
+        case .oneLevel: Int32(STRATUS_LDAP_SCOPE_ONELEVEL)
+        case .subtree: Int32(STRATUS_LDAP_SCOPE_SUBTREE)
+        }
+        let attributeStrings = attributes.map { $0.map { strdup($0) } + [nil] }
+        defer { attributeStrings?.forEach { free($0) } }
+        var entries: [DirectoryEntry] = []
+        var cookie = berval(bv_len: 0, bv_val: nil)
+        var ownsCookie = false
+        defer { if ownsCookie { ber_memfree(cookie.bv_val) } }
+        repeat {
+            var pageControl: UnsafeMutablePointer<LDAPControl>?
+            try Self.check(ldap_create_page_control(handle, Self.pageSize, &cookie, 0, &pageControl), "create a paged-results control")
+            defer { ldap_control_free(pageControl) }
+            var controls: [UnsafeMutablePointer<LDAPControl>?] = [pageControl, nil]
+            var message: OpaquePointer?
+            var attributeArray = attributeStrings
+            let result = controls.withUnsafeMutableBufferPointer { controlBuffer in
+                if attributeArray != nil {
+                    return attributeArray!.withUnsafeMutableBufferPointer { names in
+                        ldap_search_ext_s(handle, base, scopeValue, filter, names.baseAddress, 0, controlBuffer.baseAddress, nil, nil, 0, &message)
+                    }
+                }
+                return ldap_search_ext_s(handle, base, scopeValue, filter, nil, 0, controlBuffer.baseAddress, nil, nil, 0, &message)
+            }
+            defer { ldap_msgfree(message) }
+            if result == 32 { return [] }  // noSuchObject: the base is not there yet
+            try Self.check(result, "search \(base) for \(filter)")
+            var entry = ldap_first_entry(handle, message)
+            while let current = entry {
+                entries.append(Self.read(handle, current))
+                entry = ldap_next_entry(handle, current)
+            }
+            var serverControls: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
+            var code: Int32 = 0
+            try Self.check(ldap_parse_result(handle, message, &code, nil, nil, nil, &serverControls, 0), "read a search result")
+            defer { ldap_controls_free(serverControls) }
+            if ownsCookie { ber_memfree(cookie.bv_val) }
+            try Self.check(stratus_ldap_page_cookie(handle, serverControls, &cookie), "read the page cookie")
+            ownsCookie = cookie.bv_val != nil
+        } while cookie.bv_len > 0
+        return entries
+    }
+
+    private static func read(_ handle: OpaquePointer, _ entry: OpaquePointer) -> DirectoryEntry {
+        var dn = ""
+        if let raw = ldap_get_dn(handle, entry) {
+            dn = String(cString: raw)
+            ldap_memfree(raw)
+        }
+        var attributes: [String: [String]] = [:]
+        var ber: OpaquePointer?
+        var name = ldap_first_attribute(handle, entry, &ber)
+        while let current = name {
+            let key = String(cString: current)
+            if let values = ldap_get_values_len(handle, entry, current) {
+                var index = 0
+                var list: [String] = []
+                while let value = values[index] {
+                    list.append(String(decoding: UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len)), as: UTF8.self))
+                    index += 1
+                }
+                ldap_value_free_len(values)
+                attributes[key.lowercased(), default: []] += list
+            }
+            ldap_memfree(current)
+            name = ldap_next_attribute(handle, entry, ber)
+        }
+        if let ber { ber_free(ber, 0) }
+        return DirectoryEntry(dn: dn, attributes: attributes)
+    }
+
+    /// Builds a libldap modification array (free it with `ldap_mods_free(mods, 1)`).
+    private static func modifications(_ items: [(Int32, String, [String])]) -> UnsafeMutablePointer<UnsafeMutablePointer<LDAPMod>?>? {
+        let mods = stratus_ldap_mods_new(Int32(items.count))
+        for (index, item) in items.enumerated() {
+            let copies = item.2.map { strdup($0) }
+            defer { copies.forEach { free($0) } }
+            let pointers = copies.map { UnsafePointer<CChar>($0) }
+            mods?[index] = pointers.withUnsafeBufferPointer { buffer in
+                stratus_ldap_mod_new(item.0, item.1, buffer.baseAddress, Int32(buffer.count))
+            }
+        }
+        return mods
+    }
+
+    private static func check(_ code: Int32, _ what: String) throws {
+        guard code != LDAP_SUCCESS else { return }
+        throw DirectoryError(code: code, message: "LDAP \(what): \(String(cString: ldap_err2string(code))) (\(code))")
+    }
+}

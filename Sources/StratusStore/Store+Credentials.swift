@@ -1,0 +1,114 @@
+import Foundation
+import GRDB
+import StratusModel
+
+/// An access key and its secret: what `stratus credentials` prints and what signatures are checked against.
+public struct Credential: Sendable, Equatable {
+    public let accessKey: String
+    /// The secret access key. Never log it; only `stratus credentials` shows it.
+    public let secretKey: String
+    public let user: String
+    /// The project the key is bound to; "" for the user's own key (valid in each of their projects).
+    public let project: String
+}
+
+extension Store {
+    /// The built-in cloud administrator: has `cloudadmin` whether or not a User resource of that name exists.
+    public static let rootUser = "admin"
+
+    /// The user's key (for `project`, or their own when it is ""), created on first request.
+    ///
+    /// A project key needs the user to be a member of the project. A user's own key uses the
+    /// spec's `accessKey` when one is set.
+    public func credential(user: String, project: String = "") throws -> Credential {
+        try writer.write { db in
+            if let existing = try fetchCredential(db, "user = ? AND project = ?", [user, project]) { return existing }
+            var wanted: String?
+            if user != Self.rootUser {
+                guard let spec = try userSpec(db, user) else {
+                    throw StoreError.notFound(message: "user \(user) not found; create it with `stratus apply` first")
+                }
+                if !project.isEmpty, !(spec.projects ?? []).contains(where: { $0.project == project }) {
+                    let member = (spec.projects ?? []).map(\.project)
+                    throw StoreError.conflict("user \(user) is not a member of project \(project)" + (member.isEmpty ? "" : " (member of: \(member.joined(separator: ", ")))"))
+                }
+                if project.isEmpty { wanted = spec.accessKey }
+            }
+            let accessKey = wanted ?? Self.newAccessKey()
+            if let owner = try String.fetchOne(db, sql: "SELECT user FROM credential WHERE accessKey = ?", arguments: [accessKey]) {
+                throw StoreError.conflict("access key \(accessKey) already belongs to user \(owner)")
+            }
+            let secret = Self.newSecret()
+            try db.execute(
+                sql: "INSERT INTO credential (accessKey, user, project, sealedSecret, createdAt) VALUES (?, ?, ?, ?, ?)",
+                arguments: [accessKey, user, project, try secrets.seal(secret), Timestamp.string(Date())]
+            )
+            return Credential(accessKey: accessKey, secretKey: secret, user: user, project: project)
+        }
+    }
+
+    /// Replaces the secret of the user's key; the old secret stops working at once.
+    public func rotateCredential(user: String, project: String = "") throws -> Credential {
+        let current = try credential(user: user, project: project)
+        let secret = Self.newSecret()
+        try writer.write { db in
+            try db.execute(
+                sql: "UPDATE credential SET sealedSecret = ?, rotatedAt = ? WHERE accessKey = ?",
+                arguments: [try secrets.seal(secret), Timestamp.string(Date()), current.accessKey]
+            )
+        }
+        return Credential(accessKey: current.accessKey, secretKey: secret, user: user, project: project)
+    }
+
+    /// The credential an access key belongs to, for signature checks; nil when there is none.
+    public func credential(accessKey: String) throws -> Credential? {
+        try writer.read { db in try fetchCredential(db, "accessKey = ?", [accessKey]) }
+    }
+
+    /// The access key of the user's own credential, if one was issued (the directory stores it).
+    public func accessKey(user: String) throws -> String? {
+        try writer.read { db in try String.fetchOne(db, sql: "SELECT accessKey FROM credential WHERE user = ? AND project = ''", arguments: [user]) }
+    }
+
+    /// Every access key of every user, for checks that span users.
+    public func accessKeysByUser() throws -> [String: String] {
+        try writer.read { db in
+            var keys: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT accessKey, user FROM credential") { keys[row["accessKey"]] = row["user"] }
+            return keys
+        }
+    }
+
+    /// Forgets a deleted user's keys.
+    public func deleteCredentials(user: String) throws {
+        try writer.write { db in try db.execute(sql: "DELETE FROM credential WHERE user = ?", arguments: [user]) }
+    }
+
+    private func fetchCredential(_ db: Database, _ condition: String, _ arguments: StatementArguments) throws -> Credential? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT accessKey, user, project, sealedSecret FROM credential WHERE \(condition)", arguments: arguments) else {
+            return nil
+        }
+        return Credential(accessKey: row["accessKey"], secretKey: try secrets.open(row["sealedSecret"]), user: row["user"], project: row["project"])
+    }
+
+    func userSpec(_ db: Database, _ name: String) throws -> UserSpec? {
+        guard let json = try String.fetchOne(db, sql: "SELECT spec FROM resource WHERE kind = ? AND project = '' AND name = ?", arguments: [Kind.user.rawValue, name]) else {
+            return nil
+        }
+        guard case .user(let spec) = try ResourceSpec.fromJSON(Data(json.utf8), kind: .user) else { return nil }
+        return spec
+    }
+
+    /// `AKIA` and 16 characters of A–Z2–7: the shape of an AWS access key id.
+    static func newAccessKey() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        var generator = SystemRandomNumberGenerator()
+        return "AKIA" + String((0..<16).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
+    }
+
+    /// 40 characters of base64 from 30 random bytes, as AWS secrets look.
+    static func newSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Data((0..<30).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+    }
+}
