@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # Debian packages the build and the tests use. Later components add theirs here.
-packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static)
+packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static
+          slapd ldap-utils libldap2-dev)
 
 missing=()
 for package in "${packages[@]}"; do

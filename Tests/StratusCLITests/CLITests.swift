@@ -7,6 +7,8 @@ struct CLI {
     let workDirectory: String
     /// When set, commands talk to this `stratus serve` instead of the data directory.
     var server: String?
+    /// Variables to set (or, with "", to clear) for every command, e.g. AWS_ACCESS_KEY_ID.
+    var environment: [String: String] = [:]
 
     init() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-cli-\(UUID().uuidString)")
@@ -52,6 +54,9 @@ struct CLI {
         environment["STRATUS_DATA"] = dataDirectory
         environment["NO_COLOR"] = "1"
         environment["STRATUS_SERVER"] = server
+        environment["AWS_ACCESS_KEY_ID"] = nil
+        environment["AWS_SECRET_ACCESS_KEY"] = nil
+        for (name, value) in self.environment { environment[name] = value.isEmpty ? nil : value }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()
@@ -95,10 +100,10 @@ struct CLI {
         let apply = try cli.run("apply", "-f", examples)
         #expect(apply.status == 0, "\(apply.stderr)")
         #expect(apply.stdout.contains("Instance acme/web-1 created (i-"))
-        #expect(apply.stdout.contains("Applied set \"default\": 11 created, 0 configured, 0 pruned, 0 unchanged."))
+        #expect(apply.stdout.contains("Applied set \"default\": 12 created, 0 configured, 0 pruned, 0 unchanged."))
         let inSync = try cli.run("diff", "-f", examples)
         #expect(inSync.status == 0, "\(inSync.stdout)\(inSync.stderr)")
-        #expect(inSync.stdout == "Plan: 0 to create, 0 to update, 0 to delete, 11 unchanged.\n")
+        #expect(inSync.stdout == "Plan: 0 to create, 0 to update, 0 to delete, 12 unchanged.\n")
 
         let instances = try cli.read("examples/instances.yaml").replacingOccurrences(of: "instanceType: m1.medium", with: "instanceType: m1.large")
         try cli.write("examples/instances.yaml", instances)
@@ -124,7 +129,7 @@ struct CLI {
         #expect(result.status == 2)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(report["kind"] as? String == "ChangeReport")
-        #expect(report["summary"] as? [String: Int] == ["create": 0, "update": 1, "delete": 0, "unchanged": 10])
+        #expect(report["summary"] as? [String: Int] == ["create": 0, "update": 1, "delete": 0, "unchanged": 11])
         let changes = try #require(report["changes"] as? [[String: Any]])
         #expect(changes.count == 1)
         #expect(changes[0]["action"] as? String == "update")
@@ -205,7 +210,7 @@ struct CLI {
         for file in ["instances.yaml", "network.yaml", "images.yaml"] { try FileManager.default.removeItem(atPath: "\(examples)/\(file)") }
         let tooMany = try cli.run("apply", "-f", examples, "--prune", "--set", "demo")
         #expect(tooMany.status == 1)
-        #expect(tooMany.stderr.contains("refusing to prune 7 of 10 resources of apply set \"demo\""))
+        #expect(tooMany.stderr.contains("refusing to prune 7 of 11 resources of apply set \"demo\""))
         #expect(tooMany.stderr.contains("--allow-mass-delete"))
         #expect(try cli.run("get", "networks", "-p", "acme").stdout.contains("Pending"))
         let allowed = try cli.run("apply", "-f", examples, "--prune", "--set", "demo", "--allow-mass-delete")
@@ -229,7 +234,7 @@ struct CLI {
     func watch() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        #expect(try cli.run("apply", "-f", "\(examples)/project.yaml").status == 0)
+        #expect(try cli.run("apply", "-f", "\(examples)/identity.yaml").status == 0)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = ["events", "--watch", "-o", "json"]

@@ -46,7 +46,9 @@ public struct ManifestDocument: Sendable {
         }
         var locations: [String: SourceLocation] = [:]
         if let root {
-            for path in references.map(\.path) + [[.key("metadata"), .key("name")], [.key("metadata"), .key("project")]] {
+            // An access key is checked against other users' at apply, so its position is kept too.
+            let checked: [[PathElement]] = resource.kind == .user ? [[.key("spec"), .key("accessKey")]] : []
+            for path in references.map(\.path) + [[.key("metadata"), .key("name")], [.key("metadata"), .key("project")]] + checked {
                 if let mark = root.locate(path) {
                     locations[renderPath(path)] = SourceLocation(file: location.file, line: mark.line, column: mark.column)
                 }
