@@ -18,6 +18,7 @@ bench: install-deps release
 	$(SWIFT) build -c release --product stratus-bench
 	python3 bench/apply_diff.py --bin .build/release/stratus
 	.build/release/stratus-bench compute 1000 2>/dev/null
+	.build/release/stratus-bench identity 10000
 
 ## release: the optimized build (some Swift 6 concurrency mistakes only show here)
 release:

@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "stratus-bench",
             dependencies: [
-                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusStore",
+                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusStore", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

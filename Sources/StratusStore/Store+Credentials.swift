@@ -112,3 +112,19 @@ extension Store {
         return Data((0..<30).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
     }
 }
+
+extension Store {
+    /// The members of a project and their roles there, read with SQLite's JSON functions (no decoding of every user).
+    public func projectMembers(_ project: String) throws -> [(user: String, roles: [String])] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.name AS user, json_extract(m.value, '$.roles') AS roles
+                FROM resource r, json_each(r.spec, '$.projects') m
+                WHERE r.kind = ? AND r.deletionTimestamp IS NULL AND json_extract(m.value, '$.project') = ?
+                """, arguments: [Kind.user.rawValue, project]).map { row in
+                let roles = (row["roles"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+                return (row["user"], roles)
+            }
+        }
+    }
+}

@@ -6,14 +6,19 @@ import StratusControl
 import StratusModel
 import StratusStore
 
+/// `stratus-bench identity [N]`: see `IdentityBench`.
 /// `stratus-bench compute [N]`: Instances → running libvirt test-driver domains, against the raw
 /// libvirt rate measured in the same process; then the time to repair an out-of-band destroy.
 @main
 struct StratusBench {
     static func main() async throws {
         let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "identity" {
+            try await IdentityBench.run(users: arguments.dropFirst().first.flatMap(Int.init) ?? 10_000)
+            return
+        }
         guard arguments.first == "compute" else {
-            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances]\n".utf8))
+            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users]\n".utf8))
             exit(2)
         }
         let count = arguments.dropFirst().first.flatMap(Int.init) ?? 1000

@@ -121,13 +121,17 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
-        let stdin = Pipe()
-        if input != nil { process.standardInput = stdin }
-        try process.run()
+        // Input goes through a file: writing a large LDIF to a pipe while the tool fills its
+        // output pipe would deadlock.
+        var inputFile: String?
         if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
+            let path = directory + "/input-\(UUID().uuidString.prefix(8)).ldif"
+            try input.write(toFile: path, atomically: false, encoding: .utf8)
+            process.arguments = arguments + ["-f", path]
+            inputFile = path
         }
+        defer { inputFile.map { try? FileManager.default.removeItem(atPath: $0) } }
+        try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StratusIdentity
+import Synchronization
 import StratusModel
 import StratusStore
 
@@ -10,6 +11,11 @@ import StratusStore
 /// Only the attributes Stratus owns are written; a password or phone number set by hand stays.
 /// Entries Stratus created carry the `stratusManaged` class, so the sweep can remove the ones no
 /// resource wants and leave the rest alone (they are reported as drift instead).
+///
+/// A user's reconcile writes their entry and global role groups; a project's reconcile writes
+/// its group and role groups with their whole member lists, one modify per group. A user whose
+/// memberships changed queues the projects concerned. (Adding members one by one from each
+/// user rewrites a 10,000-member group 30,000 times: quadratic.)
 public struct IdentityReconciler: Reconciler {
     public let name = "identity"
     public let kinds: Set<Kind> = [.user, .project, .keyPair]
@@ -19,6 +25,12 @@ public struct IdentityReconciler: Reconciler {
     let directory: (any Directory)?
     let layout: DirectoryLayout
     let logger: Logger
+    /// The controller's enqueue function, handed over in `watch`.
+    private let enqueue = EnqueueBox()
+
+    final class EnqueueBox: Sendable {
+        let function = Mutex<(@Sendable (ResourceKey) async -> Void)?>(nil)
+    }
 
     public init(store: Store, directory: (any Directory)?, base: String = "", logger: Logger = Logger(label: "stratus.identity")) {
         self.store = store
@@ -84,6 +96,10 @@ public struct IdentityReconciler: Reconciler {
         }
     }
 
+    public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
+        self.enqueue.function.withLock { $0 = enqueue }
+    }
+
     /// Removes managed entries that no resource describes (children first).
     public func sweep(_ wanted: [StoredResource]) async -> [String] {
         guard let directory else { return [] }
@@ -111,15 +127,24 @@ public struct IdentityReconciler: Reconciler {
         try await ensureOrganizationalUnits(directory)
         let desired = layout.userEntry(name, spec, accessKey: accessKey)
         try await put(desired, owned: DirectoryLayout.userAttributes, directory)
-        let wantedGroups = layout.groups(of: name, spec, managerOf: try managedProjects(of: name))
+        let wantedGroups = Set(layout.groups(of: name, spec, managerOf: try managedProjects(of: name)).map(DirectoryLayout.normalize))
         let current = try await groups(containing: desired.dn)
         let currentSet = Set(current.map(DirectoryLayout.normalize))
-        for group in wantedGroups.sorted() where !currentSet.contains(DirectoryLayout.normalize(group)) {
+        let globalRoles = Set(GlobalRole.allCases.map { DirectoryLayout.normalize(layout.globalRoleDN($0)) })
+        for group in wantedGroups.intersection(globalRoles).subtracting(currentSet).sorted() {
             try await addMember(desired.dn, to: group, directory)
         }
-        let wantedSet = Set(wantedGroups.map(DirectoryLayout.normalize))
-        for group in current where !wantedSet.contains(DirectoryLayout.normalize(group)) {
+        for group in current where globalRoles.contains(DirectoryLayout.normalize(group)) && !wantedGroups.contains(DirectoryLayout.normalize(group)) {
             try await removeMember(desired.dn, from: group)
+        }
+        // Project groups are written by their Project's reconcile; queue those this user's membership changes.
+        let projectsDN = "," + DirectoryLayout.normalize(layout.groupsDN)
+        var projects = Set<String>()
+        for group in wantedGroups.symmetricDifference(currentSet) where !globalRoles.contains(group) && group.hasSuffix(projectsDN) {
+            if let project = group.dropLast(projectsDN.count).split(separator: ",").last.map({ String($0.dropFirst(3)) }) { projects.insert(project) }
+        }
+        if !projects.isEmpty, let enqueue = enqueue.function.withLock({ $0 }) {
+            for project in projects.sorted() { await enqueue(ResourceKey(kind: .project, project: nil, name: project)) }
         }
         return "\(desired.dn), \(wantedGroups.count) groups"
     }
@@ -182,22 +207,50 @@ public struct IdentityReconciler: Reconciler {
     private func converge(project name: String, _ spec: ProjectSpec) async throws -> String {
         guard let directory else { return "project \(name) (identities in the store; no directory configured)" }
         try await ensureOrganizationalUnits(directory)
-        let desired = layout.projectEntry(name, spec)
-        let manager = layout.userDN(spec.manager)
-        if let existing = try await entry(desired.dn, directory) {
-            var changes = DirectoryLayout.changes(from: existing, to: desired, owned: DirectoryLayout.projectAttributes)
-            if !existing["member"].contains(where: { DirectoryLayout.normalize($0) == DirectoryLayout.normalize(manager) }) {
-                changes.append(.add("member", [manager]))
-            }
-            try await directory.modify(desired.dn, changes)
-        } else {
-            try await directory.add(desired)
+        // Who belongs where, from the store: members (and the manager) and each role's holders.
+        var members = Set([layout.userDN(spec.manager)])
+        var roles: [ProjectRole: Set<String>] = [.projectmanager: [layout.userDN(spec.manager)]]
+        for (user, roleNames) in try store.projectMembers(name) {
+            members.insert(layout.userDN(user))
+            for role in roleNames.compactMap(ProjectRole.init(rawValue:)) { roles[role, default: []].insert(layout.userDN(user)) }
         }
-        // The projectmanager role group holds exactly the manager.
-        let roleDN = layout.projectRoleDN(.projectmanager, project: name)
-        let role = layout.roleEntry(dn: roleDN, members: [manager])
-        try await put(role, owned: ["member"], directory)
-        return desired.dn
+        var desired = layout.projectEntry(name, spec)
+        desired.attributes["member"] = members.sorted()
+        let existing = try await directory.search(base: desired.dn, scope: .subtree, filter: "(objectClass=*)", attributes: nil)
+        let byDN = Dictionary(existing.map { (DirectoryLayout.normalize($0.dn), $0) }, uniquingKeysWith: { first, _ in first })
+        try await putGroup(desired, existing: byDN[DirectoryLayout.normalize(desired.dn)], owned: DirectoryLayout.projectAttributes, directory)
+        for role in ProjectRole.allCases {
+            let dn = layout.projectRoleDN(role, project: name)
+            let holders = roles[role] ?? []
+            let current = byDN[DirectoryLayout.normalize(dn)]
+            if holders.isEmpty {
+                if current != nil { try await ignoringMissing { try await directory.delete(dn) } }
+            } else {
+                try await putGroup(layout.roleEntry(dn: dn, members: holders.sorted()), existing: current, owned: [], directory)
+            }
+        }
+        return "\(desired.dn), \(members.count) members"
+    }
+
+    /// Adds a group, or brings an existing one's owned attributes and member list in line in one modify.
+    private func putGroup(_ desired: DirectoryEntry, existing: DirectoryEntry?, owned: [String], _ directory: any Directory) async throws {
+        guard let existing else {
+            do {
+                try await directory.add(desired)
+                return
+            } catch let error as DirectoryError where error.isAlreadyExists {
+                guard let found = try await entry(desired.dn, directory) else { throw error }
+                return try await putGroup(desired, existing: found, owned: owned, directory)
+            }
+        }
+        var changes = DirectoryLayout.changes(from: existing, to: desired, owned: owned)
+        let want = Dictionary(desired["member"].map { (DirectoryLayout.normalize($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let have = Dictionary(existing["member"].map { (DirectoryLayout.normalize($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let added = want.filter { have[$0.key] == nil }.map(\.value).sorted()
+        let removed = have.filter { want[$0.key] == nil }.map(\.value).sorted()
+        if !added.isEmpty { changes.append(.add("member", added)) }
+        if !removed.isEmpty { changes.append(.deleteValues("member", removed)) }
+        try await directory.modify(desired.dn, changes)
     }
 
     // MARK: - Key pairs

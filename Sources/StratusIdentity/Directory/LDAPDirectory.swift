@@ -2,6 +2,7 @@ import CLDAP
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 /// Where and how to reach an LDAP server.
 public struct LDAPConfiguration: Sendable {
@@ -22,25 +23,29 @@ public struct LDAPConfiguration: Sendable {
     }
 }
 
-/// A `Directory` over libldap: blocking calls run on one serial dispatch queue, off the cooperative pool.
+/// A `Directory` over libldap: a few connections, each with its blocking calls on its own serial
+/// dispatch queue, off the cooperative pool; operations take turns over them.
 ///
-/// The connection is opened and bound on first use and again after the server went away, so a
+/// A connection is opened and bound on first use and again after the server went away, so a
 /// restarted slapd needs nothing from the caller but a retry.
 public final class LDAPDirectory: Directory {
     private let configuration: LDAPConfiguration
-    private let queue = DispatchQueue(label: "stratus.ldap")
-    private let connection: Connection
+    private let connections: [Connection]
+    private let next = Atomic<Int>(0)
     private let logger: Logger
 
-    /// The libldap handle; only touched on `queue` (hence unchecked Sendable).
+    /// One libldap handle and the queue it is used on; only touched on `queue` (hence unchecked Sendable).
     private final class Connection: @unchecked Sendable {
+        let queue: DispatchQueue
         var handle: OpaquePointer?
+        init(_ index: Int) { queue = DispatchQueue(label: "stratus.ldap.\(index)") }
         deinit { if let handle { ldap_unbind_ext_s(handle, nil, nil) } }
     }
 
-    public init(_ configuration: LDAPConfiguration, logger: Logger = Logger(label: "stratus.ldap")) {
+    /// `connections` operations may be in flight at once (slapd answers them in parallel).
+    public init(_ configuration: LDAPConfiguration, connections: Int = 4, logger: Logger = Logger(label: "stratus.ldap")) {
         self.configuration = configuration
-        self.connection = Connection()
+        self.connections = (0..<max(1, connections)).map(Connection.init)
         self.logger = logger
     }
 
@@ -80,14 +85,15 @@ public final class LDAPDirectory: Directory {
 
     /// Runs `body` on the queue with a bound handle; drops the handle when the server went away.
     private func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
+        let connection = connections[next.wrappingAdd(1, ordering: .relaxed).oldValue % connections.count]
+        return try await withCheckedThrowingContinuation { continuation in
+            connection.queue.async {
                 do {
-                    let handle = try self.boundHandle()
+                    let handle = try self.boundHandle(connection)
                     do {
                         continuation.resume(returning: try body(handle))
                     } catch let error as DirectoryError where error.isUnavailable {
-                        self.disconnect()
+                        self.disconnect(connection)
                         continuation.resume(throwing: error)
                     }
                 } catch {
@@ -97,7 +103,7 @@ public final class LDAPDirectory: Directory {
         }
     }
 
-    private func boundHandle() throws -> OpaquePointer {
+    private func boundHandle(_ connection: Connection) throws -> OpaquePointer {
         if let handle = connection.handle { return handle }
         var handle: OpaquePointer?
         try Self.check(ldap_initialize(&handle, configuration.url), "connect to \(configuration.url)")
@@ -122,7 +128,7 @@ public final class LDAPDirectory: Directory {
         return handle
     }
 
-    private func disconnect() {
+    private func disconnect(_ connection: Connection) {
         if let handle = connection.handle { ldap_unbind_ext_s(handle, nil, nil) }
         connection.handle = nil
     }
