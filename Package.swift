@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StratusCompute", targets: ["StratusCompute"]),
         .library(name: "StratusAPI", targets: ["StratusAPI"]),
         .library(name: "StratusIdentity", targets: ["StratusIdentity"]),
+        .library(name: "StratusEC2", targets: ["StratusEC2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -92,6 +93,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StratusEC2",
+            dependencies: [
+                "StratusModel",
+                "StratusStore",
+                "StratusIdentity",
+                "StratusAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "stratus",
             dependencies: [
@@ -100,6 +114,7 @@ let package = Package(
                 "StratusControl",
                 "StratusCompute",
                 "StratusAPI",
+                "StratusEC2",
                 "StratusIdentity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

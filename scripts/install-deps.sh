@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Debian packages the build and the tests use. Later components add theirs here.
 packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static
-          slapd ldap-utils libldap2-dev)
+          slapd ldap-utils libldap2-dev openssh-client python3 python3-pip)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -28,6 +28,19 @@ for group in kvm libvirt-qemu; do
 done
 if ! getent passwd libvirt-qemu >/dev/null; then
     useradd --system --gid kvm --home-dir /var/lib/libvirt --no-create-home --shell /usr/sbin/nologin libvirt-qemu
+fi
+
+# The EC2 tests drive real clients: boto3 and awscli (botocore), boto 2 (SigV2). The benchmark
+# compares against moto_server. Installed with pip when missing.
+python_packages=()
+python3 -c "import boto3" 2>/dev/null || python_packages+=(boto3)
+command -v aws >/dev/null 2>&1 || python_packages+=(awscli)
+python3 -c "import boto" 2>/dev/null || python_packages+=("boto==2.49.0")
+python3 -c "import moto, flask" 2>/dev/null || python_packages+=("moto[server]")
+if ((${#python_packages[@]} > 0)); then
+    echo "install-deps: pip installing ${python_packages[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${python_packages[@]}" 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${python_packages[@]}"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

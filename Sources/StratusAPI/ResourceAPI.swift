@@ -77,7 +77,10 @@ public struct ResourceAPI: Sendable {
         }
         let project = body.project ?? ""
         let credential = body.rotate ? try store.rotateCredential(user: body.user, project: project) : try store.credential(user: body.user, project: project)
-        return try json(CredentialWire(credential, ec2URL: endpoints.ec2, s3URL: endpoints.s3))
+        // The EC2 port may have been chosen at start (port 0): serve.json has it.
+        let info = FileManager.default.contents(atPath: (dataDirectory as NSString).appendingPathComponent("serve.json"))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        return try json(CredentialWire(credential, ec2URL: endpoints.ec2 ?? info?["ec2URL"] as? String, s3URL: endpoints.s3 ?? info?["s3URL"] as? String))
     }
 
     func list(_ request: Request, _ context: APIRequestContext) throws -> Response {

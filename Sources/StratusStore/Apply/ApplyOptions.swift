@@ -1,3 +1,5 @@
+import StratusModel
+
 /// How an apply set is recorded.
 public struct ApplyOptions: Sendable {
     /// The apply set the resources join; `prune` only ever deletes members of this set.
@@ -8,6 +10,15 @@ public struct ApplyOptions: Sendable {
     public var prune: Bool
     /// Lift the prune budget (at most 10 resources and at most half of the set).
     public var allowMassDelete: Bool
+    /// EC2-style ids to give resources this apply creates (the EC2 API names instances by their id).
+    public var presetIds: [ResourceKey: String] = [:]
+
+    /// Writes through the EC2 API: no apply set (so `diff` of a directory shows them as outside
+    /// every set, and no prune ever deletes them) and the field manager `api`.
+    public static var api: ApplyOptions { ApplyOptions(applySet: "", manager: "api") }
+
+    /// The set as stored: nil for API writes.
+    var storedSet: String? { applySet.isEmpty ? nil : applySet }
 
     public init(applySet: String = "default", manager: String? = nil, prune: Bool = false, allowMassDelete: Bool = false) {
         self.applySet = applySet

@@ -79,7 +79,7 @@ extension Store {
                 continue
             }
             let specChanged = row.specHash != documents[index].specHash
-            let sameSet = row.applySet == options.applySet
+            let sameSet = row.applySet == options.storedSet
             if !specChanged && row.labels == documents[index].labelsJSON && row.annotations == documents[index].annotationsJSON && sameSet && !row.terminating {
                 changes.append(PlannedChange(action: .unchanged, key: key, id: row.ec2Id))
                 continue
@@ -142,18 +142,18 @@ extension Store {
                 continue
             case .create:
                 let document = documents[byKey[key]!]
-                let ec2Id = try key.kind.idPrefix.map { try newEC2Id(db, prefix: $0) }
+                let ec2Id = try options.presetIds[key] ?? key.kind.idPrefix.map { try newEC2Id(db, prefix: $0) }
                 plan.changes[index].id = ec2Id
                 try insert.execute(arguments: [
                     key.kind.rawValue, key.project, key.name, ec2Id, document.specJSON, document.specHash,
-                    document.labelsJSON, document.annotationsJSON, options.applySet, options.manager, now, now,
+                    document.labelsJSON, document.annotationsJSON, options.storedSet, options.manager, now, now,
                 ])
                 try record(db, StoredEvent(time: now, key: key, reason: "Created", message: "created by \(options.manager)", generation: 1))
             case .update:
                 let document = documents[byKey[key]!]
                 try update.execute(arguments: [
                     document.specJSON, document.specHash, change.specChanged ? 1 : 0, document.labelsJSON, document.annotationsJSON,
-                    options.applySet, options.manager, now, key.kind.rawValue, key.project, key.name,
+                    options.storedSet, options.manager, now, key.kind.rawValue, key.project, key.name,
                 ])
                 let summary = change.fields.prefix(5).map(\.summary).joined(separator: "; ")
                 let more = change.fields.count > 5 ? "; … (\(change.fields.count - 5) more)" : ""

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import StratusAPI
 import StratusCompute
 import StratusControl
+import StratusEC2
 import StratusIdentity
 import StratusModel
 import StratusStore
@@ -50,6 +51,9 @@ extension Stratus {
         @Option(help: "Port of the resource API; 0 picks a free one ($STRATUS_API_PORT). The chosen port is written to DATA/serve.json.")
         var apiPort: Int?
 
+        @Option(help: "Port of the EC2 Query API; 0 picks a free one ($STRATUS_EC2_PORT; default 8773). Its URL is written to DATA/serve.json.")
+        var ec2Port: Int?
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel: Logger.Level = .info
 
@@ -83,7 +87,7 @@ extension Stratus {
         private var configValues: [String: String] = [:]
 
         enum CodingKeys: CodingKey {
-            case storeOptions, applyPaths, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, logLevel
+            case storeOptions, applyPaths, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, logLevel
             case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, config
         }
 
@@ -92,7 +96,7 @@ extension Stratus {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("--config: cannot read \(path)") }
             do {
                 guard let mapping = try Yams.load(yaml: text) as? [String: Any] else { throw ValidationError("--config \(path): expected a mapping of setting: value") }
-                let known = ["hypervisor", "domain-type", "node-name", "zone", "listen", "api-port", "ldap-url", "ldap-bind-dn", "ldap-password-file", "ldap-base", "resync-interval"]
+                let known = ["hypervisor", "domain-type", "node-name", "zone", "listen", "api-port", "ec2-port", "ldap-url", "ldap-bind-dn", "ldap-password-file", "ldap-base", "resync-interval"]
                 for (key, value) in mapping {
                     guard known.contains(key) else {
                         let hint = Suggestion.closest(to: key, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
@@ -169,14 +173,21 @@ extension Stratus {
             )
             let host = listen ?? setting("STRATUS_LISTEN") ?? "127.0.0.1"
             let port = apiPort ?? setting("STRATUS_API_PORT").flatMap(Int.init) ?? 8774
-            let serveFile = (dataDirectory as NSString).appendingPathComponent("serve.json")
-            let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: ServeOperations(compute: compute, identity: identity)).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
-                let info = "{\"apiURL\":\"http://\(host):\(chosen)\",\"listen\":\"\(host)\",\"apiPort\":\(chosen),\"pid\":\(ProcessInfo.processInfo.processIdentifier)}\n"
-                try? info.write(toFile: serveFile, atomically: true, encoding: .utf8)
+            let serveFile = ServeFile(path: (dataDirectory as NSString).appendingPathComponent("serve.json"), listen: host)
+            let operations = ServeOperations(compute: compute, identity: identity)
+            let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations).application(host: host, port: port, logger: Logger(label: "stratus.api")) { chosen in
+                await serveFile.set(["apiURL": "http://\(host):\(chosen)", "apiPort": chosen])
                 logger.info("resource API listening", metadata: ["stratus.url": "http://\(host):\(chosen)"])
             }
+            let ec2Port = ec2Port ?? setting("STRATUS_EC2_PORT").flatMap(Int.init) ?? 8773
+            let ec2Endpoint = ec2Port == 0 ? "" : "http://\(host):\(ec2Port)/services/Cloud"
+            let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, endpoint: ec2Endpoint)
+                .application(host: host, port: ec2Port, logger: Logger(label: "stratus.ec2")) { chosen in
+                    await serveFile.set(["ec2URL": "http://\(host):\(chosen)/services/Cloud", "ec2Port": chosen])
+                    logger.info("EC2 API listening", metadata: ["stratus.url": "http://\(host):\(chosen)/services/Cloud"])
+                }
             let group = ServiceGroup(
-                configuration: .init(services: [.init(service: controller), .init(service: api)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                configuration: .init(services: [.init(service: controller), .init(service: api), .init(service: ec2)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             )
             logger.info("controller running; press Ctrl-C to stop")
             try await group.run()
@@ -195,4 +206,23 @@ struct ServeOperations: NodeOperations {
     func reboot(_ instance: StoredResource) async throws { try await compute.reboot(instance) }
 
     func drift() async throws -> [DriftFinding] { try await compute.drift() + identity.drift() }
+}
+
+/// `DATA/serve.json`: where this `serve` listens (API and EC2 URLs) and its PID, for the CLI and tests.
+actor ServeFile {
+    let path: String
+    private var values: [String: any Sendable]
+
+    init(path: String, listen: String) {
+        self.path = path
+        values = ["listen": listen, "pid": Int(ProcessInfo.processInfo.processIdentifier)]
+    }
+
+    func set(_ more: [String: any Sendable]) {
+        values.merge(more) { _, new in new }
+        let object = values.mapValues { $0 as Any }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            try? (String(decoding: data, as: UTF8.self) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        }
+    }
 }

@@ -1,0 +1,358 @@
+import Foundation
+import StratusIdentity
+import StratusAPI
+import StratusModel
+import StratusStore
+
+extension EC2API {
+    static let reservationAnnotation = "ec2.stratus/reservation-id"
+    static let clientTokenAnnotation = "ec2.stratus/client-token"
+    static let launchIndexAnnotation = "ec2.stratus/launch-index"
+
+    /// EC2's state code and name for an instance.
+    static func state(_ instance: StoredResource) -> (code: Int, name: String) {
+        if instance.isTerminating { return (32, "shutting-down") }
+        guard case .instance(let spec) = instance.resource.spec else { return (0, "pending") }
+        let phase = instance.resource.status?.phase
+        switch (phase, spec.powerState ?? .running) {
+        case ("Running", .running): return (16, "running")
+        case ("Running", .stopped): return (64, "stopping")
+        case ("Stopped", .stopped): return (80, "stopped")
+        default: return (0, "pending")
+        }
+    }
+
+    static func stateNode(_ name: String, _ state: (code: Int, name: String)) -> XMLNode {
+        .element(name, [.text("code", "\(state.code)"), .text("name", state.name)])
+    }
+
+    /// Image ids by project and name, for the instances of one response.
+    final class ImageIds {
+        let store: Store
+        var cache: [String: String] = [:]
+        init(store: Store) { self.store = store }
+
+        func id(_ image: String, project: String) -> String {
+            let parts = image.split(separator: "/").map(String.init)
+            let key = parts.count == 2 ? image : "\(project)/\(image)"
+            if let id = cache[key] { return id }
+            let found = (try? store.get(ResourceKey(kind: .image, project: parts.count == 2 ? parts[0] : project, name: parts.last ?? image)))??.metadata.id ?? ""
+            cache[key] = found
+            return found
+        }
+    }
+
+    static func reservationId(_ instance: StoredResource) -> String {
+        instance.metadata.annotations[reservationAnnotation] ?? "r-" + (instance.metadata.id ?? "").dropFirst(2)
+    }
+
+    /// An instance's `<item>` and the values its filters compare against.
+    func instanceItem(_ instance: StoredResource, images: ImageIds, groups: [String: String]) -> (item: [XMLNode], values: [String: [String]]) {
+        guard case .instance(let spec) = instance.resource.spec else { return ([], [:]) }
+        let id = instance.metadata.id ?? ""
+        let state = Self.state(instance)
+        let imageId = images.id(spec.image, project: instance.key.project)
+        let zone = spec.availabilityZone ?? NodeSpec.defaultZone
+        let ip = instance.resource.status?.details["ip"]?.stringValue
+        let groupNames = spec.securityGroups ?? []
+        var item: [XMLNode] = [
+            .text("instanceId", id),
+            .text("imageId", imageId),
+            Self.stateNode("instanceState", state),
+            .text("privateDnsName", ip.map { "ip-\($0.replacingOccurrences(of: ".", with: "-"))" } ?? ""),
+            .text("dnsName", ""),
+            .text("reason", ""),
+        ]
+        item += XMLNode.optional("keyName", spec.keyName)
+        item += [
+            .text("amiLaunchIndex", instance.metadata.annotations[Self.launchIndexAnnotation] ?? "0"),
+            .text("instanceType", spec.instanceType),
+            .text("launchTime", Self.timestamp(instance.metadata.creationTimestamp)),
+            .element("placement", [.text("availabilityZone", zone), .text("tenancy", "default")]),
+            .element("monitoring", [.text("state", "disabled")]),
+        ]
+        item += XMLNode.optional("privateIpAddress", ip)
+        item += [
+            .set("groupSet", groupNames.map { [.text("groupId", groups[$0] ?? ""), .text("groupName", $0)] }),
+            .text("architecture", "x86_64"),
+            .text("rootDeviceType", "instance-store"),
+            .text("virtualizationType", "hvm"),
+            .text("hypervisor", "xen"),
+            Self.tagSet(instance),
+        ]
+        var values: [String: [String]] = [
+            "instance-id": [id], "instance-state-name": [state.name], "instance-state-code": ["\(state.code)"],
+            "key-name": spec.keyName.map { [$0] } ?? [], "availability-zone": [zone], "image-id": [imageId],
+            "instance-type": [spec.instanceType], "reservation-id": [Self.reservationId(instance)],
+            "group-name": groupNames, "group-id": groupNames.compactMap { groups[$0] }, "private-ip-address": ip.map { [$0] } ?? [],
+            "owner-id": [instance.key.project],
+        ]
+        for (key, value) in instance.metadata.labels { values["tag:\(key)"] = [value] }
+        values["tag-key"] = Array(instance.metadata.labels.keys)
+        values["tag-value"] = Array(instance.metadata.labels.values)
+        return (item, values)
+    }
+
+    static let instanceFilters: Set<String> = [
+        "instance-id", "instance-state-name", "instance-state-code", "key-name", "availability-zone", "image-id", "instance-type",
+        "reservation-id", "group-name", "group-id", "private-ip-address", "owner-id", "tag-key", "tag-value",
+    ]
+
+    static func passes(_ values: [String: [String]], _ filters: [(name: String, values: [String])]) throws -> Bool {
+        for filter in filters {
+            guard filter.name.hasPrefix("tag:") || instanceFilters.contains(filter.name) else {
+                throw EC2Error("InvalidParameterValue", "The filter '\(filter.name)' is invalid")
+            }
+            let have = values[filter.name] ?? []
+            if !have.contains(where: { FilterMatch.matches($0, filter.values) }) { return false }
+        }
+        return true
+    }
+
+    /// Security group ids by name for the caller's projects.
+    func groupIds(_ call: EC2Call) throws -> [String: String] {
+        var ids: [String: String] = [:]
+        for group in try visible(.securityGroup, call) { ids[group.key.name] = group.metadata.id }
+        return ids
+    }
+
+    func describeInstances(_ call: EC2Call) async throws -> [XMLNode] {
+        let wanted = call.list("InstanceId")
+        for id in wanted where !Self.isId(id, prefix: "i") { throw EC2Error.malformed("InvalidInstanceID", id) }
+        let filters = call.filters()
+        let images = ImageIds(store: store)
+        let groups = try groupIds(call)
+        var entries: [(id: String, project: String, reservation: String, item: [XMLNode])] = []
+        for instance in try visible(.instance, call) {
+            guard let id = instance.metadata.id, wanted.isEmpty || wanted.contains(id) else { continue }
+            let (item, values) = instanceItem(instance, images: images, groups: groups)
+            if try Self.passes(values, filters) { entries.append((id, instance.key.project, Self.reservationId(instance), item)) }
+        }
+        for (id, entry) in await terminated.all() where call.visible(entry.project) && (wanted.isEmpty || wanted.contains(id)) {
+            if !entries.contains(where: { $0.id == id }), try Self.passes(entry.filterValues, filters) { entries.append((id, entry.project, entry.reservationId, entry.item)) }
+        }
+        let missing = wanted.filter { id in !entries.contains { $0.id == id } }
+        if !missing.isEmpty && filters.isEmpty { throw EC2Error.notFound("InvalidInstanceID", missing) }
+        entries.sort { $0.id < $1.id }
+        let (page, next) = try Self.page(entries, call)
+        // One reservation per reservation id, in the order of its first instance.
+        var order: [String] = []
+        var byReservation: [String: (project: String, items: [[XMLNode]])] = [:]
+        for entry in page {
+            if byReservation[entry.reservation] == nil { order.append(entry.reservation) }
+            byReservation[entry.reservation, default: (entry.project, [])].items.append(entry.item)
+        }
+        let reservations = order.map { id in
+            [.text("reservationId", id), .text("ownerId", byReservation[id]!.project), .set("groupSet", []), .set("instancesSet", byReservation[id]!.items)] as [XMLNode]
+        }
+        return [.set("reservationSet", reservations)] + XMLNode.optional("nextToken", next)
+    }
+
+    func describeInstanceStatus(_ call: EC2Call) async throws -> [XMLNode] {
+        let wanted = call.list("InstanceId")
+        let includeAll = call.bool("IncludeAllInstances")
+        var items: [(String, [XMLNode])] = []
+        for instance in try visible(.instance, call) {
+            guard let id = instance.metadata.id, wanted.isEmpty || wanted.contains(id) else { continue }
+            let state = Self.state(instance)
+            guard includeAll || state.name == "running" else { continue }
+            guard case .instance(let spec) = instance.resource.spec else { continue }
+            let status = state.name == "running" ? "ok" : "not-applicable"
+            let item: [XMLNode] = [
+                .text("instanceId", id), .text("availabilityZone", spec.availabilityZone ?? NodeSpec.defaultZone), Self.stateNode("instanceState", state),
+                .element("systemStatus", [.text("status", status)]), .element("instanceStatus", [.text("status", status)]),
+            ]
+            let values: [String: [String]] = ["instance-state-name": [state.name], "availability-zone": [spec.availabilityZone ?? NodeSpec.defaultZone], "instance-id": [id]]
+            if try call.filters().allSatisfy({ filter in (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) { items.append((id, item)) }
+        }
+        let missing = wanted.filter { id in !items.contains { $0.0 == id } }
+        if !missing.isEmpty, !includeAll, try wanted.allSatisfy({ id in (try? store.get(ec2Id: id)) != nil }) {
+            // Known but not running: EC2 simply leaves them out.
+        } else if !missing.isEmpty, try missing.contains(where: { try store.get(ec2Id: $0) == nil }) {
+            throw EC2Error.notFound("InvalidInstanceID", missing)
+        }
+        let (page, next) = try Self.page(items.sorted { $0.0 < $1.0 }, call)
+        return [.set("instanceStatusSet", page.map(\.1))] + XMLNode.optional("nextToken", next)
+    }
+
+    func runInstances(_ call: EC2Call) async throws -> [XMLNode] {
+        let project = try call.project()
+        try call.authorize(.instance, project: project)
+        let imageId = try call.required("ImageId")
+        guard let minCount = try call.int("MinCount") else { throw EC2Error.missing("MinCount") }
+        guard let maxCount = try call.int("MaxCount") else { throw EC2Error.missing("MaxCount") }
+        guard minCount >= 1, maxCount >= minCount, maxCount <= 1000 else {
+            throw EC2Error.invalid("MinCount/MaxCount", "\(minCount)/\(maxCount)", "MinCount must be at least 1 and at most MaxCount (at most 1000).")
+        }
+        // The same client token returns the same reservation instead of launching again.
+        if let token = call.string("ClientToken") {
+            let earlier = try store.list(kind: .instance, project: project).filter { $0.metadata.annotations[Self.clientTokenAnnotation] == token }
+            if !earlier.isEmpty { return try reservationResponse(earlier, project: project, call) }
+        }
+        guard Self.isId(imageId, prefix: "ami") else { throw EC2Error.malformed("InvalidAMIID", imageId) }
+        guard let image = try store.get(ec2Id: imageId), image.key.kind == .image, case .image(let imageSpec) = image.resource.spec,
+            image.key.project == project || imageSpec.public == true
+        else { throw EC2Error.notFound("InvalidAMIID", [imageId]) }
+        let imageName = image.key.project == project ? image.key.name : "\(image.key.project)/\(image.key.name)"
+        let typeName = call.string("InstanceType") ?? "m1.small"
+        guard let type = try store.get(ResourceKey(kind: .instanceType, project: nil, name: typeName)), case .instanceType(let typeSpec) = type.resource.spec else {
+            throw EC2Error.invalid("InstanceType", typeName, "No such instance type; see DescribeInstanceTypes.")
+        }
+        if let key = call.string("KeyName"), try store.get(ResourceKey(kind: .keyPair, project: project, name: key)) == nil {
+            throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(key)' does not exist")
+        }
+        var groups = call.list("SecurityGroup")
+        for id in call.list("SecurityGroupId") { groups.append(try resource(id, .securityGroup, call, error: "InvalidGroup").key.name) }
+        for group in groups where try store.get(ResourceKey(kind: .securityGroup, project: project, name: group)) == nil {
+            throw EC2Error("InvalidGroup.NotFound", "The security group '\(group)' does not exist")
+        }
+        let zone = call.string("Placement.AvailabilityZone")
+        if let zone, !(try zones()).contains(zone) {
+            throw EC2Error.invalid("Placement.AvailabilityZone", zone, "Known zones: \(try zones().joined(separator: ", ")).")
+        }
+        var userData: String?
+        if let encoded = call.string("UserData") {
+            guard let data = Data(base64Encoded: encoded) else { throw EC2Error.invalid("UserData", "…", "User data must be base64.") }
+            userData = String(decoding: data, as: UTF8.self)
+        }
+        let count = try admissibleCount(project: project, vcpus: typeSpec.vcpus, min: minCount, max: maxCount)
+        let reservation = "r-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
+        var resources: [Resource] = []
+        var ids: [ResourceKey: String] = [:]
+        for index in 0..<count {
+            let id = Self.newId("i")
+            var annotations = [Self.reservationAnnotation: reservation, Self.launchIndexAnnotation: "\(index)"]
+            if let token = call.string("ClientToken") { annotations[Self.clientTokenAnnotation] = token }
+            var labels: [String: String] = [:]
+            for spec in call.indices("TagSpecification") where call.string("TagSpecification.\(spec).ResourceType") ?? "instance" == "instance" {
+                for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" }
+            }
+            let metadata = ObjectMeta(name: id, project: project, labels: labels, annotations: annotations)
+            let spec = InstanceSpec(image: imageName, instanceType: typeName, keyName: call.string("KeyName"), securityGroups: groups, userData: userData, availabilityZone: zone)
+            resources.append(Resource(metadata: metadata, spec: .instance(spec)))
+            ids[ResourceKey(kind: .instance, project: project, name: id)] = id
+        }
+        try write(resources, presetIds: ids)
+        let created = try resources.compactMap { try store.get($0.key) }
+        return try reservationResponse(created, project: project, call)
+    }
+
+    private func reservationResponse(_ instances: [StoredResource], project: String, _ call: EC2Call) throws -> [XMLNode] {
+        let images = ImageIds(store: store)
+        let groups = try groupIds(call)
+        let sorted = instances.sorted { Int($0.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 < Int($1.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 }
+        return [
+            .text("reservationId", sorted.first.map(Self.reservationId) ?? ""),
+            .text("ownerId", project),
+            .set("groupSet", []),
+            .set("instancesSet", sorted.map { instanceItem($0, images: images, groups: groups).item }),
+        ]
+    }
+
+    /// How many instances the project's quotas (instances, cores) admit: `max`, else at least `min`.
+    private func admissibleCount(project: String, vcpus: Int, min: Int, max: Int) throws -> Int {
+        guard let stored = try store.get(ResourceKey(kind: .project, project: nil, name: project)), case .project(let spec) = stored.resource.spec else { return max }
+        let quotas = spec.quotas ?? Quotas()
+        var types: [String: Int] = [:]
+        for type in try store.list(kind: .instanceType) { if case .instanceType(let t) = type.resource.spec { types[type.key.name] = t.vcpus } }
+        let running = try store.list(kind: .instance, project: project).filter { !$0.isTerminating }
+        let cores = running.reduce(0) { sum, instance in
+            guard case .instance(let s) = instance.resource.spec else { return sum }
+            return sum + (types[s.instanceType] ?? 1)
+        }
+        let byInstances = (quotas.instances ?? 10) - running.count
+        let byCores = ((quotas.cores ?? 20) - cores) / Swift.max(1, vcpus)
+        let allowed = Swift.min(byInstances, byCores)
+        guard allowed >= min else {
+            throw EC2Error(
+                "InstanceLimitExceeded",
+                "Your quota allows \(Swift.max(0, allowed)) more instance(s) of this type in project \(project) (instances \(running.count)/\(quotas.instances ?? 10), cores \(cores)/\(quotas.cores ?? 20)); you requested \(min)."
+            )
+        }
+        return Swift.min(max, allowed)
+    }
+
+    /// The instances named by `InstanceId.N`, each checked.
+    func namedInstances(_ call: EC2Call) throws -> [StoredResource] {
+        let ids = call.list("InstanceId")
+        guard !ids.isEmpty else { throw EC2Error.missing("InstanceId") }
+        var found: [StoredResource] = []
+        var missing: [String] = []
+        for id in ids {
+            guard Self.isId(id, prefix: "i") else { throw EC2Error.malformed("InvalidInstanceID", id) }
+            if let instance = try store.get(ec2Id: id), instance.key.kind == .instance, call.visible(instance.key.project) { found.append(instance) } else { missing.append(id) }
+        }
+        if !missing.isEmpty { throw EC2Error.notFound("InvalidInstanceID", missing) }
+        return found
+    }
+
+    func terminateInstances(_ call: EC2Call) async throws -> [XMLNode] {
+        let instances = try namedInstances(call)
+        for instance in instances { try call.authorize(.instance, project: instance.key.project) }
+        let images = ImageIds(store: store)
+        let groups = try groupIds(call)
+        var items: [[XMLNode]] = []
+        for instance in instances {
+            let previous = Self.state(instance)
+            var (item, values) = instanceItem(instance, images: images, groups: groups)
+            if let index = item.firstIndex(where: { if case .element("instanceState", _) = $0 { true } else { false } }) {
+                item[index] = Self.stateNode("instanceState", (48, "terminated"))
+            }
+            values["instance-state-name"] = ["terminated"]
+            values["instance-state-code"] = ["48"]
+            await terminated.add(instance.metadata.id ?? "", .init(project: instance.key.project, reservationId: Self.reservationId(instance), item: item, filterValues: values, at: .now))
+            items.append([.text("instanceId", instance.metadata.id ?? ""), Self.stateNode("currentState", (32, "shutting-down")), Self.stateNode("previousState", previous)])
+        }
+        _ = try store.delete(instances.map(\.key), reason: "terminated through the EC2 API")
+        return [.set("instancesSet", items)]
+    }
+
+    func setPower(_ call: EC2Call, running: Bool) async throws -> [XMLNode] {
+        let instances = try namedInstances(call)
+        var items: [[XMLNode]] = []
+        for instance in instances {
+            try call.authorize(.instance, project: instance.key.project)
+            let previous = Self.state(instance)
+            if instance.isTerminating {
+                throw EC2Error("IncorrectInstanceState", "The instance '\(instance.metadata.id ?? "")' is not in a state from which it can be \(running ? "started" : "stopped").")
+            }
+            try update(instance) { resource in
+                guard case .instance(var spec) = resource.spec else { return }
+                spec.powerState = running ? .running : .stopped
+                resource.spec = .instance(spec)
+            }
+            let current = running ? (previous.name == "running" ? previous : (0, "pending")) : (previous.name == "stopped" ? previous : (64, "stopping"))
+            items.append([.text("instanceId", instance.metadata.id ?? ""), Self.stateNode("currentState", current), Self.stateNode("previousState", previous)])
+        }
+        return [.set("instancesSet", items)]
+    }
+
+    func rebootInstances(_ call: EC2Call) async throws -> [XMLNode] {
+        let instances = try namedInstances(call)
+        for instance in instances {
+            try call.authorize(.instance, project: instance.key.project)
+            guard Self.state(instance).name == "running" else {
+                throw EC2Error("IncorrectInstanceState", "The instance '\(instance.metadata.id ?? "")' is not running.")
+            }
+            guard let node else { throw EC2Error("Unsupported", "This endpoint runs no hypervisor.") }
+            try await node.reboot(instance)
+            try store.recordEvent(instance.key, reason: "Rebooted", message: "reboot requested through the EC2 API")
+        }
+        return [.text("return", "true")]
+    }
+
+    func getConsoleOutput(_ call: EC2Call) throws -> [XMLNode] {
+        let id = try call.required("InstanceId")
+        let instance = try resource(id, .instance, call, error: "InvalidInstanceID")
+        let text = (try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8)) ?? ""
+        return [.text("instanceId", id), .text("timestamp", Self.timestamp(Timestamp.string(Date()))), .text("output", Data(text.suffix(65536).utf8).base64EncodedString())]
+            + (instance.key.project.isEmpty ? [] : [])
+    }
+
+    /// Zones: the nodes' zones and the default one.
+    func zones() throws -> [String] {
+        var zones = Set([NodeSpec.defaultZone])
+        for node in try store.list(kind: .node) { if case .node(let spec) = node.resource.spec { zones.insert(spec.zone ?? NodeSpec.defaultZone) } }
+        return zones.sorted()
+    }
+}

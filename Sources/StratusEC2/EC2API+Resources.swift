@@ -1,0 +1,107 @@
+import Foundation
+import StratusIdentity
+import StratusModel
+import StratusStore
+
+extension EC2API {
+    /// The caller's resources of a kind: their project's, or every project's for cloudadmin and itsec.
+    ///
+    /// A deleted resource is gone at once, as on EC2, except an instance, which shows `shutting-down`.
+    func visible(_ kind: Kind, _ call: EC2Call) throws -> [StoredResource] {
+        let all: [StoredResource]
+        if call.seesAllProjects {
+            all = try store.list(kind: kind)
+        } else if let project = call.principal.defaultProject {
+            all = try store.list(kind: kind, project: project)
+        } else {
+            return []
+        }
+        return kind == .instance ? all : all.filter { !$0.isTerminating }
+    }
+
+    /// A resource by EC2 id (`i-…`), checked for shape, kind and visibility.
+    func resource(_ id: String, _ kind: Kind, _ call: EC2Call, error: String) throws -> StoredResource {
+        guard let prefix = kind.idPrefix, Self.isId(id, prefix: prefix) else { throw EC2Error.malformed(error, id) }
+        guard let found = try store.get(ec2Id: id), found.key.kind == kind, call.visible(found.key.project), kind == .instance || !found.isTerminating else {
+            throw EC2Error.notFound(error, [id])
+        }
+        return found
+    }
+
+    /// `prefix-` and 8 to 17 lowercase hex digits.
+    static func isId(_ id: String, prefix: String) -> Bool {
+        guard id.hasPrefix(prefix + "-") else { return false }
+        let hex = id.dropFirst(prefix.count + 1)
+        return (8...17).contains(hex.count) && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    /// A fresh id for a resource the API creates (`i-0a1b2c3d`); the store refuses a duplicate.
+    static func newId(_ prefix: String) -> String { "\(prefix)-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }
+
+    /// Validates and admits new or changed resources in one transaction, as `stratus apply` would.
+    @discardableResult
+    func write(_ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil) throws -> ApplyPlan {
+        var documents: [ManifestDocument] = []
+        for resource in resources {
+            var validator = Validator()
+            var defaulted = resource.spec.defaulted()
+            defaulted.body.validate(&validator)
+            if let name = NameRules.problem(with: resource.metadata.name, dotted: false) {
+                throw EC2Error("InvalidParameterValue", name)
+            }
+            if let issue = validator.issues.first {
+                throw EC2Error("InvalidParameterValue", "\(renderPath(issue.path)): \(issue.message)\(issue.hint.map { "; \($0)" } ?? "")")
+            }
+            documents.append(try ManifestDocument(resource: resource))
+        }
+        var options = applySet.map { ApplyOptions(applySet: $0, manager: "api") } ?? .api
+        options.presetIds = presetIds
+        return try store.apply(documents, options: options)
+    }
+
+    /// Writes a changed copy of a stored resource, keeping the apply set it belongs to.
+    func update(_ stored: StoredResource, _ change: (inout Resource) throws -> Void) throws {
+        var resource = stored.resource
+        resource.status = nil
+        try change(&resource)
+        try write([resource], applySet: stored.metadata.applySet ?? "")
+    }
+
+    /// EC2's `2026-11-25T01:02:03.000Z`.
+    static func timestamp(_ text: String?) -> String {
+        guard let text else { return "" }
+        if text.hasSuffix("Z"), !text.contains(".") { return String(text.dropLast()) + ".000Z" }
+        return text
+    }
+
+    /// Tags of a resource: its labels.
+    static func tagSet(_ resource: StoredResource) -> XMLNode {
+        .set("tagSet", resource.metadata.labels.sorted { $0.key < $1.key }.map { [.text("key", $0.key), .text("value", $0.value)] })
+    }
+
+    /// Whether a resource's tags pass `tag:Key`, `tag-key` and `tag-value` filters.
+    static func matchesTags(_ resource: StoredResource, _ name: String, _ values: [String]) -> Bool? {
+        let labels = resource.metadata.labels
+        if name.hasPrefix("tag:") { return FilterMatch.matches(labels[String(name.dropFirst(4))], values) }
+        if name == "tag-key" { return labels.keys.contains { FilterMatch.matches($0, values) } }
+        if name == "tag-value" { return labels.values.contains { FilterMatch.matches($0, values) } }
+        return nil
+    }
+
+    /// Applies MaxResults/NextToken to a sorted list: the page and the token of the next one.
+    static func page<T>(_ items: [T], _ call: EC2Call, minimum: Int = 5) throws -> ([T], String?) {
+        let offset = try call.string("NextToken").map { token -> Int in
+            guard let data = Data(base64Encoded: token), let value = Int(String(decoding: data, as: UTF8.self)), value >= 0 else {
+                throw EC2Error("InvalidParameterValue", "The token '\(token)' is invalid: pass the nextToken of the previous response.")
+            }
+            return value
+        } ?? 0
+        guard let max = try call.int("MaxResults") else { return (Array(items.dropFirst(offset)), nil) }
+        guard (minimum...1000).contains(max) else {
+            throw EC2Error.invalid("MaxResults", "\(max)", "It must be between \(minimum) and 1000.")
+        }
+        let end = min(items.count, offset + max)
+        let slice = offset < items.count ? Array(items[offset..<end]) : []
+        return (slice, end < items.count ? Data(String(end).utf8).base64EncodedString() : nil)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import StratusIdentity
+import StratusModel
+import StratusStore
+
+extension EC2API {
+    static let taggable: [(prefix: String, kind: Kind, error: String, type: String)] = [
+        ("i", .instance, "InvalidInstanceID", "instance"), ("vol", .volume, "InvalidVolume", "volume"), ("ami", .image, "InvalidAMIID", "image"),
+        ("sg", .securityGroup, "InvalidGroup", "security-group"), ("eipalloc", .address, "InvalidAllocationID", "elastic-ip"),
+    ]
+
+    func taggedResources(_ call: EC2Call) throws -> [StoredResource] {
+        let ids = call.list("ResourceId")
+        guard !ids.isEmpty else { throw EC2Error.missing("ResourceId") }
+        return try ids.map { id in
+            guard let type = Self.taggable.first(where: { id.hasPrefix($0.prefix + "-") }) else {
+                throw EC2Error("InvalidID", "The ID '\(id)' is not valid")
+            }
+            return try resource(id, type.kind, call, error: type.error)
+        }
+    }
+
+    func createTags(_ call: EC2Call) throws -> [XMLNode] {
+        let resources = try taggedResources(call)
+        let tags = call.tags()
+        guard !tags.isEmpty else { throw EC2Error.missing("Tag") }
+        for tag in tags where tag.key.hasPrefix("aws:") { throw EC2Error.invalid("Tag.Key", tag.key, "Tag keys starting with 'aws:' are reserved.") }
+        for stored in resources {
+            try call.authorize(stored.key.kind, project: stored.key.project)
+            try update(stored) { resource in for tag in tags { resource.metadata.labels[tag.key] = tag.value ?? "" } }
+        }
+        return [.text("return", "true")]
+    }
+
+    func deleteTags(_ call: EC2Call) throws -> [XMLNode] {
+        let resources = try taggedResources(call)
+        let tags = call.tags()
+        for stored in resources {
+            try call.authorize(stored.key.kind, project: stored.key.project)
+            try update(stored) { resource in
+                if tags.isEmpty { resource.metadata.labels = [:] }
+                // A tag given with a value is deleted only when the value matches, as on EC2.
+                for tag in tags where tag.value == nil || resource.metadata.labels[tag.key] == tag.value { resource.metadata.labels[tag.key] = nil }
+            }
+        }
+        return [.text("return", "true")]
+    }
+
+    func describeTags(_ call: EC2Call) throws -> [XMLNode] {
+        var items: [(String, [XMLNode])] = []
+        for type in Self.taggable {
+            for stored in try visible(type.kind, call) {
+                guard let id = stored.metadata.id else { continue }
+                for (key, value) in stored.metadata.labels {
+                    let values = ["resource-id": [id], "resource-type": [type.type], "key": [key], "value": [value]]
+                    guard call.filters().allSatisfy({ filter in (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
+                    items.append(("\(id)/\(key)", [.text("resourceId", id), .text("resourceType", type.type), .text("key", key), .text("value", value)]))
+                }
+            }
+        }
+        let (page, next) = try Self.page(items.sorted { $0.0 < $1.0 }, call)
+        return [.set("tagSet", page.map(\.1))] + XMLNode.optional("nextToken", next)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import StratusIdentity
+import StratusModel
+import StratusStore
+
+extension EC2API {
+    /// EC2's volume status: creating until a storage reconciler reports it available, in-use when attached.
+    static func volumeStatus(_ volume: StoredResource) -> String {
+        if volume.isTerminating { return "deleting" }
+        guard case .volume(let spec) = volume.resource.spec else { return "creating" }
+        switch volume.resource.status?.phase {
+        case "Available", "Ready", "Attached": return spec.attachment == nil ? "available" : "in-use"
+        default: return spec.attachment == nil ? "creating" : "in-use"
+        }
+    }
+
+    func describeVolumes(_ call: EC2Call) throws -> [XMLNode] {
+        let ids = call.list("VolumeId")
+        for id in ids where !Self.isId(id, prefix: "vol") { throw EC2Error.malformed("InvalidVolumeID", id) }
+        var items: [(String, [XMLNode])] = []
+        for volume in try visible(.volume, call) {
+            guard case .volume(let spec) = volume.resource.spec, let id = volume.metadata.id, ids.isEmpty || ids.contains(id) else { continue }
+            let status = Self.volumeStatus(volume)
+            let zone = spec.availabilityZone ?? NodeSpec.defaultZone
+            var attachments: [[XMLNode]] = []
+            var attachedTo: [String] = []
+            if let attachment = spec.attachment {
+                let instanceId = (try? store.get(ResourceKey(kind: .instance, project: volume.key.project, name: attachment.instance)))??.metadata.id ?? attachment.instance
+                attachedTo = [instanceId]
+                attachments = [[.text("volumeId", id), .text("instanceId", instanceId), .text("device", attachment.device ?? "/dev/vdb"), .text("status", "attached"), .text("attachTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("deleteOnTermination", "false")]]
+            }
+            let values: [String: [String]] = ["volume-id": [id], "status": [status], "availability-zone": [zone], "attachment.instance-id": attachedTo, "size": ["\(spec.sizeGB)"]]
+            guard call.filters().allSatisfy({ filter in Self.matchesTags(volume, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
+            items.append((id, [
+                .text("volumeId", id), .text("size", "\(spec.sizeGB)"), .text("availabilityZone", zone), .text("status", status),
+                .text("createTime", Self.timestamp(volume.metadata.creationTimestamp)), .set("attachmentSet", attachments), .text("volumeType", "standard"), Self.tagSet(volume),
+            ]))
+        }
+        let missing = ids.filter { id in !items.contains { $0.0 == id } }
+        if !missing.isEmpty { throw EC2Error.notFound("InvalidVolume", missing) }
+        let (page, next) = try Self.page(items.sorted { $0.0 < $1.0 }, call)
+        return [.set("volumeSet", page.map(\.1))] + XMLNode.optional("nextToken", next)
+    }
+
+    func createVolume(_ call: EC2Call) throws -> [XMLNode] {
+        let project = try call.project()
+        try call.authorize(.volume, project: project)
+        guard let size = try call.int("Size") else { throw EC2Error.missing("Size") }
+        let zone = try call.string("AvailabilityZone") ?? NodeSpec.defaultZone
+        guard try zones().contains(zone) else { throw EC2Error.invalid("AvailabilityZone", zone, "Known zones: \(try zones().joined(separator: ", ")).") }
+        let id = Self.newId("vol")
+        var labels: [String: String] = [:]
+        for spec in call.indices("TagSpecification") { for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" } }
+        let key = ResourceKey(kind: .volume, project: project, name: id)
+        try write([Resource(metadata: ObjectMeta(name: id, project: project, labels: labels), spec: .volume(VolumeSpec(sizeGB: size, availabilityZone: zone)))], presetIds: [key: id])
+        guard let volume = try store.get(key) else { throw EC2Error("InternalError", "the volume vanished", status: 500) }
+        return [.text("volumeId", id), .text("size", "\(size)"), .text("availabilityZone", zone), .text("status", Self.volumeStatus(volume)), .text("createTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("volumeType", "standard")]
+    }
+
+    func deleteVolume(_ call: EC2Call) throws -> [XMLNode] {
+        let volume = try resource(try call.required("VolumeId"), .volume, call, error: "InvalidVolume")
+        try call.authorize(.volume, project: volume.key.project)
+        if case .volume(let spec) = volume.resource.spec, spec.attachment != nil {
+            throw EC2Error("VolumeInUse", "Volume \(volume.metadata.id ?? "") is currently attached to \(spec.attachment!.instance)")
+        }
+        _ = try store.delete([volume.key], reason: "deleted through the EC2 API")
+        return [.text("return", "true")]
+    }
+
+    func attachVolume(_ call: EC2Call, attach: Bool) throws -> [XMLNode] {
+        let volume = try resource(try call.required("VolumeId"), .volume, call, error: "InvalidVolume")
+        try call.authorize(.volume, project: volume.key.project)
+        guard case .volume(var spec) = volume.resource.spec else { return [] }
+        var instanceId = call.string("InstanceId")
+        var device = call.string("Device")
+        if attach {
+            let instance = try resource(try call.required("InstanceId"), .instance, call, error: "InvalidInstanceID")
+            guard instance.key.project == volume.key.project else { throw EC2Error.notFound("InvalidInstanceID", [instanceId ?? ""]) }
+            if let current = spec.attachment { throw EC2Error("VolumeInUse", "\(volume.metadata.id ?? "") is already attached to an instance (\(current.instance))") }
+            let linux = device.map { $0.replacingOccurrences(of: "/dev/sd", with: "/dev/vd").replacingOccurrences(of: "/dev/xvd", with: "/dev/vd") } ?? "/dev/vdb"
+            spec.attachment = VolumeAttachment(instance: instance.key.name, device: linux)
+            device = linux
+        } else {
+            guard let current = spec.attachment else { throw EC2Error("IncorrectState", "Volume \(volume.metadata.id ?? "") is in the 'available' state.") }
+            instanceId = (try store.get(ResourceKey(kind: .instance, project: volume.key.project, name: current.instance)))?.metadata.id ?? current.instance
+            device = current.device
+            spec.attachment = nil
+        }
+        try update(volume) { $0.spec = .volume(spec) }
+        return [
+            .text("volumeId", volume.metadata.id ?? ""), .text("instanceId", instanceId ?? ""), .text("device", device ?? ""),
+            .text("status", attach ? "attaching" : "detaching"), .text("attachTime", Self.timestamp(Timestamp.string(Date()))),
+        ]
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import StratusAPI
+import StratusIdentity
+import StratusModel
+import StratusStore
+
+/// The EC2 Query API (`/` and `/services/Cloud/`, GET or form POST), translated into resources.
+///
+/// Every call is signed (SigV4 or SigV2) and authorized by the signer's project roles. Writes go
+/// through the same admission as `stratus apply` (field manager `api`, no apply set), so the
+/// controller converges them like any manifest. Only the actions in `EC2API.actions` exist.
+public struct EC2API: Sendable {
+    let store: Store
+    let dataDirectory: String
+    let node: (any NodeOperations)?
+    let authenticator: Authenticator
+    let terminated: TerminatedInstances
+    /// The region this endpoint serves, and its URL for DescribeRegions.
+    let region: String
+    let endpoint: String
+
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)?, region: String = "nova", endpoint: String, terminatedRetention: Duration = .seconds(3600)) {
+        self.store = store
+        self.dataDirectory = dataDirectory
+        self.node = node
+        self.authenticator = Authenticator(store: store, service: .standard)
+        self.terminated = TerminatedInstances(retention: terminatedRetention)
+        self.region = region
+        self.endpoint = endpoint
+    }
+
+    typealias Action = @Sendable (EC2API, EC2Call) async throws -> [XMLNode]
+
+    /// The callable actions: nothing else is (the seed let any public method be called by name).
+    static let actions: [String: Action] = [
+        "DescribeRegions": { api, call in try api.describeRegions(call) },
+        "DescribeAvailabilityZones": { api, call in try api.describeAvailabilityZones(call) },
+        "DescribeInstanceTypes": { api, call in try api.describeInstanceTypes(call) },
+        "DescribeKeyPairs": { api, call in try api.describeKeyPairs(call) },
+        "CreateKeyPair": { api, call in try api.createKeyPair(call) },
+        "ImportKeyPair": { api, call in try api.importKeyPair(call) },
+        "DeleteKeyPair": { api, call in try api.deleteKeyPair(call) },
+        "DescribeSecurityGroups": { api, call in try api.describeSecurityGroups(call) },
+        "CreateSecurityGroup": { api, call in try api.createSecurityGroup(call) },
+        "DeleteSecurityGroup": { api, call in try api.deleteSecurityGroup(call) },
+        "AuthorizeSecurityGroupIngress": { api, call in try api.changeIngress(call, authorize: true) },
+        "RevokeSecurityGroupIngress": { api, call in try api.changeIngress(call, authorize: false) },
+        "DescribeImages": { api, call in try api.describeImages(call) },
+        "RegisterImage": { api, call in try api.registerImage(call) },
+        "DeregisterImage": { api, call in try api.deregisterImage(call) },
+        "DescribeImageAttribute": { api, call in try api.describeImageAttribute(call) },
+        "ModifyImageAttribute": { api, call in try api.modifyImageAttribute(call) },
+        "RunInstances": { api, call in try await api.runInstances(call) },
+        "DescribeInstances": { api, call in try await api.describeInstances(call) },
+        "DescribeInstanceStatus": { api, call in try await api.describeInstanceStatus(call) },
+        "TerminateInstances": { api, call in try await api.terminateInstances(call) },
+        "StopInstances": { api, call in try await api.setPower(call, running: false) },
+        "StartInstances": { api, call in try await api.setPower(call, running: true) },
+        "RebootInstances": { api, call in try await api.rebootInstances(call) },
+        "GetConsoleOutput": { api, call in try api.getConsoleOutput(call) },
+        "CreateTags": { api, call in try api.createTags(call) },
+        "DeleteTags": { api, call in try api.deleteTags(call) },
+        "DescribeTags": { api, call in try api.describeTags(call) },
+        "DescribeVolumes": { api, call in try api.describeVolumes(call) },
+        "CreateVolume": { api, call in try api.createVolume(call) },
+        "DeleteVolume": { api, call in try api.deleteVolume(call) },
+        "AttachVolume": { api, call in try api.attachVolume(call, attach: true) },
+        "DetachVolume": { api, call in try api.attachVolume(call, attach: false) },
+        "DescribeAddresses": { api, call in try api.describeAddresses(call) },
+        "AllocateAddress": { api, call in try api.allocateAddress(call) },
+        "ReleaseAddress": { api, call in try api.releaseAddress(call) },
+        "AssociateAddress": { api, call in try api.associateAddress(call, associate: true) },
+        "DisassociateAddress": { api, call in try api.associateAddress(call, associate: false) },
+    ]
+
+    /// The Hummingbird application serving the API on `host:port` (0 picks a free port, passed to `onRunning`).
+    public func application(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let router = Router(context: EC2RequestContext.self)
+        for path in ["/", "/services/Cloud"] {  // Hummingbird matches /services/Cloud/ too
+            router.get(RouterPath(path)) { request, context in await self.handle(request, context) }
+            router.post(RouterPath(path)) { request, context in await self.handle(request, context) }
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "stratus-ec2"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    /// Authenticates, dispatches and renders one request; every failure becomes EC2 error XML.
+    func handle(_ request: Request, _ context: EC2RequestContext) async -> Response {
+        let requestId = UUID().uuidString.lowercased()
+        var request = request
+        do {
+            let body = try await request.collectBody(upTo: context.maxUploadSize)
+            let signable = SignableRequest(request, body: body)
+            var parameters: [String: String] = [:]
+            for (name, value) in signable.queryParameters + signable.formParameters where parameters[name] == nil { parameters[name] = value }
+            guard let action = parameters["Action"] else { throw EC2Error.missing("Action") }
+            guard let handler = Self.actions[action] else {
+                throw EC2Error("InvalidAction", "The action \(action) is not valid for this web service.")
+            }
+            let principal: Principal
+            do {
+                principal = try authenticator.authenticate(signable).0
+            } catch let error as AuthenticationError {
+                throw EC2Error(error.ec2Code, error.message, status: error.ec2Code == "AuthFailure" || error.ec2Code == "MissingAuthenticationToken" ? 401 : 400)
+            }
+            let version = parameters["Version"] ?? "2016-11-15"
+            let call = EC2Call(action: action, parameters: parameters, principal: principal, requestId: requestId, version: version, host: signable.header("host") ?? "")
+            let result = try await handler(self, call)
+            var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<\(action)Response xmlns=\"http://ec2.amazonaws.com/doc/\(Self.xmlSafe(version))/\"><requestId>\(requestId)</requestId>"
+            for node in result { node.render(into: &xml) }
+            xml += "</\(action)Response>"
+            return Response(status: .ok, headers: [.contentType: "text/xml;charset=UTF-8"], body: .init(byteBuffer: ByteBuffer(string: xml)))
+        } catch {
+            let failure = Self.ec2Error(error)
+            var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>"
+            XMLNode.escape(failure.code, into: &xml)
+            xml += "</Code><Message>"
+            XMLNode.escape(failure.message, into: &xml)
+            xml += "</Message></Error></Errors><RequestID>\(requestId)</RequestID></Response>"
+            return Response(status: HTTPResponse.Status(code: failure.status), headers: [.contentType: "text/xml;charset=UTF-8"], body: .init(byteBuffer: ByteBuffer(string: xml)))
+        }
+    }
+
+    /// Maps the store's and the loader's errors to EC2 codes.
+    static func ec2Error(_ error: any Error) -> EC2Error {
+        switch error {
+        case let error as EC2Error: return error
+        case let errors as ManifestErrors:
+            let message = errors.errors.map { "\($0.path.map { "\($0): " } ?? "")\($0.message)\($0.hint.map { "; \($0)" } ?? "")" }.joined(separator: "; ")
+            return EC2Error("InvalidParameterValue", message)
+        case let error as StoreError:
+            return EC2Error(error.isNotFound ? "InvalidParameterValue" : "IncorrectState", error.message)
+        case let error as HTTPError:
+            return EC2Error("InvalidRequest", error.body ?? "\(error.status)", status: Int(error.status.code))
+        default:
+            return EC2Error("InternalError", "\(error)", status: 500)
+        }
+    }
+
+    static func xmlSafe(_ version: String) -> String { String(version.filter { $0.isNumber || $0 == "-" }.prefix(10)) }
+}
+
+/// The request context of the EC2 API (form bodies of a few KB; user data up to 16 KB base64).
+public struct EC2RequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    public var maxUploadSize: Int { 1 << 20 }
+}

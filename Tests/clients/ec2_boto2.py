@@ -1,0 +1,50 @@
+"""boto 2 (Signature Version 2) against a live `stratus serve`: EC2_URL and alice's AWS_* keys."""
+import os
+import sys
+import time
+from urllib.parse import urlparse
+
+from boto.ec2.connection import EC2Connection
+from boto.ec2.regioninfo import RegionInfo
+from boto.exception import EC2ResponseError
+
+url = urlparse(os.environ["EC2_URL"])
+conn = EC2Connection(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], is_secure=False,
+                     region=RegionInfo(name="nova", endpoint=url.hostname), port=url.port, path=url.path)
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        print(f"FAIL: {what}")
+        sys.exit(1)
+    checks += 1
+    print(f"ok: {what}")
+
+
+check([z.name for z in conn.get_all_zones()] == ["nova"], "get_all_zones")
+key = conn.create_key_pair("boto2")
+check(key.material.startswith("-----BEGIN OPENSSH PRIVATE KEY-----"), "create_key_pair returns the private key")
+group = conn.create_security_group("boto2", "boto 2 group")
+check(group.authorize("tcp", 80, 80, "0.0.0.0/0"), "authorize (legacy flat parameters)")
+check([r.from_port for r in conn.get_all_security_groups(groupnames=["boto2"])[0].rules] == ["80"], "get_all_security_groups shows the rule")
+image = conn.get_all_images()[0]
+reservation = conn.run_instances(image.id, min_count=1, max_count=1, key_name="boto2", security_groups=["boto2"], instance_type="m1.tiny")
+instance = reservation.instances[0]
+check(instance.id.startswith("i-"), "run_instances")
+for _ in range(150):
+    instance.update()
+    if instance.state == "running":
+        break
+    time.sleep(0.2)
+check(instance.state == "running", "the instance runs")
+check([i.id for r in conn.get_all_reservations(filters={"key-name": "boto2"}) for i in r.instances] == [instance.id], "get_all_reservations with a filter")
+try:
+    conn.get_all_reservations(instance_ids=["i-00000000"])
+    check(False, "unknown id accepted")
+except EC2ResponseError as error:
+    check(error.error_code == "InvalidInstanceID.NotFound", "an unknown id is InvalidInstanceID.NotFound")
+check([i.id for i in conn.terminate_instances([instance.id])] == [instance.id], "terminate_instances")
+conn.delete_key_pair("boto2")
+print(f"{checks} checks passed")
