@@ -145,6 +145,11 @@ let package = Package(
             exclude: ["botocore_sign.py"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "StratusEC2Tests",
+            dependencies: ["StratusEC2", "StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StratusComputeTests", dependencies: ["StratusCompute", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusControlTests",

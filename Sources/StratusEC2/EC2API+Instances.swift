@@ -123,7 +123,11 @@ extension EC2API {
         let images = ImageIds(store: store)
         let groups = try groupIds(call)
         var entries: [(id: String, project: String, reservation: String, item: [XMLNode])] = []
-        for instance in try visible(.instance, call) {
+        // Named instances are read by id, not found among all of them.
+        let candidates = wanted.isEmpty
+            ? try visible(.instance, call)
+            : try wanted.compactMap { try store.get(ec2Id: $0) }.filter { $0.key.kind == .instance && call.visible($0.key.project) }
+        for instance in candidates {
             guard let id = instance.metadata.id, wanted.isEmpty || wanted.contains(id) else { continue }
             let (item, values) = instanceItem(instance, images: images, groups: groups)
             if try Self.passes(values, filters) { entries.append((id, instance.key.project, Self.reservationId(instance), item)) }

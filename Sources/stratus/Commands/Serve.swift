@@ -54,6 +54,9 @@ extension Stratus {
         @Option(help: "Port of the EC2 Query API; 0 picks a free one ($STRATUS_EC2_PORT; default 8773). Its URL is written to DATA/serve.json.")
         var ec2Port: Int?
 
+        @Option(help: ArgumentHelp("Where the instance metadata service listens, e.g. 169.254.169.254:80 on a compute node ($STRATUS_METADATA_LISTEN; default: off).", valueName: "host:port"))
+        var metadataListen: String?
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel: Logger.Level = .info
 
@@ -87,7 +90,7 @@ extension Stratus {
         private var configValues: [String: String] = [:]
 
         enum CodingKeys: CodingKey {
-            case storeOptions, applyPaths, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, logLevel
+            case storeOptions, applyPaths, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, metadataListen, logLevel
             case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, config
         }
 
@@ -96,7 +99,7 @@ extension Stratus {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("--config: cannot read \(path)") }
             do {
                 guard let mapping = try Yams.load(yaml: text) as? [String: Any] else { throw ValidationError("--config \(path): expected a mapping of setting: value") }
-                let known = ["hypervisor", "domain-type", "node-name", "zone", "listen", "api-port", "ec2-port", "ldap-url", "ldap-bind-dn", "ldap-password-file", "ldap-base", "resync-interval"]
+                let known = ["hypervisor", "domain-type", "node-name", "zone", "listen", "api-port", "ec2-port", "metadata-listen", "ldap-url", "ldap-bind-dn", "ldap-password-file", "ldap-base", "resync-interval"]
                 for (key, value) in mapping {
                     guard known.contains(key) else {
                         let hint = Suggestion.closest(to: key, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
@@ -186,9 +189,20 @@ extension Stratus {
                     await serveFile.set(["ec2URL": "http://\(host):\(chosen)/services/Cloud", "ec2Port": chosen])
                     logger.info("EC2 API listening", metadata: ["stratus.url": "http://\(host):\(chosen)/services/Cloud"])
                 }
-            let group = ServiceGroup(
-                configuration: .init(services: [.init(service: controller), .init(service: api), .init(service: ec2)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            )
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: controller), .init(service: api), .init(service: ec2)]
+            if let metadata = metadataListen ?? setting("STRATUS_METADATA_LISTEN") {
+                let parts = metadata.split(separator: ":")
+                guard parts.count == 2, let metadataPort = Int(parts[1]) else {
+                    Terminal.standardError.line("error: --metadata-listen: expected HOST:PORT like 169.254.169.254:80, got \"\(metadata)\"")
+                    throw ExitCode.failure
+                }
+                let metadataHost = String(parts[0])
+                services.append(.init(service: MetadataService(store: store).application(host: metadataHost, port: metadataPort, logger: Logger(label: "stratus.metadata")) { chosen in
+                    await serveFile.set(["metadataURL": "http://\(metadataHost):\(chosen)"])
+                    logger.info("metadata service listening", metadata: ["stratus.url": "http://\(metadataHost):\(chosen)"])
+                }))
+            }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             logger.info("controller running; press Ctrl-C to stop")
             try await group.run()
             logger.info("stopped")
