@@ -259,18 +259,16 @@ extension EC2API {
         let quotas = spec.quotas ?? Quotas()
         var types: [String: Int] = [:]
         for type in try store.list(kind: .instanceType) { if case .instanceType(let t) = type.resource.spec { types[type.key.name] = t.vcpus } }
-        let running = try store.list(kind: .instance, project: project).filter { !$0.isTerminating }
-        let cores = running.reduce(0) { sum, instance in
-            guard case .instance(let s) = instance.resource.spec else { return sum }
-            return sum + (types[s.instanceType] ?? 1)
-        }
-        let byInstances = (quotas.instances ?? 10) - running.count
+        let counts = try store.instanceTypeCounts(project: project)
+        let instances = counts.values.reduce(0, +)
+        let cores = counts.reduce(0) { $0 + (types[$1.key] ?? 1) * $1.value }
+        let byInstances = (quotas.instances ?? 10) - instances
         let byCores = ((quotas.cores ?? 20) - cores) / Swift.max(1, vcpus)
         let allowed = Swift.min(byInstances, byCores)
         guard allowed >= min else {
             throw EC2Error(
                 "InstanceLimitExceeded",
-                "Your quota allows \(Swift.max(0, allowed)) more instance(s) of this type in project \(project) (instances \(running.count)/\(quotas.instances ?? 10), cores \(cores)/\(quotas.cores ?? 20)); you requested \(min)."
+                "Your quota allows \(Swift.max(0, allowed)) more instance(s) of this type in project \(project) (instances \(instances)/\(quotas.instances ?? 10), cores \(cores)/\(quotas.cores ?? 20)); you requested \(min)."
             )
         }
         return Swift.min(max, allowed)

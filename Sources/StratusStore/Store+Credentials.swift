@@ -128,3 +128,19 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// How many live instances of each type a project has (for quotas), counted by SQLite.
+    public func instanceTypeCounts(project: String) throws -> [String: Int] {
+        try writer.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT json_extract(spec, '$.instanceType') AS type, COUNT(*) AS n FROM resource
+                WHERE kind = ? AND project = ? AND deletionTimestamp IS NULL GROUP BY type
+                """, arguments: [Kind.instance.rawValue, project]) {
+                counts[row["type"] ?? ""] = row["n"]
+            }
+            return counts
+        }
+    }
+}

@@ -42,10 +42,22 @@ extension Store {
         var isProtected: Bool
     }
 
-    func snapshot(_ db: Database) throws -> [ResourceKey: SnapshotRow] {
+    /// The stored rows an apply compares against: all of them, or only `keys` (a small API write
+    /// needs a handful of rows, not a scan of 10,000).
+    func snapshot(_ db: Database, only keys: Set<ResourceKey>? = nil) throws -> [ResourceKey: SnapshotRow] {
         var rows: [ResourceKey: SnapshotRow] = [:]
+        let columns = "SELECT id, kind, project, name, ec2Id, specHash, labels, annotations, applySet, deletionTimestamp FROM resource"
+        let cursor: RowCursor
+        if let keys {
+            let statement = try db.cachedStatement(sql: columns + " WHERE kind = ? AND project = ? AND name = ?")
+            for key in keys {
+                guard let row = try Row.fetchOne(statement, arguments: [key.kind.rawValue, key.project, key.name]) else { continue }
+                rows[key] = Self.snapshotRow(row)
+            }
+            return rows
+        }
         rows.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0)
-        let cursor = try Row.fetchCursor(db, sql: "SELECT id, kind, project, name, ec2Id, specHash, labels, annotations, applySet, deletionTimestamp FROM resource")
+        cursor = try Row.fetchCursor(db, sql: columns)
         while let row = try cursor.next() {
             guard let kind = Kind(rawValue: row[1]) else { continue }
             let annotations: String = row[7]
@@ -59,13 +71,30 @@ extension Store {
         return rows
     }
 
+    static func snapshotRow(_ row: Row) -> SnapshotRow {
+        let annotations: String = row[7]
+        return SnapshotRow(
+            id: row[0], ec2Id: row[4], specHash: row[5], labels: row[6], annotations: annotations, applySet: row[8],
+            terminating: row[9] as String? != nil,
+            isProtected: annotations.contains(ObjectMeta.protectAnnotation) && Self.isProtected(annotations)
+        )
+    }
+
     static func isProtected(_ annotationsJSON: String) -> Bool {
         let annotations = try? JSONDecoder().decode([String: String].self, from: Data(annotationsJSON.utf8))
         return annotations?[ObjectMeta.protectAnnotation]?.lowercased() == "true"
     }
 
     func computePlan(_ db: Database, _ documents: [ManifestDocument], _ options: ApplyOptions) throws -> ApplyPlan {
-        let stored = try snapshot(db)
+        // Without prune only the documents and what they refer to matter; small sets read just those rows.
+        let stored: [ResourceKey: SnapshotRow]
+        if !options.prune && documents.count <= 64 {
+            var keys = Set(documents.map(\.key))
+            for document in documents { for reference in document.references { keys.insert(reference.target) } }
+            stored = try snapshot(db, only: keys)
+        } else {
+            stored = try snapshot(db)
+        }
         try checkReferences(db, documents, stored)
         try checkAccessKeys(db, documents)
         var changes: [PlannedChange] = []

@@ -36,12 +36,13 @@ extension Store {
                 let document = documents[index]
                 if namesByScope == nil {
                     var names: [String: [String]] = [:]
-                    for key in stored.keys { names["\(key.kind.rawValue)/\(key.project)", default: []].append(key.name) }
                     for key in inSet.keys { names["\(key.kind.rawValue)/\(key.project)", default: []].append(key.name) }
                     namesByScope = names
                 }
                 let target = reference.target
-                let candidates = namesByScope!["\(target.kind.rawValue)/\(target.project)"] ?? []
+                // Hints come from the database, since `stored` may hold only the rows this apply touches.
+                let storedNames = try String.fetchAll(db, sql: "SELECT name FROM resource WHERE kind = ? AND project = ?", arguments: [target.kind.rawValue, target.project])
+                let candidates = (namesByScope!["\(target.kind.rawValue)/\(target.project)"] ?? []) + storedNames
                 let publicNote = reference.allowsPublicImage && (inSet[target] != nil || stored[target] != nil) ? " is not public" : " does not exist"
                 errors.append(ManifestError(
                     location: document.location(of: reference.path),

@@ -1,0 +1,195 @@
+"""EC2 API benchmark: Stratus against moto_server, same load, same run (BENCHMARKS.md).
+
+1. 10,000 instances present (RunInstances in batches of 500).
+2. DescribeInstances latency p50/p99: all instances, and filtered by one id (raw signed HTTP,
+   so the client's XML parsing is not measured).
+3. RunInstances + TerminateInstances pairs per second with 16 concurrent clients (processes).
+
+Usage: python3 bench/ec2_vs_moto.py --bin .build/release/stratus [--instances 10000] [--seconds 15]
+"""
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import urlencode, urlparse
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Endpoint:
+    def __init__(self, url, access, secret):
+        self.url, self.access, self.secret = url, access, secret
+        parsed = urlparse(url)
+        self.host, self.port, self.path = parsed.hostname, parsed.port, parsed.path or "/"
+        self.connection = None
+
+    def call(self, params):
+        """One signed POST; returns (status, body bytes)."""
+        body = urlencode(dict(params, Version="2016-11-15"))
+        request = AWSRequest("POST", self.url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        SigV4Auth(Credentials(self.access, self.secret), "ec2", "us-east-1").add_auth(request)
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=300)
+        self.connection.request("POST", self.path, body=body, headers=dict(request.headers))
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+
+def ids_in(body, tag=b"<instanceId>"):
+    out, start = [], 0
+    while (index := body.find(tag, start)) >= 0:
+        end = body.find(b"<", index + len(tag))
+        out.append(body[index + len(tag):end].decode())
+        start = end
+    return out
+
+
+def populate(endpoint, ami, count):
+    made = []
+    while len(made) < count:
+        batch = min(500, count - len(made))
+        status, body = endpoint.call({"Action": "RunInstances", "ImageId": ami, "MinCount": batch, "MaxCount": batch, "InstanceType": "m1.tiny" if "moto" not in endpoint.url else "t2.micro"})
+        if status != 200:
+            raise SystemExit(f"RunInstances failed: {status} {body[:300]}")
+        made += ids_in(body)
+    return made
+
+
+def latencies(endpoint, params, runs):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        status, body = endpoint.call(params)
+        times.append((time.perf_counter() - start) * 1000)
+        if status != 200:
+            raise SystemExit(f"{params['Action']} failed: {status} {body[:300]}")
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))], len(body)
+
+
+def churn(args):
+    url, access, secret, ami, seconds, instance_type = args
+    endpoint = Endpoint(url, access, secret)
+    deadline, pairs = time.time() + seconds, 0
+    while time.time() < deadline:
+        status, body = endpoint.call({"Action": "RunInstances", "ImageId": ami, "MinCount": 1, "MaxCount": 1, "InstanceType": instance_type})
+        if status != 200:
+            return -1, body[:300].decode(errors="replace")
+        status, body = endpoint.call({"Action": "TerminateInstances", "InstanceId.1": ids_in(body)[0]})
+        if status != 200:
+            return -1, body[:300].decode(errors="replace")
+        pairs += 1
+    return pairs, ""
+
+
+def measure(name, endpoint, ami, instances, seconds, instance_type, clients=16):
+    start = time.perf_counter()
+    made = populate(endpoint, ami, instances)
+    populate_s = time.perf_counter() - start
+    all_p50, all_p99, size = latencies(endpoint, {"Action": "DescribeInstances"}, 20)
+    one_p50, one_p99, _ = latencies(endpoint, {"Action": "DescribeInstances", "InstanceId.1": made[len(made) // 2]}, 200)
+    with multiprocessing.Pool(clients) as pool:
+        results = pool.map(churn, [(endpoint.url, endpoint.access, endpoint.secret, ami, seconds, instance_type)] * clients)
+    failures = [r[1] for r in results if r[0] < 0]
+    if failures:
+        raise SystemExit(f"{name}: churn failed: {failures[0]}")
+    rate = sum(r[0] for r in results) / seconds
+    return {"name": name, "populate_s": populate_s, "all_p50": all_p50, "all_p99": all_p99, "all_bytes": size,
+            "one_p50": one_p50, "one_p99": one_p99, "pairs_per_s": rate}
+
+
+def wait_for(path, key, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            info = json.load(open(path))
+            if key in info:
+                return info[key]
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{path} has no {key}")
+
+
+def stratus(binary, instances, seconds):
+    work = tempfile.mkdtemp(prefix="stratus-bench-ec2-")
+    node = os.path.join(work, "node.xml")
+    with open(node, "w") as f:
+        f.write("<node><cpu><mhz>2000</mhz><model>bench</model><nodes>1</nodes><sockets>1</sockets><cores>512</cores><threads>1</threads></cpu><memory>%d</memory></node>" % (64 * 1024 * 1024 * 1024))
+    manifest = os.path.join(work, "bench.yaml")
+    with open(manifest, "w") as f:
+        f.write("apiVersion: stratus/v1\nkind: User\nmetadata: {name: bench}\nspec: {projects: [{project: bench, roles: [sysadmin]}]}\n---\n"
+                "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: bench}\nspec: {manager: bench, quotas: {instances: 100000, cores: 1000000}}\n---\n"
+                "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: img, project: bench}\nspec: {source: /var/lib/stratus/images/img.qcow2}\n")
+    data = os.path.join(work, "data")
+    log = open(os.path.join(work, "serve.log"), "w")
+    server = subprocess.Popen([binary, "serve", "--data-dir", data, "--api-port", "0", "--ec2-port", "0", "--hypervisor", f"test://{node}",
+                               "--apply", manifest, "--log-level", "warning"], stdout=log, stderr=log)
+    try:
+        url = wait_for(os.path.join(data, "serve.json"), "ec2URL")
+        keys = json.loads(subprocess.check_output([binary, "credentials", "bench", "-p", "bench", "--format", "json", "--data-dir", data]))
+        endpoint = Endpoint(url, keys["accessKey"], keys["secretKey"])
+        status, body = endpoint.call({"Action": "DescribeImages"})
+        ami = ids_in(body, b"<imageId>")[0]
+        return measure("Stratus", endpoint, ami, instances, seconds, "m1.tiny")
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def moto_server(instances, seconds):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        endpoint = Endpoint(f"http://127.0.0.1:{port}/", "AKIAMOTOBENCH0000000", "secret")
+        status, body = endpoint.call({"Action": "DescribeImages", "Owner.1": "amazon"})
+        ami = ids_in(body, b"<imageId>")[0]
+        return measure("moto_server", endpoint, ami, instances, seconds, "t2.micro")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=".build/release/stratus")
+    parser.add_argument("--instances", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=15)
+    args = parser.parse_args()
+    import moto
+    results = [stratus(os.path.abspath(args.bin), args.instances, args.seconds), moto_server(args.instances, args.seconds)]
+    s, m = results
+    print(f"| measurement ({args.instances} instances present; 16 concurrent clients for {args.seconds} s) | Stratus | moto_server {moto.__version__} | ratio |")
+    print("|---|---|---|---|")
+    print(f"| populate: RunInstances in batches of 500 | {s['populate_s']:.1f} s | {m['populate_s']:.1f} s | {m['populate_s'] / s['populate_s']:.1f}× |")
+    print(f"| DescribeInstances, all ({s['all_bytes'] // 1024} KB) p50 / p99 | {s['all_p50']:.0f} / {s['all_p99']:.0f} ms | {m['all_p50']:.0f} / {m['all_p99']:.0f} ms | {m['all_p50'] / s['all_p50']:.1f}× |")
+    print(f"| DescribeInstances, one id p50 / p99 | {s['one_p50']:.1f} / {s['one_p99']:.1f} ms | {m['one_p50']:.1f} / {m['one_p99']:.1f} ms | {m['one_p50'] / s['one_p50']:.1f}× |")
+    print(f"| RunInstances + TerminateInstances pairs/s | {s['pairs_per_s']:.0f} | {m['pairs_per_s']:.1f} | {s['pairs_per_s'] / m['pairs_per_s']:.1f}× |")
+
+
+if __name__ == "__main__":
+    main()
