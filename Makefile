@@ -19,6 +19,7 @@ bench: install-deps release
 	python3 bench/apply_diff.py --bin .build/release/stratus
 	.build/release/stratus-bench compute 1000 2>/dev/null
 	.build/release/stratus-bench identity 10000
+	python3 bench/ec2_vs_moto.py --bin .build/release/stratus
 
 ## release: the optimized build (some Swift 6 concurrency mistakes only show here)
 release:

@@ -17,7 +17,7 @@ enum IdentityBench {
         let documents = try ManifestLoader.load([ManifestSource(name: "identity.yaml", data: Data(manifest.utf8))])
 
         // Stratus: controller + identity reconciler from an empty directory.
-        let slapd = try Slapd(sizeLimit: "unlimited")
+        let slapd = try await Slapd.make(sizeLimit: "unlimited")
         defer { slapd.destroy() }
         let dataDirectory = NSTemporaryDirectory() + "stratus-bench-identity-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
@@ -35,7 +35,7 @@ enum IdentityBench {
         }
         let converge = (ContinuousClock.now - start).seconds
         task.cancel()
-        let entries = try slapd.dns("(objectClass=*)", base: slapd.base).count - 1
+        let entries = try await slapd.dns("(objectClass=*)", base: slapd.base).count - 1
 
         // A no-change resync: every resource reconciled again (8 at once, as the controller does) plus the sweep.
         let resources = try store.list().filter { identity.kinds.contains($0.key.kind) }
@@ -59,12 +59,12 @@ enum IdentityBench {
 
         // The ceiling: the same entries as one LDIF through ldapadd.
         let ldif = try await exportLDIF(slapd)
-        let ceiling = try Slapd(sizeLimit: "unlimited")
+        let ceiling = try await Slapd.make(sizeLimit: "unlimited")
         defer { ceiling.destroy() }
         let ldapaddStart = ContinuousClock.now
-        try ceiling.add(ldif)
+        try await ceiling.add(ldif)
         let ldapadd = (ContinuousClock.now - ldapaddStart).seconds
-        let copied = try ceiling.dns("(objectClass=*)", base: ceiling.base).count - 1
+        let copied = try await ceiling.dns("(objectClass=*)", base: ceiling.base).count - 1
 
         let report = """
             | measurement (\(users) users × 3 memberships, \(projects.count) projects) | result |
@@ -89,7 +89,7 @@ enum IdentityBench {
 
     /// Every entry under the base as LDIF, parents first (ldapsearch's order is not guaranteed to be).
     static func exportLDIF(_ slapd: Slapd) async throws -> String {
-        let text = try slapd.search("(objectClass=*)", base: slapd.base, attributes: ["*"])
+        let text = try await slapd.search("(objectClass=*)", base: slapd.base, attributes: ["*"])
         let records = text.components(separatedBy: "\n\n").filter { $0.hasPrefix("dn: ") && !$0.hasPrefix("dn: \(slapd.base)\n") }
         return records.sorted { $0.prefix(while: { $0 != "\n" }).split(separator: ",").count < $1.prefix(while: { $0 != "\n" }).split(separator: ",").count }
             .joined(separator: "\n\n") + "\n"

@@ -39,13 +39,23 @@ struct CLI {
     }
 
     /// Runs `stratus ARGS…` with `STRATUS_DATA` pointing at this test's directory.
+    ///
+    /// The process is waited for on a dispatch thread: a test blocked in `waitUntilExit` would
+    /// hold one of the (two, here) cooperative threads and starve every other test.
     @discardableResult
-    func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
-        try run(arguments, stdin: stdin)
+    func run(_ arguments: String..., stdin: String? = nil) async throws -> Result {
+        try await run(arguments, stdin: stdin)
     }
 
     @discardableResult
-    func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+    func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+        let cli = self
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Swift.Result { try cli.runBlocking(arguments, stdin: stdin) }) }
+        }
+    }
+
+    func runBlocking(_ arguments: [String], stdin: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -91,41 +101,41 @@ struct CLI {
 
 @Suite struct CLITests {
     @Test("diff exits 0 in sync, 2 with differences, 1 on error — through the real binary")
-    func diffExitCodes() throws {
+    func diffExitCodes() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        let first = try cli.run("diff", "-f", examples)
+        let first = try await cli.run("diff", "-f", examples)
         #expect(first.status == 2, "\(first.stderr)")
         #expect(first.stdout.contains("+ Instance acme/web-1: create"))
-        let apply = try cli.run("apply", "-f", examples)
+        let apply = try await cli.run("apply", "-f", examples)
         #expect(apply.status == 0, "\(apply.stderr)")
         #expect(apply.stdout.contains("Instance acme/web-1 created (i-"))
         #expect(apply.stdout.contains("Applied set \"default\": 12 created, 0 configured, 0 pruned, 0 unchanged."))
-        let inSync = try cli.run("diff", "-f", examples)
+        let inSync = try await cli.run("diff", "-f", examples)
         #expect(inSync.status == 0, "\(inSync.stdout)\(inSync.stderr)")
         #expect(inSync.stdout == "Plan: 0 to create, 0 to update, 0 to delete, 12 unchanged.\n")
 
         let instances = try cli.read("examples/instances.yaml").replacingOccurrences(of: "instanceType: m1.medium", with: "instanceType: m1.large")
         try cli.write("examples/instances.yaml", instances)
-        let changed = try cli.run("diff", "-f", examples)
+        let changed = try await cli.run("diff", "-f", examples)
         #expect(changed.status == 2)
         #expect(changed.stdout.contains("~ Instance acme/db-1 (i-"))
         #expect(changed.stdout.contains("    - instanceType: m1.medium\n    + instanceType: m1.large\n"))
         #expect(changed.stdout.contains("spec.instanceType: m1.medium → m1.large"))
 
         try cli.write("examples/broken.yaml", "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: v, project: acme}\nspec: {sizeGB: ten}\n")
-        let broken = try cli.run("diff", "-f", examples)
+        let broken = try await cli.run("diff", "-f", examples)
         #expect(broken.status == 1)
         #expect(broken.stderr.contains("broken.yaml:4:16: Volume acme/v: spec.sizeGB: expected an integer, got \"ten\""))
     }
 
     @Test("diff -o json has the documented stable shape")
-    func diffJSON() throws {
+    func diffJSON() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        try cli.run("apply", "-f", examples)
+        try await cli.run("apply", "-f", examples)
         try cli.write("examples/instances.yaml", try cli.read("examples/instances.yaml").replacingOccurrences(of: "instanceType: m1.medium", with: "instanceType: m1.large"))
-        let result = try cli.run("diff", "-f", examples, "-o", "json")
+        let result = try await cli.run("diff", "-f", examples, "-o", "json")
         #expect(result.status == 2)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(report["kind"] as? String == "ChangeReport")
@@ -141,91 +151,91 @@ struct CLI {
     }
 
     @Test("apply --dry-run shows the plan and changes nothing")
-    func dryRun() throws {
+    func dryRun() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        let dry = try cli.run("apply", "-f", examples, "--dry-run")
+        let dry = try await cli.run("apply", "-f", examples, "--dry-run")
         #expect(dry.status == 0)
         #expect(dry.stdout.contains("Nothing was changed (dry run)."))
-        let listed = try cli.run("get", "instances")
+        let listed = try await cli.run("get", "instances")
         #expect(listed.stdout.isEmpty)
         #expect(listed.stderr.contains("No instances found"))
     }
 
     @Test("a bad file anywhere in the set applies nothing and names file:line:column")
-    func atomicApply() throws {
+    func atomicApply() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
         try cli.write("examples/zz-bad.yaml", "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: x, project: acme}\nspec: {image: debian-12, instanceType: m1.smal}\n")
-        let result = try cli.run("apply", "-f", examples)
+        let result = try await cli.run("apply", "-f", examples)
         #expect(result.status == 1)
         #expect(result.stderr.contains("zz-bad.yaml:4:40: Instance acme/x: spec.instanceType: InstanceType m1.smal does not exist (neither in these files nor in the store); did you mean \"m1.small\"?"))
         #expect(result.stderr.contains("1 error; nothing was changed."))
-        #expect(try cli.run("get", "users").stdout.isEmpty)
+        #expect(try await cli.run("get", "users").stdout.isEmpty)
     }
 
     @Test("get, describe, delete and events work on what apply recorded; -f - reads stdin")
-    func getDescribeDelete() throws {
+    func getDescribeDelete() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        try cli.run("apply", "-f", examples)
-        let table = try cli.run("get", "instances", "-p", "acme")
+        try await cli.run("apply", "-f", examples)
+        let table = try await cli.run("get", "instances", "-p", "acme")
         #expect(table.stdout.hasPrefix("NAME    PROJECT   ID           IMAGE       TYPE        POWER     NODE   STATUS    AGE\n"))
         #expect(table.stdout.contains("web-1   acme      i-"))
-        let json = try cli.run("get", "instance", "web-1", "-p", "acme", "-o", "json")
+        let json = try await cli.run("get", "instance", "web-1", "-p", "acme", "-o", "json")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let metadata = try #require(object["metadata"] as? [String: Any])
         let id = try #require(metadata["id"] as? String)
-        let byID = try cli.run("get", "instance", id, "-o", "yaml")
+        let byID = try await cli.run("get", "instance", id, "-o", "yaml")
         #expect(byID.stdout.contains("name: web-1"))
-        let reapplied = try cli.run("apply", "-f", "-", stdin: byID.stdout)
+        let reapplied = try await cli.run("apply", "-f", "-", stdin: byID.stdout)
         #expect(reapplied.stdout.contains("Instance acme/web-1 unchanged"), "\(reapplied.stdout)\(reapplied.stderr)")
-        let describe = try cli.run("describe", "instance", "web-1", "-p", "acme")
+        let describe = try await cli.run("describe", "instance", "web-1", "-p", "acme")
         #expect(describe.stdout.contains("ID:           \(id)"))
         #expect(describe.stdout.contains("Created   created by apply:default"))
-        let deleted = try cli.run("delete", "-f", "\(examples)/instances.yaml")
+        let deleted = try await cli.run("delete", "-f", "\(examples)/instances.yaml")
         #expect(deleted.status == 0)
         #expect(deleted.stdout.contains("Instance acme/web-1 marked for deletion (Terminating)"))
-        #expect(try cli.run("get", "instances", "-p", "acme").stdout.contains("Terminating"))
-        let events = try cli.run("events", "--kind", "instance")
+        #expect(try await cli.run("get", "instances", "-p", "acme").stdout.contains("Terminating"))
+        let events = try await cli.run("events", "--kind", "instance")
         #expect(events.stdout.contains("Deleting"))
-        let missing = try cli.run("get", "instance", "web-9", "-p", "acme")
+        let missing = try await cli.run("get", "instance", "web-9", "-p", "acme")
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("Instance acme/web-9 not found; did you mean \"web-1\"?"))
     }
 
     @Test("apply --prune removes set members dropped from the files, within the budget")
-    func prune() throws {
+    func prune() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        #expect(try cli.run("apply", "-f", examples, "--set", "demo").status == 0)
+        #expect(try await cli.run("apply", "-f", examples, "--set", "demo").status == 0)
         let trimmed = try cli.read("examples/instances.yaml").components(separatedBy: "---\n").filter { !$0.contains("name: web-2") }.joined(separator: "---\n")
         try cli.write("examples/instances.yaml", trimmed)
-        let diff = try cli.run("diff", "-f", examples, "--set", "demo", "--prune")
+        let diff = try await cli.run("diff", "-f", examples, "--set", "demo", "--prune")
         #expect(diff.status == 2)
         #expect(diff.stdout.contains("- Instance acme/web-2 (i-"))
-        let result = try cli.run("apply", "-f", examples, "--prune", "--set", "demo")
+        let result = try await cli.run("apply", "-f", examples, "--prune", "--set", "demo")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Instance acme/web-2 pruned (Terminating)"))
         for file in ["instances.yaml", "network.yaml", "images.yaml"] { try FileManager.default.removeItem(atPath: "\(examples)/\(file)") }
-        let tooMany = try cli.run("apply", "-f", examples, "--prune", "--set", "demo")
+        let tooMany = try await cli.run("apply", "-f", examples, "--prune", "--set", "demo")
         #expect(tooMany.status == 1)
         #expect(tooMany.stderr.contains("refusing to prune 7 of 11 resources of apply set \"demo\""))
         #expect(tooMany.stderr.contains("--allow-mass-delete"))
-        #expect(try cli.run("get", "networks", "-p", "acme").stdout.contains("Pending"))
-        let allowed = try cli.run("apply", "-f", examples, "--prune", "--set", "demo", "--allow-mass-delete")
+        #expect(try await cli.run("get", "networks", "-p", "acme").stdout.contains("Pending"))
+        let allowed = try await cli.run("apply", "-f", examples, "--prune", "--set", "demo", "--allow-mass-delete")
         #expect(allowed.status == 0)
         #expect(allowed.stdout.contains("7 pruned"))
     }
 
     @Test("unknown kinds and usage errors exit 1 with a suggestion")
-    func usageErrors() throws {
+    func usageErrors() async throws {
         let cli = try CLI()
-        let result = try cli.run("get", "instnces")
+        let result = try await cli.run("get", "instnces")
         #expect(result.status == 1)
         #expect(result.stderr.contains("did you mean \"instances\"?") || result.stderr.contains("Did you mean \"instances\"?"))
-        #expect(try cli.run("apply").status == 1)
-        #expect(try cli.run("--help").status == 0)
+        #expect(try await cli.run("apply").status == 1)
+        #expect(try await cli.run("--help").status == 0)
     }
 }
 
@@ -234,7 +244,7 @@ struct CLI {
     func watch() async throws {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        #expect(try cli.run("apply", "-f", "\(examples)/identity.yaml").status == 0)
+        #expect(try await cli.run("apply", "-f", "\(examples)/identity.yaml").status == 0)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = ["events", "--watch", "-o", "json"]
@@ -250,7 +260,7 @@ struct CLI {
             process.terminate()
             process.waitUntilExit()
         }
-        #expect(try cli.run("apply", "-f", "\(examples)/images.yaml").status == 0)
+        #expect(try await cli.run("apply", "-f", "\(examples)/images.yaml").status == 0)
         let deadline = ContinuousClock.now + .seconds(10)
         var lines: [String] = []
         while ContinuousClock.now < deadline {

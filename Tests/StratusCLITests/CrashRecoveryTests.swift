@@ -5,8 +5,8 @@ import Testing
 /// The real `stratus serve`, killed with SIGKILL while creating instances, then restarted.
 @Suite(.serialized) struct CrashRecoveryTests {
     /// Phase counts of the instances, read through the CLI.
-    static func phases(_ cli: CLI) throws -> [String: Int] {
-        let result = try cli.run("get", "instances", "-o", "json")
+    static func phases(_ cli: CLI) async throws -> [String: Int] {
+        let result = try await cli.run("get", "instances", "-o", "json")
         guard let list = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
             let items = list["items"] as? [[String: Any]]
         else { return [:] }
@@ -49,14 +49,14 @@ import Testing
             manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: vm-\(index), project: acme}\nspec: {image: tiny, instanceType: m1.tiny, powerState: stopped}\n"
         }
         try cli.write("cloud.yaml", manifest)
-        #expect(try cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml").status == 0)
+        #expect(try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml").status == 0)
 
         // Stopped instances: every domain is defined (with its disk overlay) but no QEMU process starts.
         let first = try Server(cli: cli, arguments: ["--hypervisor", "embed", "--node-name", "node-1"])
         var killedAt = 0
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
-            killedAt = try Self.phases(cli)["Stopped", default: 0]
+            killedAt = try await Self.phases(cli)["Stopped", default: 0]
             if killedAt >= 20 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -64,9 +64,10 @@ import Testing
         #expect(killedAt >= 20 && killedAt < 200, "killed after \(killedAt) of 200 (log: \((try? String(contentsOfFile: first.log, encoding: .utf8))?.suffix(1500) ?? ""))")
 
         let second = try Server(cli: cli, arguments: ["--hypervisor", "embed", "--node-name", "node-1"])
-        let converged = try await eventuallyTrue(timeout: .seconds(120)) { try Self.phases(cli)["Stopped", default: 0] == 200 }
+        let converged = try await eventuallyTrue(timeout: .seconds(120)) { try await Self.phases(cli)["Stopped", default: 0] == 200 }
         second.kill(SIGINT)
-        #expect(converged, "\((try? Self.phases(cli)) ?? [:]) (log: \((try? String(contentsOfFile: second.log, encoding: .utf8))?.suffix(1500) ?? ""))")
+        let finalPhases = (try? await Self.phases(cli)) ?? [:]
+        #expect(converged, "\(finalPhases) (log: \((try? String(contentsOfFile: second.log, encoding: .utf8))?.suffix(1500) ?? ""))")
 
         // libvirt's own view, read with virsh after the server is gone: exactly one domain per instance.
         let virsh = Process()
@@ -78,18 +79,18 @@ import Testing
         try virsh.run()
         let names = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasPrefix("stratus-") }
         virsh.waitUntilExit()
-        let ids = try JSONSerialization.jsonObject(with: Data(try cli.run("get", "instances", "-o", "json").stdout.utf8)) as? [String: Any]
+        let ids = try JSONSerialization.jsonObject(with: Data(try await cli.run("get", "instances", "-o", "json").stdout.utf8)) as? [String: Any]
         let expected = Set(((ids?["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["id"] as? String }.map { "stratus-\($0)" })
         #expect(names.count == 200)
         #expect(Set(names) == expected)
     }
 }
 
-func eventuallyTrue(timeout: Duration, _ condition: () throws -> Bool) async throws -> Bool {
+func eventuallyTrue(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        if try condition() { return true }
+        if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(200))
     }
-    return try condition()
+    return try await condition()
 }

@@ -2,7 +2,10 @@ import Foundation
 import Testing
 
 /// The EC2 Query API with unmodified real clients (boto3, awscli, boto 2) against a live `stratus serve`.
-@Suite struct EC2ClientTests {
+///
+/// Serialized, and the clients run on a dispatch thread: a test blocked in `waitUntilExit` for
+/// seconds would hold one of the two cooperative threads and starve every other test.
+@Suite(.serialized) struct EC2ClientTests {
     static let clients = CLI.repositoryRoot + "/Tests/clients"
 
     /// A server with alice and bob in acme (with its image), carol in zeta; returns the client environment.
@@ -21,19 +24,27 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(try cli.run("apply", "-f", "\(examples)/identity.yaml", "-f", "\(examples)/images.yaml").status == 0)
+        #expect(try await cli.run("apply", "-f", "\(examples)/identity.yaml", "-f", "\(examples)/images.yaml").status == 0)
         try cli.write("zeta.yaml", "apiVersion: stratus/v1\nkind: User\nmetadata: {name: carol}\nspec: {projects: [{project: zeta, roles: [sysadmin]}]}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: zeta}\nspec: {manager: carol}\n")
-        #expect(try cli.run("apply", "-f", "zeta.yaml").status == 0)
+        #expect(try await cli.run("apply", "-f", "zeta.yaml").status == 0)
         var environment = ["EC2_URL": try #require(ec2URL), "AWS_DEFAULT_REGION": "nova", "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1"]
         for (user, prefix) in [("alice", "AWS"), ("bob", "BOB"), ("carol", "CAROL")] {
-            let keys = IdentityCLITests.exports(try cli.run("credentials", user, "-p", user == "carol" ? "zeta" : "acme").stdout)
+            let keys = IdentityCLITests.exports(try await cli.run("credentials", user, "-p", user == "carol" ? "zeta" : "acme").stdout)
             environment["\(prefix)_ACCESS_KEY_ID"] = keys["AWS_ACCESS_KEY_ID"]
             environment["\(prefix)_SECRET_ACCESS_KEY"] = keys["AWS_SECRET_ACCESS_KEY"]
         }
         return (cli, server, environment)
     }
 
-    static func run(_ command: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+    static func run(_ command: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try runBlocking(command, environment: environment) })
+            }
+        }
+    }
+
+    static func runBlocking(_ command: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command
@@ -54,11 +65,11 @@ import Testing
     func boto3() async throws {
         let (cli, server, environment) = try await Self.cloud()
         defer { server.kill(SIGINT) }
-        let result = try Self.run(["python3", "\(Self.clients)/ec2_boto3.py"], environment: environment)
+        let result = try await Self.run(["python3", "\(Self.clients)/ec2_boto3.py"], environment: environment)
         #expect(result.status == 0, "\(result.output)\n--- serve log:\n\((try? String(contentsOfFile: server.log, encoding: .utf8))?.suffix(3000) ?? "")")
         #expect(result.output.contains("checks passed"))
         // What the API made is a resource like any other, written by the field manager `api`.
-        let events = try cli.run("events", "-o", "json").stdout
+        let events = try await cli.run("events", "-o", "json").stdout
         #expect(events.contains("created by api"))
     }
 
@@ -66,17 +77,17 @@ import Testing
     func awscli() async throws {
         let (cli, server, environment) = try await Self.cloud()
         defer { server.kill(SIGINT) }
-        let result = try Self.run(["bash", "\(Self.clients)/ec2_awscli.sh"], environment: environment)
+        let result = try await Self.run(["bash", "\(Self.clients)/ec2_awscli.sh"], environment: environment)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok: terminate-instances"))
-        #expect(try cli.run("get", "keypairs", "-p", "acme").stdout.contains("deploy"))
+        #expect(try await cli.run("get", "keypairs", "-p", "acme").stdout.contains("deploy"))
     }
 
     @Test("boto 2 (Signature Version 2): zones, key pairs, groups, instances, an error code")
     func boto2() async throws {
         let (_, server, environment) = try await Self.cloud()
         defer { server.kill(SIGINT) }
-        let result = try Self.run(["python3", "\(Self.clients)/ec2_boto2.py"], environment: environment)
+        let result = try await Self.run(["python3", "\(Self.clients)/ec2_boto2.py"], environment: environment)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("checks passed"))
     }

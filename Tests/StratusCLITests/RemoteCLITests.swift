@@ -18,13 +18,13 @@ import Testing
         let examplesLocal = try local.copyExamples()
         let examplesRemote = try remote.copyExamples()
 
-        func both(_ arguments: [String], stdin: String? = nil) throws -> (CLI.Result, CLI.Result) {
-            let a = try local.run(arguments.map { $0.replacingOccurrences(of: "EXAMPLES", with: examplesLocal) }, stdin: stdin)
-            let b = try remote.run(arguments.map { $0.replacingOccurrences(of: "EXAMPLES", with: examplesRemote) }, stdin: stdin)
+        func both(_ arguments: [String], stdin: String? = nil) async throws -> (CLI.Result, CLI.Result) {
+            let a = try await local.run(arguments.map { $0.replacingOccurrences(of: "EXAMPLES", with: examplesLocal) }, stdin: stdin)
+            let b = try await remote.run(arguments.map { $0.replacingOccurrences(of: "EXAMPLES", with: examplesRemote) }, stdin: stdin)
             return (a, b)
         }
-        func expectSame(_ arguments: [String], status: Int32, sourceLocation: SourceLocation = #_sourceLocation) throws {
-            let (a, b) = try both(arguments)
+        func expectSame(_ arguments: [String], status: Int32, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let (a, b) = try await both(arguments)
             #expect(a.status == status, "local \(arguments): \(a.stderr)", sourceLocation: sourceLocation)
             #expect(b.status == status, "remote \(arguments): \(b.stderr)", sourceLocation: sourceLocation)
             let strip = { (text: String) in Self.normalized(text.replacingOccurrences(of: examplesLocal, with: "EXAMPLES").replacingOccurrences(of: examplesRemote, with: "EXAMPLES")) }
@@ -32,18 +32,18 @@ import Testing
             #expect(strip(a.stderr) == strip(b.stderr), "stderr of \(arguments)", sourceLocation: sourceLocation)
         }
 
-        try expectSame(["diff", "-f", "EXAMPLES"], status: 2)
-        try expectSame(["apply", "-f", "EXAMPLES"], status: 0)
-        try expectSame(["diff", "-f", "EXAMPLES"], status: 0)
+        try await expectSame(["diff", "-f", "EXAMPLES"], status: 2)
+        try await expectSame(["apply", "-f", "EXAMPLES"], status: 0)
+        try await expectSame(["diff", "-f", "EXAMPLES"], status: 0)
         for cli in [local, remote] {
             try cli.write("examples/instances.yaml", try cli.read("examples/instances.yaml").replacingOccurrences(of: "instanceType: m1.medium", with: "instanceType: m1.large"))
         }
-        try expectSame(["diff", "-f", "EXAMPLES"], status: 2)
-        try expectSame(["diff", "-f", "EXAMPLES", "-o", "json"], status: 2)
-        try expectSame(["apply", "-f", "EXAMPLES", "--dry-run"], status: 0)
-        try expectSame(["get", "instance", "web-9", "-p", "acme"], status: 1)
+        try await expectSame(["diff", "-f", "EXAMPLES"], status: 2)
+        try await expectSame(["diff", "-f", "EXAMPLES", "-o", "json"], status: 2)
+        try await expectSame(["apply", "-f", "EXAMPLES", "--dry-run"], status: 0)
+        try await expectSame(["get", "instance", "web-9", "-p", "acme"], status: 1)
         // Resources read back the same, but for what only the server's controller writes (status) and ids.
-        let (a, b) = try both(["get", "instances", "-p", "acme", "-o", "json"])
+        let (a, b) = try await both(["get", "instances", "-p", "acme", "-o", "json"])
         func specs(_ text: String) throws -> [String] {
             let list = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
             return try ((list["items"] as? [[String: Any]]) ?? []).map { item in
@@ -57,34 +57,34 @@ import Testing
         #expect(try specs(a.stdout) == specs(b.stdout))
         #expect(try specs(b.stdout).count == 3)
         for cli in [local, remote] { try cli.write("examples/zz-bad.yaml", "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: v, project: acme}\nspec: {sizeGB: ten}\n") }
-        try expectSame(["apply", "-f", "EXAMPLES"], status: 1)
-        try expectSame(["delete", "volume", "db-data", "-p", "acme"], status: 0)
-        try expectSame(["delete", "volume", "nope", "-p", "acme"], status: 1)
+        try await expectSame(["apply", "-f", "EXAMPLES"], status: 1)
+        try await expectSame(["delete", "volume", "db-data", "-p", "acme"], status: 0)
+        try await expectSame(["delete", "volume", "nope", "-p", "acme"], status: 1)
 
         // What the server's controller did is visible through it: instances run on its node.
-        let waited = try remote.run("apply", "-f", "\(examplesRemote)/network.yaml", "--wait", "--timeout", "30s")
+        let waited = try await remote.run("apply", "-f", "\(examplesRemote)/network.yaml", "--wait", "--timeout", "30s")
         #expect(waited.status == 0, "\(waited.stderr)")
-        let described = try remote.run("describe", "instance", "web-1", "-p", "acme")
+        let described = try await remote.run("describe", "instance", "web-1", "-p", "acme")
         #expect(described.stdout.contains("Status:       Running"), "\(described.stdout)")
-        #expect(try remote.run("events", "--kind", "instance").stdout.contains("DomainRunning"))
-        let drift = try remote.run("diff", "--drift")
+        #expect(try await remote.run("events", "--kind", "instance").stdout.contains("DomainRunning"))
+        let drift = try await remote.run("diff", "--drift")
         #expect(drift.status == 0, "\(drift.stdout)\(drift.stderr)")
         #expect(drift.stdout == "No drift: the world matches the store.\n")
-        #expect(try remote.run("reboot", "instance", "web-1", "-p", "acme").status == 0)
-        #expect(try remote.run("events", "--kind", "instance").stdout.contains("Rebooted"))
-        let noServer = try local.run("diff", "--drift")
+        #expect(try await remote.run("reboot", "instance", "web-1", "-p", "acme").status == 0)
+        #expect(try await remote.run("events", "--kind", "instance").stdout.contains("Rebooted"))
+        let noServer = try await local.run("diff", "--drift")
         #expect(noServer.status == 1)
         #expect(noServer.stderr.contains("none is running on"))
     }
 
     @Test("an unreachable server is a clear error with exit code 1")
-    func unreachable() throws {
+    func unreachable() async throws {
         var cli = try CLI()
         cli.server = "http://127.0.0.1:9"
-        let result = try cli.run("get", "instances")
+        let result = try await cli.run("get", "instances")
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot reach the Stratus server at http://127.0.0.1:9"))
         cli.server = "not a url"
-        #expect(try cli.run("get", "instances").stderr.contains("--server: expected a URL like http://127.0.0.1:8774"))
+        #expect(try await cli.run("get", "instances").stderr.contains("--server: expected a URL like http://127.0.0.1:8774"))
     }
 }

@@ -48,7 +48,7 @@ import Testing
             Issue.record("slapd is not installed (/usr/sbin/slapd): run `make install-deps`; the LDAP tests cannot run")
             return
         }
-        let slapd = try Slapd(sizeLimit: sizeLimit)
+        let slapd = try await Slapd.make(sizeLimit: sizeLimit)
         defer { slapd.destroy() }
         try await body(slapd)
     }
@@ -66,7 +66,7 @@ import Testing
         try await withSlapd(sizeLimit: "size.soft=500 size.hard=unlimited size.prtotal=unlimited") { slapd in
             var ldif = "dn: cn=reader,\(slapd.base)\nobjectClass: person\ncn: reader\nsn: reader\nuserPassword: pw\n\ndn: ou=People,\(slapd.base)\nobjectClass: organizationalUnit\nou: People\n\n"
             for index in 0..<1200 { ldif += "dn: uid=u\(index),ou=People,\(slapd.base)\nobjectClass: inetOrgPerson\nuid: u\(index)\ncn: u\(index)\nsn: u\(index)\n\n" }
-            try slapd.add(ldif)
+            try await slapd.add(ldif)
             // A plain user is subject to the size limit (the root DN is not).
             let reader = LDAPDirectory(LDAPConfiguration(url: slapd.url, bindDN: "cn=reader,\(slapd.base)", password: "pw", base: slapd.base))
             let entries = try await reader.search(base: "ou=People,\(slapd.base)", scope: .oneLevel, filter: "(objectClass=inetOrgPerson)", attributes: ["uid"])
@@ -87,28 +87,28 @@ import Testing
             #expect(try await eventually { try ready(store, .user, "alice") && ready(store, .user, "bob") && ready(store, .project, "acme") && ready(store, .keyPair, "deploy", project: "acme") })
 
             let alice = "uid=alice,ou=Users,\(slapd.base)"
-            #expect(try slapd.values("mail", of: alice) == ["alice@example.org"])
-            #expect(try slapd.values("cn", of: alice) == ["Alice Example"])
-            #expect(try slapd.values("stratusAccessKey", of: alice) == [try #require(try store.accessKey(user: "alice"))])
-            #expect(try slapd.values("member", of: "cn=acme,ou=Groups,\(slapd.base)").sorted() == [alice, "uid=bob,ou=Users,\(slapd.base)"])
-            #expect(try slapd.values("owner", of: "cn=acme,ou=Groups,\(slapd.base)") == [alice])
-            #expect(try slapd.values("member", of: "cn=sysadmin,cn=acme,ou=Groups,\(slapd.base)") == [alice])
-            #expect(try slapd.values("member", of: "cn=projectmanager,cn=acme,ou=Groups,\(slapd.base)") == [alice])
-            #expect(try slapd.values("member", of: "cn=developer,cn=acme,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
-            #expect(try slapd.values("member", of: "cn=itsec,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
-            #expect(try slapd.values("stratusKeyFingerprint", of: "cn=acme.deploy,\(alice)") == [DirectoryLayout.fingerprint(Self.key)])
-            #expect(try slapd.search("(objectClass=*)").contains("secret") == false, "no secret in the directory")
+            #expect(try await slapd.values("mail", of: alice) == ["alice@example.org"])
+            #expect(try await slapd.values("cn", of: alice) == ["Alice Example"])
+            #expect(try await slapd.values("stratusAccessKey", of: alice) == [try #require(try store.accessKey(user: "alice"))])
+            #expect(try await slapd.values("member", of: "cn=acme,ou=Groups,\(slapd.base)").sorted() == [alice, "uid=bob,ou=Users,\(slapd.base)"])
+            #expect(try await slapd.values("owner", of: "cn=acme,ou=Groups,\(slapd.base)") == [alice])
+            #expect(try await slapd.values("member", of: "cn=sysadmin,cn=acme,ou=Groups,\(slapd.base)") == [alice])
+            #expect(try await slapd.values("member", of: "cn=projectmanager,cn=acme,ou=Groups,\(slapd.base)") == [alice])
+            #expect(try await slapd.values("member", of: "cn=developer,cn=acme,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
+            #expect(try await slapd.values("member", of: "cn=itsec,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
+            #expect(try await slapd.values("stratusKeyFingerprint", of: "cn=acme.deploy,\(alice)") == [DirectoryLayout.fingerprint(Self.key)])
+            #expect(try await slapd.search("(objectClass=*)").contains("secret") == false, "no secret in the directory")
 
             // A spec change: alice's mail, bob loses itsec (its group loses its last member and goes).
             try store.apply(try Self.identities(aliceMail: "alice@acme.example", bobRoles: "[]"), options: ApplyOptions())
-            #expect(try await eventually { try slapd.values("mail", of: alice) == ["alice@acme.example"] })
-            #expect(try await eventually { try slapd.dns("(cn=itsec)").isEmpty })
+            #expect(try await eventually { try await slapd.values("mail", of: alice) == ["alice@acme.example"] })
+            #expect(try await eventually { try await slapd.dns("(cn=itsec)").isEmpty })
 
             // Deleting bob removes his entry and his memberships.
             _ = try store.delete([ResourceKey(kind: .user, project: nil, name: "bob")])
-            #expect(try await eventually { try slapd.dns("(uid=bob)").isEmpty })
-            #expect(try slapd.values("member", of: "cn=acme,ou=Groups,\(slapd.base)") == [alice])
-            #expect(try slapd.dns("(cn=developer)").isEmpty)
+            #expect(try await eventually { try await slapd.dns("(uid=bob)").isEmpty })
+            #expect(try await slapd.values("member", of: "cn=acme,ou=Groups,\(slapd.base)") == [alice])
+            #expect(try await slapd.dns("(cn=developer)").isEmpty)
             #expect(try store.accessKey(user: "bob") == nil)
         }
     }
@@ -126,12 +126,12 @@ import Testing
             #expect(try await identity.drift().isEmpty)
 
             let alice = "uid=alice,ou=Users,\(slapd.base)"
-            try slapd.modify("dn: \(alice)\nchangetype: modify\nreplace: mail\nmail: mallory@evil.example\n")
-            try slapd.modify("dn: cn=itsec,ou=Groups,\(slapd.base)\nchangetype: modify\nadd: member\nmember: \(alice)\n")
-            try slapd.delete("cn=acme.deploy,\(alice)")
-            try slapd.add("dn: uid=mallory,ou=Users,\(slapd.base)\nobjectClass: inetOrgPerson\nuid: mallory\ncn: Mallory\nsn: Mallory\n")
+            try await slapd.modify("dn: \(alice)\nchangetype: modify\nreplace: mail\nmail: mallory@evil.example\n")
+            try await slapd.modify("dn: cn=itsec,ou=Groups,\(slapd.base)\nchangetype: modify\nadd: member\nmember: \(alice)\n")
+            try await slapd.delete("cn=acme.deploy,\(alice)")
+            try await slapd.add("dn: uid=mallory,ou=Users,\(slapd.base)\nobjectClass: inetOrgPerson\nuid: mallory\ncn: Mallory\nsn: Mallory\n")
             // The stratusManaged stray: looks like Stratus's own, but no resource wants it.
-            try slapd.add("dn: uid=ghost,ou=Users,\(slapd.base)\nobjectClass: inetOrgPerson\nobjectClass: stratusManaged\nuid: ghost\ncn: Ghost\nsn: Ghost\n")
+            try await slapd.add("dn: uid=ghost,ou=Users,\(slapd.base)\nobjectClass: inetOrgPerson\nobjectClass: stratusManaged\nuid: ghost\ncn: Ghost\nsn: Ghost\n")
 
             let findings = try await identity.drift()
             let problems = findings.map { "\($0.object): \($0.problem)" }
@@ -142,9 +142,9 @@ import Testing
             #expect(findings.contains { $0.object == "orphan" && $0.domain.hasPrefix("uid=ghost") }, "\(problems)")
 
             #expect(try await eventually(timeout: .seconds(15)) { try await identity.drift().map(\.object) == ["unmanaged"] })
-            #expect(try slapd.values("mail", of: alice) == ["alice@example.org"])
-            #expect(try slapd.dns("(uid=mallory)").count == 1, "an entry Stratus did not create is left alone")
-            #expect(try slapd.dns("(uid=ghost)").isEmpty, "a managed entry nobody wants is swept")
+            #expect(try await slapd.values("mail", of: alice) == ["alice@example.org"])
+            #expect(try await slapd.dns("(uid=mallory)").count == 1, "an entry Stratus did not create is left alone")
+            #expect(try await slapd.dns("(uid=ghost)").isEmpty, "a managed entry nobody wants is swept")
         }
     }
 
@@ -166,10 +166,10 @@ import Testing
             let bob = ResourceKey(kind: .user, project: nil, name: "bob")
             #expect(try await eventually { try store.get(bob)?.resource.status?.condition("Synced")?.reason == "DirectoryUnavailable" })
             #expect(try store.events(for: bob).contains { $0.type == "Warning" && $0.reason == "DirectoryUnavailable" })
-            try slapd.start()
+            try await slapd.start()
             #expect(try await eventually(timeout: .seconds(20)) { try ready(store, .user, "bob") })
-            #expect(try slapd.dns("(uid=bob)") == ["uid=bob,ou=Users,\(slapd.base)"])
-            #expect(try slapd.values("member", of: "cn=itsec,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
+            #expect(try await slapd.dns("(uid=bob)") == ["uid=bob,ou=Users,\(slapd.base)"])
+            #expect(try await slapd.values("member", of: "cn=itsec,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
         }
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// A real OpenLDAP slapd on a free loopback port with a temporary database (RECIPES §3), for tests.
@@ -17,8 +18,14 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
     /// Whether slapd is installed (make install-deps installs it).
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
-    /// Starts slapd and adds the base entry. `sizeLimit` is the server's limit for searches (default 500 as in slapd).
-    public init(sizeLimit: String = "500") throws {
+    /// Starts slapd and adds the base entry, on a dispatch thread (tests must not block the
+    /// cooperative pool: on two cores that stalls every other test). `sizeLimit` is the server's
+    /// limit for searches (default 500 as in slapd).
+    public static func make(sizeLimit: String = "500") async throws -> Slapd {
+        try await offPool { try Slapd(sizeLimit: sizeLimit) }
+    }
+
+    private init(sizeLimit: String) throws {
         directory = NSTemporaryDirectory() + "stratus-slapd-\(UUID().uuidString.prefix(8))"
         port = try freePort()
         try FileManager.default.createDirectory(atPath: directory + "/db", withIntermediateDirectories: true)
@@ -48,8 +55,8 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
 
             """
         try config.write(toFile: directory + "/slapd.conf", atomically: true, encoding: .utf8)
-        try start()
-        try add("""
+        try startBlocking()
+        _ = try run("/usr/bin/ldapadd", ["-x", "-H", url, "-D", bindDN, "-w", password], input: """
             dn: \(base)
             objectClass: dcObject
             objectClass: organization
@@ -60,7 +67,9 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
     }
 
     /// Starts (or restarts) the server on the same port and database.
-    public func start() throws {
+    public func start() async throws { try await Self.offPool { try self.startBlocking() } }
+
+    private func startBlocking() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["-d", "0", "-f", directory + "/slapd.conf", "-h", "ldap://127.0.0.1:\(port)/"]
@@ -70,7 +79,7 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
         self.process = process
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if (try? search("(objectClass=*)", base: "", scope: "base")) != nil { return }
+            if (try? run("/usr/bin/ldapsearch", ["-x", "-LLL", "-H", url, "-s", "base", "-b", "", "(objectClass=*)"])) != nil { return }
             Thread.sleep(forTimeInterval: 0.02)
         }
         throw TestSupportError("slapd did not answer on port \(port) within 10 s")
@@ -92,26 +101,40 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
     }
 
     /// `ldapsearch -LLL` output.
-    public func search(_ filter: String, base: String? = nil, scope: String = "sub", attributes: [String] = []) throws -> String {
-        try run("/usr/bin/ldapsearch", ["-x", "-LLL", "-o", "ldif-wrap=no", "-H", url, "-D", bindDN, "-w", password, "-s", scope, "-b", base ?? self.base, filter] + attributes)
+    public func search(_ filter: String, base: String? = nil, scope: String = "sub", attributes: [String] = []) async throws -> String {
+        let base = base ?? self.base
+        return try await Self.offPool { try self.run("/usr/bin/ldapsearch", ["-x", "-LLL", "-o", "ldif-wrap=no", "-H", self.url, "-D", self.bindDN, "-w", self.password, "-s", scope, "-b", base, filter] + attributes) }
     }
 
     /// The DNs `ldapsearch` finds.
-    public func dns(_ filter: String, base: String? = nil) throws -> [String] {
-        try search(filter, base: base, attributes: ["1.1"]).split(separator: "\n").filter { $0.hasPrefix("dn: ") }.map { String($0.dropFirst(4)) }
+    public func dns(_ filter: String, base: String? = nil) async throws -> [String] {
+        try await search(filter, base: base, attributes: ["1.1"]).split(separator: "\n").filter { $0.hasPrefix("dn: ") }.map { String($0.dropFirst(4)) }
     }
 
     /// The values of one attribute of one entry.
-    public func values(_ attribute: String, of dn: String) throws -> [String] {
-        try search("(objectClass=*)", base: dn, scope: "base", attributes: [attribute]).split(separator: "\n")
+    public func values(_ attribute: String, of dn: String) async throws -> [String] {
+        try await search("(objectClass=*)", base: dn, scope: "base", attributes: [attribute]).split(separator: "\n")
             .filter { $0.lowercased().hasPrefix(attribute.lowercased() + ": ") }.map { String($0.dropFirst(attribute.count + 2)) }
     }
 
-    public func add(_ ldif: String) throws { _ = try run("/usr/bin/ldapadd", ["-x", "-H", url, "-D", bindDN, "-w", password], input: ldif) }
+    public func add(_ ldif: String) async throws {
+        _ = try await Self.offPool { try self.run("/usr/bin/ldapadd", ["-x", "-H", self.url, "-D", self.bindDN, "-w", self.password], input: ldif) }
+    }
 
-    public func modify(_ ldif: String) throws { _ = try run("/usr/bin/ldapmodify", ["-x", "-H", url, "-D", bindDN, "-w", password], input: ldif) }
+    public func modify(_ ldif: String) async throws {
+        _ = try await Self.offPool { try self.run("/usr/bin/ldapmodify", ["-x", "-H", self.url, "-D", self.bindDN, "-w", self.password], input: ldif) }
+    }
 
-    public func delete(_ dn: String) throws { _ = try run("/usr/bin/ldapdelete", ["-x", "-H", url, "-D", bindDN, "-w", password, dn]) }
+    public func delete(_ dn: String) async throws {
+        _ = try await Self.offPool { try self.run("/usr/bin/ldapdelete", ["-x", "-H", self.url, "-D", self.bindDN, "-w", self.password, dn]) }
+    }
+
+    /// Runs blocking work (processes, waits) on a dispatch thread instead of the cooperative pool.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
 
     private func run(_ tool: String, _ arguments: [String], input: String? = nil) throws -> String {
         let process = Process()
