@@ -71,6 +71,10 @@ import Testing
         // What the API made is a resource like any other, written by the field manager `api`.
         let events = try await cli.run("events", "-o", "json").stdout
         #expect(events.contains("created by api"))
+        // A diff of the manifests shows what the API made in the same project as outside the set.
+        let diff = try await cli.run("diff", "-f", "\(cli.workDirectory)/examples/identity.yaml")
+        #expect(diff.status == 0, "\(diff.stdout)\(diff.stderr)")
+        #expect(diff.stdout.contains("Outside this set:") && diff.stdout.contains("KeyPair acme/ci") && diff.stdout.contains("SecurityGroup acme/ssh"), "\(diff.stdout)")
     }
 
     @Test("awscli: run, describe with filters, tags, an error code, terminate")

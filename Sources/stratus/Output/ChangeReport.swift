@@ -27,6 +27,16 @@ struct ChangeReport: Encodable {
     var dryRun: Bool
     var summary: Summary
     var changes: [Change]
+    /// Resources of the same projects that belong to no apply set (made through the EC2 API): listed, not compared.
+    var outsideSet: [Outside]?
+
+    struct Outside: Encodable {
+        var kind: String
+        var project: String?
+        var name: String
+        var id: String?
+        var manager: String
+    }
 
     init(plan: ApplyPlan, applySet: String, dryRun: Bool, includeUnchanged: Bool) {
         self.applySet = applySet
