@@ -169,12 +169,13 @@ extension EC2API {
             let values: [String: [String]] = ["instance-state-name": [state.name], "availability-zone": [spec.availabilityZone ?? NodeSpec.defaultZone], "instance-id": [id]]
             if try call.filters().allSatisfy({ filter in (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) { items.append((id, item)) }
         }
-        let missing = wanted.filter { id in !items.contains { $0.0 == id } }
-        if !missing.isEmpty, !includeAll, try wanted.allSatisfy({ id in (try? store.get(ec2Id: id)) != nil }) {
-            // Known but not running: EC2 simply leaves them out.
-        } else if !missing.isEmpty, try missing.contains(where: { try store.get(ec2Id: $0) == nil }) {
-            throw EC2Error.notFound("InvalidInstanceID", missing)
+        // Ids that exist but are not running are simply left out (as on EC2); unknown ones are an error.
+        let unknown = try wanted.filter { id in
+            guard !items.contains(where: { $0.0 == id }) else { return false }
+            guard let found = try store.get(ec2Id: id) else { return true }
+            return found.key.kind != .instance || !call.visible(found.key.project)
         }
+        if !unknown.isEmpty { throw EC2Error.notFound("InvalidInstanceID", unknown) }
         let (page, next) = try Self.page(items.sorted { $0.0 < $1.0 }, call)
         return [.set("instanceStatusSet", page.map(\.1))] + XMLNode.optional("nextToken", next)
     }
@@ -345,10 +346,10 @@ extension EC2API {
 
     func getConsoleOutput(_ call: EC2Call) throws -> [XMLNode] {
         let id = try call.required("InstanceId")
-        let instance = try resource(id, .instance, call, error: "InvalidInstanceID")
+        _ = try resource(id, .instance, call, error: "InvalidInstanceID")
+        // The serial console this node keeps for the guest (empty on the test driver, or before it starts).
         let text = (try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8)) ?? ""
         return [.text("instanceId", id), .text("timestamp", Self.timestamp(Timestamp.string(Date()))), .text("output", Data(text.suffix(65536).utf8).base64EncodedString())]
-            + (instance.key.project.isEmpty ? [] : [])
     }
 
     /// Zones: the nodes' zones and the default one.

@@ -171,7 +171,8 @@ check(ec2.describe_instances(InstanceIds=[ids[4]])["Reservations"][0]["Instances
 check(error_code(ec2.reboot_instances, InstanceIds=[ids[4]])[0] == "IncorrectInstanceState", "rebooting a stopped instance is IncorrectInstanceState")
 ec2.start_instances(InstanceIds=[ids[4]])
 ec2.reboot_instances(InstanceIds=[ids[0]])
-check("Output" in ec2.get_console_output(InstanceId=ids[0]) or True, "GetConsoleOutput answers")
+check(ec2.get_console_output(InstanceId=ids[0])["InstanceId"] == ids[0], "GetConsoleOutput answers for the instance")
+check(error_code(ec2.describe_instance_status, InstanceIds=["i-00000000"])[0] == "InvalidInstanceID.NotFound", "DescribeInstanceStatus of an unknown id is InvalidInstanceID.NotFound")
 
 # Volumes and addresses
 volume = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
