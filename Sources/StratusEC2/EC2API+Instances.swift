@@ -167,7 +167,7 @@ extension EC2API {
                 .element("systemStatus", [.text("status", status)]), .element("instanceStatus", [.text("status", status)]),
             ]
             let values: [String: [String]] = ["instance-state-name": [state.name], "availability-zone": [spec.availabilityZone ?? NodeSpec.defaultZone], "instance-id": [id]]
-            if try call.filters().allSatisfy({ filter in (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) { items.append((id, item)) }
+            if call.filters().allSatisfy({ filter in (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) { items.append((id, item)) }
         }
         // Ids that exist but are not running are simply left out (as on EC2); unknown ones are an error.
         let unknown = try wanted.filter { id in
