@@ -73,6 +73,13 @@ extension Store {
                 );
                 """)
         }
+        migrator.registerMigration("v5-instance-type-index") { db in
+            // Quota checks count a project's live instances per type on every RunInstances; with the
+            // expression indexed, SQLite counts from the index instead of parsing every spec.
+            try db.execute(sql: """
+                CREATE INDEX resource_instance_type ON resource(kind, project, deletionTimestamp, json_extract(spec, '$.instanceType'));
+                """)
+        }
         return migrator
     }
 }
