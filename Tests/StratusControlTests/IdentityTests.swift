@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized) struct IdentityTests {
     static let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k alice@laptop"
 
-    static func identities(aliceMail: String = "alice@example.org", bobRoles: String = "[itsec]", withBob: Bool = true) throws -> [ManifestDocument] {
+    static func identities(aliceMail: String = "alice@example.org", bobRoles: String = "[itsec]", bobProjects: String = "[{project: acme, roles: [developer]}]", withBob: Bool = true) throws -> [ManifestDocument] {
         var text = """
             apiVersion: stratus/v1
             kind: User
@@ -36,7 +36,7 @@ import Testing
                 apiVersion: stratus/v1
                 kind: User
                 metadata: {name: bob}
-                spec: {roles: \(bobRoles), projects: [{project: acme, roles: [developer]}]}
+                spec: {roles: \(bobRoles), projects: \(bobProjects)}
 
                 """
         }
@@ -103,6 +103,13 @@ import Testing
             try store.apply(try Self.identities(aliceMail: "alice@acme.example", bobRoles: "[]"), options: ApplyOptions())
             #expect(try await eventually { try await slapd.values("mail", of: alice) == ["alice@acme.example"] })
             #expect(try await eventually { try await slapd.dns("(cn=itsec)").isEmpty })
+
+            // bob leaves acme: his reconcile queues the project, whose reconcile drops him from its groups.
+            try store.apply(try Self.identities(aliceMail: "alice@acme.example", bobRoles: "[]", bobProjects: "[]"), options: ApplyOptions())
+            #expect(try await eventually { try await slapd.values("member", of: "cn=acme,ou=Groups,\(slapd.base)") == [alice] })
+            #expect(try await eventually { try await slapd.dns("(cn=developer)").isEmpty })
+            try store.apply(try Self.identities(aliceMail: "alice@acme.example", bobRoles: "[]"), options: ApplyOptions())
+            #expect(try await eventually { try await slapd.values("member", of: "cn=developer,cn=acme,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"] })
 
             // Deleting bob removes his entry and his memberships.
             _ = try store.delete([ResourceKey(kind: .user, project: nil, name: "bob")])
