@@ -17,13 +17,11 @@ public struct ResourceAPI: Sendable {
     let store: Store
     let dataDirectory: String
     let node: (any NodeOperations)?
-    let endpoints: (ec2: String?, s3: String?)
 
-    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, ec2URL: String? = nil, s3URL: String? = nil) {
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil) {
         self.store = store
         self.dataDirectory = dataDirectory
         self.node = node
-        self.endpoints = (ec2URL, s3URL)
     }
 
     /// The Hummingbird application for this API.
@@ -77,10 +75,10 @@ public struct ResourceAPI: Sendable {
         }
         let project = body.project ?? ""
         let credential = body.rotate ? try store.rotateCredential(user: body.user, project: project) : try store.credential(user: body.user, project: project)
-        // The EC2 port may have been chosen at start (port 0): serve.json has it.
+        // The endpoints' ports are chosen at start (port 0 picks one): serve.json has them.
         let info = FileManager.default.contents(atPath: (dataDirectory as NSString).appendingPathComponent("serve.json"))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        return try json(CredentialWire(credential, ec2URL: endpoints.ec2 ?? info?["ec2URL"] as? String, s3URL: endpoints.s3 ?? info?["s3URL"] as? String))
+        return try json(CredentialWire(credential, ec2URL: info?["ec2URL"] as? String, s3URL: info?["s3URL"] as? String))
     }
 
     func list(_ request: Request, _ context: APIRequestContext) throws -> Response {
