@@ -32,10 +32,6 @@ public struct Authenticator: Sendable {
             case .user(let spec) = user.resource.spec
         else { throw AuthenticationError.disabled("The user \(credential.user) of this access key no longer exists.") }
         if spec.disabled == true { throw AuthenticationError.disabled("The user \(credential.user) is disabled.") }
-        let managed = try store.list(kind: .project).compactMap { project -> String? in
-            if case .project(let projectSpec) = project.resource.spec, projectSpec.manager == credential.user, !project.isTerminating { return project.key.name }
-            return nil
-        }
-        return Principal(user: credential.user, accessKey: credential.accessKey, spec: spec, managerOf: managed, boundProject: credential.project.isEmpty ? nil : credential.project)
+        return Principal(user: credential.user, accessKey: credential.accessKey, spec: spec, managerOf: try store.projects(managedBy: credential.user), boundProject: credential.project.isEmpty ? nil : credential.project)
     }
 }

@@ -113,9 +113,14 @@ public enum DomainXML {
     public static func owner(in xml: String) -> DomainOwner? {
         guard let start = xml.range(of: namespace) else { return nil }
         let elementStart = xml[..<start.lowerBound].lastIndex(of: "<") ?? start.lowerBound
-        let element = xml[elementStart...]
+        return owner(element: String(xml[elementStart...]))
+    }
+
+    /// The owner recorded in the metadata element itself (`<instance project='…' …/>`, as
+    /// `virDomainGetMetadata` returns it, without the namespace).
+    public static func owner(element: String) -> DomainOwner? {
         guard let end = element.firstIndex(of: ">") else { return nil }
-        let tag = String(element[..<end])
+        let tag = element[..<end]
         func attribute(_ name: String) -> String? {
             for quote in ["'", "\""] {
                 if let range = tag.range(of: " \(name)=\(quote)") {
@@ -147,7 +152,8 @@ public enum DomainXML {
     }
 
     static func unescape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+        guard text.contains("&") else { return text }
+        return text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
             .replacingOccurrences(of: "&amp;", with: "&")
     }

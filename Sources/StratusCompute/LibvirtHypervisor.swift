@@ -94,14 +94,22 @@ public final class LibvirtHypervisor: Hypervisor {
         guard virDomainGetState(domain, &state, &reason, 0) == 0 else {
             throw HypervisorError(operation: "state of \(name)", message: lastError())
         }
-        func owner(flags: UInt32) -> DomainOwner? {
-            guard let xml = virDomainGetXMLDesc(domain, flags) else { return nil }
+        // Only the metadata element is fetched (a listing of 10,000 domains would otherwise
+        // format and search 20,000 whole domain XMLs); drivers without it get the whole XML.
+        func owner(config: Bool) -> DomainOwner? {
+            let flags = config ? VIR_DOMAIN_AFFECT_CONFIG.rawValue : VIR_DOMAIN_AFFECT_LIVE.rawValue
+            if let element = virDomainGetMetadata(domain, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), DomainXML.namespace, flags) {
+                defer { free(element) }
+                return DomainXML.owner(element: String(cString: element))
+            }
+            if lastCode() == Int32(VIR_ERR_NO_DOMAIN_METADATA.rawValue) { return nil }
+            guard let xml = virDomainGetXMLDesc(domain, config ? VIR_DOMAIN_XML_INACTIVE.rawValue : 0) else { return nil }
             defer { free(xml) }
             return DomainXML.owner(in: String(cString: xml))
         }
         let domainState = DomainState(rawValue: Int(state)) ?? .noState
-        let live = owner(flags: 0)
-        let defined = domainState.isActive ? owner(flags: VIR_DOMAIN_XML_INACTIVE.rawValue) : live
+        let live = owner(config: !domainState.isActive)
+        let defined = domainState.isActive ? owner(config: true) : live
         return DomainInfo(name: name, uuid: String(cString: uuid), state: domainState, owner: live, definedOwner: defined)
     }
 

@@ -7,10 +7,13 @@ import StratusModel
 public actor WorkQueue {
     /// Every queued key and when it becomes ready.
     private var queued: [ResourceKey: ContinuousClock.Instant] = [:]
-    /// Keys ready now, oldest first (`head` is the next to hand out); delayed keys join when due.
-    private var ready: [ResourceKey] = []
-    private var head = 0
-    private var delayed: Set<ResourceKey> = []
+    /// Keys that became ready since the last `take`, which sorts them into `ready` by backend.
+    private var arrived: [ResourceKey] = []
+    /// Keys ready now per backend, oldest first: a saturated backend's backlog is never walked.
+    private var ready: [String: ReadyQueue] = [:]
+    /// Delayed keys by due time, earliest on top; an entry whose time no longer matches `queued`
+    /// is stale (the key was taken or queued sooner) and dropped when it surfaces.
+    private var delayed = DueHeap()
     private var running: Set<ResourceKey> = []
     private var dirty: Set<ResourceKey> = []
     private var failures: [ResourceKey: Int] = [:]
@@ -34,49 +37,35 @@ public actor WorkQueue {
         if let existing = queued[key], existing <= due { return }
         queued[key] = due
         if due <= now {
-            delayed.remove(key)
-            ready.append(key)  // if it was queued it was delayed, so not in `ready` yet (stale entries are skipped in take)
+            arrived.append(key)  // if it was queued it was delayed, so not ready yet (its heap entry is now stale)
         } else {
-            delayed.insert(key)
+            delayed.push(due, key)
         }
     }
 
-    /// Takes ready keys, earliest first, while their backend has free slots, and marks them running.
+    /// Takes ready keys, oldest first within each backend, while their backend has free slots, and
+    /// marks them running.
     ///
     /// `slots` is the free capacity per backend name; `backends` names each kind's backend
     /// (kinds not listed share the backend `none`).
     public func take(slots: [String: Int], backends: [Kind: String]) -> [ResourceKey] {
         let now = clock.now
-        if !delayed.isEmpty {
-            let due = delayed.filter { queued[$0].map { $0 <= now } ?? true }.sorted { queued[$0]! < queued[$1]! }
-            for key in due {
-                delayed.remove(key)
-                ready.append(key)
-            }
+        while let (due, key) = delayed.popDue(by: now) {
+            if queued[key] == due { arrived.append(key) }
         }
-        var free = slots
-        var remaining = free.values.reduce(0) { $0 + max($1, 0) }
+        for key in arrived { ready[backends[key.kind] ?? "none", default: ReadyQueue()].append(key) }
+        arrived.removeAll(keepingCapacity: true)
         var taken: [ResourceKey] = []
-        var kept: [ResourceKey] = []
-        var index = head
-        while index < ready.count && remaining > 0 {
-            let key = ready[index]
-            index += 1
-            guard let due = queued[key], due <= now else { continue }  // stale entry (taken or re-delayed)
-            let backend = backends[key.kind] ?? "none"
-            guard free[backend, default: 0] > 0 else {
-                kept.append(key)
-                continue
+        for (backend, free) in slots.sorted(by: { $0.key < $1.key }) where free > 0 {
+            var count = 0
+            while count < free, let key = ready[backend]?.popFirst() {
+                guard let due = queued[key], due <= now else { continue }  // stale entry (taken or re-delayed)
+                queued[key] = nil
+                running.insert(key)
+                taken.append(key)
+                count += 1
             }
-            free[backend, default: 0] -= 1
-            remaining -= 1
-            queued[key] = nil
-            running.insert(key)
-            taken.append(key)
         }
-        // Keys skipped for want of a slot go back in front, in order; compact now and then.
-        ready = kept + ready[index...]
-        head = 0
         return taken
     }
 
@@ -113,5 +102,63 @@ public actor WorkQueue {
         case requeue(after: Duration)
         case retry
         case giveUp
+    }
+}
+
+/// A FIFO of keys: an array and the index of its head, compacted when the consumed part is the larger half.
+struct ReadyQueue {
+    private var keys: [ResourceKey] = []
+    private var head = 0
+
+    mutating func append(_ key: ResourceKey) { keys.append(key) }
+
+    mutating func popFirst() -> ResourceKey? {
+        guard head < keys.count else { return nil }
+        let key = keys[head]
+        head += 1
+        if head == keys.count {
+            keys.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 1024 && head * 2 > keys.count {
+            keys.removeFirst(head)
+            head = 0
+        }
+        return key
+    }
+}
+
+/// A binary min-heap of (due time, key).
+struct DueHeap {
+    private var items: [(due: ContinuousClock.Instant, key: ResourceKey)] = []
+
+    mutating func push(_ due: ContinuousClock.Instant, _ key: ResourceKey) {
+        items.append((due, key))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].due < items[parent].due else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Removes and returns the earliest entry if it is due by `now`.
+    mutating func popDue(by now: ContinuousClock.Instant) -> (ContinuousClock.Instant, ResourceKey)? {
+        guard let top = items.first, top.due <= now else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < items.count && items[left].due < items[smallest].due { smallest = left }
+                if right < items.count && items[right].due < items[smallest].due { smallest = right }
+                if smallest == parent { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return (top.due, top.key)
     }
 }

@@ -6,7 +6,7 @@ import StratusStore
 
 extension EC2API {
     static let reservationAnnotation = "ec2.stratus/reservation-id"
-    static let clientTokenAnnotation = "ec2.stratus/client-token"
+    static let clientTokenAnnotation = Store.clientTokenAnnotation
     static let launchIndexAnnotation = "ec2.stratus/launch-index"
 
     /// EC2's state code and name for an instance.
@@ -36,7 +36,7 @@ extension EC2API {
             let parts = image.split(separator: "/").map(String.init)
             let key = parts.count == 2 ? image : "\(project)/\(image)"
             if let id = cache[key] { return id }
-            let found = (try? store.get(ResourceKey(kind: .image, project: parts.count == 2 ? parts[0] : project, name: parts.last ?? image)))??.metadata.id ?? ""
+            let found = (try? store.ec2Id(of: ResourceKey(kind: .image, project: parts.count == 2 ? parts[0] : project, name: parts.last ?? image))) ?? nil ?? ""
             cache[key] = found
             return found
         }
@@ -111,9 +111,9 @@ extension EC2API {
 
     /// Security group ids by name for the caller's projects.
     func groupIds(_ call: EC2Call) throws -> [String: String] {
-        var ids: [String: String] = [:]
-        for group in try visible(.securityGroup, call) { ids[group.key.name] = group.metadata.id }
-        return ids
+        guard call.seesAllProjects || call.principal.defaultProject != nil else { return [:] }
+        let groups = try store.ec2Ids(kind: .securityGroup, project: call.seesAllProjects ? nil : call.principal.defaultProject)
+        return Dictionary(groups.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
     }
 
     func describeInstances(_ call: EC2Call) async throws -> [XMLNode] {
@@ -191,7 +191,7 @@ extension EC2API {
         }
         // The same client token returns the same reservation instead of launching again.
         if let token = call.string("ClientToken") {
-            let earlier = try store.list(kind: .instance, project: project).filter { $0.metadata.annotations[Self.clientTokenAnnotation] == token }
+            let earlier = try store.instances(project: project, clientToken: token)
             if !earlier.isEmpty { return try reservationResponse(earlier, project: project, call) }
         }
         guard Self.isId(imageId, prefix: "ami") else { throw EC2Error.malformed("InvalidAMIID", imageId) }
@@ -220,7 +220,8 @@ extension EC2API {
             guard let data = Data(base64Encoded: encoded) else { throw EC2Error.invalid("UserData", "…", "User data must be base64.") }
             userData = String(decoding: data, as: UTF8.self)
         }
-        let count = try admissibleCount(project: project, vcpus: typeSpec.vcpus, min: minCount, max: maxCount)
+        let quota = try instanceQuota(project: project)
+        let count = try quota.admissible(try store.instanceTypeCounts(project: project), vcpus: typeSpec.vcpus, min: minCount, max: maxCount)
         let reservation = "r-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
         var resources: [Resource] = []
         var ids: [ResourceKey: String] = [:]
@@ -237,7 +238,8 @@ extension EC2API {
             resources.append(Resource(metadata: metadata, spec: .instance(spec)))
             ids[ResourceKey(kind: .instance, project: project, name: id)] = id
         }
-        try write(resources, presetIds: ids)
+        // Checked again inside the write's transaction: a concurrent launch may have taken the room.
+        try write(resources, presetIds: ids, instanceQuota: (project, quota.check))
         let created = try resources.compactMap { try store.get($0.key) }
         return try reservationResponse(created, project: project, call)
     }
@@ -254,25 +256,13 @@ extension EC2API {
         ]
     }
 
-    /// How many instances the project's quotas (instances, cores) admit: `max`, else at least `min`.
-    private func admissibleCount(project: String, vcpus: Int, min: Int, max: Int) throws -> Int {
-        guard let stored = try store.get(ResourceKey(kind: .project, project: nil, name: project)), case .project(let spec) = stored.resource.spec else { return max }
-        let quotas = spec.quotas ?? Quotas()
-        var types: [String: Int] = [:]
-        for type in try store.list(kind: .instanceType) { if case .instanceType(let t) = type.resource.spec { types[type.key.name] = t.vcpus } }
-        let counts = try store.instanceTypeCounts(project: project)
-        let instances = counts.values.reduce(0, +)
-        let cores = counts.reduce(0) { $0 + (types[$1.key] ?? 1) * $1.value }
-        let byInstances = (quotas.instances ?? 10) - instances
-        let byCores = ((quotas.cores ?? 20) - cores) / Swift.max(1, vcpus)
-        let allowed = Swift.min(byInstances, byCores)
-        guard allowed >= min else {
-            throw EC2Error(
-                "InstanceLimitExceeded",
-                "Your quota allows \(Swift.max(0, allowed)) more instance(s) of this type in project \(project) (instances \(instances)/\(quotas.instances ?? 10), cores \(cores)/\(quotas.cores ?? 20)); you requested \(min)."
-            )
+    /// A project's instance quotas and the vCPUs of each instance type, for `InstanceQuota.admissible`.
+    private func instanceQuota(project: String) throws -> InstanceQuota {
+        guard let stored = try store.get(ResourceKey(kind: .project, project: nil, name: project)), case .project(let spec) = stored.resource.spec else {
+            return InstanceQuota(project: project, instances: nil, cores: nil, vcpus: [:])
         }
-        return Swift.min(max, allowed)
+        let quotas = spec.quotas ?? Quotas()
+        return InstanceQuota(project: project, instances: quotas.instances ?? 10, cores: quotas.cores ?? 20, vcpus: try store.intField("vcpus", of: .instanceType))
     }
 
     /// The instances named by `InstanceId.N`, each checked.
@@ -357,5 +347,46 @@ extension EC2API {
         var zones = Set([NodeSpec.defaultZone])
         for node in try store.list(kind: .node) { if case .node(let spec) = node.resource.spec { zones.insert(spec.zone ?? NodeSpec.defaultZone) } }
         return zones.sorted()
+    }
+}
+
+/// A project's quotas on instances and cores (nil: none, for a project that is gone).
+struct InstanceQuota: Sendable {
+    var project: String
+    var instances: Int?
+    var cores: Int?
+    /// vCPUs by instance type (an unknown type counts one).
+    var vcpus: [String: Int]
+
+    /// How many more instances of `vcpus` each the quotas admit on top of `counts` (live instances
+    /// per type): `max`, else at least `min`, else `InstanceLimitExceeded`.
+    func admissible(_ counts: [String: Int], vcpus needed: Int, min: Int, max: Int) throws -> Int {
+        guard let instanceLimit = instances, let coreLimit = cores else { return max }
+        let (used, usedCores) = usage(counts)
+        let allowed = Swift.min(instanceLimit - used, (coreLimit - usedCores) / Swift.max(1, needed))
+        guard allowed >= min else {
+            throw EC2Error(
+                "InstanceLimitExceeded",
+                "Your quota allows \(Swift.max(0, allowed)) more instance(s) of this type in project \(project) (instances \(used)/\(instanceLimit), cores \(usedCores)/\(coreLimit)); you requested \(min)."
+            )
+        }
+        return Swift.min(max, allowed)
+    }
+
+    /// Refuses `counts` (the project's instances after a write) beyond the quotas: run inside the
+    /// write's transaction, after `admissible` was checked outside it.
+    @Sendable func check(_ counts: [String: Int]) throws {
+        guard let instanceLimit = instances, let coreLimit = cores else { return }
+        let (used, usedCores) = usage(counts)
+        if used > instanceLimit || usedCores > coreLimit {
+            throw EC2Error(
+                "InstanceLimitExceeded",
+                "Concurrent launches took the rest of project \(project)'s quota (this launch would make instances \(used)/\(instanceLimit), cores \(usedCores)/\(coreLimit)); nothing was launched."
+            )
+        }
+    }
+
+    private func usage(_ counts: [String: Int]) -> (instances: Int, cores: Int) {
+        (counts.values.reduce(0, +), counts.reduce(0) { $0 + (vcpus[$1.key] ?? 1) * $1.value })
     }
 }

@@ -40,7 +40,10 @@ extension EC2API {
 
     /// Validates and admits new or changed resources in one transaction, as `stratus apply` would.
     @discardableResult
-    func write(_ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil) throws -> ApplyPlan {
+    func write(
+        _ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil,
+        instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)? = nil
+    ) throws -> ApplyPlan {
         var documents: [ManifestDocument] = []
         for resource in resources {
             var validator = Validator()
@@ -56,6 +59,7 @@ extension EC2API {
         }
         var options = applySet.map { ApplyOptions(applySet: $0, manager: "api") } ?? .api
         options.presetIds = presetIds
+        options.instanceQuota = instanceQuota
         return try store.apply(documents, options: options)
     }
 

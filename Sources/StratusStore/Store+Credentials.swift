@@ -85,7 +85,8 @@ extension Store {
     }
 
     private func fetchCredential(_ db: Database, _ condition: String, _ arguments: StatementArguments) throws -> Credential? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT accessKey, user, project, sealedSecret FROM credential WHERE \(condition)", arguments: arguments) else {
+        let statement = try db.cachedStatement(sql: "SELECT accessKey, user, project, sealedSecret FROM credential WHERE \(condition)")
+        guard let row = try Row.fetchOne(statement, arguments: arguments) else {
             return nil
         }
         return Credential(accessKey: row["accessKey"], secretKey: try secrets.open(row["sealedSecret"]), user: row["user"], project: row["project"])
@@ -130,17 +131,15 @@ extension Store {
 }
 
 extension Store {
-    /// How many live instances of each type a project has (for quotas), counted by SQLite.
+    /// How many live instances of each type a project has (for quotas), as the usage table keeps them.
     public func instanceTypeCounts(project: String) throws -> [String: Int] {
-        try writer.read { db in
-            var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT json_extract(spec, '$.instanceType') AS type, COUNT(*) AS n FROM resource
-                WHERE kind = ? AND project = ? AND deletionTimestamp IS NULL GROUP BY type
-                """, arguments: [Kind.instance.rawValue, project]) {
-                counts[row["type"] ?? ""] = row["n"]
-            }
-            return counts
-        }
+        try writer.read { db in try Self.instanceTypeCounts(db, project: project) }
+    }
+
+    static func instanceTypeCounts(_ db: Database, project: String) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        let statement = try db.cachedStatement(sql: "SELECT instanceType, count FROM instanceUsage WHERE project = ? AND count > 0")
+        for row in try Row.fetchAll(statement, arguments: [project]) { counts[row[0]] = row[1] }
+        return counts
     }
 }

@@ -22,21 +22,25 @@ extension Store {
             var outcomes: [(ResourceKey, DeleteOutcome)] = []
             var protected: [ResourceKey] = []
             for key in keys {
-                let row = try Row.fetchOne(db, sql: "SELECT annotations, deletionTimestamp FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name])
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT annotations, deletionTimestamp FROM resource WHERE kind = ? AND project = ? AND name = ?"),
+                    arguments: [key.kind.rawValue, key.project, key.name])
                 guard let row else {
                     outcomes.append((key, .notFound))
                     continue
                 }
-                if row["deletionTimestamp"] as String? != nil {
+                if row[1] as String? != nil {
                     outcomes.append((key, .alreadyTerminating))
                     continue
                 }
-                if Self.isProtected(row["annotations"]) { protected.append(key) }
+                let annotations: String = row[0]
+                if annotations.contains(ObjectMeta.protectAnnotation) && Self.isProtected(annotations) { protected.append(key) }
                 outcomes.append((key, .markedForDeletion))
             }
             if !protected.isEmpty { throw StoreError.protected(protected) }
             for (key, outcome) in outcomes where outcome == .markedForDeletion {
-                try db.execute(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?", arguments: [now, now, key.kind.rawValue, key.project, key.name])
+                try db.cachedStatement(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?")
+                    .execute(arguments: [now, now, key.kind.rawValue, key.project, key.name])
                 try record(db, StoredEvent(time: now, key: key, reason: "Deleting", message: reason))
             }
             return outcomes
@@ -47,9 +51,11 @@ extension Store {
     @discardableResult
     public func finalizeDeletion(_ key: ResourceKey) throws -> Bool {
         try writer.write { db in
-            try db.execute(sql: "DELETE FROM resource WHERE kind = ? AND project = ? AND name = ? AND deletionTimestamp IS NOT NULL", arguments: [key.kind.rawValue, key.project, key.name])
+            try db.cachedStatement(sql: "DELETE FROM resource WHERE kind = ? AND project = ? AND name = ? AND deletionTimestamp IS NOT NULL")
+                .execute(arguments: [key.kind.rawValue, key.project, key.name])
             guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "DELETE FROM allocation WHERE ownerKind = ? AND ownerProject = ? AND ownerName = ?", arguments: [key.kind.rawValue, key.project, key.name])
+            try db.cachedStatement(sql: "DELETE FROM allocation WHERE ownerKind = ? AND ownerProject = ? AND ownerName = ?")
+                .execute(arguments: [key.kind.rawValue, key.project, key.name])
             try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, reason: "Deleted", message: "deletion finished"))
             return true
         }

@@ -80,6 +80,46 @@ extension Store {
                 CREATE INDEX resource_instance_type ON resource(kind, project, deletionTimestamp, json_extract(spec, '$.instanceType'));
                 """)
         }
+        migrator.registerMigration("v6-instance-usage") { db in
+            // Live instances per project and type, kept by triggers in the same transaction as the
+            // write: a quota check reads a few rows instead of counting 10,000 index entries (the
+            // v5 index is dropped with it). boto3 and awscli send a client token with every
+            // RunInstances; the index finds earlier launches with it without reading every instance.
+            try db.execute(sql: """
+                DROP INDEX resource_instance_type;
+                CREATE TABLE instanceUsage (
+                    project TEXT NOT NULL,
+                    instanceType TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (project, instanceType)
+                ) WITHOUT ROWID;
+                INSERT INTO instanceUsage (project, instanceType, count)
+                    SELECT project, COALESCE(json_extract(spec, '$.instanceType'), ''), COUNT(*) FROM resource
+                    WHERE kind = 'Instance' AND deletionTimestamp IS NULL GROUP BY 1, 2;
+                CREATE TRIGGER instanceUsageInsert AFTER INSERT ON resource
+                WHEN NEW.kind = 'Instance' AND NEW.deletionTimestamp IS NULL BEGIN
+                    INSERT INTO instanceUsage (project, instanceType, count)
+                        VALUES (NEW.project, COALESCE(json_extract(NEW.spec, '$.instanceType'), ''), 1)
+                        ON CONFLICT (project, instanceType) DO UPDATE SET count = count + 1;
+                END;
+                CREATE TRIGGER instanceUsageDelete AFTER DELETE ON resource
+                WHEN OLD.kind = 'Instance' AND OLD.deletionTimestamp IS NULL BEGIN
+                    UPDATE instanceUsage SET count = count - 1
+                        WHERE project = OLD.project AND instanceType = COALESCE(json_extract(OLD.spec, '$.instanceType'), '');
+                END;
+                CREATE TRIGGER instanceUsageUpdate AFTER UPDATE OF spec, deletionTimestamp ON resource
+                WHEN NEW.kind = 'Instance' BEGIN
+                    UPDATE instanceUsage SET count = count - 1
+                        WHERE OLD.deletionTimestamp IS NULL
+                        AND project = OLD.project AND instanceType = COALESCE(json_extract(OLD.spec, '$.instanceType'), '');
+                    INSERT INTO instanceUsage (project, instanceType, count)
+                        SELECT NEW.project, COALESCE(json_extract(NEW.spec, '$.instanceType'), ''), 1 WHERE NEW.deletionTimestamp IS NULL
+                        ON CONFLICT (project, instanceType) DO UPDATE SET count = count + 1;
+                END;
+                CREATE INDEX resource_client_token ON resource(project, json_extract(annotations, '$."ec2.stratus/client-token"'))
+                    WHERE kind = 'Instance';
+                """)
+        }
         return migrator
     }
 }

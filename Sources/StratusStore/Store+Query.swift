@@ -23,15 +23,81 @@ extension Store {
     /// One resource, or nil.
     public func get(_ key: ResourceKey) throws -> StoredResource? {
         try writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(StoredResource.columns) FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name])
-                .map(StoredResource.init(row:))
+            let statement = try db.cachedStatement(sql: "SELECT \(StoredResource.columns) FROM resource WHERE kind = ? AND project = ? AND name = ?")
+            return try Row.fetchOne(statement, arguments: [key.kind.rawValue, key.project, key.name]).map(StoredResource.init(row:))
         }
     }
 
     /// One resource by its EC2-style id, or nil.
     public func get(ec2Id: String) throws -> StoredResource? {
         try writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(StoredResource.columns) FROM resource WHERE ec2Id = ?", arguments: [ec2Id]).map(StoredResource.init(row:))
+            let statement = try db.cachedStatement(sql: "SELECT \(StoredResource.columns) FROM resource WHERE ec2Id = ?")
+            return try Row.fetchOne(statement, arguments: [ec2Id]).map(StoredResource.init(row:))
+        }
+    }
+
+    /// The annotation that carries an EC2 RunInstances client token (indexed, migration v6).
+    public static let clientTokenAnnotation = "ec2.stratus/client-token"
+
+    /// A project's instances launched with a client token (tombstoned ones too), found by index.
+    public func instances(project: String, clientToken: String) throws -> [StoredResource] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(StoredResource.columns) FROM resource
+                WHERE kind = 'Instance' AND project = ? AND json_extract(annotations, '$."ec2.stratus/client-token"') = ?
+                """, arguments: [project, clientToken]).map(StoredResource.init(row:))
+        }
+    }
+
+    /// A resource's EC2-style id alone (nil when it has none or does not exist).
+    public func ec2Id(of key: ResourceKey) throws -> String? {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT ec2Id FROM resource WHERE kind = ? AND project = ? AND name = ?")
+            return try String?.fetchOne(statement, arguments: [key.kind.rawValue, key.project, key.name]) ?? nil
+        }
+    }
+
+    /// Names and EC2-style ids of the live resources of a kind, in one project or all; no spec is decoded.
+    public func ec2Ids(kind: Kind, project: String?) throws -> [(project: String, name: String, id: String)] {
+        try writer.read { db in
+            let sql = "SELECT project, name, ec2Id FROM resource WHERE kind = ? AND deletionTimestamp IS NULL AND ec2Id IS NOT NULL"
+            let rows = try project.map { try Row.fetchAll(db.cachedStatement(sql: sql + " AND project = ?"), arguments: [kind.rawValue, $0]) }
+                ?? Row.fetchAll(db.cachedStatement(sql: sql), arguments: [kind.rawValue])
+            return rows.map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// One integer field of the spec of every resource of a cluster kind, by name (say the vCPUs of
+    /// instance types); resources without it are left out. No spec is decoded.
+    public func intField(_ field: String, of kind: Kind) throws -> [String: Int] {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT name, json_extract(spec, '$.' || ?) FROM resource WHERE kind = ? AND deletionTimestamp IS NULL")
+            var values: [String: Int] = [:]
+            for row in try Row.fetchAll(statement, arguments: [field, kind.rawValue]) { if let value = row[1] as Int? { values[row[0]] = value } }
+            return values
+        }
+    }
+
+    /// Every instance's key, type and the node its status records (nil before it is placed), for the
+    /// scheduler; no spec or status is decoded.
+    public func instancePlacements() throws -> [(key: ResourceKey, instanceType: String, node: String?)] {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT project, name, json_extract(spec, '$.instanceType'), json_extract(status, '$.details.node') FROM resource WHERE kind = 'Instance'
+                """)
+            return try Row.fetchAll(statement).map { row in
+                (ResourceKey(kind: .instance, project: row[0], name: row[1]), (row[2] as String?) ?? "", row[3] as String?)
+            }
+        }
+    }
+
+    /// The live projects a user manages (the `manager` of their spec).
+    public func projects(managedBy user: String) throws -> [String] {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT name FROM resource WHERE kind = 'Project' AND deletionTimestamp IS NULL AND json_extract(spec, '$.manager') = ? ORDER BY name
+                """)
+            return try String.fetchAll(statement, arguments: [user])
         }
     }
 

@@ -14,7 +14,8 @@ extension Store {
             var oldPhase: String?
             if case .some(let known) = previousPhase {
                 oldPhase = known
-            } else if let old = try String.fetchOne(db, sql: "SELECT status FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name]) {
+            } else if let old = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT status FROM resource WHERE kind = ? AND project = ? AND name = ?"), arguments: [key.kind.rawValue, key.project, key.name]) {
                 oldPhase = try JSONDecoder().decode(ResourceStatus.self, from: Data(old.utf8)).phase
             }
             try db.cachedStatement(sql: "UPDATE resource SET status = ? WHERE kind = ? AND project = ? AND name = ?")
@@ -43,7 +44,8 @@ extension Store {
     /// Saves a named cursor into the event feed.
     public func saveCursor(_ name: String, _ seq: Int64) throws {
         try writer.write { db in
-            try db.execute(sql: "INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq", arguments: [name, seq])
+            try db.cachedStatement(sql: "INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq")
+                .execute(arguments: [name, seq])
         }
     }
 }

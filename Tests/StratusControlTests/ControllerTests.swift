@@ -161,4 +161,23 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
         #expect(await queue.take(slots: ["storage": 2], backends: [.volume: "storage"]).count == 2)
         #expect(await queue.take(slots: ["storage": 0], backends: [.volume: "storage"]).isEmpty)
     }
+
+    @Test("delayed keys come out when due, earliest first; a key queued sooner is taken once; skipped keys keep their place")
+    func delayedOrder() async throws {
+        let queue = WorkQueue()
+        let key = { (name: String) in ResourceKey(kind: .volume, project: "p", name: name) }
+        await queue.add(key("a"), after: .milliseconds(60))
+        await queue.add(key("b"), after: .milliseconds(20))
+        await queue.add(key("c"), after: .milliseconds(40))
+        await queue.add(key("c"))  // sooner wins
+        #expect(await queue.take(slots: ["none": 10], backends: [:]) == [key("c")])
+        try await Task.sleep(for: .milliseconds(100))
+        let network = ResourceKey(kind: .network, project: "p", name: "n")
+        await queue.add(network)
+        // Volumes have no free slot: the network is taken past them, and they keep their order.
+        #expect(await queue.take(slots: ["storage": 0, "none": 5], backends: [.volume: "storage"]) == [network])
+        #expect(await queue.take(slots: ["storage": 1], backends: [.volume: "storage"]) == [key("b")])
+        #expect(await queue.take(slots: ["storage": 5], backends: [.volume: "storage"]) == [key("a")])
+        #expect(await queue.take(slots: ["storage": 5], backends: [.volume: "storage"]).isEmpty, "c's delayed entry is stale")
+    }
 }

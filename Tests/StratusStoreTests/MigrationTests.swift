@@ -9,7 +9,7 @@ import Testing
     @Test("an empty database is migrated to every named migration")
     func fromEmpty() throws {
         let store = try makeStore(seedCatalog: false)
-        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index"])
+        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage"])
     }
 
     @Test("a database of the previous version keeps its data when migrated")
@@ -21,17 +21,55 @@ import Testing
         try old.write { db in
             try db.execute(sql: """
                 INSERT INTO resource (kind, project, name, ec2Id, spec, specHash, generation, labels, annotations, applySet, manager, createdAt, updatedAt)
-                VALUES ('Volume', 'acme', 'data', 'vol-0000beef', '{"sizeGB":5}', 'x', 3, '{}', '{}', 'old', 'apply:old', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')
+                VALUES ('Volume', 'acme', 'data', 'vol-0000beef', '{"sizeGB":5}', 'x', 3, '{}', '{}', 'old', 'apply:old', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+                INSERT INTO resource (kind, project, name, ec2Id, spec, specHash, generation, manager, createdAt, updatedAt, deletionTimestamp)
+                VALUES ('Instance', 'acme', 'a', 'i-0000000a', '{"image":"x","instanceType":"m1.small"}', 'x', 1, 'api', '', '', NULL),
+                       ('Instance', 'acme', 'b', 'i-0000000b', '{"image":"x","instanceType":"m1.small"}', 'x', 1, 'api', '', '', NULL),
+                       ('Instance', 'acme', 'c', 'i-0000000c', '{"image":"x","instanceType":"m1.large"}', 'x', 1, 'api', '', '', '2026-01-01T00:00:00Z');
                 """)
         }
         try old.close()
         let store = try Store(writer: DatabaseQueue(path: path), seedCatalog: false)
-        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index"])
+        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage"])
         let volume = try #require(try store.get(ec2Id: "vol-0000beef"))
         #expect(volume.generation == 3)
         #expect(volume.resource.spec == .volume(VolumeSpec(sizeGB: 5)))
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.small": 2], "v6 counts the live instances already there")
         let owner = ResourceKey(kind: .volume, project: "acme", name: "data")
         #expect(try store.allocate(pool: "aoe", candidates: ["e1.1", "e1.2"], owner: owner) == "e1.1")
+    }
+
+    @Test("instance usage per project and type follows creates, type changes, tombstones and deletes")
+    func instanceUsage() throws {
+        let store = try makeStore()
+        func apply(_ types: [String: String]) throws {
+            var text = "apiVersion: stratus/v1\nkind: User\nmetadata: {name: alice}\nspec: {}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: acme}\nspec: {manager: alice}\n---\napiVersion: stratus/v1\nkind: Image\nmetadata: {name: debian, project: acme}\nspec: {source: /images/debian.qcow2}\n"
+            for (name, type) in types.sorted(by: { $0.key < $1.key }) {
+                text += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: \(type)}\n"
+            }
+            try store.apply(try ManifestLoader.load([ManifestSource(name: "u.yaml", data: Data(text.utf8))]), options: ApplyOptions())
+        }
+        try apply(["a": "m1.tiny", "b": "m1.tiny", "c": "m1.small"])
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 2, "m1.small": 1])
+        try apply(["a": "m1.tiny", "b": "m1.large", "c": "m1.small"])
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.small": 1, "m1.large": 1])
+        let c = ResourceKey(kind: .instance, project: "acme", name: "c")
+        _ = try store.delete([c])
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.large": 1], "a tombstone no longer counts")
+        try store.finalizeDeletion(c)
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.large": 1])
+        try apply(["a": "m1.tiny", "b": "m1.large", "c": "m1.small"])
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.small": 1, "m1.large": 1])
+        #expect(try store.instanceTypeCounts(project: "other").isEmpty)
+
+        // A quota check runs inside the apply's transaction, with the counts after its writes.
+        struct OverQuota: Error {}
+        let d = "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: d, project: acme}\nspec: {image: debian, instanceType: m1.tiny}\n"
+        var options = ApplyOptions(applySet: "q")
+        options.instanceQuota = ("acme", { counts in if counts.values.reduce(0, +) > 3 { throw OverQuota() } })
+        #expect(throws: OverQuota.self) { try store.apply(try ManifestLoader.load([ManifestSource(name: "d.yaml", data: Data(d.utf8))]), options: options) }
+        #expect(try store.get(ResourceKey(kind: .instance, project: "acme", name: "d")) == nil, "nothing was written")
+        #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.small": 1, "m1.large": 1])
     }
 
     @Test("allocations are unique per pool and stable per owner")

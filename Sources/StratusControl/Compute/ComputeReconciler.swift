@@ -3,6 +3,7 @@ import Logging
 import StratusCompute
 import StratusModel
 import StratusStore
+import Synchronization
 
 /// Converges `Instance` resources into libvirt domains on the local node.
 ///
@@ -20,6 +21,8 @@ public struct ComputeReconciler: Reconciler {
     private let instanceDirectory: String
     private let logger: Logger
     private let lookups: LookupCache
+    /// The last listing of libvirt's domains, shared by `unconverged` and `sweep` of one resync.
+    private let listing = RecentListing()
 
     public init(
         store: Store, hypervisor: any Hypervisor, scheduler: Scheduler, localNode: String, dataDirectory: String,
@@ -149,7 +152,7 @@ public struct ComputeReconciler: Reconciler {
     /// resource removed while the controller was down). Domains Stratus did not define are left alone.
     public func sweep(_ wanted: [StoredResource]) async -> [String] {
         let ids = Set(wanted.compactMap(\.metadata.id))
-        guard let domains = try? await hypervisor.listDomains() else { return [] }
+        guard let domains = try? await listing.domains(hypervisor, reuse: false) else { return [] }
         var removed: [String] = []
         for domain in domains {
             guard let owner = domain.owner, !ids.contains(owner.id) else { continue }
@@ -165,6 +168,25 @@ public struct ComputeReconciler: Reconciler {
             }
         }
         return removed
+    }
+
+    /// The instances a periodic resync should reconcile: all but those whose last reconcile of
+    /// the current generation succeeded, settled (Running or Stopped, with a NIC if it has a
+    /// network) and whose domain on this node is still defined for that generation and in the
+    /// wanted power state. One listing of libvirt's domains instead of a reconcile each.
+    public func unconverged(_ resources: [StoredResource]) async -> [ResourceKey]? {
+        guard let domains = try? await listing.domains(hypervisor, reuse: true) else { return nil }
+        let byName = Dictionary(domains.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        return resources.filter { instance in
+            guard !instance.isTerminating, let id = instance.metadata.id, case .instance(let spec) = instance.resource.spec,
+                let status = instance.resource.status, status.observedGeneration == instance.generation,
+                status.condition("Synced")?.status == "True", status.details["node"]?.stringValue == localNode,
+                let domain = byName[Self.domainName(id: id)], domain.definedOwner?.generation == instance.generation
+            else { return true }
+            if let network = status.details["network"]?.stringValue, !network.hasPrefix("bridge ") { return true }  // a NIC still left out
+            let wantRunning = (spec.powerState ?? .running) == .running
+            return status.phase != (wantRunning ? "Running" : "Stopped") || domain.state.isActive != wantRunning
+        }.map(\.key)
     }
 
     /// Compares the store's instances on this node with libvirt's domains, changing nothing.
@@ -275,4 +297,20 @@ public struct ComputeReconciler: Reconciler {
 /// A problem with an instance's disk.
 struct DiskError: Error, CustomStringConvertible {
     var description: String
+}
+
+/// The last sweep's listing of libvirt's domains: a resync sweeps with a fresh listing, then
+/// compares (`unconverged`) with the same one if it is less than two seconds old.
+final class RecentListing: Sendable {
+    private let last = Mutex<(domains: [DomainInfo], at: ContinuousClock.Instant)?>(nil)
+
+    func domains(_ hypervisor: any Hypervisor, reuse: Bool) async throws -> [DomainInfo] {
+        if reuse {
+            if let last = last.withLock({ $0 }), ContinuousClock.now - last.at < .seconds(2) { return last.domains }
+            return try await hypervisor.listDomains()
+        }
+        let domains = try await hypervisor.listDomains()
+        last.withLock { $0 = (domains, .now) }
+        return domains
+    }
 }

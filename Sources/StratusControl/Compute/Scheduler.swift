@@ -43,11 +43,9 @@ public actor Scheduler {
         placed = [:]
         nodes = try store.list(kind: .node).filter { !$0.isTerminating }
         var existing = Set<ResourceKey>()
-        for other in try store.list(kind: .instance) {
+        for other in try store.instancePlacements() {
             existing.insert(other.key)
-            guard let node = other.resource.status?.details["node"]?.stringValue, case .instance(let spec) = other.resource.spec,
-                let otherType = types[spec.instanceType]
-            else { continue }
+            guard let node = other.node, let otherType = types[other.instanceType] else { continue }
             placed[other.key] = (node, otherType.memoryMB, otherType.vcpus)
         }
         for (key, placement) in previous where placed[key] == nil && existing.contains(key) { placed[key] = placement }

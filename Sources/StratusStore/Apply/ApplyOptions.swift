@@ -12,6 +12,10 @@ public struct ApplyOptions: Sendable {
     public var allowMassDelete: Bool
     /// EC2-style ids to give resources this apply creates (the EC2 API names instances by their id).
     public var presetIds: [ResourceKey: String] = [:]
+    /// A project's instance quota, checked inside the apply's transaction after its writes (with
+    /// the project's live instances per type), so two concurrent writes cannot both take the last
+    /// slot; the check throws to refuse the whole apply.
+    public var instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)?
 
     /// Writes through the EC2 API: no apply set (so `diff` of a directory shows them as outside
     /// every set, and no prune ever deletes them) and the field manager `api`.

@@ -23,6 +23,7 @@ extension Store {
         try writer.write { db in
             var plan = try computePlan(db, documents, options)
             try commit(db, &plan, documents, options)
+            if let quota = options.instanceQuota { try quota.check(try Self.instanceTypeCounts(db, project: quota.project)) }
             if seed { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('catalogSeeded', ?)", arguments: [Timestamp.string(Date())]) }
             return plan
         }

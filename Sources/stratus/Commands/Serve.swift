@@ -72,7 +72,7 @@ extension Stratus {
         @Option(help: ArgumentHelp("Suffix under which ou=Users and ou=Groups are kept, e.g. dc=example,dc=org ($STRATUS_LDAP_BASE).", valueName: "dn"))
         var ldapBase: String?
 
-        @Option(help: ArgumentHelp("Seconds between full resyncs, which also put back what was changed by hand ($STRATUS_RESYNC_INTERVAL; default 30).", valueName: "seconds"))
+        @Option(help: ArgumentHelp("Seconds between resyncs, which put back what was changed by hand: LDAP entries are rewritten, instances are compared with libvirt in bulk and only drifted ones reconciled (every resource is reconciled at start and every 10 minutes) ($STRATUS_RESYNC_INTERVAL; default 30).", valueName: "seconds"))
         var resyncInterval: Int?
 
         @Option(help: ArgumentHelp("A YAML file of settings named like the flags (ldap-url: …, api-port: …); flags and STRATUS_… variables win ($STRATUS_CONFIG).", valueName: "file"))
