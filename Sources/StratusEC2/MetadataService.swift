@@ -9,9 +9,10 @@ import StratusStore
 /// The instance metadata service of the seed (`/latest/meta-data/…`, `/latest/user-data`), so
 /// cloud-init and similar tools work inside guests.
 ///
-/// The instance is the one whose fixed IP (`status.details.ip`) is the request's source
-/// address; nothing else identifies it, so the service must listen where only guests reach it
-/// (169.254.169.254:80 on the node's bridge). Unknown sources get 404.
+/// The instance is the one holding the request's source address as its fixed IP (the store's
+/// `fixed-ip` pool, which the compute reconciler fills from the network's subnet); nothing else
+/// identifies it, so the service must listen where only guests reach it (169.254.169.254:80 on
+/// the node's bridge). Unknown sources get 404.
 public struct MetadataService: Sendable {
     let store: Store
 
@@ -41,7 +42,7 @@ public struct MetadataService: Sendable {
             guard let userData = spec.userData else { return Response(status: .notFound) }
             return text(userData)
         case "meta-data":
-            let values = try metadata(instance, spec)
+            let values = try metadata(instance, spec, ip: remote ?? "")
             let key = parts.dropFirst(2).joined(separator: "/")
             if key == "public-keys", let list = values["public-keys"] { return text(list) }
             if key.isEmpty || key.hasSuffix("/") == false && values[key] == nil && values.keys.contains(where: { $0.hasPrefix(key + "/") }) || path.hasSuffix("/") {
@@ -63,13 +64,14 @@ public struct MetadataService: Sendable {
     }
 
     private func instance(at remote: String?) throws -> StoredResource? {
-        guard let remote else { return nil }
-        return try store.list(kind: .instance).first { !$0.isTerminating && $0.resource.status?.details["ip"]?.stringValue == remote }
+        guard let remote, let key = try store.allocationOwner(pool: Store.fixedIPPool, value: remote), key.kind == .instance,
+            let instance = try store.get(key), !instance.isTerminating
+        else { return nil }
+        return instance
     }
 
-    private func metadata(_ instance: StoredResource, _ spec: InstanceSpec) throws -> [String: String] {
+    private func metadata(_ instance: StoredResource, _ spec: InstanceSpec, ip: String) throws -> [String: String] {
         let id = instance.metadata.id ?? ""
-        let ip = instance.resource.status?.details["ip"]?.stringValue ?? ""
         let hostname = instance.key.name
         let imageId = try store.get(ResourceKey(kind: .image, project: spec.image.contains("/") ? String(spec.image.split(separator: "/")[0]) : instance.key.project, name: String(spec.image.split(separator: "/").last ?? "")))?.metadata.id ?? ""
         var values: [String: String] = [

@@ -3,6 +3,20 @@ import GRDB
 import StratusModel
 
 extension Store {
+    /// The pool of instances' fixed IPv4 addresses. One pool for the whole cloud, so an address
+    /// names one instance even where two projects' networks overlap (the metadata service finds
+    /// the asking instance by its source address).
+    public static let fixedIPPool = "fixed-ip"
+
+    /// Who holds a value of a pool, if anyone.
+    public func allocationOwner(pool: String, value: String) throws -> ResourceKey? {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT ownerKind, ownerProject, ownerName FROM allocation WHERE pool = ? AND value = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [pool, value]), let kind = Kind(rawValue: row[0]) else { return nil }
+            return ResourceKey(kind: kind, project: row[1], name: row[2])
+        }
+    }
+
     /// Claims the first free value of a pool for a resource; the same owner gets its existing value back.
     ///
     /// The table's primary key (pool, value) makes a double allocation impossible even with

@@ -60,12 +60,11 @@ import FoundationNetworking
         _ = try await withService(store) { _ in "" }
     }
 
-    /// Runs the service on a free port for the body, with web-1's fixed IP set to `ip`.
+    /// Runs the service on a free port for the body, with web-1 holding `ip` as its fixed IP (as
+    /// the compute reconciler claims it from the network's subnet; ComputeTests cover that part).
     func withService(_ store: Store, ip: String = "127.0.0.1", _ body: (Int) async throws -> String) async throws -> String {
         let key = ResourceKey(kind: .instance, project: "acme", name: "web-1")
-        var status = ResourceStatus(phase: "Running")
-        status.details["ip"] = .string(ip)
-        _ = try store.updateStatus(key, status)
+        #expect(try store.allocate(pool: Store.fixedIPPool, candidates: [ip], owner: key) == ip)
         let instance = try #require(try store.get(key))
         let ports = AsyncStream<Int>.makeStream()
         let app = MetadataService(store: store).application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { port in ports.continuation.yield(port) }
@@ -87,6 +86,8 @@ import FoundationNetworking
             #expect(listing.contains("instance-id") && listing.contains("placement/") && listing.contains("public-keys/") && listing.contains("reservation-id"))
             #expect(try await get("\(url)/2009-04-04/meta-data/hostname").1 == "web-1")
             #expect(try await get("\(url)/latest/meta-data/no-such-key").0 == 404)
+            _ = try store.delete([key])
+            #expect(try await get("\(url)/latest/meta-data/instance-id").0 == 404, "a terminating instance is not served")
         } else {
             #expect(try await get("\(url)/latest/meta-data/instance-id").0 == 404, "no instance has the caller's address")
         }

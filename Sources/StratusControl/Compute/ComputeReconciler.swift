@@ -105,6 +105,7 @@ public struct ComputeReconciler: Reconciler {
             status.details["domainState"] = .string(state.description)
             status.details["network"] = nic.note.map(JSONValue.string) ?? nic.bridge.map { .string("bridge \($0)") }
             status.details["mac"] = nic.mac.map(JSONValue.string)
+            status.details["ip"] = nic.ip.map(JSONValue.string)
             let wantRunning = (spec.powerState ?? .running) == .running
             if state.isActive, !startedNow, let live = existing?.owner, live.config != config {
                 status.setCondition(Condition(type: "ConfigApplied", status: "False", reason: "RestartRequired", message: "the running domain still has generation \(live.generation)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(resource.generation)", lastTransitionTime: now))
@@ -241,27 +242,36 @@ public struct ComputeReconciler: Reconciler {
         }
     }
 
-    /// The instance's NIC: the bridge of its network (`spec.network`, or the project's only one)
-    /// and a MAC address claimed in the store. A bridge that does not exist on this node yet
-    /// (the network reconciler makes it) is left out, with a note, so the domain still starts.
-    private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String, node: String) throws -> (bridge: String?, mac: String?, note: String?) {
+    /// The instance's NIC: the bridge of its network (`spec.network`, or the project's only one),
+    /// a fixed IP from the network's subnet and a MAC address, both claimed in the store. A bridge
+    /// that does not exist on this node yet (the network reconciler makes it) is left out of the
+    /// domain, with a note, so the domain still starts.
+    private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String, node: String) throws -> (bridge: String?, mac: String?, ip: String?, note: String?) {
         let networks = try lookups.list(.network, project: resource.key.project).filter { !$0.isTerminating }
         let chosen = spec.network.flatMap { name in networks.first { $0.key.name == name } } ?? (networks.count == 1 ? networks.first : nil)
         guard let network = chosen, case .network(let networkSpec) = network.resource.spec else {
-            return (nil, nil, networks.isEmpty ? nil : "the project has several networks; set spec.network")
+            return (nil, nil, nil, networks.isEmpty ? nil : "the project has several networks; set spec.network")
         }
-        guard let bridge = networkSpec.bridge ?? networkSpec.vlan.map({ "br\($0)" }) ?? network.resource.status?.details["bridge"]?.stringValue else {
-            return (nil, nil, "network \(network.key.name) has no bridge yet (no vlan allocated)")
+        // The fixed IP and MAC are the instance's on its network whether or not the bridge exists
+        // here yet (DHCP hands out the pair; the metadata service knows the instance by the IP).
+        guard case .success(let subnet) = IPv4Network.parse(networkSpec.cidr) else {
+            return (nil, nil, nil, "network \(network.key.name) has an invalid cidr \(networkSpec.cidr)")
         }
-        if hypervisor.domainType != "test" && !FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)") {
-            return (nil, nil, "bridge \(bridge) of network \(network.key.name) is not present on \(node) yet")
+        guard let ip = try store.allocate(pool: Store.fixedIPPool, candidates: subnet.instanceAddresses.lazy.map(\.description), owner: resource.key) else {
+            return (nil, nil, nil, "network \(network.key.name) (\(networkSpec.cidr)) has no free address left")
         }
         // 52:54:00 is QEMU's prefix; the rest comes from the id, with a fallback if that is taken.
         let hex = String(id.suffix(6))
         let derived = "52:54:00:\(hex.prefix(2)):\(hex.dropFirst(2).prefix(2)):\(hex.suffix(2))"
         let fallback = (0..<64).lazy.map { _ in String(format: "52:54:00:%02x:%02x:%02x", Int.random(in: 0...255), Int.random(in: 0...255), Int.random(in: 0...255)) }
         let mac = try store.allocate(pool: "mac", candidates: [derived] + Array(fallback), owner: resource.key)
-        return (bridge, mac, nil)
+        guard let bridge = networkSpec.bridge ?? networkSpec.vlan.map({ "br\($0)" }) ?? network.resource.status?.details["bridge"]?.stringValue else {
+            return (nil, mac, ip, "network \(network.key.name) has no bridge yet (no vlan allocated)")
+        }
+        if hypervisor.domainType != "test" && !FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)") {
+            return (nil, mac, ip, "bridge \(bridge) of network \(network.key.name) is not present on \(node) yet")
+        }
+        return (bridge, mac, ip, nil)
     }
 
     private func imageReference(_ image: String, project: String) -> ResourceKey {

@@ -63,4 +63,16 @@ public struct IPv4Network: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(address)/\(prefix)" }
+
+    /// The gateway: the first host address (the bridge's, where DHCP and the metadata redirect live).
+    public var gateway: IPv4Address { IPv4Address(value: address.value &+ 1) }
+
+    /// The addresses instances get, in order: every host address after the gateway (the network
+    /// address, the gateway and the broadcast address are never handed out, as in Nova).
+    public var instanceAddresses: AnySequence<IPv4Address> {
+        let size = UInt64(1) << UInt64(32 - prefix)
+        guard size >= 4 else { return AnySequence([]) }
+        let base = address.value
+        return AnySequence((UInt32(2)...UInt32(size - 2)).lazy.map { IPv4Address(value: base &+ $0) })
+    }
 }
