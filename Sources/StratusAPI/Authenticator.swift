@@ -16,22 +16,21 @@ public struct Authenticator: Sendable {
 
     /// The principal the request acts as; throws `AuthenticationError` when it may not act at all.
     public func authenticate(_ request: SignableRequest, now: Date = Date()) throws -> (Principal, VerifiedRequest) {
-        var found: Credential?
+        var found: (credential: Credential, user: UserSpec?, manages: [String])?
         let verified = try verifier.verify(request, now: now) { accessKey in
-            found = try store.credential(accessKey: accessKey)
-            return found?.secretKey
+            found = try store.signer(accessKey: accessKey)
+            return found?.credential.secretKey
         }
-        guard let credential = found else { throw AuthenticationError.unknownAccessKey(verified.accessKey) }
-        return (try principal(for: credential), verified)
+        guard let found else { throw AuthenticationError.unknownAccessKey(verified.accessKey) }
+        return (try principal(found.credential, user: found.user, manages: found.manages), verified)
     }
 
-    /// The roles and memberships behind a credential.
-    public func principal(for credential: Credential) throws -> Principal {
+    /// The roles and memberships behind a credential (its user's spec and managed projects as
+    /// `Store.signer` reads them together).
+    func principal(_ credential: Credential, user: UserSpec?, manages: [String]) throws -> Principal {
         if credential.user == Store.rootUser { return .root(accessKey: credential.accessKey) }
-        guard let user = try store.get(ResourceKey(kind: .user, project: "", name: credential.user)), !user.isTerminating,
-            case .user(let spec) = user.resource.spec
-        else { throw AuthenticationError.disabled("The user \(credential.user) of this access key no longer exists.") }
+        guard let spec = user else { throw AuthenticationError.disabled("The user \(credential.user) of this access key no longer exists.") }
         if spec.disabled == true { throw AuthenticationError.disabled("The user \(credential.user) is disabled.") }
-        return Principal(user: credential.user, accessKey: credential.accessKey, spec: spec, managerOf: try store.projects(managedBy: credential.user), boundProject: credential.project.isEmpty ? nil : credential.project)
+        return Principal(user: credential.user, accessKey: credential.accessKey, spec: spec, managerOf: manages, boundProject: credential.project.isEmpty ? nil : credential.project)
     }
 }

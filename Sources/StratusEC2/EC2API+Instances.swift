@@ -195,20 +195,21 @@ extension EC2API {
             if !earlier.isEmpty { return try reservationResponse(earlier, project: project, call) }
         }
         guard Self.isId(imageId, prefix: "ami") else { throw EC2Error.malformed("InvalidAMIID", imageId) }
-        guard let image = try store.get(ec2Id: imageId), image.key.kind == .image, case .image(let imageSpec) = image.resource.spec,
+        // Spec-only reads: a launch decodes no status or metadata of what it refers to.
+        guard let image = try store.liveSpec(ec2Id: imageId), image.key.kind == .image, case .image(let imageSpec) = image.spec,
             image.key.project == project || imageSpec.public == true
         else { throw EC2Error.notFound("InvalidAMIID", [imageId]) }
         let imageName = image.key.project == project ? image.key.name : "\(image.key.project)/\(image.key.name)"
         let typeName = call.string("InstanceType") ?? "m1.small"
-        guard let type = try store.get(ResourceKey(kind: .instanceType, project: nil, name: typeName)), case .instanceType(let typeSpec) = type.resource.spec else {
+        guard case .instanceType(let typeSpec)? = try store.liveSpec(ResourceKey(kind: .instanceType, project: nil, name: typeName)) else {
             throw EC2Error.invalid("InstanceType", typeName, "No such instance type; see DescribeInstanceTypes.")
         }
-        if let key = call.string("KeyName"), try store.get(ResourceKey(kind: .keyPair, project: project, name: key)) == nil {
+        if let key = call.string("KeyName"), try store.liveSpec(ResourceKey(kind: .keyPair, project: project, name: key)) == nil {
             throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(key)' does not exist")
         }
         var groups = call.list("SecurityGroup")
         for id in call.list("SecurityGroupId") { groups.append(try resource(id, .securityGroup, call, error: "InvalidGroup").key.name) }
-        for group in groups where try store.get(ResourceKey(kind: .securityGroup, project: project, name: group)) == nil {
+        for group in groups where try store.liveSpec(ResourceKey(kind: .securityGroup, project: project, name: group)) == nil {
             throw EC2Error("InvalidGroup.NotFound", "The security group '\(group)' does not exist")
         }
         let zone = call.string("Placement.AvailabilityZone")
@@ -258,7 +259,7 @@ extension EC2API {
 
     /// A project's instance quotas and the vCPUs of each instance type, for `InstanceQuota.admissible`.
     private func instanceQuota(project: String) throws -> InstanceQuota {
-        guard let stored = try store.get(ResourceKey(kind: .project, project: nil, name: project)), case .project(let spec) = stored.resource.spec else {
+        guard case .project(let spec)? = try store.liveSpec(ResourceKey(kind: .project, project: nil, name: project)) else {
             return InstanceQuota(project: project, instances: nil, cores: nil, vcpus: [:])
         }
         let quotas = spec.quotas ?? Quotas()

@@ -65,6 +65,24 @@ extension Store {
         try writer.read { db in try fetchCredential(db, "accessKey = ?", [accessKey]) }
     }
 
+    /// What a request signed with an access key acts as, read in one transaction: the credential,
+    /// its user's spec (nil when the user is gone or being deleted) and the projects they manage.
+    public func signer(accessKey: String) throws -> (credential: Credential, user: UserSpec?, manages: [String])? {
+        try writer.read { db in
+            guard let credential = try fetchCredential(db, "accessKey = ?", [accessKey]) else { return nil }
+            guard credential.user != Self.rootUser else { return (credential, nil, []) }
+            let userSQL = "SELECT spec FROM resource WHERE kind = 'User' AND project = '' AND name = ? AND deletionTimestamp IS NULL"
+            var user: UserSpec?
+            if let json = try String.fetchOne(db.cachedStatement(sql: userSQL), arguments: [credential.user]),
+                case .user(let spec) = try ResourceSpec.fromJSON(Data(json.utf8), kind: .user)
+            {
+                user = spec
+            }
+            let managedSQL = "SELECT name FROM resource WHERE kind = 'Project' AND deletionTimestamp IS NULL AND json_extract(spec, '$.manager') = ? ORDER BY name"
+            return (credential, user, try String.fetchAll(db.cachedStatement(sql: managedSQL), arguments: [credential.user]))
+        }
+    }
+
     /// The access key of the user's own credential, if one was issued (the directory stores it).
     public func accessKey(user: String) throws -> String? {
         try writer.read { db in try String.fetchOne(db, sql: "SELECT accessKey FROM credential WHERE user = ? AND project = ''", arguments: [user]) }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import StratusModel
 
@@ -91,13 +92,21 @@ extension Store {
         }
     }
 
-    /// The live projects a user manages (the `manager` of their spec).
-    public func projects(managedBy user: String) throws -> [String] {
+    /// A live resource's spec alone (neither status nor metadata is decoded), or nil.
+    public func liveSpec(_ key: ResourceKey) throws -> ResourceSpec? {
         try writer.read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT name FROM resource WHERE kind = 'Project' AND deletionTimestamp IS NULL AND json_extract(spec, '$.manager') = ? ORDER BY name
-                """)
-            return try String.fetchAll(statement, arguments: [user])
+            let statement = try db.cachedStatement(sql: "SELECT spec FROM resource WHERE kind = ? AND project = ? AND name = ? AND deletionTimestamp IS NULL")
+            return try String.fetchOne(statement, arguments: [key.kind.rawValue, key.project, key.name]).map { try ResourceSpec.fromJSON(Data($0.utf8), kind: key.kind) }
+        }
+    }
+
+    /// A live resource's key and spec by its EC2-style id, or nil.
+    public func liveSpec(ec2Id: String) throws -> (key: ResourceKey, spec: ResourceSpec)? {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT kind, project, name, spec FROM resource WHERE ec2Id = ? AND deletionTimestamp IS NULL")
+            guard let row = try Row.fetchOne(statement, arguments: [ec2Id]), let kind = Kind(rawValue: row[0]) else { return nil }
+            let project: String = row[1]
+            return (ResourceKey(kind: kind, project: project.isEmpty ? nil : project, name: row[2]), try ResourceSpec.fromJSON(Data((row[3] as String).utf8), kind: kind))
         }
     }
 
