@@ -13,6 +13,8 @@ public protocol Hypervisor: Sendable {
     func nodeInfo() async throws -> NodeCapacity
     /// Every domain the hypervisor holds, Stratus-owned or not.
     func listDomains() async throws -> [DomainInfo]
+    /// The state of every domain by name: a cheap listing (no metadata, no XML).
+    func domainStates() async throws -> [String: DomainState]
     /// The domain with this name, or nil.
     func domain(named name: String) async throws -> DomainInfo?
     /// Defines (or redefines) a persistent domain from XML.

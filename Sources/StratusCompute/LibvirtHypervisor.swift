@@ -74,6 +74,26 @@ public final class LibvirtHypervisor: Hypervisor {
         }
     }
 
+    public func domainStates() async throws -> [String: DomainState] {
+        try await call { conn in
+            var list: UnsafeMutablePointer<OpaquePointer?>?
+            let count = virConnectListAllDomains(conn, &list, 0)
+            guard count >= 0, let list else { throw HypervisorError(operation: "list domains", message: Self.lastError()) }
+            defer { free(list) }
+            var states: [String: DomainState] = [:]
+            states.reserveCapacity(Int(count))
+            for index in 0..<Int(count) {
+                guard let domain = list[index] else { continue }
+                defer { virDomainFree(domain) }
+                var state: Int32 = 0
+                var reason: Int32 = 0
+                guard let name = virDomainGetName(domain), virDomainGetState(domain, &state, &reason, 0) == 0 else { continue }
+                states[String(cString: name)] = DomainState(rawValue: Int(state)) ?? .noState
+            }
+            return states
+        }
+    }
+
     public func domain(named name: String) async throws -> DomainInfo? {
         try await call { conn in
             guard let domain = virDomainLookupByName(conn, name) else {

@@ -10,8 +10,9 @@ import StratusStore
 /// It is level-triggered: every start begins with a full resync, so a change missed while it
 /// was down is still converged, and reconciling the same resource twice is harmless. Between
 /// full resyncs (every `fullResyncInterval`), each `resyncInterval` queues only what a
-/// reconciler's bulk comparison finds unconverged (`Reconciler.unconverged`): with 10,000
-/// running instances a resync is one listing of libvirt's domains, not 10,000 reconciles.
+/// reconciler's bulk comparison finds unconverged (`Reconciler.bulkResync`): with 10,000
+/// running instances a resync is one listing of libvirt's domain states and one query, not
+/// 10,000 reconciles.
 public actor Controller: Service {
     private let store: Store
     private let reconcilers: [Kind: any Reconciler]
@@ -93,33 +94,42 @@ public actor Controller: Service {
         try? store.saveCursor(Self.cursorName, cursor)
     }
 
-    /// Lets each reconciler remove what it owns that nothing wants; then queues every resource
-    /// (`full`), or those of kinds without a reconciler and what each reconciler finds unconverged.
+    /// Full: queues every resource and lets each reconciler remove what it owns that nothing
+    /// wants. Otherwise: each reconciler resyncs in bulk and the controller queues what it
+    /// returns (one that cannot gets the full treatment); kinds without a reconciler have
+    /// nothing to converge.
     public func resync(full: Bool = true) async throws {
         let started = ContinuousClock.now
-        let resources = try store.list()
+        var resources = 0
         var queued = 0
-        let listed = ContinuousClock.now
         defer {
             logger.debug("resynced", metadata: [
-                "stratus.full": "\(full)", "stratus.resources": "\(resources.count)", "stratus.queued": "\(queued)",
-                "stratus.listed": "\(listed - started)", "stratus.took": "\(ContinuousClock.now - started)",
+                "stratus.full": "\(full)", "stratus.resources": "\(resources)", "stratus.queued": "\(queued)",
+                "stratus.took": "\(ContinuousClock.now - started)",
             ])
         }
-        var seen = Set<String>()
-        for resource in resources where reconcilers[resource.key.kind] == nil || full {
-            await queue.add(resource.key)
-            queued += 1
+        var all: [StoredResource]?
+        if full {
+            all = try store.list()
+            resources = all?.count ?? 0
+            for resource in all ?? [] { await queue.add(resource.key) }
+            queued = resources
         }
+        var seen = Set<String>()
         for reconciler in reconcilers.values where seen.insert(reconciler.name).inserted {
-            let wanted = resources.filter { reconciler.kinds.contains($0.key.kind) }
-            for removed in await reconciler.sweep(wanted) {
-                logger.warning("removed an orphan", metadata: ["stratus.backend": "\(reconciler.name)", "stratus.orphan": "\(removed)"])
-            }
-            if !full {
-                let keys = await reconciler.unconverged(wanted) ?? wanted.map(\.key)
+            if !full, let keys = await reconciler.bulkResync() {
                 for key in keys { await queue.add(key) }
                 queued += keys.count
+                continue
+            }
+            let wanted = try all?.filter { reconciler.kinds.contains($0.key.kind) } ?? reconciler.kinds.flatMap { try store.list(kind: $0) }
+            if !full {
+                for resource in wanted { await queue.add(resource.key) }
+                resources += wanted.count
+                queued += wanted.count
+            }
+            for removed in await reconciler.sweep(wanted) {
+                logger.warning("removed an orphan", metadata: ["stratus.backend": "\(reconciler.name)", "stratus.orphan": "\(removed)"])
             }
         }
     }

@@ -20,11 +20,12 @@ public protocol Reconciler: Sendable {
     /// Removes external things this reconciler owns that no resource (of `wanted`, which
     /// includes those being deleted) describes; returns what it removed. Called on each resync.
     func sweep(_ wanted: [StoredResource]) async -> [String]
-    /// On a periodic resync, the resources among `resources` (all of this reconciler's kinds) that
-    /// need a reconcile, found by comparing the world in bulk; nil when the reconciler cannot tell
-    /// (then every one is reconciled). The controller still reconciles everything on start and on
-    /// each full resync, so what a bulk comparison cannot see is converged then.
-    func unconverged(_ resources: [StoredResource]) async -> [ResourceKey]?
+    /// A periodic resync between full ones, in bulk: compares the world with the store (the
+    /// reconciler reads what it needs itself), removes what nothing wants, and returns the
+    /// resources that need a reconcile; nil when it cannot, and then all of them are reconciled
+    /// and swept. Start and each full resync reconcile and sweep everything, so what a bulk
+    /// comparison cannot see is converged then.
+    func bulkResync() async -> [ResourceKey]?
     /// Runs for the controller's lifetime, calling `enqueue` when the world changes under a
     /// resource (a domain stopped out of band), so repairs do not wait for the next resync.
     func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async
@@ -33,7 +34,7 @@ public protocol Reconciler: Sendable {
 extension Reconciler {
     public var concurrency: Int { 4 }
     public func sweep(_ wanted: [StoredResource]) async -> [String] { [] }
-    public func unconverged(_ resources: [StoredResource]) async -> [ResourceKey]? { nil }
+    public func bulkResync() async -> [ResourceKey]? { nil }
     public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {}
 }
 

@@ -92,6 +92,40 @@ extension Store {
         }
     }
 
+    /// What a periodic resync compares of each instance, read by SQLite without decoding specs or statuses.
+    public struct InstanceSummary: Sendable {
+        public var key: ResourceKey
+        public var id: String?
+        public var generation: Int
+        public var terminating: Bool
+        public var powerState: String?
+        public var observedGeneration: Int?
+        public var phase: String?
+        /// The status of the `Synced` condition (`True`, `False`, `Unknown`).
+        public var synced: String?
+        public var node: String?
+        public var network: String?
+    }
+
+    public func instanceSummaries() throws -> [InstanceSummary] {
+        try writer.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT project, name, ec2Id, generation, deletionTimestamp IS NOT NULL, json_extract(spec, '$.powerState'),
+                    json_extract(status, '$.observedGeneration'), json_extract(status, '$.phase'),
+                    (SELECT json_extract(c.value, '$.status') FROM json_each(resource.status, '$.conditions') AS c
+                        WHERE json_extract(c.value, '$.type') = 'Synced'),
+                    json_extract(status, '$.details.node'), json_extract(status, '$.details.network')
+                FROM resource WHERE kind = 'Instance'
+                """)
+            return try Row.fetchAll(statement).map { row in
+                InstanceSummary(
+                    key: ResourceKey(kind: .instance, project: row[0], name: row[1]), id: row[2], generation: row[3], terminating: row[4],
+                    powerState: row[5], observedGeneration: row[6], phase: row[7], synced: row[8], node: row[9], network: row[10]
+                )
+            }
+        }
+    }
+
     /// A live resource's spec alone (neither status nor metadata is decoded), or nil.
     public func liveSpec(_ key: ResourceKey) throws -> ResourceSpec? {
         try writer.read { db in

@@ -155,19 +155,20 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
     }
 
     @Test("a periodic resync picks only the instances a bulk comparison with libvirt finds unconverged")
-    func unconvergedInstances() async throws {
+    func bulkResync() async throws {
         let harness = try ComputeHarness()
         try harness.store.apply(cloud(instances: [("web-1", "m1.tiny"), ("web-2", "m1.tiny"), ("web-3", "m1.tiny")]), options: ApplyOptions())
         #expect(try await eventually { try harness.store.phaseCounts(kind: .instance)["Running"] == 3 })
         await harness.stop()
         let compute = ComputeReconciler(store: harness.store, hypervisor: harness.hypervisor, scheduler: Scheduler(store: harness.store), localNode: "node-1", dataDirectory: harness.data)
-        let instances = { try harness.store.list(kind: .instance) }
-        #expect(await compute.unconverged(try instances()) == [], "converged instances are left alone")
+        #expect(await compute.bulkResync() == [], "converged instances are left alone")
         try await harness.hypervisor.destroy("stratus-\(try harness.instance("web-2")!.metadata.id!)")
         // web-3 gets a new generation the controller has not seen yet.
         try harness.store.apply(cloud(instances: [("web-1", "m1.tiny"), ("web-2", "m1.tiny"), ("web-3", "m1.small")]), options: ApplyOptions())
-        let keys = await compute.unconverged(try instances())?.map(\.name).sorted()
+        let keys = await compute.bulkResync()?.map(\.name).sorted()
         #expect(keys == ["web-2", "web-3"])
+        _ = try harness.store.delete([ResourceKey(kind: .instance, project: "acme", name: "web-1")])
+        #expect(await compute.bulkResync()?.map(\.name).sorted() == ["web-1", "web-2", "web-3"], "a deletion to finish")
     }
 
     @Test("an instance of a project with a network gets a NIC on its bridge with a MAC claimed in the store")

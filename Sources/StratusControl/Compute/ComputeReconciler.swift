@@ -3,7 +3,6 @@ import Logging
 import StratusCompute
 import StratusModel
 import StratusStore
-import Synchronization
 
 /// Converges `Instance` resources into libvirt domains on the local node.
 ///
@@ -21,8 +20,6 @@ public struct ComputeReconciler: Reconciler {
     private let instanceDirectory: String
     private let logger: Logger
     private let lookups: LookupCache
-    /// The last listing of libvirt's domains, shared by `unconverged` and `sweep` of one resync.
-    private let listing = RecentListing()
 
     public init(
         store: Store, hypervisor: any Hypervisor, scheduler: Scheduler, localNode: String, dataDirectory: String,
@@ -153,40 +150,47 @@ public struct ComputeReconciler: Reconciler {
     /// resource removed while the controller was down). Domains Stratus did not define are left alone.
     public func sweep(_ wanted: [StoredResource]) async -> [String] {
         let ids = Set(wanted.compactMap(\.metadata.id))
-        guard let domains = try? await listing.domains(hypervisor, reuse: false) else { return [] }
+        guard let domains = try? await hypervisor.listDomains() else { return [] }
         var removed: [String] = []
-        for domain in domains {
-            guard let owner = domain.owner, !ids.contains(owner.id) else { continue }
-            // The instance may have been created after `wanted` was read; only a missing one is an orphan.
-            if (try? store.get(ec2Id: owner.id)) != nil { continue }
-            do {
-                if domain.state.isActive { try await hypervisor.destroy(domain.name) }
-                try await hypervisor.undefine(domain.name)
-                removed.append(domain.name)
-                logger.warning("removed a domain no instance wants", metadata: ["stratus.domain": "\(domain.name)", "stratus.owner": "\(owner.key)"])
-            } catch {
-                logger.error("could not remove an orphaned domain", metadata: ["stratus.domain": "\(domain.name)", "stratus.error": "\(error)"])
-            }
-        }
+        for domain in domains where await removeIfOrphan(domain, known: ids) { removed.append(domain.name) }
         return removed
     }
 
-    /// The instances a periodic resync should reconcile: all but those whose last reconcile of
-    /// the current generation succeeded, settled (Running or Stopped, with a NIC if it has a
-    /// network) and whose domain on this node is still defined for that generation and in the
-    /// wanted power state. One listing of libvirt's domains instead of a reconcile each.
-    public func unconverged(_ resources: [StoredResource]) async -> [ResourceKey]? {
-        guard let domains = try? await listing.domains(hypervisor, reuse: true) else { return nil }
-        let byName = Dictionary(domains.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        return resources.filter { instance in
-            guard !instance.isTerminating, let id = instance.metadata.id, case .instance(let spec) = instance.resource.spec,
-                let status = instance.resource.status, status.observedGeneration == instance.generation,
-                status.condition("Synced")?.status == "True", status.details["node"]?.stringValue == localNode,
-                let domain = byName[Self.domainName(id: id)], domain.definedOwner?.generation == instance.generation
+    /// Removes a Stratus-owned domain whose instance is neither in `known` nor in the store.
+    private func removeIfOrphan(_ domain: DomainInfo, known ids: Set<String>) async -> Bool {
+        guard let owner = domain.owner, !ids.contains(owner.id) else { return false }
+        // The instance may have been created after `known` was read; only a missing one is an orphan.
+        if (try? store.get(ec2Id: owner.id)) != nil { return false }
+        do {
+            if domain.state.isActive { try await hypervisor.destroy(domain.name) }
+            try await hypervisor.undefine(domain.name)
+            logger.warning("removed a domain no instance wants", metadata: ["stratus.domain": "\(domain.name)", "stratus.owner": "\(owner.key)"])
+            return true
+        } catch {
+            logger.error("could not remove an orphaned domain", metadata: ["stratus.domain": "\(domain.name)", "stratus.error": "\(error)"])
+            return false
+        }
+    }
+
+    /// A periodic resync in bulk: one listing of domain states and one query instead of a
+    /// reconcile per instance. Removes `stratus-<id>` domains whose id no instance has (their
+    /// metadata is read only then), and returns every instance but those whose last reconcile of
+    /// the current generation succeeded and settled (Running or Stopped, with its NIC if it has
+    /// a network) and whose domain on this node is in the wanted power state. A domain
+    /// redefined behind Stratus' back in the same state is caught by the full resync and `drift`.
+    public func bulkResync() async -> [ResourceKey]? {
+        guard let states = try? await hypervisor.domainStates(), let instances = try? store.instanceSummaries() else { return nil }
+        let ids = Set(instances.compactMap(\.id))
+        for name in states.keys where name.hasPrefix("stratus-") && !ids.contains(String(name.dropFirst("stratus-".count))) {
+            if let domain = try? await hypervisor.domain(named: name) { _ = await removeIfOrphan(domain, known: ids) }
+        }
+        return instances.filter { instance in
+            guard !instance.terminating, let id = instance.id, instance.observedGeneration == instance.generation,
+                instance.synced == "True", instance.node == localNode, let state = states[Self.domainName(id: id)]
             else { return true }
-            if let network = status.details["network"]?.stringValue, !network.hasPrefix("bridge ") { return true }  // a NIC still left out
-            let wantRunning = (spec.powerState ?? .running) == .running
-            return status.phase != (wantRunning ? "Running" : "Stopped") || domain.state.isActive != wantRunning
+            if let network = instance.network, !network.hasPrefix("bridge ") { return true }  // a NIC still left out
+            let wantRunning = (instance.powerState ?? "running") == "running"
+            return instance.phase != (wantRunning ? "Running" : "Stopped") || state.isActive != wantRunning
         }.map(\.key)
     }
 
@@ -307,20 +311,4 @@ public struct ComputeReconciler: Reconciler {
 /// A problem with an instance's disk.
 struct DiskError: Error, CustomStringConvertible {
     var description: String
-}
-
-/// The last sweep's listing of libvirt's domains: a resync sweeps with a fresh listing, then
-/// compares (`unconverged`) with the same one if it is less than two seconds old.
-final class RecentListing: Sendable {
-    private let last = Mutex<(domains: [DomainInfo], at: ContinuousClock.Instant)?>(nil)
-
-    func domains(_ hypervisor: any Hypervisor, reuse: Bool) async throws -> [DomainInfo] {
-        if reuse {
-            if let last = last.withLock({ $0 }), ContinuousClock.now - last.at < .seconds(2) { return last.domains }
-            return try await hypervisor.listDomains()
-        }
-        let domains = try await hypervisor.listDomains()
-        last.withLock { $0 = (domains, .now) }
-        return domains
-    }
 }
