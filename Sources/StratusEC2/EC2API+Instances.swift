@@ -32,6 +32,11 @@ extension EC2API {
         var cache: [String: String] = [:]
         init(store: Store) { self.store = store }
 
+        /// Records an id the caller already knows (RunInstances was given it).
+        func known(_ image: String, project: String, id: String) {
+            cache[image.contains("/") ? image : "\(project)/\(image)"] = id
+        }
+
         func id(_ image: String, project: String) -> String {
             let parts = image.split(separator: "/").map(String.init)
             let key = parts.count == 2 ? image : "\(project)/\(image)"
@@ -109,8 +114,11 @@ extension EC2API {
         return true
     }
 
-    /// Security group ids by name for the caller's projects.
-    func groupIds(_ call: EC2Call) throws -> [String: String] {
+    /// Security group ids by name for the caller's projects (none to read when `instances` use no group).
+    func groupIds(_ call: EC2Call, for instances: [StoredResource]? = nil) throws -> [String: String] {
+        if let instances, !instances.contains(where: { if case .instance(let spec) = $0.resource.spec { !(spec.securityGroups ?? []).isEmpty } else { false } }) {
+            return [:]
+        }
         guard call.seesAllProjects || call.principal.defaultProject != nil else { return [:] }
         let groups = try store.ec2Ids(kind: .securityGroup, project: call.seesAllProjects ? nil : call.principal.defaultProject)
         return Dictionary(groups.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
@@ -221,8 +229,8 @@ extension EC2API {
             guard let data = Data(base64Encoded: encoded) else { throw EC2Error.invalid("UserData", "…", "User data must be base64.") }
             userData = String(decoding: data, as: UTF8.self)
         }
-        let quota = try instanceQuota(project: project)
-        let count = try quota.admissible(try store.instanceTypeCounts(project: project), vcpus: typeSpec.vcpus, min: minCount, max: maxCount)
+        let (quota, counts) = try instanceQuota(project: project)
+        let count = try quota.admissible(counts, vcpus: typeSpec.vcpus, min: minCount, max: maxCount)
         let reservation = "r-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
         var resources: [Resource] = []
         var ids: [ResourceKey: String] = [:]
@@ -242,12 +250,13 @@ extension EC2API {
         // Checked again inside the write's transaction: a concurrent launch may have taken the room.
         try write(resources, presetIds: ids, instanceQuota: (project, quota.check))
         let created = try resources.compactMap { try store.get($0.key) }
-        return try reservationResponse(created, project: project, call)
+        return try reservationResponse(created, project: project, call, image: (imageName, imageId))
     }
 
-    private func reservationResponse(_ instances: [StoredResource], project: String, _ call: EC2Call) throws -> [XMLNode] {
+    private func reservationResponse(_ instances: [StoredResource], project: String, _ call: EC2Call, image: (name: String, id: String)? = nil) throws -> [XMLNode] {
         let images = ImageIds(store: store)
-        let groups = try groupIds(call)
+        if let image { images.known(image.name, project: project, id: image.id) }
+        let groups = try groupIds(call, for: instances)
         let sorted = instances.sorted { Int($0.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 < Int($1.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 }
         return [
             .text("reservationId", sorted.first.map(Self.reservationId) ?? ""),
@@ -257,13 +266,15 @@ extension EC2API {
         ]
     }
 
-    /// A project's instance quotas and the vCPUs of each instance type, for `InstanceQuota.admissible`.
-    private func instanceQuota(project: String) throws -> InstanceQuota {
-        guard case .project(let spec)? = try store.liveSpec(ResourceKey(kind: .project, project: nil, name: project)) else {
-            return InstanceQuota(project: project, instances: nil, cores: nil, vcpus: [:])
+    /// A project's instance quotas, the vCPUs of each instance type and the project's live
+    /// instances per type, read together, for `InstanceQuota`.
+    private func instanceQuota(project: String) throws -> (InstanceQuota, counts: [String: Int]) {
+        let inputs = try store.quotaInputs(project: project)
+        guard case .project(let spec)? = inputs.project else {
+            return (InstanceQuota(project: project, instances: nil, cores: nil, vcpus: [:]), inputs.counts)
         }
         let quotas = spec.quotas ?? Quotas()
-        return InstanceQuota(project: project, instances: quotas.instances ?? 10, cores: quotas.cores ?? 20, vcpus: try store.intField("vcpus", of: .instanceType))
+        return (InstanceQuota(project: project, instances: quotas.instances ?? 10, cores: quotas.cores ?? 20, vcpus: inputs.vcpus), inputs.counts)
     }
 
     /// The instances named by `InstanceId.N`, each checked.
@@ -284,7 +295,7 @@ extension EC2API {
         let instances = try namedInstances(call)
         for instance in instances { try call.authorize(.instance, project: instance.key.project) }
         let images = ImageIds(store: store)
-        let groups = try groupIds(call)
+        let groups = try groupIds(call, for: instances)
         var items: [[XMLNode]] = []
         for instance in instances {
             let previous = Self.state(instance)

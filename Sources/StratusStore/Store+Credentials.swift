@@ -154,6 +154,19 @@ extension Store {
         try writer.read { db in try Self.instanceTypeCounts(db, project: project) }
     }
 
+    /// What an instance quota check needs, in one read: the project's spec (nil when it is gone
+    /// or being deleted), the vCPUs of each instance type and the project's live instances per type.
+    public func quotaInputs(project: String) throws -> (project: ResourceSpec?, vcpus: [String: Int], counts: [String: Int]) {
+        try writer.read { db in
+            let projectSQL = "SELECT spec FROM resource WHERE kind = 'Project' AND project = '' AND name = ? AND deletionTimestamp IS NULL"
+            let spec = try String.fetchOne(db.cachedStatement(sql: projectSQL), arguments: [project]).map { try ResourceSpec.fromJSON(Data($0.utf8), kind: .project) }
+            var vcpus: [String: Int] = [:]
+            let typesSQL = "SELECT name, json_extract(spec, '$.vcpus') FROM resource WHERE kind = 'InstanceType' AND deletionTimestamp IS NULL"
+            for row in try Row.fetchAll(db.cachedStatement(sql: typesSQL)) { if let value = row[1] as Int? { vcpus[row[0]] = value } }
+            return (spec, vcpus, try Self.instanceTypeCounts(db, project: project))
+        }
+    }
+
     static func instanceTypeCounts(_ db: Database, project: String) throws -> [String: Int] {
         var counts: [String: Int] = [:]
         let statement = try db.cachedStatement(sql: "SELECT instanceType, count FROM instanceUsage WHERE project = ? AND count > 0")

@@ -68,17 +68,6 @@ extension Store {
         }
     }
 
-    /// One integer field of the spec of every resource of a cluster kind, by name (say the vCPUs of
-    /// instance types); resources without it are left out. No spec is decoded.
-    public func intField(_ field: String, of kind: Kind) throws -> [String: Int] {
-        try writer.read { db in
-            let statement = try db.cachedStatement(sql: "SELECT name, json_extract(spec, '$.' || ?) FROM resource WHERE kind = ? AND deletionTimestamp IS NULL")
-            var values: [String: Int] = [:]
-            for row in try Row.fetchAll(statement, arguments: [field, kind.rawValue]) { if let value = row[1] as Int? { values[row[0]] = value } }
-            return values
-        }
-    }
-
     /// Every instance's key, type and the node its status records (nil before it is placed), for the
     /// scheduler; no spec or status is decoded.
     public func instancePlacements() throws -> [(key: ResourceKey, instanceType: String, node: String?)] {

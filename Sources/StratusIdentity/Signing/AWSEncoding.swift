@@ -5,6 +5,17 @@ import Foundation
 /// Everything except the RFC 3986 unreserved characters (`A–Z a–z 0–9 - _ . ~`) is encoded
 /// as `%XX` with uppercase hex over the UTF-8 bytes; `/` is kept in paths.
 public enum AWSEncoding {
+    /// Drops spaces and tabs at both ends (what canonicalization trims), without Foundation's
+    /// `trimmingCharacters`, which shows in a profile of every signed request.
+    static func trimmed(_ text: some StringProtocol) -> String {
+        let bytes = Array(text.utf8)
+        var start = 0
+        var end = bytes.count
+        while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+        while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
     /// Encodes `text` the way SigV4 canonical URIs and query strings expect.
     public static func encode(_ text: some StringProtocol, keepSlash: Bool = false) -> String {
         var out = [UInt8]()

@@ -67,7 +67,7 @@ public struct RequestVerifier: Sendable {
     private func verifyV4Header(_ request: SignableRequest, authorization: String, now: Date, secret: (String) throws -> String?) throws -> VerifiedRequest {
         var fields: [String: String] = [:]
         for part in authorization.dropFirst("AWS4-HMAC-SHA256 ".count).split(separator: ",") {
-            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            let pair = AWSEncoding.trimmed(part).split(separator: "=", maxSplits: 1)
             if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
         }
         guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"], let signature = fields["Signature"] else {
@@ -261,7 +261,7 @@ public struct RequestVerifier: Sendable {
         guard let colon = credential.lastIndex(of: ":") else {
             throw AuthenticationError.malformed("The Authorization header must read \"AWS AccessKeyId:Signature\".")
         }
-        let accessKey = String(credential[..<colon]).trimmingCharacters(in: .whitespaces)
+        let accessKey = AWSEncoding.trimmed(credential[..<colon])
         let signature = String(credential[credential.index(after: colon)...])
         let amzDate = request.header("x-amz-date")
         guard let dateText = amzDate ?? request.header("date") else {
@@ -303,11 +303,11 @@ public struct RequestVerifier: Sendable {
     func s3V2StringToSign(_ request: SignableRequest, dateLine: String, queryParameters: [(name: String, value: String)]) -> String {
         var amz: [String: [String]] = [:]
         for header in request.headers where header.name.lowercased().hasPrefix("x-amz-") {
-            amz[header.name.lowercased(), default: []].append(header.value.trimmingCharacters(in: .whitespaces))
+            amz[header.name.lowercased(), default: []].append(AWSEncoding.trimmed(header.value))
         }
         var text = request.method.uppercased() + "\n"
-        text += (request.header("content-md5") ?? "").trimmingCharacters(in: .whitespaces) + "\n"
-        text += (request.header("content-type") ?? "").trimmingCharacters(in: .whitespaces) + "\n"
+        text += AWSEncoding.trimmed(request.header("content-md5") ?? "") + "\n"
+        text += AWSEncoding.trimmed(request.header("content-type") ?? "") + "\n"
         text += dateLine + "\n"
         for name in amz.keys.sorted() { text += "\(name):\(amz[name]!.joined(separator: ","))\n" }
         text += request.path
