@@ -1,12 +1,15 @@
 """EC2 API benchmark: Stratus against moto_server, same load, same run (BENCHMARKS.md).
 
-1. 10,000 instances present (RunInstances in batches of 500).
+1. 10,000 instances present (RunInstances in batches of 500), then settled: none pending (for
+   Stratus, the controller has started every domain), so what follows is measured on a steady cloud.
 2. DescribeInstances latency p50/p99: all instances (5 requests: moto takes tens of seconds
    each at 10,000), and filtered by one id (200 requests; raw signed HTTP,
    so the client's XML parsing is not measured).
-3. RunInstances + TerminateInstances pairs per second with 16 concurrent clients (processes).
+3. RunInstances + TerminateInstances pairs per second with 16 concurrent clients (processes),
+   and the server's CPU time per pair (for Stratus: API and controller, which converges every
+   launch and termination into libvirt during the run).
 
-Usage: python3 bench/ec2_vs_moto.py --bin .build/release/stratus [--instances 10000] [--seconds 15]
+Usage: python3 bench/ec2_vs_moto.py --bin .build/release/stratus [--instances 10000] [--seconds 30] [--only stratus]
 """
 import argparse
 import http.client
@@ -72,6 +75,18 @@ def populate(endpoint, ami, count):
     return made
 
 
+def settle(endpoint, timeout=600):
+    """Waits until no instance is pending (Stratus: the controller has defined and started every
+    domain), so the measurements see a settled cloud of N instances, not a controller backlog."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        status, body = endpoint.call({"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": "pending"})
+        if status == 200 and not ids_in(body):
+            return time.perf_counter() - start
+        time.sleep(1)
+    raise SystemExit("instances still pending after %d s" % timeout)
+
+
 def latencies(endpoint, params, runs):
     times = []
     for _ in range(runs):
@@ -99,20 +114,30 @@ def churn(args):
     return pairs, ""
 
 
-def measure(name, endpoint, ami, instances, seconds, instance_type, clients=16):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name, endpoint, ami, instances, seconds, instance_type, pid, clients=16):
     start = time.perf_counter()
     made = populate(endpoint, ami, instances)
     populate_s = time.perf_counter() - start
+    settle_s = settle(endpoint)
     all_p50, all_p99, size = latencies(endpoint, {"Action": "DescribeInstances"}, 5)
     one_p50, one_p99, _ = latencies(endpoint, {"Action": "DescribeInstances", "InstanceId.1": made[len(made) // 2]}, 200)
     with multiprocessing.Pool(clients) as pool:
+        cpu_before = cpu_seconds(pid)
         results = pool.map(churn, [(endpoint.url, endpoint.access, endpoint.secret, ami, seconds, instance_type)] * clients)
+        cpu = cpu_seconds(pid) - cpu_before
     failures = [r[1] for r in results if r[0] < 0]
     if failures:
         raise SystemExit(f"{name}: churn failed: {failures[0]}")
-    rate = sum(r[0] for r in results) / seconds
-    return {"name": name, "populate_s": populate_s, "all_p50": all_p50, "all_p99": all_p99, "all_bytes": size,
-            "one_p50": one_p50, "one_p99": one_p99, "pairs_per_s": rate}
+    pairs = sum(r[0] for r in results)
+    return {"name": name, "populate_s": populate_s, "settle_s": settle_s, "all_p50": all_p50, "all_p99": all_p99, "all_bytes": size,
+            "one_p50": one_p50, "one_p99": one_p99, "pairs_per_s": pairs / seconds, "cpu_ms_per_pair": cpu * 1000 / max(1, pairs)}
 
 
 def wait_for(path, key, timeout=60):
@@ -132,7 +157,7 @@ def stratus(binary, instances, seconds):
     work = tempfile.mkdtemp(prefix="stratus-bench-ec2-")
     node = os.path.join(work, "node.xml")
     with open(node, "w") as f:
-        f.write("<node><cpu><mhz>2000</mhz><model>bench</model><nodes>1</nodes><sockets>1</sockets><cores>512</cores><threads>1</threads></cpu><memory>%d</memory></node>" % (64 * 1024 * 1024 * 1024))
+        f.write("<node><cpu><mhz>2000</mhz><model>bench</model><nodes>1</nodes><sockets>1</sockets><cores>1024</cores><threads>1</threads></cpu><memory>%d</memory></node>" % (64 * 1024 * 1024 * 1024))
     manifest = os.path.join(work, "bench.yaml")
     with open(manifest, "w") as f:
         f.write("apiVersion: stratus/v1\nkind: User\nmetadata: {name: bench}\nspec: {projects: [{project: bench, roles: [sysadmin]}]}\n---\n"
@@ -141,17 +166,19 @@ def stratus(binary, instances, seconds):
     data = os.path.join(work, "data")
     log = open(os.path.join(work, "serve.log"), "w")
     server = subprocess.Popen([binary, "serve", "--data-dir", data, "--api-port", "0", "--ec2-port", "0", "--hypervisor", f"test://{node}",
-                               "--apply", manifest, "--log-level", "warning"], stdout=log, stderr=log)
+                               "--apply", manifest, "--log-level", os.environ.get("BENCH_LOG_LEVEL", "warning")], stdout=log, stderr=log)
     try:
         url = wait_for(os.path.join(data, "serve.json"), "ec2URL")
         keys = json.loads(subprocess.check_output([binary, "credentials", "bench", "-p", "bench", "--format", "json", "--data-dir", data]))
         endpoint = Endpoint(url, keys["accessKey"], keys["secretKey"])
         status, body = endpoint.call({"Action": "DescribeImages"})
         ami = ids_in(body, b"<imageId>")[0]
-        return measure("Stratus", endpoint, ami, instances, seconds, "m1.tiny")
+        return measure("Stratus", endpoint, ami, instances, seconds, "m1.tiny", server.pid)
     finally:
         server.terminate()
         server.wait()
+        if os.environ.get("BENCH_KEEP_LOG"):
+            shutil.copy(os.path.join(work, "serve.log"), os.environ["BENCH_KEEP_LOG"])
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -169,7 +196,7 @@ def moto_server(instances, seconds):
         endpoint = Endpoint(f"http://127.0.0.1:{port}/", "AKIAMOTOBENCH0000000", "secret")
         status, body = endpoint.call({"Action": "DescribeImages", "Owner.1": "amazon"})
         ami = ids_in(body, b"<imageId>")[0]
-        return measure("moto_server", endpoint, ami, instances, seconds, "t2.micro")
+        return measure("moto_server", endpoint, ami, instances, seconds, "t2.micro", server.pid)
     finally:
         server.terminate()
         server.wait()
@@ -179,17 +206,23 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=".build/release/stratus")
     parser.add_argument("--instances", type=int, default=10000)
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--only", choices=["stratus"], help="measure Stratus alone (a probe while tuning; the report needs both)")
     args = parser.parse_args()
+    if args.only:
+        print(json.dumps(stratus(os.path.abspath(args.bin), args.instances, args.seconds), indent=1))
+        return
     import moto
     results = [stratus(os.path.abspath(args.bin), args.instances, args.seconds), moto_server(args.instances, args.seconds)]
     s, m = results
     print(f"| measurement ({args.instances} instances present; 16 concurrent clients for {args.seconds} s) | Stratus | moto_server {moto.__version__} | ratio |")
     print("|---|---|---|---|")
     print(f"| populate: RunInstances in batches of 500 | {s['populate_s']:.1f} s | {m['populate_s']:.1f} s | {m['populate_s'] / s['populate_s']:.1f}× |")
+    print(f"| then until none is pending | {s['settle_s']:.1f} s | {m['settle_s']:.1f} s | |")
     print(f"| DescribeInstances, all ({s['all_bytes'] // 1024} KB) p50 / p99 | {s['all_p50']:.0f} / {s['all_p99']:.0f} ms | {m['all_p50']:.0f} / {m['all_p99']:.0f} ms | {m['all_p50'] / s['all_p50']:.1f}× |")
     print(f"| DescribeInstances, one id p50 / p99 | {s['one_p50']:.1f} / {s['one_p99']:.1f} ms | {m['one_p50']:.1f} / {m['one_p99']:.1f} ms | {m['one_p50'] / s['one_p50']:.1f}× |")
     print(f"| RunInstances + TerminateInstances pairs/s | {s['pairs_per_s']:.0f} | {m['pairs_per_s']:.1f} | {s['pairs_per_s'] / m['pairs_per_s']:.1f}× |")
+    print(f"| server CPU per pair (controller included for Stratus) | {s['cpu_ms_per_pair']:.2f} ms | {m['cpu_ms_per_pair']:.1f} ms | {m['cpu_ms_per_pair'] / s['cpu_ms_per_pair']:.1f}× |")
 
 
 if __name__ == "__main__":
