@@ -271,14 +271,19 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
     @Test("a Stratus domain no instance wants is removed at resync; domains Stratus did not define are left alone")
     func orphans() async throws {
         let uri = "test:///default"
-        let harness = try ComputeHarness(uri: uri, resync: .milliseconds(300))
         let other = try LibvirtHypervisor(uri: uri)
-        let orphan = DomainOwner(project: "drift", name: "gone", id: "i-0000dead", generation: 1)
-        try await other.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000dead", type: "test", memoryMB: 64, vcpus: 1, owner: orphan)))
+        // A running orphan from before the controller started goes at the start's full resync.
+        let running = DomainOwner(project: "drift", name: "gone", id: "i-0000dead", generation: 1)
+        try await other.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000dead", type: "test", memoryMB: 64, vcpus: 1, owner: running)))
         try await other.start("stratus-i-0000dead")
         let foreign = "not-ours-\(UUID().uuidString.prefix(8))"
         try await other.define(xml: "<domain type='test'><name>\(foreign)</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>")
+        let harness = try ComputeHarness(uri: uri, resync: .milliseconds(300))
         #expect(try await eventually { try await other.domain(named: "stratus-i-0000dead") == nil })
+        // One defined while it runs goes at a periodic (bulk) resync.
+        let later = DomainOwner(project: "drift", name: "gone-too", id: "i-0000feed", generation: 1)
+        try await other.define(xml: DomainXML.render(DomainDefinition(name: "stratus-i-0000feed", type: "test", memoryMB: 64, vcpus: 1, owner: later)))
+        #expect(try await eventually { try await other.domain(named: "stratus-i-0000feed") == nil })
         #expect(try await other.domain(named: foreign) != nil)
         try await other.undefine(foreign)
         await harness.stop()
