@@ -24,9 +24,9 @@ public actor Controller: Service {
     private var inFlight: [String: Int] = [:]
     private let wakeup = Wakeup()
     private var cursor: Int64 = 0
-    /// The cursor as last saved, and when: saved at most once a second, since a restart that
-    /// re-reads a second of events only reconciles a few resources again.
-    private var savedCursor: (seq: Int64, at: ContinuousClock.Instant)?
+    /// When the cursor was last saved: at most once a second, since a restart that re-reads a
+    /// second of events only reconciles a few resources again.
+    private var cursorSavedAt: ContinuousClock.Instant?
     static let cursorName = "controller"
 
     public init(
@@ -143,9 +143,9 @@ public actor Controller: Service {
                 if let key = event.key { await queue.add(key) }
             }
             cursor = last.seq ?? cursor
-            if savedCursor.map({ ContinuousClock.now - $0.at >= .seconds(1) }) ?? true {
+            if cursorSavedAt.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true {
                 try store.saveCursor(Self.cursorName, cursor)
-                savedCursor = (cursor, .now)
+                cursorSavedAt = .now
             }
         }
     }

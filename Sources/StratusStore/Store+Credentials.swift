@@ -60,11 +60,6 @@ extension Store {
         return Credential(accessKey: current.accessKey, secretKey: secret, user: user, project: project)
     }
 
-    /// The credential an access key belongs to, for signature checks; nil when there is none.
-    public func credential(accessKey: String) throws -> Credential? {
-        try writer.read { db in try fetchCredential(db, "accessKey = ?", [accessKey]) }
-    }
-
     /// What a request signed with an access key acts as, read in one transaction: the credential,
     /// its user's spec (nil when the user is gone or being deleted) and the projects they manage.
     public func signer(accessKey: String) throws -> (credential: Credential, user: UserSpec?, manages: [String])? {
