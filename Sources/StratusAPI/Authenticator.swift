@@ -16,7 +16,7 @@ public struct Authenticator: Sendable {
 
     /// The principal the request acts as; throws `AuthenticationError` when it may not act at all.
     public func authenticate(_ request: SignableRequest, now: Date = Date()) throws -> (Principal, VerifiedRequest) {
-        var found: (credential: Credential, user: UserSpec?, manages: [String])?
+        var found: Signer?
         let verified = try verifier.verify(request, now: now) { accessKey in
             found = try store.signer(accessKey: accessKey)
             return found?.credential.secretKey

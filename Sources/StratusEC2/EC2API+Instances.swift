@@ -38,12 +38,27 @@ extension EC2API {
         }
 
         func id(_ image: String, project: String) -> String {
-            let parts = image.split(separator: "/").map(String.init)
-            let key = parts.count == 2 ? image : "\(project)/\(image)"
-            if let id = cache[key] { return id }
-            let found = (try? store.ec2Id(of: ResourceKey(kind: .image, project: parts.count == 2 ? parts[0] : project, name: parts.last ?? image))) ?? nil ?? ""
-            cache[key] = found
+            let (cacheKey, key) = Self.keys(image, project: project)
+            if let id = cache[cacheKey] { return id }
+            let found = (try? store.ec2Id(of: key)) ?? nil ?? ""
+            cache[cacheKey] = found
             return found
+        }
+
+        /// Reads the ids of the images `instances` run, in the caller's read transaction.
+        func load(_ instances: [StoredResource], _ reader: StoreReader) throws {
+            for instance in instances {
+                guard case .instance(let spec) = instance.resource.spec else { continue }
+                let (cacheKey, key) = Self.keys(spec.image, project: instance.key.project)
+                if cache[cacheKey] == nil { cache[cacheKey] = try reader.ec2Id(of: key) ?? "" }
+            }
+        }
+
+        /// `project/name` and the image's key, for an image as an instance spec names it.
+        private static func keys(_ image: String, project: String) -> (String, ResourceKey) {
+            let parts = image.split(separator: "/").map(String.init)
+            let key = ResourceKey(kind: .image, project: parts.count == 2 ? parts[0] : project, name: parts.last ?? image)
+            return (parts.count == 2 ? image : "\(project)/\(image)", key)
         }
     }
 
@@ -115,12 +130,13 @@ extension EC2API {
     }
 
     /// Security group ids by name for the caller's projects (none to read when `instances` use no group).
-    func groupIds(_ call: EC2Call, for instances: [StoredResource]? = nil) throws -> [String: String] {
+    func groupIds(_ call: EC2Call, for instances: [StoredResource]? = nil, in reader: StoreReader? = nil) throws -> [String: String] {
         if let instances, !instances.contains(where: { if case .instance(let spec) = $0.resource.spec { !(spec.securityGroups ?? []).isEmpty } else { false } }) {
             return [:]
         }
         guard call.seesAllProjects || call.principal.defaultProject != nil else { return [:] }
-        let groups = try store.ec2Ids(kind: .securityGroup, project: call.seesAllProjects ? nil : call.principal.defaultProject)
+        let project = call.seesAllProjects ? nil : call.principal.defaultProject
+        let groups = try reader.map { try $0.ec2Ids(kind: .securityGroup, project: project) } ?? store.ec2Ids(kind: .securityGroup, project: project)
         return Dictionary(groups.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -129,12 +145,15 @@ extension EC2API {
         for id in wanted where !Self.isId(id, prefix: "i") { throw EC2Error.malformed("InvalidInstanceID", id) }
         let filters = call.filters()
         let images = ImageIds(store: store)
-        let groups = try groupIds(call)
         var entries: [(id: String, project: String, reservation: String, item: [XMLNode])] = []
-        // Named instances are read by id, not found among all of them.
-        let candidates = wanted.isEmpty
-            ? try visible(.instance, call)
-            : try wanted.compactMap { try store.get(ec2Id: $0) }.filter { $0.key.kind == .instance && call.visible($0.key.project) }
+        let (candidates, groups) = try store.read { reader in
+            // Named instances are read by id, not found among all of them.
+            let candidates = wanted.isEmpty
+                ? try visible(.instance, call, in: reader)
+                : try wanted.compactMap { try reader.get(ec2Id: $0) }.filter { $0.key.kind == .instance && call.visible($0.key.project) }
+            try images.load(candidates, reader)
+            return (candidates, try groupIds(call, in: reader))
+        }
         for instance in candidates {
             guard let id = instance.metadata.id, wanted.isEmpty || wanted.contains(id) else { continue }
             let (item, values) = instanceItem(instance, images: images, groups: groups)
@@ -197,47 +216,56 @@ extension EC2API {
         guard minCount >= 1, maxCount >= minCount, maxCount <= 1000 else {
             throw EC2Error.invalid("MinCount/MaxCount", "\(minCount)/\(maxCount)", "MinCount must be at least 1 and at most MaxCount (at most 1000).")
         }
-        // The same client token returns the same reservation instead of launching again.
-        if let token = call.string("ClientToken") {
-            let earlier = try store.instances(project: project, clientToken: token)
-            if !earlier.isEmpty { return try reservationResponse(earlier, project: project, call) }
-        }
+        let token = call.string("ClientToken")
         guard Self.isId(imageId, prefix: "ami") else { throw EC2Error.malformed("InvalidAMIID", imageId) }
-        // Spec-only reads: a launch decodes no status or metadata of what it refers to.
-        guard let image = try store.liveSpec(ec2Id: imageId), image.key.kind == .image, case .image(let imageSpec) = image.spec,
-            image.key.project == project || imageSpec.public == true
-        else { throw EC2Error.notFound("InvalidAMIID", [imageId]) }
-        let imageName = image.key.project == project ? image.key.name : "\(image.key.project)/\(image.key.name)"
         let typeName = call.string("InstanceType") ?? "m1.small"
-        guard case .instanceType(let typeSpec)? = try store.liveSpec(ResourceKey(kind: .instanceType, project: nil, name: typeName)) else {
-            throw EC2Error.invalid("InstanceType", typeName, "No such instance type; see DescribeInstanceTypes.")
-        }
-        if let key = call.string("KeyName"), try store.liveSpec(ResourceKey(kind: .keyPair, project: project, name: key)) == nil {
-            throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(key)' does not exist")
-        }
-        var groups = call.list("SecurityGroup")
-        for id in call.list("SecurityGroupId") { groups.append(try resource(id, .securityGroup, call, error: "InvalidGroup").key.name) }
-        for group in groups where try store.liveSpec(ResourceKey(kind: .securityGroup, project: project, name: group)) == nil {
-            throw EC2Error("InvalidGroup.NotFound", "The security group '\(group)' does not exist")
-        }
         let zone = call.string("Placement.AvailabilityZone")
-        if let zone, !(try zones()).contains(zone) {
-            throw EC2Error.invalid("Placement.AvailabilityZone", zone, "Known zones: \(try zones().joined(separator: ", ")).")
+        // Everything a launch looks up, in one read transaction; spec-only reads decode no status
+        // or metadata of what it refers to.
+        let lookup = try store.read { reader -> LaunchLookup in
+            // The same client token returns the same reservation instead of launching again.
+            if let token {
+                let earlier = try reader.instances(project: project, clientToken: token)
+                if !earlier.isEmpty { return .earlier(earlier) }
+            }
+            guard let image = try reader.liveSpec(ec2Id: imageId), image.key.kind == .image, case .image(let imageSpec) = image.spec,
+                image.key.project == project || imageSpec.public == true
+            else { throw EC2Error.notFound("InvalidAMIID", [imageId]) }
+            guard case .instanceType(let typeSpec)? = try reader.liveSpec(ResourceKey(kind: .instanceType, project: nil, name: typeName)) else {
+                throw EC2Error.invalid("InstanceType", typeName, "No such instance type; see DescribeInstanceTypes.")
+            }
+            if let key = call.string("KeyName"), try reader.liveSpec(ResourceKey(kind: .keyPair, project: project, name: key)) == nil {
+                throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(key)' does not exist")
+            }
+            var groups = call.list("SecurityGroup")
+            for id in call.list("SecurityGroupId") { groups.append(try resource(id, .securityGroup, call, error: "InvalidGroup", in: reader).key.name) }
+            for group in groups where try reader.liveSpec(ResourceKey(kind: .securityGroup, project: project, name: group)) == nil {
+                throw EC2Error("InvalidGroup.NotFound", "The security group '\(group)' does not exist")
+            }
+            if let zone {
+                let known = try zones(reader)
+                if !known.contains(zone) { throw EC2Error.invalid("Placement.AvailabilityZone", zone, "Known zones: \(known.joined(separator: ", ")).") }
+            }
+            return .launch(image: image.key, vcpus: typeSpec.vcpus, groups: groups, quota: try instanceQuota(project: project, reader))
         }
+        guard case .launch(let imageKey, let vcpus, let groups, let (quota, counts)) = lookup else {
+            if case .earlier(let earlier) = lookup { return try reservationResponse(earlier, project: project, call) }
+            return []
+        }
+        let imageName = imageKey.project == project ? imageKey.name : "\(imageKey.project)/\(imageKey.name)"
         var userData: String?
         if let encoded = call.string("UserData") {
             guard let data = Data(base64Encoded: encoded) else { throw EC2Error.invalid("UserData", "…", "User data must be base64.") }
             userData = String(decoding: data, as: UTF8.self)
         }
-        let (quota, counts) = try instanceQuota(project: project)
-        let count = try quota.admissible(counts, vcpus: typeSpec.vcpus, min: minCount, max: maxCount)
+        let count = try quota.admissible(counts, vcpus: vcpus, min: minCount, max: maxCount)
         let reservation = "r-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
         var resources: [Resource] = []
         var ids: [ResourceKey: String] = [:]
         for index in 0..<count {
             let id = Self.newId("i")
             var annotations = [Self.reservationAnnotation: reservation, Self.launchIndexAnnotation: "\(index)"]
-            if let token = call.string("ClientToken") { annotations[Self.clientTokenAnnotation] = token }
+            if let token { annotations[Self.clientTokenAnnotation] = token }
             var labels: [String: String] = [:]
             for spec in call.indices("TagSpecification") where call.string("TagSpecification.\(spec).ResourceType") ?? "instance" == "instance" {
                 for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" }
@@ -248,9 +276,8 @@ extension EC2API {
             ids[ResourceKey(kind: .instance, project: project, name: id)] = id
         }
         // Checked again inside the write's transaction: a concurrent launch may have taken the room.
-        try write(resources, presetIds: ids, instanceQuota: (project, quota.check))
-        let created = try resources.compactMap { try store.get($0.key) }
-        return try reservationResponse(created, project: project, call, image: (imageName, imageId))
+        let plan = try write(resources, presetIds: ids, instanceQuota: (project, quota.check), keepCreated: true)
+        return try reservationResponse(plan.created, project: project, call, image: (imageName, imageId))
     }
 
     private func reservationResponse(_ instances: [StoredResource], project: String, _ call: EC2Call, image: (name: String, id: String)? = nil) throws -> [XMLNode] {
@@ -268,8 +295,8 @@ extension EC2API {
 
     /// A project's instance quotas, the vCPUs of each instance type and the project's live
     /// instances per type, read together, for `InstanceQuota`.
-    private func instanceQuota(project: String) throws -> (InstanceQuota, counts: [String: Int]) {
-        let inputs = try store.quotaInputs(project: project)
+    private func instanceQuota(project: String, _ reader: StoreReader) throws -> (InstanceQuota, counts: [String: Int]) {
+        let inputs = try reader.quotaInputs(project: project)
         guard case .project(let spec)? = inputs.project else {
             return (InstanceQuota(project: project, instances: nil, cores: nil, vcpus: [:]), inputs.counts)
         }
@@ -277,25 +304,30 @@ extension EC2API {
         return (InstanceQuota(project: project, instances: quotas.instances ?? 10, cores: quotas.cores ?? 20, vcpus: inputs.vcpus), inputs.counts)
     }
 
-    /// The instances named by `InstanceId.N`, each checked.
-    func namedInstances(_ call: EC2Call) throws -> [StoredResource] {
+    /// The instances named by `InstanceId.N`, each checked (in the caller's read transaction, if given).
+    func namedInstances(_ call: EC2Call, in reader: StoreReader? = nil) throws -> [StoredResource] {
         let ids = call.list("InstanceId")
         guard !ids.isEmpty else { throw EC2Error.missing("InstanceId") }
         var found: [StoredResource] = []
         var missing: [String] = []
         for id in ids {
             guard Self.isId(id, prefix: "i") else { throw EC2Error.malformed("InvalidInstanceID", id) }
-            if let instance = try store.get(ec2Id: id), instance.key.kind == .instance, call.visible(instance.key.project) { found.append(instance) } else { missing.append(id) }
+            let stored: StoredResource?
+            if let reader { stored = try reader.get(ec2Id: id) } else { stored = try store.get(ec2Id: id) }
+            if let instance = stored, instance.key.kind == .instance, call.visible(instance.key.project) { found.append(instance) } else { missing.append(id) }
         }
         if !missing.isEmpty { throw EC2Error.notFound("InvalidInstanceID", missing) }
         return found
     }
 
     func terminateInstances(_ call: EC2Call) async throws -> [XMLNode] {
-        let instances = try namedInstances(call)
-        for instance in instances { try call.authorize(.instance, project: instance.key.project) }
         let images = ImageIds(store: store)
-        let groups = try groupIds(call, for: instances)
+        let (instances, groups) = try store.read { reader in
+            let instances = try namedInstances(call, in: reader)
+            try images.load(instances, reader)
+            return (instances, try groupIds(call, for: instances, in: reader))
+        }
+        for instance in instances { try call.authorize(.instance, project: instance.key.project) }
         var items: [[XMLNode]] = []
         for instance in instances {
             let previous = Self.state(instance)
@@ -354,10 +386,17 @@ extension EC2API {
         return [.text("instanceId", id), .text("timestamp", Self.timestamp(Timestamp.string(Date()))), .text("output", Data(text.suffix(65536).utf8).base64EncodedString())]
     }
 
+    /// What RunInstances found before launching: an earlier launch with the same client token,
+    /// or what the new instances need.
+    private enum LaunchLookup {
+        case earlier([StoredResource])
+        case launch(image: ResourceKey, vcpus: Int, groups: [String], quota: (InstanceQuota, counts: [String: Int]))
+    }
+
     /// Zones: the nodes' zones and the default one.
-    func zones() throws -> [String] {
+    func zones(_ reader: StoreReader? = nil) throws -> [String] {
         var zones = Set([NodeSpec.defaultZone])
-        for node in try store.list(kind: .node) { if case .node(let spec) = node.resource.spec { zones.insert(spec.zone ?? NodeSpec.defaultZone) } }
+        for node in try reader?.list(kind: .node) ?? store.list(kind: .node) { if case .node(let spec) = node.resource.spec { zones.insert(spec.zone ?? NodeSpec.defaultZone) } }
         return zones.sorted()
     }
 }

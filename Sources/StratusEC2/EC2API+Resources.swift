@@ -7,12 +7,12 @@ extension EC2API {
     /// The caller's resources of a kind: their project's, or every project's for cloudadmin and itsec.
     ///
     /// A deleted resource is gone at once, as on EC2, except an instance, which shows `shutting-down`.
-    func visible(_ kind: Kind, _ call: EC2Call) throws -> [StoredResource] {
+    func visible(_ kind: Kind, _ call: EC2Call, in reader: StoreReader? = nil) throws -> [StoredResource] {
         let all: [StoredResource]
         if call.seesAllProjects {
-            all = try store.list(kind: kind)
+            all = try reader?.list(kind: kind) ?? store.list(kind: kind)
         } else if let project = call.principal.defaultProject {
-            all = try store.list(kind: kind, project: project)
+            all = try reader?.list(kind: kind, project: project) ?? store.list(kind: kind, project: project)
         } else {
             return []
         }
@@ -20,9 +20,11 @@ extension EC2API {
     }
 
     /// A resource by EC2 id (`i-…`), checked for shape, kind and visibility.
-    func resource(_ id: String, _ kind: Kind, _ call: EC2Call, error: String) throws -> StoredResource {
+    func resource(_ id: String, _ kind: Kind, _ call: EC2Call, error: String, in reader: StoreReader? = nil) throws -> StoredResource {
         guard let prefix = kind.idPrefix, Self.isId(id, prefix: prefix) else { throw EC2Error.malformed(error, id) }
-        guard let found = try store.get(ec2Id: id), found.key.kind == kind, call.visible(found.key.project), kind == .instance || !found.isTerminating else {
+        let stored: StoredResource?
+        if let reader { stored = try reader.get(ec2Id: id) } else { stored = try store.get(ec2Id: id) }
+        guard let found = stored, found.key.kind == kind, call.visible(found.key.project), kind == .instance || !found.isTerminating else {
             throw EC2Error.notFound(error, [id])
         }
         return found
@@ -42,7 +44,7 @@ extension EC2API {
     @discardableResult
     func write(
         _ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil,
-        instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)? = nil
+        instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)? = nil, keepCreated: Bool = false
     ) throws -> ApplyPlan {
         var documents: [ManifestDocument] = []
         for resource in resources {
@@ -60,6 +62,7 @@ extension EC2API {
         var options = applySet.map { ApplyOptions(applySet: $0, manager: "api") } ?? .api
         options.presetIds = presetIds
         options.instanceQuota = instanceQuota
+        options.keepCreated = keepCreated
         return try store.apply(documents, options: options)
     }
 

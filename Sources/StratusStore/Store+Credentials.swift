@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StratusModel
+import Synchronization
 
 /// An access key and its secret: what `stratus credentials` prints and what signatures are checked against.
 public struct Credential: Sendable, Equatable {
@@ -10,6 +11,22 @@ public struct Credential: Sendable, Equatable {
     public let user: String
     /// The project the key is bound to; "" for the user's own key (valid in each of their projects).
     public let project: String
+}
+
+/// What `Store.signer(accessKey:)` answers.
+public struct Signer: Sendable {
+    public var credential: Credential
+    /// The user's spec; nil for the root user, or when the user is gone or being deleted.
+    public var user: UserSpec?
+    /// The projects whose `manager` the user is.
+    public var manages: [String]
+}
+
+/// Signers by access key, all read at one identity version.
+struct SignerCache: Sendable {
+    static let capacity = 4096
+    var version: Int64 = -1
+    var entries: [String: Signer] = [:]
 }
 
 extension Store {
@@ -62,19 +79,33 @@ extension Store {
 
     /// What a request signed with an access key acts as, read in one transaction: the credential,
     /// its user's spec (nil when the user is gone or being deleted) and the projects they manage.
-    public func signer(accessKey: String) throws -> (credential: Credential, user: UserSpec?, manages: [String])? {
+    ///
+    /// Every signed request asks this, so answers are kept in memory for as long as the store's
+    /// identity version is unchanged (migration v7: triggers bump it on every write to credentials,
+    /// users and projects, from any process). A hit costs one single-row read instead of
+    /// decoding a user spec, opening the sealed secret and scanning projects for their manager.
+    public func signer(accessKey: String) throws -> Signer? {
         try writer.read { db in
+            let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM identityVersion")) ?? 0
+            if let known = signers.withLock({ $0.version == version ? $0.entries[accessKey] : nil }) { return known }
             guard let credential = try fetchCredential(db, "accessKey = ?", [accessKey]) else { return nil }
-            guard credential.user != Self.rootUser else { return (credential, nil, []) }
-            let userSQL = "SELECT spec FROM resource WHERE kind = 'User' AND project = '' AND name = ? AND deletionTimestamp IS NULL"
-            var user: UserSpec?
-            if let json = try String.fetchOne(db.cachedStatement(sql: userSQL), arguments: [credential.user]),
-                case .user(let spec) = try ResourceSpec.fromJSON(Data(json.utf8), kind: .user)
-            {
-                user = spec
+            var found = Signer(credential: credential, user: nil, manages: [])
+            if credential.user != Self.rootUser {
+                let userSQL = "SELECT spec FROM resource WHERE kind = 'User' AND project = '' AND name = ? AND deletionTimestamp IS NULL"
+                if let json = try String.fetchOne(db.cachedStatement(sql: userSQL), arguments: [credential.user]),
+                    case .user(let spec) = try ResourceSpec.fromJSON(Data(json.utf8), kind: .user)
+                {
+                    found.user = spec
+                }
+                let managedSQL = "SELECT name FROM resource WHERE kind = 'Project' AND deletionTimestamp IS NULL AND json_extract(spec, '$.manager') = ? ORDER BY name"
+                found.manages = try String.fetchAll(db.cachedStatement(sql: managedSQL), arguments: [credential.user])
             }
-            let managedSQL = "SELECT name FROM resource WHERE kind = 'Project' AND deletionTimestamp IS NULL AND json_extract(spec, '$.manager') = ? ORDER BY name"
-            return (credential, user, try String.fetchAll(db.cachedStatement(sql: managedSQL), arguments: [credential.user]))
+            signers.withLock { cache in
+                // A reader of an older snapshot may come last; the entries always match `version`.
+                if cache.version != version || cache.entries.count >= SignerCache.capacity { cache = SignerCache(version: version) }
+                cache.entries[accessKey] = found
+            }
+            return found
         }
     }
 
@@ -149,17 +180,9 @@ extension Store {
         try writer.read { db in try Self.instanceTypeCounts(db, project: project) }
     }
 
-    /// What an instance quota check needs, in one read: the project's spec (nil when it is gone
-    /// or being deleted), the vCPUs of each instance type and the project's live instances per type.
+    /// What an instance quota check needs, in one read (see `StoreReader.quotaInputs`).
     public func quotaInputs(project: String) throws -> (project: ResourceSpec?, vcpus: [String: Int], counts: [String: Int]) {
-        try writer.read { db in
-            let projectSQL = "SELECT spec FROM resource WHERE kind = 'Project' AND project = '' AND name = ? AND deletionTimestamp IS NULL"
-            let spec = try String.fetchOne(db.cachedStatement(sql: projectSQL), arguments: [project]).map { try ResourceSpec.fromJSON(Data($0.utf8), kind: .project) }
-            var vcpus: [String: Int] = [:]
-            let typesSQL = "SELECT name, json_extract(spec, '$.vcpus') FROM resource WHERE kind = 'InstanceType' AND deletionTimestamp IS NULL"
-            for row in try Row.fetchAll(db.cachedStatement(sql: typesSQL)) { if let value = row[1] as Int? { vcpus[row[0]] = value } }
-            return (spec, vcpus, try Self.instanceTypeCounts(db, project: project))
-        }
+        try read { try $0.quotaInputs(project: project) }
     }
 
     static func instanceTypeCounts(_ db: Database, project: String) throws -> [String: Int] {

@@ -120,6 +120,34 @@ extension Store {
                     WHERE kind = 'Instance';
                 """)
         }
+        migrator.registerMigration("v7-identity-version") { db in
+            // A counter every change to what authenticates a request bumps (credentials, users,
+            // projects), whichever process writes it: `signer(accessKey:)` keeps its answers while
+            // the counter stands still. Instance and status writes do not touch it.
+            try db.execute(sql: """
+                CREATE TABLE identityVersion (version INTEGER NOT NULL);
+                INSERT INTO identityVersion (version) VALUES (0);
+                CREATE TRIGGER identityCredentialInsert AFTER INSERT ON credential BEGIN
+                    UPDATE identityVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER identityCredentialUpdate AFTER UPDATE ON credential BEGIN
+                    UPDATE identityVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER identityCredentialDelete AFTER DELETE ON credential BEGIN
+                    UPDATE identityVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER identityResourceInsert AFTER INSERT ON resource WHEN NEW.kind IN ('User', 'Project') BEGIN
+                    UPDATE identityVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER identityResourceUpdate AFTER UPDATE OF spec, deletionTimestamp ON resource
+                WHEN NEW.kind IN ('User', 'Project') BEGIN
+                    UPDATE identityVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER identityResourceDelete AFTER DELETE ON resource WHEN OLD.kind IN ('User', 'Project') BEGIN
+                    UPDATE identityVersion SET version = version + 1;
+                END;
+                """)
+        }
         return migrator
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import StratusModel
+import Synchronization
 
 /// The desired and observed state of the cloud, in one SQLite database (WAL).
 ///
@@ -11,6 +12,8 @@ public final class Store: Sendable {
     let writer: any DatabaseWriter
     let logger: Logger
     let secrets: SecretBox
+    /// Answers of `signer(accessKey:)`, valid while the identity version is unchanged.
+    let signers = Mutex(SignerCache())
 
     /// Opens (creating if needed) the store in a data directory, as `DIR/stratus.sqlite`.
     ///

@@ -16,6 +16,8 @@ public struct ApplyOptions: Sendable {
     /// the project's live instances per type), so two concurrent writes cannot both take the last
     /// slot; the check throws to refuse the whole apply.
     public var instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)?
+    /// Fill `ApplyPlan.created` with the created resources as stored.
+    public var keepCreated = false
 
     /// Writes through the EC2 API: no apply set (so `diff` of a directory shows them as outside
     /// every set, and no prune ever deletes them) and the field manager `api`.

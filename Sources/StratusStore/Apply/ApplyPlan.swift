@@ -47,6 +47,11 @@ public struct PlannedChange: Sendable {
 /// The changes one apply makes (or would make), in apply order.
 public struct ApplyPlan: Sendable, Codable {
     public var changes: [PlannedChange]
+    /// With `ApplyOptions.keepCreated`, the resources this apply created as they are now stored
+    /// (a caller that answers with them, like RunInstances, need not read them back). Not encoded.
+    public var created: [StoredResource] = []
+
+    private enum CodingKeys: String, CodingKey { case changes }
 
     public init(changes: [PlannedChange]) { self.changes = changes }
 

@@ -179,6 +179,17 @@ extension Store {
                     document.labelsJSON, document.annotationsJSON, options.storedSet, options.manager, now, now,
                 ])
                 try record(db, StoredEvent(time: now, key: key, reason: "Created", message: "created by \(options.manager)", generation: 1))
+                if options.keepCreated {
+                    var resource = try document.resource
+                    resource.metadata.id = ec2Id
+                    resource.metadata.generation = 1
+                    resource.metadata.applySet = options.storedSet
+                    resource.metadata.manager = options.manager
+                    resource.metadata.creationTimestamp = now
+                    resource.metadata.deletionTimestamp = nil
+                    resource.status = nil
+                    plan.created.append(StoredResource(resource: resource, specHash: document.specHash))
+                }
             case .update:
                 let document = documents[byKey[key]!]
                 try update.execute(arguments: [

@@ -20,6 +20,11 @@ public struct StoredResource: Sendable, Equatable {
         return resource.status?.phase ?? "Pending"
     }
 
+    init(resource: Resource, specHash: String) {
+        self.resource = resource
+        self.specHash = specHash
+    }
+
     static let columns = "kind, project, name, ec2Id, spec, specHash, generation, labels, annotations, applySet, manager, createdAt, updatedAt, deletionTimestamp, status"
 
     /// Reads a row selected with `columns`, by position: looking columns up by name lowercases
