@@ -69,9 +69,15 @@ public actor Controller: Service {
                     }
                 }
             }
+            var lastFollow: ContinuousClock.Instant?
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    try await follow()
+                    // Every finished reconcile wakes the loop (hundreds a second under load); the
+                    // feed is read at most every `feedInterval`, and at the latest after `pollInterval`.
+                    if lastFollow.map({ ContinuousClock.now - $0 >= Self.feedInterval }) ?? true {
+                        try await follow()
+                        lastFollow = .now
+                    }
                     if ContinuousClock.now - lastResync >= resyncInterval {
                         let full = ContinuousClock.now - lastFullResync >= fullResyncInterval
                         try await resync(full: full)
@@ -133,6 +139,9 @@ public actor Controller: Service {
             }
         }
     }
+
+    /// The shortest time between two reads of the change feed.
+    static let feedInterval = Duration.milliseconds(10)
 
     /// Queues the resources named by new events in the feed.
     private func follow() async throws {
