@@ -10,6 +10,8 @@
    launch and termination into libvirt during the run).
 
 Usage: python3 bench/ec2_vs_moto.py --bin .build/release/stratus [--instances 10000] [--seconds 30] [--only stratus]
+Environment: BENCH_LOG_LEVEL (serve's log level), BENCH_KEEP_LOG=FILE (serve's log),
+BENCH_KEEP_DATA=DIR (a copy of the data directory, to inspect the event feed afterwards).
 """
 import argparse
 import http.client
@@ -206,6 +208,8 @@ def stratus(binary, instances, seconds):
         server.wait()
         if os.environ.get("BENCH_KEEP_LOG"):
             shutil.copy(os.path.join(work, "serve.log"), os.environ["BENCH_KEEP_LOG"])
+        if os.environ.get("BENCH_KEEP_DATA"):
+            shutil.copytree(data, os.environ["BENCH_KEEP_DATA"], dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -26,6 +26,11 @@ public final class Store: Sendable {
         // every read transaction after a commit (TLB shootdowns on every core), which cost more
         // than the page copies it saved (EC2 benchmark: 2.2-2.5 ms of CPU per Run+Terminate
         // pair with a 256 MiB map, 1.8-2.0 ms without; describing 10,000 instances the same).
+        // Checkpoint every 10,000 WAL pages (~40 MB) rather than SQLite's 1,000: under churn the
+        // same hot pages (the event feed's tail, index pages, usage counts) are rewritten many
+        // times between checkpoints, and each checkpoint copies and syncs them once, in the
+        // writer, blocking every other write (EC2 benchmark: 574/542 -> 606/614 pairs/s).
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000") }
         let pool = try DatabasePool(path: (dataDirectory as NSString).appendingPathComponent("stratus.sqlite"), configuration: configuration)
         let secrets = try SecretBox(keyFile: (dataDirectory as NSString).appendingPathComponent("secret.key"))
         try self.init(writer: pool, logger: logger, secrets: secrets)
