@@ -146,12 +146,12 @@ public actor Controller: Service {
     /// Queues the resources named by new events in the feed.
     private func follow() async throws {
         while true {
-            let events = try store.events(after: cursor, limit: 1000)
+            let events = try store.feed(after: cursor, limit: 1000)
             guard let last = events.last else { return }
             for event in events where StoredEvent.desiredStateReasons.contains(event.reason) {
                 if let key = event.key { await queue.add(key) }
             }
-            cursor = last.seq ?? cursor
+            cursor = last.seq
             if cursorSavedAt.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true {
                 try store.saveCursor(Self.cursorName, cursor)
                 cursorSavedAt = .now

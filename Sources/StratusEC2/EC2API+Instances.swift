@@ -297,11 +297,10 @@ extension EC2API {
     /// instances per type, read together, for `InstanceQuota`.
     private func instanceQuota(project: String, _ reader: StoreReader) throws -> (InstanceQuota, counts: [String: Int]) {
         let inputs = try reader.quotaInputs(project: project)
-        guard case .project(let spec)? = inputs.project else {
+        guard let limits = inputs.limits else {
             return (InstanceQuota(project: project, instances: nil, cores: nil, vcpus: [:]), inputs.counts)
         }
-        let quotas = spec.quotas ?? Quotas()
-        return (InstanceQuota(project: project, instances: quotas.instances ?? 10, cores: quotas.cores ?? 20, vcpus: inputs.vcpus), inputs.counts)
+        return (InstanceQuota(project: project, instances: limits.instances ?? 10, cores: limits.cores ?? 20, vcpus: inputs.vcpus), inputs.counts)
     }
 
     /// The instances named by `InstanceId.N`, each checked (in the caller's read transaction, if given).

@@ -85,7 +85,11 @@ extension Store {
     /// users and projects, from any process). A hit costs one single-row read instead of
     /// decoding a user spec, opening the sealed secret and scanning projects for their manager.
     public func signer(accessKey: String) throws -> Signer? {
-        try writer.read { db in
+        if let identityProbe {
+            let version = try identityProbe.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM identityVersion")) } ?? 0
+            if let known = signers.withLock({ $0.version == version ? $0.entries[accessKey] : nil }) { return known }
+        }
+        return try writer.read { db in
             let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM identityVersion")) ?? 0
             if let known = signers.withLock({ $0.version == version ? $0.entries[accessKey] : nil }) { return known }
             guard let credential = try fetchCredential(db, "accessKey = ?", [accessKey]) else { return nil }
@@ -181,7 +185,7 @@ extension Store {
     }
 
     /// What an instance quota check needs, in one read (see `StoreReader.quotaInputs`).
-    public func quotaInputs(project: String) throws -> (project: ResourceSpec?, vcpus: [String: Int], counts: [String: Int]) {
+    public func quotaInputs(project: String) throws -> (limits: (instances: Int?, cores: Int?)?, vcpus: [String: Int], counts: [String: Int]) {
         try read { try $0.quotaInputs(project: project) }
     }
 

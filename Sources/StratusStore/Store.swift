@@ -14,6 +14,10 @@ public final class Store: Sendable {
     let secrets: SecretBox
     /// Answers of `signer(accessKey:)`, valid while the identity version is unchanged.
     let signers = Mutex(SignerCache())
+    /// A read-only connection of its own for the identity version every signed request checks:
+    /// one autocommit SELECT, without a pooled reader's transaction and schema check, which
+    /// cost ten times the query (nil for a store that is not a file).
+    let identityProbe: DatabaseQueue?
 
     /// Opens (creating if needed) the store in a data directory, as `DIR/stratus.sqlite`.
     ///
@@ -33,7 +37,7 @@ public final class Store: Sendable {
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000") }
         let pool = try DatabasePool(path: (dataDirectory as NSString).appendingPathComponent("stratus.sqlite"), configuration: configuration)
         let secrets = try SecretBox(keyFile: (dataDirectory as NSString).appendingPathComponent("secret.key"))
-        try self.init(writer: pool, logger: logger, secrets: secrets)
+        try self.init(writer: pool, logger: logger, secrets: secrets, identityProbe: pool.path)
     }
 
     /// Wraps an open database (a temporary `DatabaseQueue()` in tests), migrating it to the current schema.
@@ -41,11 +45,17 @@ public final class Store: Sendable {
         try self.init(writer: writer, logger: logger, secrets: SecretBox(), seedCatalog: seedCatalog)
     }
 
-    init(writer: any DatabaseWriter, logger: Logger, secrets: SecretBox, seedCatalog: Bool = true) throws {
+    init(writer: any DatabaseWriter, logger: Logger, secrets: SecretBox, seedCatalog: Bool = true, identityProbe path: String? = nil) throws {
         self.writer = writer
         self.logger = logger
         self.secrets = secrets
         try Self.migrator.migrate(writer)
+        identityProbe = try path.map { path in
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            return try DatabaseQueue(path: path, configuration: configuration)
+        }
         if seedCatalog { try seedCatalogOnce() }
     }
 

@@ -72,14 +72,19 @@ public struct StoreReader {
         return (ResourceKey(kind: kind, project: project.isEmpty ? nil : project, name: row[2]), try ResourceSpec.fromJSON(Data((row[3] as String).utf8), kind: kind))
     }
 
-    /// What an instance quota check needs: the project's spec (nil when it is gone or being
-    /// deleted), the vCPUs of each instance type and the project's live instances per type.
-    public func quotaInputs(project: String) throws -> (project: ResourceSpec?, vcpus: [String: Int], counts: [String: Int]) {
-        let projectSQL = "SELECT spec FROM resource WHERE kind = 'Project' AND project = '' AND name = ? AND deletionTimestamp IS NULL"
-        let spec = try String.fetchOne(db.cachedStatement(sql: projectSQL), arguments: [project]).map { try ResourceSpec.fromJSON(Data($0.utf8), kind: .project) }
+    /// What an instance quota check needs: the project's `quotas.instances` and `quotas.cores`
+    /// (nil when the project is gone or being deleted; each nil when unset), the vCPUs of each
+    /// instance type and the project's live instances per type. SQLite reads the two quotas out
+    /// of the spec; decoding the project's spec showed in the profile of every RunInstances.
+    public func quotaInputs(project: String) throws -> (limits: (instances: Int?, cores: Int?)?, vcpus: [String: Int], counts: [String: Int]) {
+        let projectSQL = """
+            SELECT json_extract(spec, '$.quotas.instances'), json_extract(spec, '$.quotas.cores') FROM resource
+            WHERE kind = 'Project' AND project = '' AND name = ? AND deletionTimestamp IS NULL
+            """
+        let limits = try Row.fetchOne(db.cachedStatement(sql: projectSQL), arguments: [project]).map { row in (instances: row[0] as Int?, cores: row[1] as Int?) }
         var vcpus: [String: Int] = [:]
         let typesSQL = "SELECT name, json_extract(spec, '$.vcpus') FROM resource WHERE kind = 'InstanceType' AND deletionTimestamp IS NULL"
         for row in try Row.fetchAll(db.cachedStatement(sql: typesSQL)) { if let value = row[1] as Int? { vcpus[row[0]] = value } }
-        return (spec, vcpus, try Store.instanceTypeCounts(db, project: project))
+        return (limits, vcpus, try Store.instanceTypeCounts(db, project: project))
     }
 }

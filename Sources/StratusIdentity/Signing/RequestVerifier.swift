@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Who signed a request, once its signature checked out.
 public struct VerifiedRequest: Sendable {
@@ -209,7 +210,23 @@ public struct RequestVerifier: Sendable {
         "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope.text)\n" + AWSEncoding.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))
     }
 
+    /// Derived signing keys by access key and scope, with the secret they came from: a key is
+    /// derived once a day per client instead of four HMACs per request. A rotated secret does
+    /// not match its entry and is derived afresh.
+    private static let derivedKeys = Mutex<[String: (secret: String, key: SymmetricKey)]>([:])
+
     static func signingKey(secret: String, scope: CredentialScope) -> SymmetricKey {
+        let name = "\(scope.accessKey)/\(scope.date)/\(scope.region)/\(scope.service)"
+        if let known = derivedKeys.withLock({ $0[name] }), known.secret == secret { return known.key }
+        let key = deriveSigningKey(secret: secret, scope: scope)
+        derivedKeys.withLock { keys in
+            if keys.count >= 4096 { keys.removeAll() }
+            keys[name] = (secret, key)
+        }
+        return key
+    }
+
+    static func deriveSigningKey(secret: String, scope: CredentialScope) -> SymmetricKey {
         var key = SymmetricKey(data: Data("AWS4\(secret)".utf8))
         for part in [scope.date, scope.region, scope.service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
