@@ -246,19 +246,21 @@ extension EC2API {
                 let known = try zones(reader)
                 if !known.contains(zone) { throw EC2Error.invalid("Placement.AvailabilityZone", zone, "Known zones: \(known.joined(separator: ", ")).") }
             }
-            return .launch(image: image.key, vcpus: typeSpec.vcpus, groups: groups, quota: try instanceQuota(project: project, reader))
+            let (quota, counts) = try instanceQuota(project: project, reader)
+            return .launch(Launch(image: image.key, vcpus: typeSpec.vcpus, groups: groups, quota: quota, counts: counts))
         }
-        guard case .launch(let imageKey, let vcpus, let groups, let (quota, counts)) = lookup else {
-            if case .earlier(let earlier) = lookup { return try reservationResponse(earlier, project: project, call) }
-            return []
+        let launch: Launch
+        switch lookup {
+        case .earlier(let earlier): return try reservationResponse(earlier, project: project, call)
+        case .launch(let found): launch = found
         }
-        let imageName = imageKey.project == project ? imageKey.name : "\(imageKey.project)/\(imageKey.name)"
+        let imageName = launch.image.project == project ? launch.image.name : "\(launch.image.project)/\(launch.image.name)"
         var userData: String?
         if let encoded = call.string("UserData") {
             guard let data = Data(base64Encoded: encoded) else { throw EC2Error.invalid("UserData", "…", "User data must be base64.") }
             userData = String(decoding: data, as: UTF8.self)
         }
-        let count = try quota.admissible(counts, vcpus: vcpus, min: minCount, max: maxCount)
+        let count = try launch.quota.admissible(launch.counts, vcpus: launch.vcpus, min: minCount, max: maxCount)
         let reservation = "r-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
         var resources: [Resource] = []
         var ids: [ResourceKey: String] = [:]
@@ -271,12 +273,12 @@ extension EC2API {
                 for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" }
             }
             let metadata = ObjectMeta(name: id, project: project, labels: labels, annotations: annotations)
-            let spec = InstanceSpec(image: imageName, instanceType: typeName, keyName: call.string("KeyName"), securityGroups: groups, userData: userData, availabilityZone: zone)
+            let spec = InstanceSpec(image: imageName, instanceType: typeName, keyName: call.string("KeyName"), securityGroups: launch.groups, userData: userData, availabilityZone: zone)
             resources.append(Resource(metadata: metadata, spec: .instance(spec)))
             ids[ResourceKey(kind: .instance, project: project, name: id)] = id
         }
         // Checked again inside the write's transaction: a concurrent launch may have taken the room.
-        let plan = try write(resources, presetIds: ids, instanceQuota: (project, quota.check), keepCreated: true)
+        let plan = try write(resources, presetIds: ids, instanceQuota: (project, launch.quota.check), keepCreated: true)
         return try reservationResponse(plan.created, project: project, call, image: (imageName, imageId))
     }
 
@@ -389,7 +391,17 @@ extension EC2API {
     /// or what the new instances need.
     private enum LaunchLookup {
         case earlier([StoredResource])
-        case launch(image: ResourceKey, vcpus: Int, groups: [String], quota: (InstanceQuota, counts: [String: Int]))
+        case launch(Launch)
+    }
+
+    /// What new instances need: the image, the type's vCPUs, the security groups by name, and
+    /// the project's quota with its live instances per type.
+    private struct Launch {
+        var image: ResourceKey
+        var vcpus: Int
+        var groups: [String]
+        var quota: InstanceQuota
+        var counts: [String: Int]
     }
 
     /// Zones: the nodes' zones and the default one.
