@@ -15,6 +15,7 @@ extension EC2API {
             guard ids.isEmpty || ids.contains(id) else { continue }
             if !owners.isEmpty, !owners.contains(image.key.project), !(owners.contains("self") && call.visible(image.key.project) && image.key.project == call.principal.defaultProject) { continue }
             let kernel = spec.kernel.map { _ in "aki-" + id.dropFirst(4) }
+            let ramdisk = spec.ramdisk.map { _ in "ari-" + id.dropFirst(4) }
             let values: [String: [String]] = [
                 "image-id": [id], "name": [image.key.name], "owner-id": [image.key.project], "is-public": [spec.public == true ? "true" : "false"],
                 "state": ["available"], "architecture": [spec.architecture?.rawValue ?? "x86_64"], "image-type": ["machine"],
@@ -26,7 +27,7 @@ extension EC2API {
                 .text("architecture", spec.architecture?.rawValue ?? "x86_64"), .text("imageType", "machine"), .text("name", image.key.name),
                 .text("rootDeviceType", "instance-store"), .text("virtualizationType", "hvm"), .text("hypervisor", "xen"),
                 .text("creationDate", Self.timestamp(image.metadata.creationTimestamp)), Self.tagSet(image),
-            ] + XMLNode.optional("kernelId", kernel)))
+            ] + XMLNode.optional("kernelId", kernel) + XMLNode.optional("ramdiskId", ramdisk)))
         }
         let missing = ids.filter { id in !items.contains { $0.0 == id } }
         if !missing.isEmpty { throw EC2Error.notFound("InvalidAMIID", missing) }

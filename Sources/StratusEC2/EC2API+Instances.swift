@@ -231,6 +231,7 @@ extension EC2API {
             guard let image = try reader.liveSpec(ec2Id: imageId), image.key.kind == .image, case .image(let imageSpec) = image.spec,
                 image.key.project == project || imageSpec.public == true
             else { throw EC2Error.notFound("InvalidAMIID", [imageId]) }
+            try Self.checkBootFiles(call, image: imageSpec, imageId: imageId)
             guard case .instanceType(let typeSpec)? = try reader.liveSpec(ResourceKey(kind: .instanceType, project: nil, name: typeName)) else {
                 throw EC2Error.invalid("InstanceType", typeName, "No such instance type; see DescribeInstanceTypes.")
             }
@@ -385,6 +386,21 @@ extension EC2API {
         // The serial console this node keeps for the guest (empty on the test driver, or before it starts).
         let text = (try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8)) ?? ""
         return [.text("instanceId", id), .text("timestamp", Self.timestamp(Timestamp.string(Date()))), .text("output", Data(text.suffix(65536).utf8).base64EncodedString())]
+    }
+
+    /// `KernelId` and `RamdiskId`: an instance boots its image's own kernel and ramdisk, whose ids
+    /// DescribeImages shows (`aki-`/`ari-` and the image's hex). Naming those is accepted, as
+    /// older clients do; naming any other is refused rather than silently ignored.
+    static func checkBootFiles(_ call: EC2Call, image: ImageSpec, imageId: String) throws {
+        for (parameter, prefix, present) in [("KernelId", "aki", image.kernel != nil), ("RamdiskId", "ari", image.ramdisk != nil)] {
+            guard let id = call.string(parameter) else { continue }
+            guard isId(id, prefix: prefix) else { throw EC2Error.invalid(parameter, id, "Expected \(prefix)- and 8 to 17 lowercase hex digits.") }
+            let own = "\(prefix)-" + imageId.dropFirst(4)
+            guard present, id == own else {
+                let have = present ? "its own, \(own)" : "none"
+                throw EC2Error("Unsupported", "Instances boot their image's own \(prefix == "aki" ? "kernel" : "ramdisk") (image \(imageId) has \(have)); \(parameter) \(id) cannot be used. Register an image with that \(prefix == "aki" ? "kernel" : "ramdisk") instead.")
+            }
+        }
     }
 
     /// What RunInstances found before launching: an earlier launch with the same client token,

@@ -25,7 +25,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(try await cli.run("apply", "-f", "\(examples)/identity.yaml", "-f", "\(examples)/images.yaml").status == 0)
-        try cli.write("zeta.yaml", "apiVersion: stratus/v1\nkind: User\nmetadata: {name: carol}\nspec: {projects: [{project: zeta, roles: [sysadmin]}]}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: zeta}\nspec: {manager: carol}\n")
+        try cli.write("zeta.yaml", "apiVersion: stratus/v1\nkind: User\nmetadata: {name: carol}\nspec: {projects: [{project: zeta, roles: [sysadmin]}]}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: zeta}\nspec: {manager: carol}\n---\napiVersion: stratus/v1\nkind: Image\nmetadata: {name: netboot, project: zeta}\nspec: {source: /var/lib/stratus/images/netboot.qcow2, kernel: /var/lib/stratus/images/vmlinuz, ramdisk: /var/lib/stratus/images/initrd.img}\n")
         #expect(try await cli.run("apply", "-f", "zeta.yaml").status == 0)
         var environment = ["EC2_URL": try #require(ec2URL), "AWS_DEFAULT_REGION": "nova", "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1"]
         for (user, prefix) in [("alice", "AWS"), ("bob", "BOB"), ("carol", "CAROL")] {

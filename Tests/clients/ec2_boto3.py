@@ -199,6 +199,15 @@ check(error_code(ec2.describe_instances, InstanceIds=["i-00000000"]) == ("Invali
 check(error_code(ec2.terminate_instances, InstanceIds=["i-zzz"])[0] == "InvalidInstanceID.Malformed", "a malformed id is InvalidInstanceID.Malformed")
 check(error_code(ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, KeyName="nope")[0] == "InvalidKeyPair.NotFound", "an unknown key is InvalidKeyPair.NotFound")
 check(error_code(ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SecurityGroups=["nope"])[0] == "InvalidGroup.NotFound", "an unknown group is InvalidGroup.NotFound")
+check(error_code(ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, KernelId="aki-00000001")[0] == "Unsupported", "a KernelId other than the image's own is Unsupported, not ignored")
+check(error_code(ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, KernelId="vmlinuz")[0] == "InvalidParameterValue", "a malformed KernelId is InvalidParameterValue")
+booting = carol.describe_images(Owners=["self"])["Images"]
+check(len(booting) == 1 and booting[0]["KernelId"] == "aki-" + booting[0]["ImageId"][4:] and booting[0]["RamdiskId"] == "ari-" + booting[0]["ImageId"][4:],
+      "DescribeImages shows an image's kernel and ramdisk ids")
+own = carol.run_instances(ImageId=booting[0]["ImageId"], MinCount=1, MaxCount=1, InstanceType="m1.tiny", KernelId=booting[0]["KernelId"], RamdiskId=booting[0]["RamdiskId"])
+check(own["Instances"][0]["State"]["Name"] == "pending", "RunInstances accepts the image's own KernelId and RamdiskId")
+carol.terminate_instances(InstanceIds=[own["Instances"][0]["InstanceId"]])
+check(error_code(carol.run_instances, ImageId=booting[0]["ImageId"], MinCount=1, MaxCount=1, RamdiskId="ari-00000001")[0] == "Unsupported", "another RamdiskId is Unsupported")
 status, body = raw({"Action": "RunInstances", "Version": "2016-11-15", "ImageId": ami})
 check(status == 400 and "<Code>MissingParameter</Code>" in body, "RunInstances without MinCount is MissingParameter")
 status, body = raw({"Action": "DeleteEverything", "Version": "2016-11-15"})
