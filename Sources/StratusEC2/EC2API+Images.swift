@@ -44,8 +44,22 @@ extension EC2API {
             throw EC2Error("InvalidAMIName.Duplicate", "AMI name \(name) is already in use by an AMI in project \(project)")
         }
         let source = location.hasPrefix("/") || location.hasPrefix("s3://") ? location : "s3://\(location)"
-        try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .image(ImageSpec(source: source)))])
+        var spec = ImageSpec(source: source)
+        spec.kernel = try bootFile(call, "KernelId", prefix: "aki", project: project) { $0.kernel }
+        spec.ramdisk = try bootFile(call, "RamdiskId", prefix: "ari", project: project) { $0.ramdisk }
+        try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .image(spec))])
         return [.text("imageId", try store.get(ResourceKey(kind: .image, project: project, name: name))?.metadata.id ?? "")]
+    }
+
+    /// The kernel or ramdisk a RegisterImage names by id (`aki-`/`ari-` and the hex of an image
+    /// the caller may launch that has one): the new image boots the same file.
+    private func bootFile(_ call: EC2Call, _ parameter: String, prefix: String, project: String, _ file: (ImageSpec) -> String?) throws -> String? {
+        guard let id = call.string(parameter) else { return nil }
+        guard Self.isId(id, prefix: prefix) else { throw EC2Error.invalid(parameter, id, "Expected \(prefix)- and 8 to 17 lowercase hex digits.") }
+        guard let image = try store.liveSpec(ec2Id: "ami-" + id.dropFirst(4)), case .image(let spec) = image.spec,
+            call.visible(image.key.project) || spec.public == true, let path = file(spec)
+        else { throw EC2Error.invalid(parameter, id, "No image you may launch has this \(prefix == "aki" ? "kernel" : "ramdisk"); DescribeImages shows the ids there are.") }
+        return path
     }
 
     func deregisterImage(_ call: EC2Call) throws -> [XMLNode] {

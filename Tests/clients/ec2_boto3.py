@@ -208,6 +208,11 @@ own = carol.run_instances(ImageId=booting[0]["ImageId"], MinCount=1, MaxCount=1,
 check(own["Instances"][0]["State"]["Name"] == "pending", "RunInstances accepts the image's own KernelId and RamdiskId")
 carol.terminate_instances(InstanceIds=[own["Instances"][0]["InstanceId"]])
 check(error_code(carol.run_instances, ImageId=booting[0]["ImageId"], MinCount=1, MaxCount=1, RamdiskId="ari-00000001")[0] == "Unsupported", "another RamdiskId is Unsupported")
+copy = carol.register_image(Name="netboot-copy", ImageLocation="/var/lib/stratus/images/other.qcow2", KernelId=booting[0]["KernelId"], RamdiskId=booting[0]["RamdiskId"])["ImageId"]
+copied = carol.describe_images(ImageIds=[copy])["Images"][0]
+check(copied["KernelId"] == "aki-" + copy[4:] and copied["RamdiskId"] == "ari-" + copy[4:], "RegisterImage with another image's KernelId and RamdiskId boots the same files")
+check(error_code(carol.register_image, Name="nokernel", ImageLocation="/x.qcow2", KernelId="aki-" + ami[4:])[0] == "InvalidParameterValue", "RegisterImage with a kernel id no image has is InvalidParameterValue")
+carol.deregister_image(ImageId=copy)
 status, body = raw({"Action": "RunInstances", "Version": "2016-11-15", "ImageId": ami})
 check(status == 400 and "<Code>MissingParameter</Code>" in body, "RunInstances without MinCount is MissingParameter")
 status, body = raw({"Action": "DeleteEverything", "Version": "2016-11-15"})
