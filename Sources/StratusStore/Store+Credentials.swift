@@ -184,11 +184,6 @@ extension Store {
         try writer.read { db in try Self.instanceTypeCounts(db, project: project) }
     }
 
-    /// What an instance quota check needs, in one read (see `StoreReader.quotaInputs`).
-    public func quotaInputs(project: String) throws -> (limits: (instances: Int?, cores: Int?)?, vcpus: [String: Int], counts: [String: Int]) {
-        try read { try $0.quotaInputs(project: project) }
-    }
-
     static func instanceTypeCounts(_ db: Database, project: String) throws -> [String: Int] {
         var counts: [String: Int] = [:]
         let statement = try db.cachedStatement(sql: "SELECT instanceType, count FROM instanceUsage WHERE project = ? AND count > 0")

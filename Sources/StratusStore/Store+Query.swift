@@ -29,11 +29,6 @@ extension Store {
     /// The annotation that carries an EC2 RunInstances client token (indexed, migration v6).
     public static let clientTokenAnnotation = "ec2.stratus/client-token"
 
-    /// A project's instances launched with a client token (tombstoned ones too), found by index.
-    public func instances(project: String, clientToken: String) throws -> [StoredResource] {
-        try read { try $0.instances(project: project, clientToken: clientToken) }
-    }
-
     /// A resource's EC2-style id alone (nil when it has none or does not exist).
     public func ec2Id(of key: ResourceKey) throws -> String? {
         try read { try $0.ec2Id(of: key) }
@@ -42,11 +37,6 @@ extension Store {
     /// Names and EC2-style ids of the live resources of a kind, in one project or all; no spec is decoded.
     public func ec2Ids(kind: Kind, project: String?) throws -> [(project: String, name: String, id: String)] {
         try read { try $0.ec2Ids(kind: kind, project: project) }
-    }
-
-    /// A live resource's spec alone (neither status nor metadata is decoded), or nil.
-    public func liveSpec(_ key: ResourceKey) throws -> ResourceSpec? {
-        try read { try $0.liveSpec(key) }
     }
 
     /// A live resource's key and spec by its EC2-style id, or nil.
