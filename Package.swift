@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "StratusAPI", targets: ["StratusAPI"]),
         .library(name: "StratusIdentity", targets: ["StratusIdentity"]),
         .library(name: "StratusEC2", targets: ["StratusEC2"]),
+        .library(name: "StratusAccess", targets: ["StratusAccess"]),
+        .library(name: "StratusServer", targets: ["StratusServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -83,8 +85,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StratusAccess",
+            dependencies: [
+                "StratusModel",
+                "StratusStore",
+                "StratusIdentity",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StratusAPI",
             dependencies: [
+                "StratusAccess",
                 "StratusModel",
                 "StratusStore",
                 "StratusIdentity",
@@ -99,27 +112,43 @@ let package = Package(
                 "StratusModel",
                 "StratusStore",
                 "StratusIdentity",
-                "StratusAPI",
+                "StratusAccess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "stratus",
+        .target(
+            name: "StratusServer",
             dependencies: [
-                "StratusModel",
-                "StratusStore",
-                "StratusControl",
-                "StratusCompute",
+                "StratusAccess",
                 "StratusAPI",
+                "StratusCompute",
+                "StratusControl",
                 "StratusEC2",
                 "StratusIdentity",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "StratusModel",
+                "StratusStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "stratus",
+            dependencies: [
+                "StratusAccess",
+                "StratusAPI",
+                "StratusCompute",
+                "StratusIdentity",
+                "StratusModel",
+                "StratusServer",
+                "StratusStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -156,6 +185,15 @@ let package = Package(
             dependencies: [
                 "StratusControl", "StratusStore", "StratusModel", "StratusCompute", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StratusServerTests",
+            dependencies: [
+                "StratusServer", "StratusAccess", "StratusStore", "StratusModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import StratusAccess
 import StratusIdentity
 import StratusModel
 import StratusStore
@@ -76,9 +77,8 @@ public struct ResourceAPI: Sendable {
         let project = body.project ?? ""
         let credential = body.rotate ? try store.rotateCredential(user: body.user, project: project) : try store.credential(user: body.user, project: project)
         // The endpoints' ports are chosen at start (port 0 picks one): serve.json has them.
-        let info = FileManager.default.contents(atPath: (dataDirectory as NSString).appendingPathComponent("serve.json"))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        return try json(CredentialWire(credential, ec2URL: info?["ec2URL"] as? String, s3URL: info?["s3URL"] as? String))
+        let info = ServeInfo.read(dataDirectory: dataDirectory)
+        return try json(CredentialWire(credential, ec2URL: info?.ec2URL, s3URL: info?.s3URL))
     }
 
     func list(_ request: Request, _ context: APIRequestContext) throws -> Response {
@@ -250,15 +250,6 @@ struct SignatureMiddleware: RouterMiddleware {
         var context = context
         context.principal = principal
         return try await next(request, context)
-    }
-}
-
-extension SignableRequest {
-    /// The parts of a Hummingbird request a signature covers (the Host header is the request's authority).
-    public init(_ request: Request, body: ByteBuffer) {
-        var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
-        if let authority = request.head.authority, !headers.contains(where: { $0.name == "host" }) { headers.append((name: "host", value: authority)) }
-        self.init(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: Data(body.readableBytesView))
     }
 }
 

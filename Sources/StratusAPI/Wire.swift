@@ -69,12 +69,6 @@ public struct APIError: Codable, Sendable, Error {
     }
 }
 
-/// What the server's node can do beyond the store: used for reboot and drift.
-public protocol NodeOperations: Sendable {
-    func reboot(_ instance: StoredResource) async throws
-    func drift() async throws -> [DriftFinding]
-}
-
 /// `POST /v1/credentials`: issue (or rotate) a user's key.
 public struct CredentialRequest: Codable, Sendable {
     public var user: String

@@ -1,6 +1,6 @@
 import Foundation
+import StratusAccess
 import StratusIdentity
-import StratusAPI
 import StratusModel
 import StratusStore
 

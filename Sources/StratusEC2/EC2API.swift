@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import StratusAPI
+import StratusAccess
 import StratusIdentity
 import StratusModel
 import StratusStore

@@ -1,5 +1,6 @@
 import Foundation
 import StratusAPI
+import StratusAccess
 import StratusIdentity
 import StratusModel
 import StratusStore
@@ -59,23 +60,14 @@ struct LocalBackend: Backend {
 
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
         let credential = rotate ? try store.rotateCredential(user: user, project: project ?? "") : try store.credential(user: user, project: project ?? "")
-        let info = serveInfo()
-        return CredentialWire(credential, ec2URL: info?["ec2URL"] as? String, s3URL: info?["s3URL"] as? String)
-    }
-
-    /// `DATA/serve.json` of a running `stratus serve`, if one runs on this data directory.
-    private func serveInfo() -> [String: Any]? {
-        let file = (dataDirectory as NSString).appendingPathComponent("serve.json")
-        guard let data = FileManager.default.contents(atPath: file),
-            let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let pid = info["pid"] as? Int, kill(Int32(pid), 0) == 0
-        else { return nil }
-        return info
+        let info = ServeInfo.running(dataDirectory: dataDirectory)
+        return CredentialWire(credential, ec2URL: info?.ec2URL, s3URL: info?.s3URL)
     }
 
     /// The server running on this data directory (from `DATA/serve.json`): reboot and drift need
     /// the process that holds the hypervisor connection.
     private func server() throws -> APIClient {
-        guard let info = serveInfo(), let url = (info["apiURL"] as? String).flatMap(URL.init(string:)) else {
+        guard let url = ServeInfo.running(dataDirectory: dataDirectory)?.apiURL.flatMap(URL.init(string:)) else {
             throw CLIError("this needs the `stratus serve` that runs the instances: none is running on \(dataDirectory) (start one, or pass --server URL)")
         }
         // Whoever can read the data directory holds its keys: talk to the server as its administrator.

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import StratusModel
 import StratusAPI
+import StratusCompute
 import StratusIdentity
+import StratusServer
 import StratusStore
 
 /// Where the state lives; shared by every command that opens the store.
@@ -152,6 +154,12 @@ func report(_ error: any Error) -> any Error {
         Terminal.standardError.write("error: \(error)\n")
         return ExitCode.failure
     } catch let error as CLIError {
+        Terminal.standardError.write("error: \(error)\n")
+        return ExitCode.failure
+    } catch let error as ConfigurationError {
+        Terminal.standardError.write("error: \(error)\n")
+        return ExitCode.failure
+    } catch let error as HypervisorError {
         Terminal.standardError.write("error: \(error)\n")
         return ExitCode.failure
     } catch let error as APIError {

@@ -1,0 +1,250 @@
+import Foundation
+import Logging
+import StratusModel
+import Yams
+
+/// Every setting of `stratus serve`, resolved: flag > `STRATUS_…` variable > `--config` file > default.
+///
+/// Each setting is declared once, in `settings`; flags, variables, config-file keys, help and
+/// `--print-config` all come from that table. The defaults are this struct's initial values.
+public struct ServerConfiguration: Codable, Sendable, Equatable {
+    /// What this process runs.
+    public enum Role: String, Codable, Sendable, CaseIterable {
+        /// Store, APIs, controller and this node's agent in one process (the embedded default).
+        case all
+        /// Store, APIs and controller; nodes are remote agents.
+        case controller
+        /// A node agent only.
+        case agent
+    }
+
+    public var dataDir = ".stratus"
+    public var role = Role.all
+    public var apply: [String] = []
+    public var applySet = "default"
+    public var hypervisor = "test:///default"
+    public var domainType: String?
+    public var nodeName: String?
+    public var zone = NodeSpec.defaultZone
+    public var listen = "127.0.0.1"
+    public var apiPort = 8774
+    public var ec2Port = 8773
+    public var metadataListen: String?
+    public var logLevel = Logger.Level.info
+    public var ldapURL: String?
+    public var ldapBindDN: String?
+    public var ldapPasswordFile: String?
+    public var ldapBase: String?
+    public var resyncInterval = 30
+
+    public init() {}
+
+    /// The table every setting is declared in.
+    public static let settings: [ServerSetting] = [
+        .text("data-dir", \.dataDir, environment: "STRATUS_DATA", valueName: "dir", help: "The data directory: store, disks, console logs, serve.json."),
+        .choice("role", \.role, help: "What this process runs: all (store, APIs, controller and this node in one process). controller and agent arrive with several hosts."),
+        .list("apply", \.apply, valueName: "path", help: "Manifests to apply at start (repeatable)."),
+        .text("apply-set", \.applySet, environment: "STRATUS_APPLY_SET", valueName: "name", help: "The apply set for --apply."),
+        .text("hypervisor", \.hypervisor, valueName: "uri", help: "libvirt URI of this node: test:///default, qemu:///system, or 'embed' for QEMU without a daemon under DATA/libvirt."),
+        .optional("domain-type", \.domainType, valueName: "kvm|qemu", help: "Domain type for new domains: kvm, or qemu (TCG). Default: kvm when /dev/kvm really works.") { text throws(ConfigurationError) in
+            guard ["kvm", "qemu", "test"].contains(text) else { throw ConfigurationError("domain-type: expected kvm or qemu, got \"\(text)\"") }
+        },
+        .optional("node-name", \.nodeName, valueName: "name", help: "This node's name. Default: the host name."),
+        .text("zone", \.zone, valueName: "zone", help: "This node's availability zone."),
+        .text("listen", \.listen, valueName: "address", help: "Address the APIs listen on. Keep 127.0.0.1 unless the network in front is trusted."),
+        .integer("api-port", \.apiPort, range: 0...65535, valueName: "port", help: "Port of the resource API (the CLI's --server); 0 picks a free one, written to DATA/serve.json."),
+        .integer("ec2-port", \.ec2Port, range: 0...65535, valueName: "port", help: "Port of the EC2 Query API; 0 picks a free one, written to DATA/serve.json."),
+        .optional("metadata-listen", \.metadataListen, valueName: "host:port", help: "Where the instance metadata service listens, e.g. 169.254.169.254:80 on a compute node. Default: off.") { text throws(ConfigurationError) in
+            _ = try ServerConfiguration.hostAndPort(text, setting: "metadata-listen")
+        },
+        .choice("log-level", \.logLevel, help: "Log level."),
+        .optional("ldap-url", \.ldapURL, valueName: "url", help: "LDAP server the identity reconciler keeps equal to the users and projects, e.g. ldap://127.0.0.1:389. Without it identities live in the store only."),
+        .optional("ldap-bind-dn", \.ldapBindDN, valueName: "dn", help: "DN to bind to LDAP as."),
+        .optional("ldap-password-file", \.ldapPasswordFile, valueName: "file", help: "File holding the LDAP bind password; never pass the password itself."),
+        .optional("ldap-base", \.ldapBase, valueName: "dn", help: "Suffix under which ou=Users and ou=Groups are kept, e.g. dc=example,dc=org."),
+        .integer("resync-interval", \.resyncInterval, range: 1...86_400, valueName: "seconds", help: "Seconds between resyncs, which put back what was changed by hand: LDAP entries are rewritten, instances compared with libvirt in bulk (every resource is reconciled at start and every 10 minutes)."),
+    ]
+
+    /// Where a setting's value came from, for `--print-config`.
+    public enum Source: String, Sendable {
+        case flag, environment, file, `default`
+    }
+
+    /// The sources of the settings that were set (the rest are defaults).
+    public private(set) var sources: [String: Source] = [:]
+
+    enum CodingKeys: String, CodingKey {
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, metadataListen, logLevel
+        case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
+    }
+
+    /// Resolves the settings from command-line arguments (`--key value` or `--key=value`), the
+    /// environment and the config file (`--config FILE` or `STRATUS_CONFIG`), then checks them together.
+    public static func resolve(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> ServerConfiguration {
+        let flags = try parse(arguments)
+        var configuration = ServerConfiguration()
+        let configFile = flags.first { $0.key == "config" }?.value ?? environment["STRATUS_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        if let configFile {
+            for (setting, values) in try readFile(configFile) { try configuration.set(setting, values, from: .file) }
+        }
+        for setting in settings {
+            guard let value = environment[setting.environment], !value.isEmpty else { continue }
+            try configuration.set(setting, setting.isList ? value.split(separator: ",").map(String.init) : [value], from: .environment)
+        }
+        var fromFlags: [String: [String]] = [:]
+        var order: [String] = []
+        for (key, value) in flags where key != "config" {
+            if fromFlags[key] == nil { order.append(key) }
+            fromFlags[key, default: []].append(value)
+        }
+        for key in order {
+            let setting = settings.first { $0.key == key }!
+            guard setting.isList || fromFlags[key]!.count == 1 else { throw ConfigurationError("\(setting.flag) was given \(fromFlags[key]!.count) times; give it once") }
+            try configuration.set(setting, fromFlags[key]!, from: .flag)
+        }
+        try configuration.check()
+        return configuration
+    }
+
+    /// Replaces a setting's value (a list setting's whole list).
+    private mutating func set(_ setting: ServerSetting, _ values: [String], from source: Source) throws(ConfigurationError) {
+        setting.clear?(&self)
+        for value in values { try setting.assign(&self, value) }
+        sources[setting.key] = source
+    }
+
+    /// The settings checked together, where one needs another.
+    func check() throws(ConfigurationError) {
+        if role != .all {
+            throw ConfigurationError("role: \"\(role.rawValue)\" is not built yet; this version runs everything in one process (role all). Separate controller and agent processes over AMQP come with the many-hosts work.")
+        }
+        if ldapURL != nil && (ldapBindDN == nil || ldapBase == nil) {
+            throw ConfigurationError("ldap-url needs ldap-bind-dn and ldap-base too")
+        }
+        if ldapURL == nil, let stray = ["ldap-bind-dn", "ldap-password-file", "ldap-base"].first(where: { sources[$0] != nil }) {
+            throw ConfigurationError("\(stray) is set but ldap-url is not: set ldap-url to use an LDAP directory")
+        }
+    }
+
+    /// Splits `--key value` and `--key=value` pairs, refusing anything that is not a setting.
+    static func parse(_ arguments: [String]) throws(ConfigurationError) -> [(key: String, value: String)] {
+        var pairs: [(key: String, value: String)] = []
+        var index = arguments.startIndex
+        let known = settings.map(\.key) + ["config"]
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                throw ConfigurationError("unexpected argument \"\(argument)\": settings are given as --name value (see stratus serve --help)")
+            }
+            var key = String(argument.dropFirst(2))
+            var value: String?
+            if let equals = key.firstIndex(of: "=") {
+                value = String(key[key.index(after: equals)...])
+                key = String(key[..<equals])
+            }
+            guard known.contains(key) else {
+                let hint = Suggestion.closest(to: key, in: known).map { " (did you mean --\($0)?)" } ?? ""
+                throw ConfigurationError("unknown option --\(key)\(hint); see stratus serve --help")
+            }
+            if value == nil {
+                index += 1
+                guard index < arguments.endIndex, !arguments[index].hasPrefix("--") else { throw ConfigurationError("--\(key) needs a value") }
+                value = arguments[index]
+            }
+            pairs.append((key, value!))
+            index += 1
+        }
+        return pairs
+    }
+
+    /// The config file's settings, by setting, in file order.
+    static func readFile(_ path: String) throws(ConfigurationError) -> [(ServerSetting, [String])] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigurationError("config \(path): cannot read the file") }
+        let node: Yams.Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError("config \(path): not valid YAML: \(error)")
+        }
+        guard let node else { return [] }  // an empty file sets nothing
+        guard let mapping = node.mapping else { throw ConfigurationError("config \(path): expected a mapping of setting: value, like api-port: 8774") }
+        var result: [(ServerSetting, [String])] = []
+        for (keyNode, valueNode) in mapping {
+            let key = keyNode.string ?? "\(keyNode)"
+            let at = "config \(path):\(keyNode.mark?.line ?? 0):\(keyNode.mark?.column ?? 0)"
+            guard let setting = settings.first(where: { $0.key == key }) else {
+                let hint = Suggestion.closest(to: key, in: settings.map(\.key)).map { "; did you mean \"\($0)\"?" } ?? ""
+                throw ConfigurationError("\(at): unknown setting \"\(key)\"\(hint) (known: \(settings.map(\.key).joined(separator: ", ")))")
+            }
+            switch valueNode {
+            case .scalar(let scalar):
+                result.append((setting, [scalar.string]))
+            case .sequence(let sequence) where setting.isList:
+                var items: [String] = []
+                for item in sequence {
+                    guard let text = item.string else { throw ConfigurationError("\(at): \(key): expected a list of text values") }
+                    items.append(text)
+                }
+                result.append((setting, items))
+            default:
+                throw ConfigurationError("\(at): \(key): expected \(setting.isList ? "a value or a list of values" : "a single value")")
+            }
+        }
+        return result
+    }
+
+    /// `host:port`, checked.
+    static func hostAndPort(_ text: String, setting: String) throws(ConfigurationError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), colon != text.startIndex else {
+            throw ConfigurationError("\(setting): expected HOST:PORT like 169.254.169.254:80, got \"\(text)\"")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    /// The effective settings as a config file would hold them, with where each came from;
+    /// secrets and passwords inside URLs are redacted.
+    public func rendered() -> String {
+        var lines = ["# stratus serve: effective settings (flag > STRATUS_… variable > config file > default)"]
+        for setting in Self.settings {
+            let source = sources[setting.key] ?? .default
+            let values = setting.values(in: self).map { setting.isSecret ? "<redacted>" : Self.redactingPassword($0) }
+            let comment = "  # \(source.rawValue), \(setting.environment)"
+            if setting.isList {
+                lines.append(values.isEmpty ? "\(setting.key): []\(comment)" : "\(setting.key):\(comment)")
+                lines += values.map { "  - \(Self.quoted($0))" }
+            } else {
+                lines.append(values.first.map { "\(setting.key): \(Self.quoted($0))\(comment)" } ?? "# \(setting.key): (unset)\(comment)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
+    static func redactingPassword(_ value: String) -> String {
+        guard let scheme = value.range(of: "://"), let at = value[scheme.upperBound...].firstIndex(of: "@"),
+            let colon = value[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return value }
+        return String(value[..<value.index(after: colon)]) + "<redacted>" + String(value[at...])
+    }
+
+    private static func quoted(_ value: String) -> String {
+        let plain = value.allSatisfy { $0.isLetter || $0.isNumber || "-_./:<>@".contains($0) } && !value.isEmpty
+        return plain ? value : "\"\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+    }
+
+    /// Help for every setting, for `stratus serve --help`.
+    public static var helpText: String {
+        let defaults = ServerConfiguration()
+        return settings.map { setting in
+            let value = setting.values(in: defaults)
+            let shown = setting.isList ? "" : value.first.map { "; default \($0)" } ?? ""
+            return "--\(setting.key) <\(setting.valueName)>: \(setting.help) (\(setting.environment)\(shown))"
+        }.joined(separator: "\n\n")
+    }
+}
+
+/// A setting that is unknown, malformed or inconsistent; the message says which and what to do.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

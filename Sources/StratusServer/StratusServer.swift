@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import StratusAPI
+import StratusAccess
+import StratusCompute
+import StratusControl
+import StratusEC2
+import StratusIdentity
+import StratusModel
+import StratusStore
+import UnixSignals
+
+/// A `stratus serve` assembled from its configuration: the store, the controller, this node and
+/// the APIs, each a `Service`, ready to run in one `ServiceGroup`.
+///
+/// The command line only parses and prints; tests build the same thing in-process.
+public struct StratusServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: Store
+    /// What `--apply` changed at start, for the caller to show.
+    public let initialApply: ApplyPlan?
+    /// The services, in start order: controller first, then the listeners.
+    public let services: [any Service]
+    /// Where the listeners bound (port 0 picks one); also written to `DATA/serve.json`.
+    public let endpoints: ServeInfoRecorder
+    /// The node name this process converges.
+    public let node: String
+
+    /// Opens the store, applies `--apply`, connects this node's drivers and builds every service.
+    ///
+    /// - Parameter manifestCacheSalt: identifies the parser build for the parse cache (the CLI
+    ///   passes its executable's identity); nil parses `--apply` files without the cache.
+    public static func build(_ configuration: ServerConfiguration, logger: Logger, manifestCacheSalt: String? = nil) async throws -> StratusServer {
+        let dataDirectory = configuration.dataDir
+        let store = try Store(dataDirectory: dataDirectory)
+        let count = try store.count()
+        logger.info("store open", metadata: ["stratus.dataDir": "\(dataDirectory)", "stratus.resources": "\(count)"])
+        var initialApply: ApplyPlan?
+        if !configuration.apply.isEmpty {
+            let sources = try ManifestLoader.sources(for: configuration.apply)
+            if sources.isEmpty { throw ConfigurationError("apply: no manifests found in \(configuration.apply.joined(separator: ", ")) (*.yaml, *.yml, *.json)") }
+            let documents = try ManifestLoader.load(sources, defaultProject: nil, cache: manifestCacheSalt == nil ? nil : store, cacheSalt: manifestCacheSalt ?? "")
+            initialApply = try store.apply(documents, options: ApplyOptions(applySet: configuration.applySet))
+        }
+
+        var uri = configuration.hypervisor
+        if uri == "embed" { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
+        let libvirt = try LibvirtHypervisor(uri: uri, domainType: configuration.domainType, logger: Logger(label: "stratus.libvirt"))
+        let node = configuration.nodeName ?? Self.hostNodeName()
+        try NodeReconciler.register(node, zone: configuration.zone, in: store)
+        logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
+
+        let compute = ComputeReconciler(store: store, hypervisor: libvirt, scheduler: Scheduler(store: store), localNode: node, dataDirectory: dataDirectory)
+        let directory = try Self.directory(configuration)
+        let identity = IdentityReconciler(store: store, directory: directory, base: configuration.ldapBase ?? "", logger: Logger(label: "stratus.identity"))
+        if let url = configuration.ldapURL {
+            logger.info("identities converge into LDAP", metadata: ["stratus.ldap.url": "\(url)", "stratus.ldap.base": "\(configuration.ldapBase ?? "")"])
+        }
+        // The administrator's key exists from the first start, so `stratus credentials admin` and --server work at once.
+        _ = try store.credential(user: Store.rootUser)
+        let controller = Controller(
+            store: store,
+            reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute, identity],
+            logger: Logger(label: "stratus.controller"),
+            resyncInterval: .seconds(configuration.resyncInterval)
+        )
+
+        let host = configuration.listen
+        var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2]
+        if configuration.metadataListen != nil { expected.insert(.metadata) }
+        let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, expecting: expected)
+        let operations = ServerOperations(compute: compute, identity: identity)
+        let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations)
+            .application(host: host, port: configuration.apiPort, logger: Logger(label: "stratus.api")) { chosen in
+                let url = "http://\(host):\(chosen)"
+                await endpoints.bound(.api) { $0.apiURL = url; $0.apiPort = chosen }
+                logger.info("resource API listening", metadata: ["stratus.url": "\(url)"])
+            }
+        let ec2Endpoint = configuration.ec2Port == 0 ? "" : "http://\(host):\(configuration.ec2Port)/services/Cloud"
+        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, endpoint: ec2Endpoint)
+            .application(host: host, port: configuration.ec2Port, logger: Logger(label: "stratus.ec2")) { chosen in
+                let url = "http://\(host):\(chosen)/services/Cloud"
+                await endpoints.bound(.ec2) { $0.ec2URL = url; $0.ec2Port = chosen }
+                logger.info("EC2 API listening", metadata: ["stratus.url": "\(url)"])
+            }
+        var services: [any Service] = [controller, api, ec2]
+        if let listen = configuration.metadataListen {
+            let (metadataHost, metadataPort) = try ServerConfiguration.hostAndPort(listen, setting: "metadata-listen")
+            services.append(MetadataService(store: store).application(host: metadataHost, port: metadataPort, logger: Logger(label: "stratus.metadata")) { chosen in
+                let url = "http://\(metadataHost):\(chosen)"
+                await endpoints.bound(.metadata) { $0.metadataURL = url }
+                logger.info("metadata service listening", metadata: ["stratus.url": "\(url)"])
+            })
+        }
+        return StratusServer(configuration: configuration, store: store, initialApply: initialApply, services: services, endpoints: endpoints, node: node)
+    }
+
+    /// Runs every service until one fails or a signal asks for a graceful shutdown.
+    public func run(logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger
+        ))
+        try await group.run()
+    }
+
+    /// The LDAP directory when one is configured; nil keeps identities in the store.
+    static func directory(_ configuration: ServerConfiguration) throws -> (any Directory)? {
+        guard let url = configuration.ldapURL, let bindDN = configuration.ldapBindDN, let base = configuration.ldapBase else { return nil }
+        var password = ""
+        if let file = configuration.ldapPasswordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ConfigurationError("ldap-password-file: cannot read \(file)") }
+            password = text.trimmingCharacters(in: .newlines)
+        }
+        return LDAPDirectory(LDAPConfiguration(url: url, bindDN: bindDN, password: password, base: base), logger: Logger(label: "stratus.ldap"))
+    }
+
+    /// The host name's first label, lower-cased: the default node name.
+    static func hostNodeName() -> String {
+        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)?.lowercased() ?? "localhost"
+    }
+}
