@@ -190,7 +190,7 @@ def stratus(binary, instances, seconds):
     manifest = os.path.join(work, "bench.yaml")
     with open(manifest, "w") as f:
         f.write("apiVersion: stratus/v1\nkind: User\nmetadata: {name: bench}\nspec: {projects: [{project: bench, roles: [sysadmin]}]}\n---\n"
-                "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: bench}\nspec: {manager: bench, quotas: {instances: 100000, cores: 1000000}}\n---\n"
+                "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: bench}\nspec: {manager: bench, quotas: {instances: 100000, cores: 1000000, ram: 1000000000}}\n---\n"
                 "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: img, project: bench}\nspec: {source: /var/lib/stratus/images/img.qcow2}\n")
     data = os.path.join(work, "data")
     log = open(os.path.join(work, "serve.log"), "w")

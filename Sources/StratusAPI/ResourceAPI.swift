@@ -56,13 +56,11 @@ public struct ResourceAPI: Sendable {
         let body = try await request.decode(as: PlanRequest.self, context: context)
         let sources = body.sources.map { ManifestSource(name: $0.name, data: Data($0.text.utf8)) }
         let documents = try ManifestLoader.load(sources, defaultProject: body.project, cache: body.useParseCache ? store : nil, cacheSalt: "server")
-        let options = ApplyOptions(applySet: body.applySet, prune: body.prune, allowMassDelete: body.allowMassDelete)
+        var options = ApplyOptions(applySet: body.applySet, prune: body.prune, allowMassDelete: body.allowMassDelete)
         let principal = try context.requirePrincipal()
         if !principal.isCloudAdmin {
-            // Check every change the plan makes (prunes included) before committing any.
-            for change in try store.plan(documents, options: options).changes where change.action != .unchanged {
-                try authorizeWrite(principal, change.key)
-            }
+            // Every change the plan makes (prunes included), in the transaction that commits it.
+            options.authorize = { change in try Self.authorizeWrite(principal, change.key) }
         }
         let plan = body.commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
         return try json(plan)
@@ -160,7 +158,9 @@ public struct ResourceAPI: Sendable {
         key.kind.scope == .cluster || principal.canRead(project: key.project)
     }
 
-    func authorizeWrite(_ principal: Principal, _ key: ResourceKey) throws {
+    func authorizeWrite(_ principal: Principal, _ key: ResourceKey) throws { try Self.authorizeWrite(principal, key) }
+
+    static func authorizeWrite(_ principal: Principal, _ key: ResourceKey) throws {
         guard principal.canWrite(key.kind, project: key.project) else {
             throw APIError(kind: "forbidden", message: principal.denial(key.kind, project: key.project))
         }

@@ -278,8 +278,8 @@ extension EC2API {
             resources.append(Resource(metadata: metadata, spec: .instance(spec)))
             ids[ResourceKey(kind: .instance, project: project, name: id)] = id
         }
-        // Checked again inside the write's transaction: a concurrent launch may have taken the room.
-        let plan = try write(resources, presetIds: ids, instanceQuota: (project, launch.quota.check), keepCreated: true)
+        // Admission checks the quotas again inside the write's transaction: a concurrent launch may have taken the room.
+        let plan = try write(resources, presetIds: ids, keepCreated: true)
         return try reservationResponse(plan.created, project: project, call, image: (imageName, imageId))
     }
 
@@ -449,19 +449,6 @@ struct InstanceQuota: Sendable {
             )
         }
         return Swift.min(max, allowed)
-    }
-
-    /// Refuses `counts` (the project's instances after a write) beyond the quotas: run inside the
-    /// write's transaction, after `admissible` was checked outside it.
-    @Sendable func check(_ counts: [String: Int]) throws {
-        guard let instanceLimit = instances, let coreLimit = cores else { return }
-        let (used, usedCores) = usage(counts)
-        if used > instanceLimit || usedCores > coreLimit {
-            throw EC2Error(
-                "InstanceLimitExceeded",
-                "Concurrent launches took the rest of project \(project)'s quota (this launch would make instances \(used)/\(instanceLimit), cores \(usedCores)/\(coreLimit)); nothing was launched."
-            )
-        }
     }
 
     private func usage(_ counts: [String: Int]) -> (instances: Int, cores: Int) {

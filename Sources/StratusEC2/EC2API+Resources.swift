@@ -40,30 +40,18 @@ extension EC2API {
     /// A fresh id for a resource the API creates (`i-0a1b2c3d`); the store refuses a duplicate.
     static func newId(_ prefix: String) -> String { "\(prefix)-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }
 
-    /// Validates and admits new or changed resources in one transaction, as `stratus apply` would.
+    /// Admits new or changed resources through the same pipeline as `stratus apply` (rules,
+    /// defaults, references, quotas) in one transaction; problems become EC2 errors.
     @discardableResult
-    func write(
-        _ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil,
-        instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)? = nil, keepCreated: Bool = false
-    ) throws -> ApplyPlan {
-        var documents: [ManifestDocument] = []
-        for resource in resources {
-            var validator = Validator()
-            var defaulted = resource.spec.defaulted()
-            defaulted.body.validate(&validator)
-            if let name = NameRules.problem(with: resource.metadata.name, dotted: false) {
-                throw EC2Error("InvalidParameterValue", name)
-            }
-            if let issue = validator.issues.first {
-                throw EC2Error("InvalidParameterValue", "\(renderPath(issue.path)): \(issue.message)\(issue.hint.map { "; \($0)" } ?? "")")
-            }
-            documents.append(try ManifestDocument(resource: resource))
-        }
+    func write(_ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil, keepCreated: Bool = false) throws -> ApplyPlan {
         var options = applySet.map { ApplyOptions(applySet: $0, manager: "api") } ?? .api
         options.presetIds = presetIds
-        options.instanceQuota = instanceQuota
         options.keepCreated = keepCreated
-        return try store.apply(documents, options: options)
+        do {
+            return try store.apply(try resources.map { try Admission.document(for: $0) }, options: options)
+        } catch let errors as ManifestErrors {
+            throw Self.ec2Error(errors)  // actions catch EC2 codes (ImportKeyPair's InvalidKey.Format)
+        }
     }
 
     /// Writes a changed copy of a stored resource, keeping the apply set it belongs to.

@@ -134,6 +134,9 @@ public struct EC2API: Sendable {
         switch error {
         case let error as EC2Error: return error
         case let errors as ManifestErrors:
+            if let coded = errors.errors.first(where: { $0.code != nil }), let code = coded.code {
+                return EC2Error(code, "\(coded.message)\(coded.hint.map { "; \($0)" } ?? ""); nothing was changed.")
+            }
             let message = errors.errors.map { "\($0.path.map { "\($0): " } ?? "")\($0.message)\($0.hint.map { "; \($0)" } ?? "")" }.joined(separator: "; ")
             return EC2Error("InvalidParameterValue", message)
         case let error as StoreError:

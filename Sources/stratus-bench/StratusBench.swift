@@ -63,7 +63,7 @@ struct StratusBench {
     }
 
     static func manifest(_ count: Int, project: String) throws -> [ManifestDocument] {
-        var text = "apiVersion: stratus/v1\nkind: User\nmetadata: {name: bench}\nspec: {}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: \(project)}\nspec: {manager: bench, quotas: {instances: 100000, cores: 100000}}\n---\napiVersion: stratus/v1\nkind: Image\nmetadata: {name: img, project: \(project)}\nspec: {source: /images/x.qcow2}\n"
+        var text = "apiVersion: stratus/v1\nkind: User\nmetadata: {name: bench}\nspec: {}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: \(project)}\nspec: {manager: bench, quotas: {instances: 100000, cores: 100000, ram: 1000000000}}\n---\napiVersion: stratus/v1\nkind: Image\nmetadata: {name: img, project: \(project)}\nspec: {source: /images/x.qcow2}\n"
         for index in 0..<count {
             text += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: vm-\(index), project: \(project)}\nspec: {image: img, instanceType: m1.tiny}\n"
         }

@@ -129,6 +129,23 @@ struct CLI {
         #expect(broken.stderr.contains("broken.yaml:4:16: Volume acme/v: spec.sizeGB: expected an integer, got \"ten\""))
     }
 
+    @Test("an apply beyond the project's quota fails at the resource that crosses it, with the numbers, and changes nothing")
+    func overQuota() async throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        #expect(try await cli.run("apply", "-f", examples).status == 0)
+        let extra = (0..<8).map { "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: extra-\($0), project: acme}\nspec: {image: debian-12, instanceType: m1.tiny}\n" }
+        try cli.write("more.yaml", extra.joined(separator: "---\n"))
+        let refused = try await cli.run("apply", "-f", "\(cli.workDirectory)/more.yaml")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("more.yaml:38:18: Instance acme/extra-7: project acme's quota allows 10 instances; this would make 11 (3 now, +8 from this apply)"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("nothing was changed"))
+        let listed = try await cli.run("get", "instances", "-p", "acme", "-o", "json")
+        #expect(!listed.stdout.contains("extra-"), "no instance of the refused set was written")
+        let planned = try await cli.run("diff", "-f", "\(cli.workDirectory)/more.yaml")
+        #expect(planned.status == 1 && planned.stderr.contains("quota allows 10 instances"), "diff admits like apply: \(planned.stderr)")
+    }
+
     @Test("diff -o json has the documented stable shape")
     func diffJSON() async throws {
         let cli = try CLI()

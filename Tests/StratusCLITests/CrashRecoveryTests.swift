@@ -32,7 +32,7 @@ import Testing
             apiVersion: stratus/v1
             kind: Project
             metadata: {name: acme}
-            spec: {manager: alice, quotas: {instances: 1000}}
+            spec: {manager: alice, quotas: {instances: 1000, cores: 1000, ram: 1000000}}
             ---
             apiVersion: stratus/v1
             kind: Node

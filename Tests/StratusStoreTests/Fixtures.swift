@@ -24,7 +24,7 @@ func acme(instances count: Int = 3, type: String = "m1.small", labels: String = 
         apiVersion: stratus/v1
         kind: Project
         metadata: {name: acme}
-        spec: {manager: alice}
+        spec: {manager: alice, quotas: {instances: 100000, cores: 1000000, ram: 1000000000}}
         ---
         apiVersion: stratus/v1
         kind: Image

@@ -62,12 +62,9 @@ import Testing
         #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.small": 1, "m1.large": 1])
         #expect(try store.instanceTypeCounts(project: "other").isEmpty)
 
-        // A quota check runs inside the apply's transaction, with the counts after its writes.
-        struct OverQuota: Error {}
-        let d = "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: d, project: acme}\nspec: {image: debian, instanceType: m1.tiny}\n"
-        var options = ApplyOptions(applySet: "q")
-        options.instanceQuota = ("acme", { counts in if counts.values.reduce(0, +) > 3 { throw OverQuota() } })
-        #expect(throws: OverQuota.self) { try store.apply(try ManifestLoader.load([ManifestSource(name: "d.yaml", data: Data(d.utf8))]), options: options) }
+        // Admission's quota check reads these counts inside the apply's transaction.
+        let d = "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: acme}\nspec: {manager: alice, quotas: {instances: 3}}\n---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: d, project: acme}\nspec: {image: debian, instanceType: m1.tiny}\n"
+        #expect(throws: ManifestErrors.self) { try store.apply(try ManifestLoader.load([ManifestSource(name: "d.yaml", data: Data(d.utf8))]), options: ApplyOptions(applySet: "q")) }
         #expect(try store.get(ResourceKey(kind: .instance, project: "acme", name: "d")) == nil, "nothing was written")
         #expect(try store.instanceTypeCounts(project: "acme") == ["m1.tiny": 1, "m1.small": 1, "m1.large": 1])
     }

@@ -47,6 +47,6 @@ public struct NodeReconciler: Reconciler {
     public static func register(_ name: String, zone: String, in store: Store) throws {
         guard try store.get(ResourceKey(kind: .node, project: nil, name: name)) == nil else { return }
         let resource = Resource(metadata: ObjectMeta(name: name), spec: .node(NodeSpec(zone: zone)))
-        try store.apply([try ManifestDocument(resource: resource, origin: "<node registration>")], options: ApplyOptions(applySet: "nodes", manager: "agent:\(name)"))
+        try store.apply([try Admission.document(for: resource, origin: "<node registration>")], options: ApplyOptions(applySet: "nodes", manager: "agent:\(name)"))
     }
 }

@@ -22,13 +22,16 @@ public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible
     public var path: String?
     public var message: String
     public var hint: String?
+    /// The EC2 error code an API answers with, where the problem has its own (`InstanceLimitExceeded`).
+    public var code: String?
 
-    public init(location: SourceLocation?, resource: String? = nil, path: String? = nil, message: String, hint: String? = nil) {
+    public init(location: SourceLocation?, resource: String? = nil, path: String? = nil, message: String, hint: String? = nil, code: String? = nil) {
         self.location = location
         self.resource = resource
         self.path = path
         self.message = message
         self.hint = hint
+        self.code = code
     }
 
     /// `examples/web.yaml:12:5: Instance acme/web-1: spec.instanceTyp: unknown field "instanceTyp"; did you mean "instanceType"?`

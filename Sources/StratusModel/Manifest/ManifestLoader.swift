@@ -225,24 +225,10 @@ public enum ManifestLoader {
         case .success(let decoded): metadata = decoded
         case .failure(let issue): return .failure(ManifestErrors(errors + [failure(issue)]))
         }
-        let nameProblem = NameRules.problem(with: metadata.name, dotted: kind == .instanceType || kind == .node)
-        var project = metadata.project
-        if let nameProblem {
-            errors.append(ManifestError(location: at(metadataNode.locate([.key("name")])), path: "metadata.name", message: nameProblem))
-        }
-        switch kind.scope {
-        case .cluster:
-            if let given = project {
-                errors.append(ManifestError(location: at(metadataNode.locate([.key("project")])), path: "metadata.project", message: "\(kind.rawValue) is cluster-scoped and belongs to no project, got \"\(given)\"", hint: "remove metadata.project"))
-                project = nil
-            }
-        case .project:
-            project = project ?? defaultProject
-            if project == nil {
-                errors.append(ManifestError(location: at(metadataNode.mark), path: "metadata.project", message: "missing required field \"project\" (\(kind.rawValue) is project-scoped)", hint: "add metadata.project or pass --project"))
-            } else if let problem = NameRules.problem(with: project!, dotted: false) {
-                errors.append(ManifestError(location: at(metadataNode.locate([.key("project")])), path: "metadata.project", message: problem))
-            }
+        // Decoding ends here; the rules every writer shares are admission's (name, scope, validation, defaults).
+        let (project, identityProblems) = Admission.identity(kind: kind, name: metadata.name, project: metadata.project, defaultProject: defaultProject)
+        for problem in identityProblems {
+            errors.append(ManifestError(location: at(root.locate(problem.path) ?? metadataNode.mark), path: renderPath(problem.path), message: problem.message, hint: problem.hint))
         }
         let key = ResourceKey(kind: kind, project: project, name: metadata.name)
         let label = key.description
@@ -255,9 +241,7 @@ public enum ManifestLoader {
             return .failure(ManifestErrors(errors + [ManifestError(location: at(specNode.mark), resource: label, path: "spec", message: "\(error)")]))
         }
         errors += session.unknownFieldIssues().map { failure($0, resource: label) }
-        var validator = Validator()
-        body.validate(&validator)
-        for issue in validator.issues {
+        for issue in Admission.validate(body) {
             errors.append(ManifestError(location: at(root.locate(issue.path)), resource: label, path: renderPath(issue.path), message: issue.message, hint: issue.hint))
         }
         guard errors.isEmpty else { return .failure(ManifestErrors(errors)) }

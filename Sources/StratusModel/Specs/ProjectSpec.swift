@@ -29,6 +29,8 @@ public struct ProjectSpec: SpecBody {
         validator.range(quotas.volumes, limit, at: [.key("quotas"), .key("volumes")])
         validator.range(quotas.gigabytes, limit, at: [.key("quotas"), .key("gigabytes")])
         validator.range(quotas.addresses, limit, at: [.key("quotas"), .key("addresses")])
+        validator.range(quotas.ram, 0...1_000_000_000, at: [.key("quotas"), .key("ram")], unit: " MB")
+        validator.range(quotas.securityGroups, limit, at: [.key("quotas"), .key("securityGroups")])
     }
 
     public func references(project: String?) -> [Reference] {
@@ -36,25 +38,38 @@ public struct ProjectSpec: SpecBody {
     }
 }
 
-/// Per-project limits; the defaults are the seed's.
+/// Per-project limits; the defaults are the seed's (and Nova's for RAM and security groups).
+///
+/// Admission refuses a change that would take a project past one (`Store.checkQuotas`).
 public struct Quotas: Codable, Sendable, Equatable {
     public var instances: Int?
     public var cores: Int?
+    /// Memory of the project's instances, in MB.
+    public var ram: Int?
     public var volumes: Int?
     public var gigabytes: Int?
     public var addresses: Int?
+    public var securityGroups: Int?
 
-    public init(instances: Int? = nil, cores: Int? = nil, volumes: Int? = nil, gigabytes: Int? = nil, addresses: Int? = nil) {
+    public init(
+        instances: Int? = nil, cores: Int? = nil, ram: Int? = nil, volumes: Int? = nil, gigabytes: Int? = nil, addresses: Int? = nil,
+        securityGroups: Int? = nil
+    ) {
         self.instances = instances
         self.cores = cores
+        self.ram = ram
+        self.securityGroups = securityGroups
         self.volumes = volumes
         self.gigabytes = gigabytes
         self.addresses = addresses
     }
 
-    mutating func applyDefaults() {
+    /// Fills in the quotas not given.
+    public mutating func applyDefaults() {
         if instances == nil { instances = 10 }
         if cores == nil { cores = 20 }
+        if ram == nil { ram = 51_200 }
+        if securityGroups == nil { securityGroups = 10 }
         if volumes == nil { volumes = 10 }
         if gigabytes == nil { gigabytes = 1000 }
         if addresses == nil { addresses = 10 }

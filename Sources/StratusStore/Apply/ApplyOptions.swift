@@ -12,10 +12,9 @@ public struct ApplyOptions: Sendable {
     public var allowMassDelete: Bool
     /// EC2-style ids to give resources this apply creates (the EC2 API names instances by their id).
     public var presetIds: [ResourceKey: String] = [:]
-    /// A project's instance quota, checked inside the apply's transaction after its writes (with
-    /// the project's live instances per type), so two concurrent writes cannot both take the last
-    /// slot; the check throws to refuse the whole apply.
-    public var instanceQuota: (project: String, check: @Sendable ([String: Int]) throws -> Void)?
+    /// Authorizes each change of the plan (creates, updates and prunes) for whoever asked, in the
+    /// apply's transaction; throwing refuses the whole apply. Nil: the caller may change anything.
+    public var authorize: (@Sendable (PlannedChange) throws -> Void)?
     /// Fill `ApplyPlan.created` with the created resources as stored.
     public var keepCreated = false
 

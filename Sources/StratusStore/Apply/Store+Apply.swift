@@ -3,10 +3,11 @@ import GRDB
 import StratusModel
 
 extension Store {
-    /// Computes what applying the documents would do, changing nothing.
+    /// Computes what applying the documents would do, changing nothing: the same admission as
+    /// `apply` (references, access keys, authorization, quotas), without the commit.
     ///
-    /// Fails with every dangling reference (file:line:column and a "did you mean"), and with
-    /// `StoreError` when a prune would break the budget or touch a protected resource.
+    /// Fails with every dangling reference or exceeded quota (file:line:column and a hint), and
+    /// with `StoreError` when a prune would break the budget or touch a protected resource.
     public func plan(_ documents: [ManifestDocument], options: ApplyOptions) throws -> ApplyPlan {
         try writer.read { db in try computePlan(db, documents, options) }
     }
@@ -23,7 +24,6 @@ extension Store {
         try writer.write { db in
             var plan = try computePlan(db, documents, options)
             try commit(db, &plan, documents, options)
-            if let quota = options.instanceQuota { try quota.check(try Self.instanceTypeCounts(db, project: quota.project)) }
             if seed { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('catalogSeeded', ?)", arguments: [Timestamp.string(Date())]) }
             return plan
         }
@@ -145,7 +145,12 @@ extension Store {
                 changes.append(PlannedChange(action: .delete, key: key, id: row.ec2Id, oldSpec: try ResourceSpec.fromJSON(Data(json.utf8), kind: key.kind)))
             }
         }
-        return ApplyPlan(changes: changes)
+        let plan = ApplyPlan(changes: changes)
+        if let authorize = options.authorize {
+            for change in plan.changes where change.action != .unchanged { try authorize(change) }
+        }
+        try checkQuotas(db, documents, plan, stored)
+        return plan
     }
 
     // MARK: - Committing

@@ -1,0 +1,69 @@
+/// The rules every resource passes before the store sees it, whoever writes it.
+///
+/// Admission is one pipeline with two halves:
+///
+/// 1. **Stateless, here** — for a manifest (`ManifestLoader`, after it decoded the document with
+///    positions) and for a resource made in code (the EC2 API, node registration) alike:
+///    name rules → scope (cluster kinds have no project; project kinds need one) → the spec's
+///    validation → defaults. Problems come back as `ManifestError`s with the field's position.
+/// 2. **Stateful, in `Store.apply`/`Store.plan`** — inside one SQLite transaction: references →
+///    access keys → the plan (create / update / unchanged / prune) → authorization of each change
+///    for the principal (`ApplyOptions.authorize`) → quotas from each project's `spec.quotas` →
+///    the commit. Any failure rolls the whole set back.
+public enum Admission {
+    /// A problem found by a stateless rule: where (a field path from the document's root) and what.
+    public struct Problem: Sendable, Equatable {
+        public var path: [PathElement]
+        public var message: String
+        public var hint: String?
+    }
+
+    /// Name and scope rules for a resource's identity; returns the project it lives in (the given
+    /// one, or `defaultProject` for a project-scoped kind that names none) and the problems.
+    public static func identity(kind: Kind, name: String, project: String?, defaultProject: String?) -> (project: String?, problems: [Problem]) {
+        var problems: [Problem] = []
+        if let problem = NameRules.problem(with: name, dotted: kind == .instanceType || kind == .node) {
+            problems.append(Problem(path: [.key("metadata"), .key("name")], message: problem))
+        }
+        var project = project
+        switch kind.scope {
+        case .cluster:
+            if let given = project {
+                problems.append(Problem(path: [.key("metadata"), .key("project")], message: "\(kind.rawValue) is cluster-scoped and belongs to no project, got \"\(given)\"", hint: "remove metadata.project"))
+                project = nil
+            }
+        case .project:
+            project = project ?? defaultProject
+            if let project {
+                if let problem = NameRules.problem(with: project, dotted: false) {
+                    problems.append(Problem(path: [.key("metadata"), .key("project")], message: problem))
+                }
+            } else {
+                problems.append(Problem(path: [.key("metadata"), .key("project")], message: "missing required field \"project\" (\(kind.rawValue) is project-scoped)", hint: "add metadata.project or pass --project"))
+            }
+        }
+        return (project, problems)
+    }
+
+    /// The spec's own checks (ranges, CIDRs, names it refers to); paths start at `spec`.
+    public static func validate(_ body: any SpecBody) -> [FieldIssue] {
+        var validator = Validator()
+        body.validate(&validator)
+        return validator.issues
+    }
+
+    /// Admits a resource made in code: every stateless rule, then defaults, as a document of
+    /// `origin` (no positions). Throws `ManifestErrors` naming each problem's field.
+    public static func document(for resource: Resource, origin: String = "<api>") throws -> ManifestDocument {
+        let location = SourceLocation(file: origin, line: 1, column: 1)
+        let label = resource.key.description
+        let (project, problems) = identity(kind: resource.kind, name: resource.metadata.name, project: resource.metadata.project, defaultProject: nil)
+        var errors = problems.map { ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint) }
+        errors += validate(resource.spec.body).map { ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint) }
+        guard errors.isEmpty else { throw ManifestErrors(errors) }
+        var admitted = resource
+        admitted.metadata.project = project
+        admitted.spec = resource.spec.defaulted()
+        return try ManifestDocument(resource: admitted, location: location, root: nil)
+    }
+}
