@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "StratusEC2", targets: ["StratusEC2"]),
         .library(name: "StratusAccess", targets: ["StratusAccess"]),
         .library(name: "StratusServer", targets: ["StratusServer"]),
+        .library(name: "StratusNode", targets: ["StratusNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -73,12 +74,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StratusNode",
+            dependencies: [
+                "StratusCompute",
+                "StratusModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StratusControl",
             dependencies: [
                 "StratusModel",
                 "StratusStore",
                 "StratusCompute",
                 "StratusIdentity",
+                "StratusNode",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -129,6 +140,7 @@ let package = Package(
                 "StratusEC2",
                 "StratusIdentity",
                 "StratusModel",
+                "StratusNode",
                 "StratusStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -156,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "stratus-bench",
             dependencies: [
-                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusStore", "StratusIdentity", "StratusTestSupport",
+                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNode", "StratusStore", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -183,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "StratusControlTests",
             dependencies: [
-                "StratusControl", "StratusStore", "StratusModel", "StratusCompute", "StratusIdentity", "StratusTestSupport",
+                "StratusControl", "StratusStore", "StratusModel", "StratusCompute", "StratusIdentity", "StratusNode", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

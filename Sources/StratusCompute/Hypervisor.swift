@@ -33,15 +33,30 @@ public protocol Hypervisor: Sendable {
     func lifecycleEvents() throws -> AsyncStream<DomainEvent>
 }
 
-/// A domain lifecycle event (`virDomainEventType`).
+/// A domain lifecycle event.
 public struct DomainEvent: Sendable, Equatable {
     public var domain: String
-    /// 0 defined, 1 undefined, 2 started, 3 suspended, 4 resumed, 5 stopped, 6 shutdown, 7 pmsuspended, 8 crashed.
-    public var type: Int32
+    public var kind: Kind
 
-    public init(domain: String, type: Int32) {
+    /// libvirt's `virDomainEventType`, as a Swift enum (the C value is mapped at the wrapper).
+    public enum Kind: Int32, Sendable, Equatable, CaseIterable {
+        case defined = 0
+        case undefined = 1
+        case started = 2
+        case suspended = 3
+        case resumed = 4
+        case stopped = 5
+        case shutdown = 6
+        case pmSuspended = 7
+        case crashed = 8
+
+        /// Whether the guest stopped running or its definition went away: what a repair may need.
+        public var endsGuest: Bool { self == .undefined || self == .stopped || self == .shutdown || self == .crashed }
+    }
+
+    public init(domain: String, kind: Kind) {
         self.domain = domain
-        self.type = type
+        self.kind = kind
     }
 }
 
@@ -99,7 +114,7 @@ public struct DomainOwner: Sendable, Equatable {
 }
 
 /// libvirt's domain states (`virDomainState`).
-public enum DomainState: Int, Sendable, Equatable, CustomStringConvertible {
+public enum DomainState: Int, Sendable, Equatable, Codable, CustomStringConvertible {
     case noState = 0
     case running = 1
     case blocked = 2

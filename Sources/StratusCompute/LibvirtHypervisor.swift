@@ -162,7 +162,8 @@ public final class LibvirtHypervisor: Hypervisor {
         let box = Unmanaged.passRetained(EventSink(continuation))
         let callback: @convention(c) (OpaquePointer?, OpaquePointer?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, domain, event, _, opaque in
             guard let domain, let opaque, let name = virDomainGetName(domain) else { return 0 }
-            Unmanaged<EventSink>.fromOpaque(opaque).takeUnretainedValue().continuation.yield(DomainEvent(domain: String(cString: name), type: event))
+            guard let kind = DomainEvent.Kind(rawValue: event) else { return 0 }  // a kind newer than this build: nothing to repair
+            Unmanaged<EventSink>.fromOpaque(opaque).takeUnretainedValue().continuation.yield(DomainEvent(domain: String(cString: name), kind: kind))
             return 0
         }
         let release: @convention(c) (UnsafeMutableRawPointer?) -> Void = { opaque in

@@ -8,6 +8,7 @@ import StratusControl
 import StratusEC2
 import StratusIdentity
 import StratusModel
+import StratusNode
 import StratusStore
 import UnixSignals
 
@@ -51,7 +52,9 @@ public struct StratusServer: Sendable {
         try NodeReconciler.register(node, zone: configuration.zone, in: store)
         logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
 
-        let compute = ComputeReconciler(store: store, hypervisor: libvirt, scheduler: Scheduler(store: store), localNode: node, dataDirectory: dataDirectory)
+        // This process is also the node: its agent is reached in-process (AMQP arrives with several hosts).
+        let transport = InProcessTransport.local(node: node, zone: configuration.zone, hypervisor: libvirt, dataDirectory: dataDirectory)
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
         let directory = try Self.directory(configuration)
         let identity = IdentityReconciler(store: store, directory: directory, base: configuration.ldapBase ?? "", logger: Logger(label: "stratus.identity"))
         if let url = configuration.ldapURL {
@@ -61,7 +64,7 @@ public struct StratusServer: Sendable {
         _ = try store.credential(user: Store.rootUser)
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), NodeReconciler(localNode: node, hypervisor: libvirt), compute, identity],
+            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )

@@ -4,6 +4,7 @@ import GRDB
 import StratusCompute
 import StratusControl
 import StratusModel
+import StratusNode
 import StratusStore
 
 /// `stratus-bench identity [N]`: see `IdentityBench`.
@@ -89,8 +90,9 @@ struct StratusBench {
 
     static func startController(store: Store, hypervisor: LibvirtHypervisor, directory: String, resync: Duration) async throws -> (Controller, Task<Void, any Error>) {
         try NodeReconciler.register("bench-node", zone: "nova", in: store)
-        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "bench-node", dataDirectory: directory)
-        let controller = Controller(store: store, reconcilers: [CatalogReconciler(), NodeReconciler(localNode: "bench-node", hypervisor: hypervisor), compute], resyncInterval: resync)
+        let transport = InProcessTransport.local(node: "bench-node", hypervisor: hypervisor, dataDirectory: directory)
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
+        let controller = Controller(store: store, reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute], resyncInterval: resync)
         let task = Task { try await controller.run() }
         while try store.get(ResourceKey(kind: .node, project: nil, name: "bench-node"))?.resource.status?.phase != "Ready" {
             try await Task.sleep(for: .milliseconds(10))

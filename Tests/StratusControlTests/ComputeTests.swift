@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import StratusCompute
 import StratusModel
+import StratusNode
 import StratusStore
 import Testing
 
@@ -28,9 +29,10 @@ struct ComputeHarness {
         hypervisor = try LibvirtHypervisor(uri: try uri ?? privateNodeURI(memoryMB: memoryMB))
         data = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-data-\(UUID().uuidString)").path
         try NodeReconciler.register("node-1", zone: "nova", in: store)
-        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: data)
+        let transport = InProcessTransport.local(node: "node-1", hypervisor: hypervisor, dataDirectory: data)
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
         let controller = Controller(
-            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(localNode: "node-1", hypervisor: hypervisor), compute],
+            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute],
             resyncInterval: resync, pollInterval: .milliseconds(10), queue: WorkQueue(baseDelay: .milliseconds(20), maxDelay: .milliseconds(200))
         )
         self.controller = controller
@@ -136,7 +138,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         try harness.store.apply(cloud(instances: [("web-1", "m1.tiny"), ("web-2", "m1.tiny")]), options: ApplyOptions())
         #expect(try await eventually { try harness.store.phaseCounts(kind: .instance)["Running"] == 2 })
         await harness.stop()
-        let compute = ComputeReconciler(store: harness.store, hypervisor: harness.hypervisor, scheduler: Scheduler(store: harness.store), localNode: "node-1", dataDirectory: harness.data)
+        let compute = ComputeReconciler(store: harness.store, transport: InProcessTransport.local(node: "node-1", hypervisor: harness.hypervisor, dataDirectory: harness.data), scheduler: Scheduler(store: harness.store))
         #expect(try await compute.drift().isEmpty)
         let web1 = "stratus-\(try harness.instance("web-1")!.metadata.id!)"
         let web2 = "stratus-\(try harness.instance("web-2")!.metadata.id!)"
@@ -160,7 +162,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         try harness.store.apply(cloud(instances: [("web-1", "m1.tiny"), ("web-2", "m1.tiny"), ("web-3", "m1.tiny")]), options: ApplyOptions())
         #expect(try await eventually { try harness.store.phaseCounts(kind: .instance)["Running"] == 3 })
         await harness.stop()
-        let compute = ComputeReconciler(store: harness.store, hypervisor: harness.hypervisor, scheduler: Scheduler(store: harness.store), localNode: "node-1", dataDirectory: harness.data)
+        let compute = ComputeReconciler(store: harness.store, transport: InProcessTransport.local(node: "node-1", hypervisor: harness.hypervisor, dataDirectory: harness.data), scheduler: Scheduler(store: harness.store))
         #expect(await compute.bulkResync() == [], "converged instances are left alone")
         try await harness.hypervisor.destroy("stratus-\(try harness.instance("web-2")!.metadata.id!)")
         // web-3 gets a new generation the controller has not seen yet.
@@ -242,7 +244,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         let type = ResourceKey(kind: .instanceType, project: nil, name: "m1.tiny")
         _ = try store.delete([type])
         try store.finalizeDeletion(type)
-        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: NSTemporaryDirectory())
+        let compute = ComputeReconciler(store: store, transport: InProcessTransport.local(node: "node-1", hypervisor: hypervisor, dataDirectory: NSTemporaryDirectory()), scheduler: Scheduler(store: store))
         let result = await compute.reconcile(try #require(try store.get(ResourceKey(kind: .instance, project: "acme", name: "web-1"))))
         #expect(result == .failed(reason: "InstanceTypeNotFound", message: "InstanceType m1.tiny does not exist; create it or change spec.instanceType", retryable: true))
     }

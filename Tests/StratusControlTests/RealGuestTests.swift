@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import StratusCompute
 import StratusModel
+import StratusNode
 import StratusStore
 import Testing
 
@@ -25,9 +26,10 @@ import Testing
         #expect(hypervisor.domainType == "qemu" || hypervisor.domainType == "kvm")
         let store = try Store(writer: DatabaseQueue())
         try NodeReconciler.register("node-1", zone: "nova", in: store)
-        let compute = ComputeReconciler(store: store, hypervisor: hypervisor, scheduler: Scheduler(store: store), localNode: "node-1", dataDirectory: data)
+        let transport = InProcessTransport.local(node: "node-1", hypervisor: hypervisor, dataDirectory: data)
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
         let controller = Controller(
-            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(localNode: "node-1", hypervisor: hypervisor), compute],
+            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute],
             pollInterval: .milliseconds(20), queue: WorkQueue(baseDelay: .milliseconds(100), maxDelay: .seconds(1))
         )
         let task = Task { try await controller.run() }

@@ -2,41 +2,36 @@ import Foundation
 import Logging
 import StratusCompute
 import StratusModel
+import StratusNode
 import StratusStore
 
-/// Converges `Instance` resources into libvirt domains on the local node.
+/// The controller's side of compute: turns each `Instance` into a self-contained intent for
+/// the node it is placed on, and the node's report into the instance's status.
 ///
-/// Each instance becomes the domain `stratus-<id>` whose metadata names its resource and
-/// generation, so after a crash the reconciler recognises (adopts) its domains, redefines
-/// those of an older generation, and `sweep` removes the ones no resource wants.
+/// What needs the store happens here — the instance type and image are resolved, the node is
+/// chosen by the `Scheduler`, the fixed IP and MAC are claimed — and the rest on the node
+/// (`StratusNode.ComputeAgent`), reached through a `NodeTransport`: in-process by default.
 public struct ComputeReconciler: Reconciler {
     public let name = "compute"
     public let kinds: Set<Kind> = [.instance]
     public let concurrency: Int
     private let store: Store
-    private let hypervisor: any Hypervisor
+    private let transport: any NodeTransport
     private let scheduler: Scheduler
-    private let localNode: String
-    private let instanceDirectory: String
     private let logger: Logger
     private let lookups: LookupCache
 
-    public init(
-        store: Store, hypervisor: any Hypervisor, scheduler: Scheduler, localNode: String, dataDirectory: String,
-        concurrency: Int = 8, logger: Logger = Logger(label: "stratus.compute")
-    ) {
+    public init(store: Store, transport: any NodeTransport, scheduler: Scheduler, concurrency: Int = 8, logger: Logger = Logger(label: "stratus.compute")) {
         self.store = store
-        self.hypervisor = hypervisor
+        self.transport = transport
         self.scheduler = scheduler
-        self.localNode = localNode
-        self.instanceDirectory = (dataDirectory as NSString).appendingPathComponent("instances")
         self.concurrency = concurrency
         self.logger = logger
         self.lookups = LookupCache(store: store)
     }
 
     /// The libvirt domain name of an instance.
-    public static func domainName(id: String) -> String { "stratus-\(id)" }
+    public static func domainName(id: String) -> String { InstanceIntent.domainName(id: id) }
 
     public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
         guard case .instance(let spec) = resource.resource.spec, let id = resource.metadata.id else {
@@ -59,112 +54,101 @@ public struct ComputeReconciler: Reconciler {
             } catch let unschedulable as Scheduler.Unschedulable {
                 return .failed(reason: "Unschedulable", message: unschedulable.description, retryable: true)
             }
-            guard node == localNode else {
-                // Another node's agent converges it (multi-node transport is a later issue).
-                return .requeue(pendingStatus(resource, node: node, now: now), after: .seconds(30))
-            }
-            let domainName = Self.domainName(id: id)
-            let directory = (instanceDirectory as NSString).appendingPathComponent(id)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let disk = try prepareDisk(image: image, directory: directory)
-            let nic = try networkInterface(for: resource, spec: spec, id: id, node: node)
-            var definition = DomainDefinition(
-                name: domainName, type: hypervisor.domainType, memoryMB: type.memoryMB, vcpus: type.vcpus,
-                disk: disk, diskFormat: "qcow2", kernel: image.kernel, initrd: image.ramdisk, cmdline: image.cmdline,
-                consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: nic.bridge, mac: nic.mac,
-                owner: DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation)
+            let (nic, nicNote) = try networkInterface(for: resource, spec: spec, id: id)
+            let intent = InstanceIntent(
+                id: id, project: resource.key.project, name: resource.key.name, generation: resource.generation,
+                memoryMB: type.memoryMB, vcpus: type.vcpus,
+                image: ImageFiles(source: image.source, format: image.format?.rawValue ?? "qcow2", kernel: image.kernel, ramdisk: image.ramdisk, cmdline: image.cmdline),
+                powerState: spec.powerState ?? .running, nic: nic.intent, nicNote: nicNote
             )
-            let config = DomainXML.configDigest(of: definition)
-            var existing = try await hypervisor.domain(named: domainName)
-            let wanted = DomainOwner(project: resource.key.project, name: resource.key.name, id: id, generation: resource.generation, config: config)
-            if existing == nil || existing?.definedOwner != wanted {
-                definition.uuid = existing?.uuid
-                try await hypervisor.define(xml: DomainXML.render(definition))
-                logger.debug("domain defined", metadata: ["stratus.resource": "\(resource.key)", "stratus.domain": "\(domainName)", "stratus.generation": "\(resource.generation)"])
-                if existing == nil { existing = DomainInfo(name: domainName, uuid: "", state: .shutoff, owner: wanted) }  // a new definition is shut off
+            switch await converge(intent, on: node) {
+            case .success(let report):
+                return status(resource, intent: intent, report: report, nic: nic, now: now)
+            case .failure(let error) where error.code == .unreachable:
+                // Another node's agent converges it; until one is connected the instance waits.
+                return .requeue(pendingStatus(resource, node: node, nic: nic, message: error.message, now: now), after: .seconds(30))
+            case .failure(let error):
+                return .failed(reason: error.code.rawValue, message: error.message, retryable: true)
             }
-            var state = existing?.state ?? .shutoff
-            var startedNow = false
-            switch spec.powerState ?? .running {
-            case .running where !state.isActive:
-                try await hypervisor.start(domainName)
-                state = .running  // virDomainCreate returns once the domain runs
-                startedNow = true
-            case .stopped where state.isActive:
-                try await hypervisor.destroy(domainName)
-                state = .shutoff
-            default:
-                break
-            }
-            var status = resource.resource.status ?? ResourceStatus()
-            status.details["node"] = .string(node)
-            status.details["domain"] = .string(domainName)
-            status.details["domainState"] = .string(state.description)
-            status.details["network"] = nic.note.map(JSONValue.string) ?? nic.bridge.map { .string("bridge \($0)") }
-            status.details["mac"] = nic.mac.map(JSONValue.string)
-            status.details["ip"] = nic.ip.map(JSONValue.string)
-            let wantRunning = (spec.powerState ?? .running) == .running
-            if state.isActive, !startedNow, let live = existing?.owner, live.config != config {
-                status.setCondition(Condition(type: "ConfigApplied", status: "False", reason: "RestartRequired", message: "the running domain still has generation \(live.generation)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(resource.generation)", lastTransitionTime: now))
-            } else if status.condition("ConfigApplied") != nil {
-                status.setCondition(Condition(type: "ConfigApplied", status: "True", reason: "Applied", lastTransitionTime: now))
-            }
-            if wantRunning && state.isActive {
-                status.phase = "Running"
-                status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainRunning", message: "domain \(domainName) is \(state) on \(node)", lastTransitionTime: now))
-            } else if !wantRunning && !state.isActive {
-                status.phase = "Stopped"
-                status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainStopped", message: "domain \(domainName) is \(state) as requested", lastTransitionTime: now))
-            } else {
-                status.phase = "Pending"
-                status.setCondition(Condition(type: "Ready", status: "False", reason: "DomainNotInState", message: "domain \(domainName) is \(state)", lastTransitionTime: now))
-                return .requeue(status, after: .seconds(1))
-            }
-            return .done(status)
-        } catch let error as HypervisorError {
-            return .failed(reason: "HypervisorError", message: error.description, retryable: true)
-        } catch let error as DiskError {
-            return .failed(reason: "ImageUnavailable", message: error.description, retryable: true)
         } catch {
             return .failed(reason: "ReconcileError", message: "\(error)", retryable: true)
         }
     }
 
-    public func finalize(_ resource: StoredResource) async -> ReconcileResult {
-        guard let id = resource.metadata.id else { return .done(ResourceStatus()) }
-        let domainName = Self.domainName(id: id)
+    private func converge(_ intent: InstanceIntent, on node: String) async -> Result<InstanceReport, NodeError> {
         do {
-            if let domain = try await hypervisor.domain(named: domainName) {
-                if domain.state.isActive { try await hypervisor.destroy(domainName) }
-                try await hypervisor.undefine(domainName)
-            }
-            try? FileManager.default.removeItem(atPath: (instanceDirectory as NSString).appendingPathComponent(id))
-            await scheduler.release(resource.key)
-            return .done(ResourceStatus())
+            return .success(try await transport.converge(intent, on: node))
         } catch {
-            return .failed(reason: "TeardownFailed", message: "\(error)", retryable: true)
+            return .failure(error)
         }
     }
 
-    /// Destroys and undefines Stratus-owned domains that no instance wants (after a crash, or a
-    /// resource removed while the controller was down). Domains Stratus did not define are left alone.
+    /// The instance's status from what its node reported.
+    private func status(_ resource: StoredResource, intent: InstanceIntent, report: InstanceReport, nic: Allocated, now: String) -> ReconcileResult {
+        var status = resource.resource.status ?? ResourceStatus()
+        InstanceDetails(
+            node: report.node, domain: report.domain, domainState: report.state.description,
+            network: report.nicNote ?? report.bridge.map { "bridge \($0)" }, mac: nic.mac, ip: nic.ip
+        ).write(into: &status)
+        if let live = report.restartRequiredFrom {
+            status.setCondition(Condition(type: "ConfigApplied", status: "False", reason: "RestartRequired", message: "the running domain still has generation \(live)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(intent.generation)", lastTransitionTime: now))
+        } else if status.condition("ConfigApplied") != nil {
+            status.setCondition(Condition(type: "ConfigApplied", status: "True", reason: "Applied", lastTransitionTime: now))
+        }
+        let where_ = "domain \(report.domain) is \(report.state)"
+        switch (intent.powerState, report.settled) {
+        case (.running, true):
+            status.phase = "Running"
+            status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainRunning", message: "\(where_) on \(report.node)", lastTransitionTime: now))
+        case (.stopped, true):
+            status.phase = "Stopped"
+            status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainStopped", message: "\(where_) as requested", lastTransitionTime: now))
+        default:
+            status.phase = "Pending"
+            status.setCondition(Condition(type: "Ready", status: "False", reason: "DomainNotInState", message: where_, lastTransitionTime: now))
+            return .requeue(status, after: .seconds(1))
+        }
+        return .done(status)
+    }
+
+    public func finalize(_ resource: StoredResource) async -> ReconcileResult {
+        guard let id = resource.metadata.id else { return .done(ResourceStatus()) }
+        // The node it was placed on; one never recorded may still have been started anywhere.
+        let recorded = InstanceDetails(resource.resource.status).node
+        let nodes = recorded.map { [$0] } ?? transport.nodes
+        for node in nodes {
+            do {
+                try await transport.remove(instance: id, on: node)
+            } catch {
+                if error.code == .unreachable && recorded == nil { continue }
+                return .failed(reason: "TeardownFailed", message: error.message, retryable: true)
+            }
+        }
+        await scheduler.release(resource.key)
+        return .done(ResourceStatus())
+    }
+
+    /// Removes Stratus-owned domains that no instance wants (after a crash, or a resource
+    /// removed while the controller was down), on every node this controller reaches. Domains
+    /// Stratus did not define are left alone.
     public func sweep(_ wanted: [StoredResource]) async -> [String] {
         let ids = Set(wanted.compactMap(\.metadata.id))
-        guard let domains = try? await hypervisor.listDomains() else { return [] }
         var removed: [String] = []
-        for domain in domains where await removeIfOrphan(domain, known: ids) { removed.append(domain.name) }
+        for node in transport.nodes {
+            guard let domains = try? await transport.domains(on: node) else { continue }
+            for domain in domains where await removeIfOrphan(domain, on: node, known: ids) { removed.append(domain.name) }
+        }
         return removed
     }
 
     /// Removes a Stratus-owned domain whose instance is neither in `known` nor in the store.
-    private func removeIfOrphan(_ domain: DomainInfo, known ids: Set<String>) async -> Bool {
+    private func removeIfOrphan(_ domain: DomainInfo, on node: String, known ids: Set<String>) async -> Bool {
         guard let owner = domain.owner, !ids.contains(owner.id) else { return false }
         // The instance may have been created after `known` was read; only a missing one is an orphan.
         if (try? store.get(ec2Id: owner.id)) != nil { return false }
         do {
-            if domain.state.isActive { try await hypervisor.destroy(domain.name) }
-            try await hypervisor.undefine(domain.name)
-            logger.warning("removed a domain no instance wants", metadata: ["stratus.domain": "\(domain.name)", "stratus.owner": "\(owner.key)"])
+            try await transport.remove(instance: owner.id, on: node)
+            logger.warning("removed a domain no instance wants", metadata: ["stratus.domain": "\(domain.name)", "stratus.owner": "\(owner.key)", "stratus.node": "\(node)"])
             return true
         } catch {
             logger.error("could not remove an orphaned domain", metadata: ["stratus.domain": "\(domain.name)", "stratus.error": "\(error)"])
@@ -172,21 +156,26 @@ public struct ComputeReconciler: Reconciler {
         }
     }
 
-    /// A periodic resync in bulk: one listing of domain states and one query instead of a
-    /// reconcile per instance. Removes `stratus-<id>` domains whose id no instance has (their
-    /// metadata is read only then), and returns every instance but those whose last reconcile of
-    /// the current generation succeeded and settled (Running or Stopped, with its NIC if it has
-    /// a network) and whose domain on this node is in the wanted power state. A domain
-    /// redefined behind Stratus' back in the same state is caught by the full resync and `drift`.
+    /// A periodic resync in bulk: one listing of domain states per node and one query instead
+    /// of a reconcile per instance. Removes `stratus-<id>` domains whose id no instance has
+    /// (their metadata is read only then), and returns every instance but those whose last
+    /// reconcile of the current generation succeeded and settled (Running or Stopped, with its
+    /// NIC if it has a network) and whose domain on its node is in the wanted power state. A
+    /// domain redefined behind Stratus' back in the same state is caught by the full resync and `drift`.
     public func bulkResync() async -> [ResourceKey]? {
-        guard let states = try? await hypervisor.domainStates(), let instances = try? store.instanceSummaries() else { return nil }
+        guard let instances = try? store.instanceSummaries() else { return nil }
         let ids = Set(instances.compactMap(\.id))
-        for name in states.keys where name.hasPrefix("stratus-") && !ids.contains(String(name.dropFirst("stratus-".count))) {
-            if let domain = try? await hypervisor.domain(named: name) { _ = await removeIfOrphan(domain, known: ids) }
+        var states: [String: [String: DomainState]] = [:]
+        for node in transport.nodes {
+            guard let nodeStates = try? await transport.domainStates(on: node) else { return nil }
+            states[node] = nodeStates
+            for name in nodeStates.keys where name.hasPrefix("stratus-") && !ids.contains(String(name.dropFirst("stratus-".count))) {
+                if let domain = try? await transport.domain(named: name, on: node) { _ = await removeIfOrphan(domain, on: node, known: ids) }
+            }
         }
         return instances.filter { instance in
             guard !instance.terminating, let id = instance.id, instance.observedGeneration == instance.generation,
-                instance.synced == "True", instance.node == localNode, let state = states[Self.domainName(id: id)]
+                instance.synced == "True", let node = instance.node, let state = states[node]?[Self.domainName(id: id)]
             else { return true }
             if let network = instance.network, !network.hasPrefix("bridge ") { return true }  // a NIC still left out
             let wantRunning = (instance.powerState ?? "running") == "running"
@@ -194,18 +183,21 @@ public struct ComputeReconciler: Reconciler {
         }.map(\.key)
     }
 
-    /// Compares the store's instances on this node with libvirt's domains, changing nothing.
+    /// Compares the store's instances with the domains of the nodes this controller reaches, changing nothing.
     public func drift() async throws -> [DriftFinding] {
-        let domains = Dictionary(try await hypervisor.listDomains().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var domains: [String: [String: DomainInfo]] = [:]
+        for node in transport.nodes {
+            domains[node] = Dictionary(try await transport.domains(on: node).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        }
         var findings: [DriftFinding] = []
         var ids = Set<String>()
         for instance in try store.list(kind: .instance) {
             guard let id = instance.metadata.id, case .instance(let spec) = instance.resource.spec else { continue }
             ids.insert(id)
-            guard !instance.isTerminating, instance.resource.status?.details["node"]?.stringValue == localNode else { continue }
+            guard !instance.isTerminating, let node = InstanceDetails(instance.resource.status).node, let onNode = domains[node] else { continue }
             let name = Self.domainName(id: id)
             let object = instance.key.description
-            guard let domain = domains[name] else {
+            guard let domain = onNode[name] else {
                 findings.append(DriftFinding(object: object, domain: name, problem: "domain is missing"))
                 continue
             }
@@ -217,65 +209,70 @@ public struct ComputeReconciler: Reconciler {
                 findings.append(DriftFinding(object: object, domain: name, problem: "domain is defined for generation \(defined.generation), the resource is at \(instance.generation)"))
             }
         }
-        for domain in domains.values.sorted(by: { $0.name < $1.name }) {
+        for domain in domains.values.flatMap(\.values).sorted(by: { $0.name < $1.name }) {
             guard let owner = domain.owner, !ids.contains(owner.id) else { continue }
             findings.append(DriftFinding(object: domain.name, domain: domain.name, problem: "no instance wants this Stratus domain (owner \(owner.key) is gone)"))
         }
         return findings
     }
 
-    /// Reboots an instance's domain (the guest is asked through ACPI).
+    /// Reboots an instance's guest on its node (the guest is asked through ACPI).
     public func reboot(_ instance: StoredResource) async throws {
-        guard let id = instance.metadata.id else { throw HypervisorError(operation: "reboot", message: "\(instance.key) has no id") }
-        try await hypervisor.reboot(Self.domainName(id: id))
+        guard let id = instance.metadata.id, let node = InstanceDetails(instance.resource.status).node else {
+            throw NodeError(.unreachable, "\(instance.key) is not placed on a node yet")
+        }
+        try await transport.reboot(instance: id, on: node)
     }
 
-    /// Re-queues an instance whenever libvirt reports its domain stopped, undefined or crashed,
+    /// Re-queues an instance whenever its node reports its domain stopped, undefined or crashed,
     /// whoever did it; the reconcile then repairs it if the spec says otherwise.
     public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
-        let events: AsyncStream<DomainEvent>
-        do {
-            events = try hypervisor.lifecycleEvents()
-        } catch {
-            logger.warning("no lifecycle events; drift is found by resync only", metadata: ["stratus.error": "\(error)"])
-            return
+        for await event in transport.events() where event.kind.endsGuest {
+            if let instance = try? store.get(ec2Id: event.instanceId) { await enqueue(instance.key) }
         }
-        for await event in events where event.domain.hasPrefix("stratus-") && [1, 5, 6, 8].contains(event.type) {
-            let id = String(event.domain.dropFirst("stratus-".count))
-            if let instance = try? store.get(ec2Id: id) { await enqueue(instance.key) }
+    }
+
+    /// What the controller claimed for an instance's NIC.
+    struct Allocated {
+        var network: String?
+        var mac: String?
+        var ip: String?
+        var bridge: String?
+
+        var intent: NICIntent? {
+            guard let network, let mac, let bridge else { return nil }
+            return NICIntent(network: network, mac: mac, ip: ip, bridge: bridge)
         }
     }
 
     /// The instance's NIC: the bridge of its network (`spec.network`, or the project's only one),
-    /// a fixed IP from the network's subnet and a MAC address, both claimed in the store. A bridge
-    /// that does not exist on this node yet (the network reconciler makes it) is left out of the
-    /// domain, with a note, so the domain still starts.
-    private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String, node: String) throws -> (bridge: String?, mac: String?, ip: String?, note: String?) {
+    /// a fixed IP from the network's subnet and a MAC address, both claimed in the store whether
+    /// or not the bridge exists yet (DHCP hands out the pair; the metadata service knows the
+    /// instance by the IP). Returns why the NIC is left out, when it is.
+    private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String) throws -> (Allocated, note: String?) {
         let networks = try lookups.list(.network, project: resource.key.project).filter { !$0.isTerminating }
         let chosen = spec.network.flatMap { name in networks.first { $0.key.name == name } } ?? (networks.count == 1 ? networks.first : nil)
         guard let network = chosen, case .network(let networkSpec) = network.resource.spec else {
-            return (nil, nil, nil, networks.isEmpty ? nil : "the project has several networks; set spec.network")
+            return (Allocated(), networks.isEmpty ? nil : "the project has several networks; set spec.network")
         }
-        // The fixed IP and MAC are the instance's on its network whether or not the bridge exists
-        // here yet (DHCP hands out the pair; the metadata service knows the instance by the IP).
         guard case .success(let subnet) = IPv4Network.parse(networkSpec.cidr) else {
-            return (nil, nil, nil, "network \(network.key.name) has an invalid cidr \(networkSpec.cidr)")
+            return (Allocated(), "network \(network.key.name) has an invalid cidr \(networkSpec.cidr)")
         }
         guard let ip = try store.allocate(pool: Store.fixedIPPool, candidates: subnet.instanceAddresses.lazy.map(\.description), owner: resource.key) else {
-            return (nil, nil, nil, "network \(network.key.name) (\(networkSpec.cidr)) has no free address left")
+            return (Allocated(), "network \(network.key.name) (\(networkSpec.cidr)) has no free address left")
         }
         // 52:54:00 is QEMU's prefix; the rest comes from the id, with a fallback if that is taken.
         let hex = String(id.suffix(6))
         let derived = "52:54:00:\(hex.prefix(2)):\(hex.dropFirst(2).prefix(2)):\(hex.suffix(2))"
         let fallback = (0..<64).lazy.map { _ in String(format: "52:54:00:%02x:%02x:%02x", Int.random(in: 0...255), Int.random(in: 0...255), Int.random(in: 0...255)) }
         let mac = try store.allocate(pool: "mac", candidates: [derived] + Array(fallback), owner: resource.key)
+        let allocated = Allocated(network: network.key.name, mac: mac, ip: ip)
         guard let bridge = networkSpec.bridge ?? networkSpec.vlan.map({ "br\($0)" }) ?? network.resource.status?.details["bridge"]?.stringValue else {
-            return (nil, mac, ip, "network \(network.key.name) has no bridge yet (no vlan allocated)")
+            return (allocated, "network \(network.key.name) has no bridge yet (no vlan allocated)")
         }
-        if hypervisor.domainType != "test" && !FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)") {
-            return (nil, mac, ip, "bridge \(bridge) of network \(network.key.name) is not present on \(node) yet")
-        }
-        return (bridge, mac, ip, nil)
+        var withBridge = allocated
+        withBridge.bridge = bridge
+        return (withBridge, nil)
     }
 
     private func imageReference(_ image: String, project: String) -> ResourceKey {
@@ -284,31 +281,15 @@ public struct ComputeReconciler: Reconciler {
         return ResourceKey(kind: .image, project: project, name: image)
     }
 
-    private func pendingStatus(_ resource: StoredResource, node: String, now: String) -> ResourceStatus {
+    private func pendingStatus(_ resource: StoredResource, node: String, nic: Allocated, message: String, now: String) -> ResourceStatus {
         var status = resource.resource.status ?? ResourceStatus()
         status.phase = "Pending"
-        status.details["node"] = .string(node)
-        status.setCondition(Condition(type: "Ready", status: "False", reason: "AwaitingNodeAgent", message: "placed on \(node), whose agent converges it", lastTransitionTime: now))
+        var details = InstanceDetails(status)
+        details.node = node
+        details.mac = nic.mac
+        details.ip = nic.ip
+        details.write(into: &status)
+        status.setCondition(Condition(type: "Ready", status: "False", reason: "AwaitingNodeAgent", message: message, lastTransitionTime: now))
         return status
     }
-
-    /// The instance's root disk: a qcow2 overlay on the image, for hypervisors that use files.
-    private func prepareDisk(image: ImageSpec, directory: String) throws -> String? {
-        guard hypervisor.domainType != "test" else { return nil }  // the test driver touches no files
-        let overlay = (directory as NSString).appendingPathComponent("disk.qcow2")
-        if FileManager.default.fileExists(atPath: overlay) { return overlay }
-        guard image.source.hasPrefix("/") else {
-            throw DiskError(description: "image source \(image.source) is not a local file; s3:// sources need the object store (a later issue)")
-        }
-        guard FileManager.default.fileExists(atPath: image.source) else {
-            throw DiskError(description: "image file \(image.source) does not exist on this node")
-        }
-        try QemuImg.createOverlay(at: overlay, backing: image.source, format: image.format?.rawValue ?? "qcow2")
-        return overlay
-    }
-}
-
-/// A problem with an instance's disk.
-struct DiskError: Error, CustomStringConvertible {
-    var description: String
 }

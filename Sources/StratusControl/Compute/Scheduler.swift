@@ -69,7 +69,7 @@ public actor Scheduler {
 
     /// The node an instance runs on: the one already recorded, or the emptiest that fits.
     public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
-        if let node = instance.resource.status?.details["node"]?.stringValue { return node }
+        if let node = InstanceDetails(instance.resource.status).node { return node }
         if let placement = placed[instance.key] { return placement.node }
         try refreshUsage()
         let used = currentUsage()  // the instance itself is not placed yet (checked above)

@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import StratusCompute
+import StratusModel
+
+/// Converges instance intents into libvirt domains on this node: the node side of compute.
+///
+/// Each instance is the domain `stratus-<id>`, whose metadata names its resource, generation
+/// and a digest of its configuration, so after a crash the agent recognises (adopts) its
+/// domains and redefines those of an older generation. It reads no store: everything it needs
+/// is in the intent, and what it found goes back as an `InstanceReport`.
+public struct ComputeAgent: Sendable {
+    public let node: String
+    private let hypervisor: any Hypervisor
+    private let instanceDirectory: String
+    private let logger: Logger
+
+    /// - Parameter dataDirectory: where instance disks and console logs go (`DATA/instances/<id>`).
+    public init(node: String, hypervisor: any Hypervisor, dataDirectory: String, logger: Logger = Logger(label: "stratus.node.compute")) {
+        self.node = node
+        self.hypervisor = hypervisor
+        self.instanceDirectory = (dataDirectory as NSString).appendingPathComponent("instances")
+        self.logger = logger
+    }
+
+    /// The hypervisor's URI and domain type, for the node's status.
+    public var hypervisorURI: String { hypervisor.uri }
+    public var domainType: String { hypervisor.domainType }
+
+    /// The node's capacity.
+    public func capacity() async throws -> NodeCapacity { try await hypervisor.nodeInfo() }
+
+    /// Defines (or redefines) and powers the instance's domain as the intent says.
+    public func converge(_ intent: InstanceIntent) async throws(NodeError) -> InstanceReport {
+        let domainName = intent.domainName
+        let directory = (instanceDirectory as NSString).appendingPathComponent(intent.id)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw NodeError(.storage, "cannot create \(directory): \(error)")
+        }
+        let disk = try prepareDisk(intent.image, directory: directory)
+        var bridge = intent.nic?.bridge
+        var nicNote = intent.nicNote
+        if let wanted = bridge, hypervisor.domainType != "test", !FileManager.default.fileExists(atPath: "/sys/class/net/\(wanted)") {
+            nicNote = "bridge \(wanted) of network \(intent.nic?.network ?? "?") is not present on \(node) yet"
+            bridge = nil
+        }
+        var definition = DomainDefinition(
+            name: domainName, type: hypervisor.domainType, memoryMB: intent.memoryMB, vcpus: intent.vcpus,
+            disk: disk, diskFormat: "qcow2", kernel: intent.image.kernel, initrd: intent.image.ramdisk, cmdline: intent.image.cmdline,
+            consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: bridge, mac: intent.nic?.mac,
+            owner: DomainOwner(project: intent.project, name: intent.name, id: intent.id, generation: intent.generation)
+        )
+        let config = DomainXML.configDigest(of: definition)
+        do {
+            var existing = try await hypervisor.domain(named: domainName)
+            let wanted = DomainOwner(project: intent.project, name: intent.name, id: intent.id, generation: intent.generation, config: config)
+            if existing == nil || existing?.definedOwner != wanted {
+                definition.uuid = existing?.uuid
+                try await hypervisor.define(xml: DomainXML.render(definition))
+                logger.debug("domain defined", metadata: ["stratus.instance": "\(intent.id)", "stratus.domain": "\(domainName)", "stratus.generation": "\(intent.generation)"])
+                if existing == nil { existing = DomainInfo(name: domainName, uuid: "", state: .shutoff, owner: wanted) }  // a new definition is shut off
+            }
+            var state = existing?.state ?? .shutoff
+            var startedNow = false
+            switch intent.powerState {
+            case .running where !state.isActive:
+                try await hypervisor.start(domainName)
+                state = .running  // virDomainCreate returns once the domain runs
+                startedNow = true
+            case .stopped where state.isActive:
+                try await hypervisor.destroy(domainName)
+                state = .shutoff
+            default:
+                break
+            }
+            var restartFrom: Int?
+            if state.isActive, !startedNow, let live = existing?.owner, live.config != config { restartFrom = live.generation }
+            return InstanceReport(
+                id: intent.id, node: node, domain: domainName, state: state, generation: intent.generation,
+                settled: state.isActive == (intent.powerState == .running), restartRequiredFrom: restartFrom, bridge: bridge, nicNote: nicNote
+            )
+        } catch let error as HypervisorError {
+            throw NodeError(.hypervisor, error.description)
+        } catch {
+            throw NodeError(.hypervisor, "\(error)")
+        }
+    }
+
+    /// Powers off and undefines an instance's domain and removes its files; nothing to do is success.
+    public func remove(instance id: String) async throws(NodeError) {
+        let domainName = InstanceIntent.domainName(id: id)
+        do {
+            if let domain = try await hypervisor.domain(named: domainName) {
+                if domain.state.isActive { try await hypervisor.destroy(domainName) }
+                try await hypervisor.undefine(domainName)
+            }
+        } catch {
+            throw NodeError(.hypervisor, "\(error)")
+        }
+        try? FileManager.default.removeItem(atPath: (instanceDirectory as NSString).appendingPathComponent(id))
+    }
+
+    /// Every domain of the node, with the Stratus owner its metadata names.
+    public func domains() async throws(NodeError) -> [DomainInfo] {
+        do { return try await hypervisor.listDomains() } catch { throw NodeError(.hypervisor, "\(error)") }
+    }
+
+    /// The state of every domain by name: a cheap listing for bulk resyncs.
+    public func domainStates() async throws(NodeError) -> [String: DomainState] {
+        do { return try await hypervisor.domainStates() } catch { throw NodeError(.hypervisor, "\(error)") }
+    }
+
+    /// The domain of this name, with its owner, if it exists.
+    public func domain(named name: String) async throws(NodeError) -> DomainInfo? {
+        do { return try await hypervisor.domain(named: name) } catch { throw NodeError(.hypervisor, "\(error)") }
+    }
+
+    /// Asks the instance's guest to reboot (ACPI).
+    public func reboot(instance id: String) async throws(NodeError) {
+        do { try await hypervisor.reboot(InstanceIntent.domainName(id: id)) } catch { throw NodeError(.hypervisor, "\(error)") }
+    }
+
+    /// Lifecycle events of Stratus domains, by instance id; nil when the hypervisor delivers none.
+    public func events() -> AsyncStream<NodeEvent>? {
+        guard let domainEvents = try? hypervisor.lifecycleEvents() else { return nil }
+        let node = node
+        return AsyncStream { continuation in
+            let task = Task {
+                for await event in domainEvents where event.domain.hasPrefix("stratus-") {
+                    continuation.yield(NodeEvent(node: node, instanceId: String(event.domain.dropFirst("stratus-".count)), kind: event.kind))
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// The instance's root disk: a qcow2 overlay on the image, for hypervisors that use files.
+    private func prepareDisk(_ image: ImageFiles, directory: String) throws(NodeError) -> String? {
+        guard hypervisor.domainType != "test" else { return nil }  // the test driver touches no files
+        let overlay = (directory as NSString).appendingPathComponent("disk.qcow2")
+        if FileManager.default.fileExists(atPath: overlay) { return overlay }
+        guard image.source.hasPrefix("/") else {
+            throw NodeError(.imageUnavailable, "image source \(image.source) is not a local file; s3:// sources need the object store (a later issue)")
+        }
+        guard FileManager.default.fileExists(atPath: image.source) else {
+            throw NodeError(.imageUnavailable, "image file \(image.source) does not exist on \(node)")
+        }
+        do {
+            try QemuImg.createOverlay(at: overlay, backing: image.source, format: image.format)
+        } catch {
+            throw NodeError(.imageUnavailable, "\(error)")
+        }
+        return overlay
+    }
+}

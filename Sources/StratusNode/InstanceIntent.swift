@@ -1,0 +1,78 @@
+import StratusModel
+
+/// What the controller wants one node to hold for one instance: self-contained, so the node
+/// converges it without reading the store (resolved names, sizes, the image's files, the NIC).
+///
+/// Level-triggered: the whole desired state with its generation, so a repeated or late intent is
+/// harmless (an older generation than the domain's is still converged to; the controller only
+/// ever sends the current one).
+public struct InstanceIntent: Sendable, Equatable, Codable {
+    /// The EC2 id (`i-0a1b2c3d`): the domain is `stratus-<id>`.
+    public var id: String
+    public var project: String
+    public var name: String
+    public var generation: Int
+    public var memoryMB: Int
+    public var vcpus: Int
+    public var image: ImageFiles
+    public var powerState: PowerState
+    /// The NIC, when the instance has a network; nil with `nicNote` saying why not.
+    public var nic: NICIntent?
+    /// Why the controller left the NIC out (several networks, no free address, no bridge yet).
+    public var nicNote: String?
+
+    public init(
+        id: String, project: String, name: String, generation: Int, memoryMB: Int, vcpus: Int, image: ImageFiles,
+        powerState: PowerState, nic: NICIntent? = nil, nicNote: String? = nil
+    ) {
+        self.id = id
+        self.project = project
+        self.name = name
+        self.generation = generation
+        self.memoryMB = memoryMB
+        self.vcpus = vcpus
+        self.image = image
+        self.powerState = powerState
+        self.nic = nic
+        self.nicNote = nicNote
+    }
+
+    /// The libvirt domain name of an instance.
+    public static func domainName(id: String) -> String { "stratus-\(id)" }
+
+    public var domainName: String { Self.domainName(id: id) }
+}
+
+/// Where an instance's image lives and how it boots: what the node needs to build its disk.
+public struct ImageFiles: Sendable, Equatable, Codable {
+    /// An absolute path on the node (later: an object-store location the node fetches once).
+    public var source: String
+    public var format: String
+    public var kernel: String?
+    public var ramdisk: String?
+    public var cmdline: String?
+
+    public init(source: String, format: String = "qcow2", kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil) {
+        self.source = source
+        self.format = format
+        self.kernel = kernel
+        self.ramdisk = ramdisk
+        self.cmdline = cmdline
+    }
+}
+
+/// An instance's NIC as the controller allocated it.
+public struct NICIntent: Sendable, Equatable, Codable {
+    public var network: String
+    public var mac: String
+    public var ip: String?
+    /// The bridge the NIC joins on the node (`br<vlan>`).
+    public var bridge: String
+
+    public init(network: String, mac: String, ip: String?, bridge: String) {
+        self.network = network
+        self.mac = mac
+        self.ip = ip
+        self.bridge = bridge
+    }
+}
