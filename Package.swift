@@ -200,6 +200,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusServerTests",
             dependencies: [
