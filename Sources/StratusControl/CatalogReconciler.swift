@@ -12,7 +12,7 @@ public struct CatalogReconciler: Reconciler {
     public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
         var status = resource.resource.status ?? ResourceStatus()
         status.phase = "Ready"
-        status.setCondition(Condition(type: "Ready", status: "True", reason: "InCatalog", lastTransitionTime: Timestamp.string(Date())))
+        status.setCondition(Condition(type: .ready, status: .true, reason: .inCatalog, lastTransitionTime: Timestamp.string(Date())))
         return .done(status)
     }
 

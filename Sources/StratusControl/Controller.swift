@@ -190,9 +190,9 @@ public actor Controller: Service {
             // Nothing outside the store exists for a kind no reconciler handles, so a delete is complete at once.
             if resource.isTerminating {
                 try store.finalizeDeletion(key)
-            } else if resource.resource.status?.condition("Synced")?.reason != "NoReconciler" {
+            } else if resource.resource.status?.condition(.synced)?.reason != .noReconciler {
                 var status = resource.resource.status ?? ResourceStatus(phase: "Pending")
-                status.setCondition(Condition(type: "Synced", status: "Unknown", reason: "NoReconciler", message: "no reconciler converges \(key.kind.rawValue) in this build yet", lastTransitionTime: Timestamp.string(Date())))
+                status.setCondition(Condition(type: .synced, status: .unknown, reason: .noReconciler, message: "no reconciler converges \(key.kind.rawValue) in this build yet", lastTransitionTime: Timestamp.string(Date())))
                 try store.updateStatus(key, status)
             }
             return .success
@@ -212,10 +212,10 @@ public actor Controller: Service {
         }
         switch await reconciler.reconcile(resource) {
         case .done(let status):
-            try record(resource, synced: true, reason: "Reconciled", message: nil, status: status)
+            try record(resource, synced: true, reason: .reconciled, message: nil, status: status)
             return .success
         case .requeue(let status, let after):
-            try record(resource, synced: true, reason: "Progressing", message: nil, status: status)
+            try record(resource, synced: true, reason: .progressing, message: nil, status: status)
             return .requeue(after: after)
         case .failed(let reason, let message, let retryable):
             try record(resource, synced: false, reason: reason, message: message, status: nil)
@@ -224,20 +224,20 @@ public actor Controller: Service {
     }
 
     /// Writes the status with `observedGeneration` and the `Synced` condition.
-    private nonisolated func record(_ resource: StoredResource, synced: Bool, reason: String, message: String?, status: ResourceStatus?) throws {
+    private nonisolated func record(_ resource: StoredResource, synced: Bool, reason: ConditionReason, message: String?, status: ResourceStatus?) throws {
         var next = status ?? resource.resource.status ?? ResourceStatus(phase: "Pending")
-        let previous = resource.resource.status?.condition("Synced")
+        let previous = resource.resource.status?.condition(.synced)
         if status != nil { next.observedGeneration = resource.generation }
         if !synced {
             // A failure to converge means the resource is not ready, for the same reason.
-            next.setCondition(Condition(type: "Ready", status: "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
+            next.setCondition(Condition(type: .ready, status: .false, reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
         }
-        next.setCondition(Condition(type: "Synced", status: synced ? "True" : "False", reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
+        next.setCondition(Condition(type: .synced, status: ConditionStatus(synced), reason: reason, message: message, lastTransitionTime: Timestamp.string(Date())))
         if next != resource.resource.status { try store.updateStatus(resource.key, next, previousPhase: .some(resource.resource.status?.phase)) }
         // One Warning per distinct failure, not one per retry.
         if !synced && (previous?.reason != reason || previous?.message != message) {
-            try store.recordEvent(resource.key, type: "Warning", reason: reason, message: message ?? reason)
-            logger.warning("reconcile failed", metadata: ["stratus.resource": "\(resource.key)", "stratus.reason": "\(reason)", "stratus.message": "\(message ?? "")"])
+            try store.recordEvent(resource.key, type: "Warning", reason: reason.rawValue, message: message ?? reason.rawValue)
+            logger.warning("reconcile failed", metadata: ["stratus.resource": "\(resource.key)", "stratus.reason": "\(reason.rawValue)", "stratus.message": "\(message ?? "")"])
         }
     }
 }

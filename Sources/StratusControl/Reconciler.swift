@@ -45,5 +45,5 @@ public enum ReconcileResult: Sendable, Equatable {
     /// Progressing (a domain still booting); record the status and look again later.
     case requeue(ResourceStatus, after: Duration)
     /// Could not converge. Retryable failures back off exponentially; terminal ones wait for a spec change.
-    case failed(reason: String, message: String, retryable: Bool)
+    case failed(reason: ConditionReason, message: String, retryable: Bool)
 }

@@ -51,16 +51,26 @@ public struct NodeEvent: Sendable, Equatable {
 
 /// A node-side failure, with what to do about it.
 public struct NodeError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What went wrong, as a condition reason.
+    /// What went wrong.
     public enum Code: String, Sendable, Codable {
         /// No agent answers for the node.
-        case unreachable = "AwaitingNodeAgent"
+        case unreachable
         /// The image's files are not usable on the node.
-        case imageUnavailable = "ImageUnavailable"
+        case imageUnavailable
         /// The hypervisor refused or failed.
-        case hypervisor = "HypervisorError"
+        case hypervisor
         /// Files of the instance could not be written.
-        case storage = "ReconcileError"
+        case storage
+
+        /// The condition reason a resource shows for it.
+        public var reason: ConditionReason {
+            switch self {
+            case .unreachable: .awaitingNodeAgent
+            case .imageUnavailable: .imageUnavailable
+            case .hypervisor: .hypervisorError
+            case .storage: .reconcileError
+            }
+        }
     }
 
     public var code: Code

@@ -66,8 +66,8 @@ extension Store {
         public var powerState: String?
         public var observedGeneration: Int?
         public var phase: String?
-        /// The status of the `Synced` condition (`True`, `False`, `Unknown`).
-        public var synced: String?
+        /// The status of the `Synced` condition.
+        public var synced: ConditionStatus?
         public var node: String?
         public var network: String?
     }
@@ -78,14 +78,14 @@ extension Store {
                 SELECT project, name, ec2Id, generation, deletionTimestamp IS NOT NULL, json_extract(spec, '$.powerState'),
                     json_extract(status, '$.observedGeneration'), json_extract(status, '$.phase'),
                     (SELECT json_extract(c.value, '$.status') FROM json_each(resource.status, '$.conditions') AS c
-                        WHERE json_extract(c.value, '$.type') = 'Synced'),
+                        WHERE json_extract(c.value, '$.type') = '\(ConditionType.synced.rawValue)'),
                     json_extract(status, '$.details.node'), json_extract(status, '$.details.network')
                 FROM resource WHERE kind = 'Instance'
                 """)
             return try Row.fetchAll(statement).map { row in
                 InstanceSummary(
                     key: ResourceKey(kind: .instance, project: row[0], name: row[1]), id: row[2], generation: row[3], terminating: row[4],
-                    powerState: row[5], observedGeneration: row[6], phase: row[7], synced: row[8], node: row[9], network: row[10]
+                    powerState: row[5], observedGeneration: row[6], phase: row[7], synced: (row[8] as String?).flatMap(ConditionStatus.init(rawValue:)), node: row[9], network: row[10]
                 )
             }
         }

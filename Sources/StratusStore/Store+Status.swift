@@ -22,9 +22,9 @@ extension Store {
                 .execute(arguments: [json, key.kind.rawValue, key.project, key.name])
             guard db.changesCount > 0 else { return false }
             if let phase = status.phase, phase != oldPhase {
-                let ready = status.condition("Ready")
-                let warning = ready?.status == "False"
-                let message = ready.map { "\($0.reason)\($0.message.map { ": \($0)" } ?? "")" } ?? "phase \(phase)"
+                let ready = status.condition(.ready)
+                let warning = ready?.status == .false
+                let message = ready.map { "\($0.reason.rawValue)\($0.message.map { ": \($0)" } ?? "")" } ?? "phase \(phase)"
                 try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, type: warning ? "Warning" : "Normal", reason: phase, message: message, generation: status.observedGeneration))
             }
             return true

@@ -82,8 +82,8 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
             #expect(try await eventually { try harness.instance(name)?.displayPhase == "Running" }, "\(name)")
             let instance = try #require(try harness.instance(name))
             #expect(instance.resource.status?.observedGeneration == instance.generation)
-            #expect(instance.resource.status?.condition("Ready")?.status == "True")
-            #expect(instance.resource.status?.condition("Ready")?.reason == "DomainRunning")
+            #expect(instance.resource.status?.condition(.ready)?.status == .true)
+            #expect(instance.resource.status?.condition(.ready)?.reason == .domainRunning)
             let domain = try #require(try await harness.hypervisor.domain(named: "stratus-\(instance.metadata.id!)"))
             #expect(domain.state == .running)
             #expect(domain.owner?.key == instance.key)
@@ -113,20 +113,20 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" })
         let name = "stratus-\(try harness.instance("web-1")!.metadata.id!)"
         try harness.store.apply(cloud(instances: [("web-1", "m1.medium")]), options: ApplyOptions())
-        #expect(try await eventually { try harness.instance("web-1")?.resource.status?.condition("ConfigApplied")?.reason == "RestartRequired" })
+        #expect(try await eventually { try harness.instance("web-1")?.resource.status?.condition(.configApplied)?.reason == .restartRequired })
         let domain = try #require(try await harness.hypervisor.domain(named: name))
         #expect(domain.state == .running)
         #expect(domain.owner?.generation == 1)
         #expect(domain.definedOwner?.generation == 2)
         try await harness.controller.resync()
         try await Task.sleep(for: .milliseconds(300))
-        #expect(try harness.instance("web-1")?.resource.status?.condition("ConfigApplied")?.reason == "RestartRequired")
+        #expect(try harness.instance("web-1")?.resource.status?.condition(.configApplied)?.reason == .restartRequired)
         try harness.store.apply(cloud(instances: [("web-1", "m1.medium")], power: "stopped"), options: ApplyOptions())
         #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Stopped" })
         try harness.store.apply(cloud(instances: [("web-1", "m1.medium")]), options: ApplyOptions())
         #expect(try await eventually {
             let status = try harness.instance("web-1")?.resource.status
-            return status?.phase == "Running" && status?.observedGeneration == 4 && status?.condition("ConfigApplied")?.status == "True"
+            return status?.phase == "Running" && status?.observedGeneration == 4 && status?.condition(.configApplied)?.status == .true
         })
         #expect(try await harness.hypervisor.domain(named: name)?.owner?.generation == 4)
         await harness.stop()
@@ -228,9 +228,9 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         let harness = try ComputeHarness(memoryMB: 2048)
         try harness.store.apply(cloud(instances: [("big", "m1.xlarge")]), options: ApplyOptions())
         let expected = "no node has 8192 MB and 4 vCPUs free (node-1: 3072 MB and 64 vCPUs free)"
-        #expect(try await eventually { try harness.instance("big")?.resource.status?.condition("Synced")?.message == expected })
-        #expect(try harness.instance("big")?.resource.status?.condition("Synced")?.reason == "Unschedulable")
-        #expect(try harness.instance("big")?.resource.status?.condition("Ready")?.status == "False")
+        #expect(try await eventually { try harness.instance("big")?.resource.status?.condition(.synced)?.message == expected })
+        #expect(try harness.instance("big")?.resource.status?.condition(.synced)?.reason == .unschedulable)
+        #expect(try harness.instance("big")?.resource.status?.condition(.ready)?.status == .false)
         #expect(try harness.instance("big")?.displayPhase == "Pending")
         await harness.stop()
     }
@@ -246,7 +246,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         try store.finalizeDeletion(type)
         let compute = ComputeReconciler(store: store, transport: InProcessTransport.local(node: "node-1", hypervisor: hypervisor, dataDirectory: NSTemporaryDirectory()), scheduler: Scheduler(store: store))
         let result = await compute.reconcile(try #require(try store.get(ResourceKey(kind: .instance, project: "acme", name: "web-1"))))
-        #expect(result == .failed(reason: "InstanceTypeNotFound", message: "InstanceType m1.tiny does not exist; create it or change spec.instanceType", retryable: true))
+        #expect(result == .failed(reason: .instanceTypeNotFound, message: "InstanceType m1.tiny does not exist; create it or change spec.instanceType", retryable: true))
     }
 }
 

@@ -33,8 +33,8 @@ final class RecordingReconciler: Reconciler {
         }
         try? await Task.sleep(for: .milliseconds(20))
         state.withLock { $0.running -= 1 }
-        if fail { return .failed(reason: "BackendDown", message: "the backend is unreachable", retryable: true) }
-        return .done(ResourceStatus(phase: "Available", conditions: [Condition(type: "Ready", status: "True", reason: "Exported", lastTransitionTime: "2026-01-01T00:00:00Z")]))
+        if fail { return .failed(reason: .hypervisorUnreachable, message: "the backend is unreachable", retryable: true) }
+        return .done(ResourceStatus(phase: "Available", conditions: [Condition(type: .ready, status: .true, reason: .applied, lastTransitionTime: "2026-01-01T00:00:00Z")]))
     }
 
     func finalize(_ resource: StoredResource) async -> ReconcileResult {
@@ -72,9 +72,9 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
         #expect(try await eventually { try store.get(key)?.resource.status?.phase == "Available" })
         let status = try #require(try store.get(key)?.resource.status)
         #expect(status.observedGeneration == 1)
-        #expect(status.condition("Synced")?.status == "True")
+        #expect(status.condition(.synced)?.status == .true)
         #expect(try await eventually { try store.get(ResourceKey(kind: .instanceType, project: nil, name: "m1.tiny"))?.resource.status?.phase == "Ready" })
-        #expect(try store.get(ResourceKey(kind: .project, project: nil, name: "acme"))?.resource.status?.condition("Synced")?.reason == "NoReconciler")
+        #expect(try store.get(ResourceKey(kind: .project, project: nil, name: "acme"))?.resource.status?.condition(.synced)?.reason == .noReconciler)
         #expect(try await eventually { Set(reconciler.reconciled) == ["a", "b", "c", "d", "e"] })
         #expect(reconciler.maxRunning == 2)
     }
@@ -89,7 +89,7 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
         try store.apply(try volumes(["a"]), options: ApplyOptions())
         let key = ResourceKey(kind: .volume, project: "acme", name: "a")
         #expect(try await eventually { try store.get(key)?.resource.status?.phase == "Available" })
-        let warnings = try store.events(for: key).filter { $0.type == "Warning" && $0.reason == "BackendDown" }
+        let warnings = try store.events(for: key).filter { $0.type == "Warning" && $0.reason == "HypervisorUnreachable" }
         #expect(warnings.map(\.message) == ["the backend is unreachable"])  // two failures, one event
         #expect(reconciler.reconciled == ["a"])
     }

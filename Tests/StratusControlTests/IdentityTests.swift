@@ -58,7 +58,7 @@ import Testing
     }
 
     func ready(_ store: Store, _ kind: Kind, _ name: String, project: String? = nil) throws -> Bool {
-        try store.get(ResourceKey(kind: kind, project: project, name: name))?.resource.status?.condition("Ready")?.status == "True"
+        try store.get(ResourceKey(kind: kind, project: project, name: name))?.resource.status?.condition(.ready)?.status == .true
     }
 
     @Test("a paged search returns all 1,200 entries although the server answers at most 500 per search")
@@ -171,7 +171,7 @@ import Testing
             slapd.stop()
             try store.apply(try Self.identities(withBob: true), options: ApplyOptions())
             let bob = ResourceKey(kind: .user, project: nil, name: "bob")
-            #expect(try await eventually { try store.get(bob)?.resource.status?.condition("Synced")?.reason == "DirectoryUnavailable" })
+            #expect(try await eventually { try store.get(bob)?.resource.status?.condition(.synced)?.reason == .directoryUnavailable })
             #expect(try store.events(for: bob).contains { $0.type == "Warning" && $0.reason == "DirectoryUnavailable" })
             try await slapd.start()
             #expect(try await eventually(timeout: .seconds(20)) { try ready(store, .user, "bob") })

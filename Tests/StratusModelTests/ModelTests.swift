@@ -39,7 +39,7 @@ func parseOne(_ text: String, project: String? = nil) throws -> ManifestDocument
         resource.metadata.id = "sg-0000abcd"
         resource.metadata.generation = 4
         resource.metadata.creationTimestamp = "2026-01-01T00:00:00Z"
-        resource.status = ResourceStatus(phase: "Ready", observedGeneration: 4, conditions: [Condition(type: "Ready", status: "True", reason: "Applied", lastTransitionTime: "2026-01-01T00:00:00Z")])
+        resource.status = ResourceStatus(phase: "Ready", observedGeneration: 4, conditions: [Condition(type: .ready, status: .true, reason: .applied, lastTransitionTime: "2026-01-01T00:00:00Z")])
         let yaml = try ManifestWriter.yaml(resource)
         let again = try parseOne(yaml)
         #expect(try again.resource.spec == original.resource.spec)

@@ -35,24 +35,24 @@ public struct ComputeReconciler: Reconciler {
 
     public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
         guard case .instance(let spec) = resource.resource.spec, let id = resource.metadata.id else {
-            return .failed(reason: "NotAnInstance", message: "\(resource.key) has no instance id", retryable: false)
+            return .failed(reason: .notAnInstance, message: "\(resource.key) has no instance id", retryable: false)
         }
         let now = Timestamp.string(Date())
         do {
             guard let typeResource = try lookups.get(ResourceKey(kind: .instanceType, project: nil, name: spec.instanceType)),
                 case .instanceType(let type) = typeResource.resource.spec, !typeResource.isTerminating
             else {
-                return .failed(reason: "InstanceTypeNotFound", message: "InstanceType \(spec.instanceType) does not exist; create it or change spec.instanceType", retryable: true)
+                return .failed(reason: .instanceTypeNotFound, message: "InstanceType \(spec.instanceType) does not exist; create it or change spec.instanceType", retryable: true)
             }
             let imageKey = imageReference(spec.image, project: resource.key.project)
             guard let imageResource = try lookups.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating else {
-                return .failed(reason: "ImageNotFound", message: "\(imageKey) does not exist; create it or change spec.image", retryable: true)
+                return .failed(reason: .imageNotFound, message: "\(imageKey) does not exist; create it or change spec.image", retryable: true)
             }
             let node: String
             do {
                 node = try await scheduler.place(resource, needs: type, zone: spec.availabilityZone)
             } catch let unschedulable as Scheduler.Unschedulable {
-                return .failed(reason: "Unschedulable", message: unschedulable.description, retryable: true)
+                return .failed(reason: .unschedulable, message: unschedulable.description, retryable: true)
             }
             let (nic, nicNote) = try networkInterface(for: resource, spec: spec, id: id)
             let intent = InstanceIntent(
@@ -68,10 +68,10 @@ public struct ComputeReconciler: Reconciler {
                 // Another node's agent converges it; until one is connected the instance waits.
                 return .requeue(pendingStatus(resource, node: node, nic: nic, message: error.message, now: now), after: .seconds(30))
             case .failure(let error):
-                return .failed(reason: error.code.rawValue, message: error.message, retryable: true)
+                return .failed(reason: error.code.reason, message: error.message, retryable: true)
             }
         } catch {
-            return .failed(reason: "ReconcileError", message: "\(error)", retryable: true)
+            return .failed(reason: .reconcileError, message: "\(error)", retryable: true)
         }
     }
 
@@ -91,21 +91,21 @@ public struct ComputeReconciler: Reconciler {
             network: report.nicNote ?? report.bridge.map { "bridge \($0)" }, mac: nic.mac, ip: nic.ip
         ).write(into: &status)
         if let live = report.restartRequiredFrom {
-            status.setCondition(Condition(type: "ConfigApplied", status: "False", reason: "RestartRequired", message: "the running domain still has generation \(live)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(intent.generation)", lastTransitionTime: now))
-        } else if status.condition("ConfigApplied") != nil {
-            status.setCondition(Condition(type: "ConfigApplied", status: "True", reason: "Applied", lastTransitionTime: now))
+            status.setCondition(Condition(type: .configApplied, status: .false, reason: .restartRequired, message: "the running domain still has generation \(live)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(intent.generation)", lastTransitionTime: now))
+        } else if status.condition(.configApplied) != nil {
+            status.setCondition(Condition(type: .configApplied, status: .true, reason: .applied, lastTransitionTime: now))
         }
         let where_ = "domain \(report.domain) is \(report.state)"
         switch (intent.powerState, report.settled) {
         case (.running, true):
             status.phase = "Running"
-            status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainRunning", message: "\(where_) on \(report.node)", lastTransitionTime: now))
+            status.setCondition(Condition(type: .ready, status: .true, reason: .domainRunning, message: "\(where_) on \(report.node)", lastTransitionTime: now))
         case (.stopped, true):
             status.phase = "Stopped"
-            status.setCondition(Condition(type: "Ready", status: "True", reason: "DomainStopped", message: "\(where_) as requested", lastTransitionTime: now))
+            status.setCondition(Condition(type: .ready, status: .true, reason: .domainStopped, message: "\(where_) as requested", lastTransitionTime: now))
         default:
             status.phase = "Pending"
-            status.setCondition(Condition(type: "Ready", status: "False", reason: "DomainNotInState", message: where_, lastTransitionTime: now))
+            status.setCondition(Condition(type: .ready, status: .false, reason: .domainNotInState, message: where_, lastTransitionTime: now))
             return .requeue(status, after: .seconds(1))
         }
         return .done(status)
@@ -121,7 +121,7 @@ public struct ComputeReconciler: Reconciler {
                 try await transport.remove(instance: id, on: node)
             } catch {
                 if error.code == .unreachable && recorded == nil { continue }
-                return .failed(reason: "TeardownFailed", message: error.message, retryable: true)
+                return .failed(reason: .teardownFailed, message: error.message, retryable: true)
             }
         }
         await scheduler.release(resource.key)
@@ -175,7 +175,7 @@ public struct ComputeReconciler: Reconciler {
         }
         return instances.filter { instance in
             guard !instance.terminating, let id = instance.id, instance.observedGeneration == instance.generation,
-                instance.synced == "True", let node = instance.node, let state = states[node]?[Self.domainName(id: id)]
+                instance.synced == .true, let node = instance.node, let state = states[node]?[Self.domainName(id: id)]
             else { return true }
             if let network = instance.network, !network.hasPrefix("bridge ") { return true }  // a NIC still left out
             let wantRunning = (instance.powerState ?? "running") == "running"
@@ -289,7 +289,7 @@ public struct ComputeReconciler: Reconciler {
         details.mac = nic.mac
         details.ip = nic.ip
         details.write(into: &status)
-        status.setCondition(Condition(type: "Ready", status: "False", reason: "AwaitingNodeAgent", message: message, lastTransitionTime: now))
+        status.setCondition(Condition(type: .ready, status: .false, reason: .awaitingNodeAgent, message: message, lastTransitionTime: now))
         return status
     }
 }

@@ -23,9 +23,9 @@ public struct NodeReconciler: Reconciler {
         do {
             report = try await transport.report(of: resource.key.name)
         } catch {
-            guard error.code == .unreachable else { return .failed(reason: "HypervisorUnreachable", message: error.message, retryable: true) }
+            guard error.code == .unreachable else { return .failed(reason: .hypervisorUnreachable, message: error.message, retryable: true) }
             status.phase = "Unknown"
-            status.setCondition(Condition(type: "Ready", status: "Unknown", reason: "NoAgent", message: "no agent reports node \(resource.key.name)", lastTransitionTime: now))
+            status.setCondition(Condition(type: .ready, status: .unknown, reason: .noAgent, message: "no agent reports node \(resource.key.name)", lastTransitionTime: now))
             return .done(status)
         }
         status.phase = "Ready"
@@ -33,7 +33,7 @@ public struct NodeReconciler: Reconciler {
         status.details["vcpus"] = .int(report.vcpus)
         status.details["hypervisor"] = .string(report.hypervisor)
         status.details["domainType"] = .string(report.domainType)
-        status.setCondition(Condition(type: "Ready", status: "True", reason: "HypervisorReachable", message: "\(report.memoryMB) MB, \(report.vcpus) vCPUs via \(report.hypervisor)", lastTransitionTime: now))
+        status.setCondition(Condition(type: .ready, status: .true, reason: .hypervisorReachable, message: "\(report.memoryMB) MB, \(report.vcpus) vCPUs via \(report.hypervisor)", lastTransitionTime: now))
         return .done(status)
     }
 

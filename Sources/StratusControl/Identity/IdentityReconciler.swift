@@ -50,22 +50,22 @@ public struct IdentityReconciler: Reconciler {
                 message = try await converge(project: resource.key.name, spec)
             case .keyPair(let spec):
                 guard let publicKey = spec.publicKey else {
-                    return .failed(reason: "PublicKeyRequired", message: "spec.publicKey is required: paste an OpenSSH public key line (ssh-keygen -y -f KEY)", retryable: false)
+                    return .failed(reason: .publicKeyRequired, message: "spec.publicKey is required: paste an OpenSSH public key line (ssh-keygen -y -f KEY)", retryable: false)
                 }
                 message = try await converge(keyPair: resource.key, spec, publicKey: publicKey)
             default:
-                return .failed(reason: "WrongKind", message: "the identity reconciler does not handle \(resource.key.kind.rawValue)", retryable: false)
+                return .failed(reason: .wrongKind, message: "the identity reconciler does not handle \(resource.key.kind.rawValue)", retryable: false)
             }
             var status = resource.resource.status ?? ResourceStatus()
             status.phase = "Ready"
-            status.setCondition(Condition(type: "Ready", status: "True", reason: directory == nil ? "InStore" : "InDirectory", message: message, lastTransitionTime: Timestamp.string(Date())))
+            status.setCondition(Condition(type: .ready, status: .true, reason: directory == nil ? .inStore : .inDirectory, message: message, lastTransitionTime: Timestamp.string(Date())))
             return .done(status)
         } catch let error as DirectoryError where error.isUnavailable {
-            return .failed(reason: "DirectoryUnavailable", message: "\(error.message); retrying", retryable: true)
+            return .failed(reason: .directoryUnavailable, message: "\(error.message); retrying", retryable: true)
         } catch let error as IdentityError {
             return .failed(reason: error.reason, message: error.message, retryable: error.retryable)
         } catch {
-            return .failed(reason: "DirectoryError", message: "\(error)", retryable: true)
+            return .failed(reason: .directoryError, message: "\(error)", retryable: true)
         }
     }
 
@@ -90,9 +90,9 @@ public struct IdentityReconciler: Reconciler {
             }
             return .done(ResourceStatus())
         } catch let error as DirectoryError where error.isUnavailable {
-            return .failed(reason: "DirectoryUnavailable", message: "\(error.message); retrying", retryable: true)
+            return .failed(reason: .directoryUnavailable, message: "\(error.message); retrying", retryable: true)
         } catch {
-            return .failed(reason: "DirectoryError", message: "\(error)", retryable: true)
+            return .failed(reason: .directoryError, message: "\(error)", retryable: true)
         }
     }
 
@@ -170,14 +170,14 @@ public struct IdentityReconciler: Reconciler {
             return
         } catch let error as DirectoryError where error.isNoSuchObject {
             guard isRoleGroup(group) else {
-                throw IdentityError(reason: "ProjectNotInDirectory", message: "\(group) is not in the directory yet; waiting for its Project", retryable: true)
+                throw IdentityError(reason: .projectNotInDirectory, message: "\(group) is not in the directory yet; waiting for its Project", retryable: true)
             }
             do {
                 try await directory.add(layout.roleEntry(dn: group, members: [member]))
             } catch let error as DirectoryError where error.isAlreadyExists {
                 try await addMember(member, to: group, directory)
             } catch let error as DirectoryError where error.isNoSuchObject {
-                throw IdentityError(reason: "ProjectNotInDirectory", message: "the project group above \(group) is not in the directory yet; waiting for its Project", retryable: true)
+                throw IdentityError(reason: .projectNotInDirectory, message: "the project group above \(group) is not in the directory yet; waiting for its Project", retryable: true)
             }
         }
     }
@@ -268,14 +268,14 @@ public struct IdentityReconciler: Reconciler {
         do {
             try await put(desired, owned: DirectoryLayout.keyPairAttributes, directory)
         } catch let error as DirectoryError where error.isNoSuchObject {
-            throw IdentityError(reason: "OwnerNotInDirectory", message: "user \(owner) is not in the directory yet; waiting for it", retryable: true)
+            throw IdentityError(reason: .ownerNotInDirectory, message: "user \(owner) is not in the directory yet; waiting for it", retryable: true)
         }
         return desired.dn
     }
 
     private func manager(of project: String) throws -> String {
         guard let stored = try store.get(ResourceKey(kind: .project, project: "", name: project)), case .project(let spec) = stored.resource.spec else {
-            throw IdentityError(reason: "ProjectNotFound", message: "project \(project) does not exist", retryable: true)
+            throw IdentityError(reason: .projectNotFound, message: "project \(project) does not exist", retryable: true)
         }
         return spec.manager
     }
@@ -312,7 +312,7 @@ public struct IdentityReconciler: Reconciler {
             } catch let error as DirectoryError where error.isAlreadyExists {
                 continue
             } catch let error as DirectoryError where error.isNoSuchObject {
-                throw IdentityError(reason: "BaseNotInDirectory", message: "the base \(layout.base) does not exist in the directory; create it (or fix --ldap-base)", retryable: true)
+                throw IdentityError(reason: .baseNotInDirectory, message: "the base \(layout.base) does not exist in the directory; create it (or fix --ldap-base)", retryable: true)
             }
         }
     }
@@ -374,7 +374,7 @@ public struct IdentityReconciler: Reconciler {
 
 /// A reason the identity reconciler cannot converge yet.
 struct IdentityError: Error {
-    let reason: String
+    let reason: ConditionReason
     let message: String
     let retryable: Bool
 }

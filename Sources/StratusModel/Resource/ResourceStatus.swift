@@ -21,7 +21,7 @@ public struct ResourceStatus: Sendable, Equatable, Codable {
     }
 
     /// The condition of the given type, if present.
-    public func condition(_ type: String) -> Condition? { conditions.first { $0.type == type } }
+    public func condition(_ type: ConditionType) -> Condition? { conditions.first { $0.type == type } }
 
     /// Sets a condition, keeping `lastTransitionTime` when its status does not change.
     public mutating func setCondition(_ condition: Condition) {
@@ -37,21 +37,86 @@ public struct ResourceStatus: Sendable, Equatable, Codable {
     }
 }
 
-/// One condition (`Ready`, `Synced`) in Kubernetes form.
+/// One condition (`Ready`, `Synced`) in Kubernetes form; stored as its raw strings.
 public struct Condition: Sendable, Equatable, Codable {
-    public var type: String
-    /// `"True"`, `"False"` or `"Unknown"`.
-    public var status: String
-    /// A CamelCase reason (`DomainRunning`, `Unschedulable`).
-    public var reason: String
+    public var type: ConditionType
+    public var status: ConditionStatus
+    public var reason: ConditionReason
     public var message: String?
     public var lastTransitionTime: String
 
-    public init(type: String, status: String, reason: String, message: String? = nil, lastTransitionTime: String) {
+    public init(type: ConditionType, status: ConditionStatus, reason: ConditionReason, message: String? = nil, lastTransitionTime: String) {
         self.type = type
         self.status = status
         self.reason = reason
         self.message = message
         self.lastTransitionTime = lastTransitionTime
     }
+}
+
+/// What a condition is about.
+public enum ConditionType: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    /// The resource works (an instance runs as asked, an identity is in the directory).
+    case ready = "Ready"
+    /// The last reconcile succeeded.
+    case synced = "Synced"
+    /// A running domain has the configuration of the current generation (no restart pending).
+    case configApplied = "ConfigApplied"
+
+    /// The word as stored and shown (`Ready`).
+    public var description: String { rawValue }
+}
+
+/// Kubernetes' three condition states.
+public enum ConditionStatus: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case `true` = "True"
+    case `false` = "False"
+    case unknown = "Unknown"
+
+    public init(_ value: Bool) { self = value ? .true : .false }
+
+    /// The word as stored and shown (`True`).
+    public var description: String { rawValue }
+}
+
+/// Why a condition is as it is: one CamelCase word per situation a user can act on.
+public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    // The controller.
+    case reconciled = "Reconciled"
+    case progressing = "Progressing"
+    case noReconciler = "NoReconciler"
+    case reconcileError = "ReconcileError"
+    case teardownFailed = "TeardownFailed"
+    case wrongKind = "WrongKind"
+    // Catalog and nodes.
+    case inCatalog = "InCatalog"
+    case hypervisorReachable = "HypervisorReachable"
+    case hypervisorUnreachable = "HypervisorUnreachable"
+    case noAgent = "NoAgent"
+    // Compute.
+    case domainRunning = "DomainRunning"
+    case domainStopped = "DomainStopped"
+    case domainNotInState = "DomainNotInState"
+    case awaitingNodeAgent = "AwaitingNodeAgent"
+    case restartRequired = "RestartRequired"
+    case applied = "Applied"
+    case unschedulable = "Unschedulable"
+    case instanceTypeNotFound = "InstanceTypeNotFound"
+    case imageNotFound = "ImageNotFound"
+    case imageUnavailable = "ImageUnavailable"
+    case hypervisorError = "HypervisorError"
+    case notAnInstance = "NotAnInstance"
+    // Identity.
+    case inStore = "InStore"
+    case inDirectory = "InDirectory"
+    case directoryUnavailable = "DirectoryUnavailable"
+    case directoryError = "DirectoryError"
+    case projectNotInDirectory = "ProjectNotInDirectory"
+    case ownerNotInDirectory = "OwnerNotInDirectory"
+    case baseNotInDirectory = "BaseNotInDirectory"
+    case projectNotFound = "ProjectNotFound"
+    case publicKeyRequired = "PublicKeyRequired"
+
+    /// The word as stored and shown (`DomainRunning`).
+    public var description: String { rawValue }
 }

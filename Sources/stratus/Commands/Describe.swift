@@ -59,7 +59,7 @@ extension Stratus {
                 lines.append("  <none>")
             } else {
                 var table = Table(headers: ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"])
-                table.rows = conditions.map { [$0.type, $0.status, $0.reason, Timestamp.age(since: $0.lastTransitionTime), $0.message ?? ""] }
+                table.rows = conditions.map { [$0.type.rawValue, $0.status.rawValue, $0.reason.rawValue, Timestamp.age(since: $0.lastTransitionTime), $0.message ?? ""] }
                 lines += table.render().split(separator: "\n").map { "  " + $0 }
             }
             lines.append("Events:")

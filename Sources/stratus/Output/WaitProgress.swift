@@ -15,9 +15,9 @@ struct WaitProgress {
 
     /// Whether a resource has settled: Ready at its generation, or of a kind nothing converges yet.
     static func isSettled(_ resource: StoredResource) -> Bool {
-        guard let status = resource.resource.status, status.observedGeneration == resource.generation || status.condition("Synced")?.reason == "NoReconciler" else { return false }
-        if status.condition("Synced")?.reason == "NoReconciler" { return true }
-        return status.condition("Ready")?.status == "True"
+        guard let status = resource.resource.status, status.observedGeneration == resource.generation || status.condition(.synced)?.reason == .noReconciler else { return false }
+        if status.condition(.synced)?.reason == .noReconciler { return true }
+        return status.condition(.ready)?.status == .true
     }
 
     /// Returns the resources still not ready when the timeout passed (empty: all ready).
@@ -36,12 +36,12 @@ struct WaitProgress {
                 if Self.isSettled(resource) {
                     ready.insert(key)
                     if !interactive {
-                        let reason = resource.resource.status?.condition("Ready")?.reason ?? "NothingToConverge"
+                        let reason = resource.resource.status?.condition(.ready)?.reason.rawValue ?? "NothingToConverge"
                         out.line("\(key) \(paint.green("ready")) (\(reason))")
                         out.flush()
                     }
                 } else {
-                    let condition = resource.resource.status?.condition("Ready")
+                    let condition = resource.resource.status?.condition(.ready)
                     let why = condition.map { "\($0.reason)\($0.message.map { ": \($0)" } ?? "")" } ?? (resource.resource.status == nil ? "not yet seen by a controller" : resource.displayPhase)
                     waiting.append((key, why))
                 }
