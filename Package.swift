@@ -200,6 +200,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "StratusAPITests",
+            dependencies: [
+                "StratusAPI", "StratusIdentity", "StratusModel", "StratusStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusServerTests",

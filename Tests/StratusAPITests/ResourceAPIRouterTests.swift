@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import StratusIdentity
+import StratusModel
+import StratusStore
+import Testing
+
+@testable import StratusAPI
+
+/// The resource API's handlers through Hummingbird's router test client: no socket, every
+/// error path answered with the status and JSON body the CLI turns back into its errors.
+@Suite struct ResourceAPIRouterTests {
+    /// A store with alice (sysadmin of acme), bob (developer of acme) and carol (sysadmin of zeta).
+    static func store() throws -> Store {
+        let store = try Store(writer: DatabaseQueue())
+        let text = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: bob}
+            spec: {projects: [{project: acme, roles: [developer]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: carol}
+            spec: {projects: [{project: zeta, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice, quotas: {instances: 1}}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: zeta}
+            spec: {manager: carol}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: debian, project: acme}
+            spec: {source: /images/debian.qcow2}
+            """
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "seed.yaml", data: Data(text.utf8))]), options: ApplyOptions(applySet: "seed"))
+        return store
+    }
+
+    static func app(_ store: Store) -> some ApplicationProtocol {
+        ResourceAPI(store: store, dataDirectory: NSTemporaryDirectory()).application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { _ in }
+    }
+
+    /// Headers of a request signed as `user` (nil: unsigned).
+    static func headers(_ store: Store, as user: String?, method: String, path: String, body: Data = Data()) throws -> HTTPFields {
+        var fields = HTTPFields()  // the router test client's authority is localhost, which the signature covers
+        if !body.isEmpty { fields[.contentType] = "application/json" }
+        guard let user else { return fields }
+        let credential = try store.credential(user: user)
+        let signer = RequestSigner(accessKey: credential.accessKey, secretKey: credential.secretKey)
+        let extra: [(name: String, value: String)] = body.isEmpty ? [] : [("content-type", "application/json")]
+        for header in signer.headers(method: method, url: URL(string: "http://localhost\(path)")!, headers: extra, body: body) {
+            fields[HTTPField.Name(header.name)!] = header.value
+        }
+        return fields
+    }
+
+    /// A plan request body for manifest text.
+    static func plan(_ text: String, commit: Bool) throws -> Data {
+        try JSONEncoder().encode(PlanRequest(sources: [WireSource(name: "web.yaml", text: text)], project: nil, applySet: "web", prune: false, allowMassDelete: false, commit: commit, useParseCache: false))
+    }
+
+    static func error(_ buffer: ByteBuffer) throws -> APIError { try JSONDecoder().decode(APIError.self, from: Data(buffer.readableBytesView)) }
+
+    @Test("healthz needs no signature; everything else refuses an unsigned request with what to do")
+    func unsigned() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok && String(buffer: response.body) == "ok\n")
+            }
+            try await client.execute(uri: "/v1/resources?kind=Instance", method: .get, headers: try Self.headers(store, as: nil, method: "GET", path: "/v1/resources")) { response in
+                #expect(response.status == .unauthorized)
+                let error = try Self.error(response.body)
+                #expect(error.kind == "unauthorized" && !error.message.isEmpty)
+            }
+        }
+    }
+
+    @Test("a tampered signature is refused with 401, naming the signature")
+    func badSignature() async throws {
+        let store = try Self.store()
+        var signed = try Self.headers(store, as: "alice", method: "GET", path: "/v1/whoami")
+        signed[.authorization] = signed[.authorization]!.replacingOccurrences(of: "Signature=", with: "Signature=0")
+        let headers = signed
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/v1/whoami", method: .get, headers: headers) { response in
+                #expect(response.status == .unauthorized)
+                let error = try Self.error(response.body)
+                #expect(error.code == "AuthFailure" && error.message.lowercased().contains("signature"), "\(String(buffer: response.body))")
+            }
+        }
+    }
+
+    @Test("whoami names the signer and their roles")
+    func whoami() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/v1/whoami", method: .get, headers: try Self.headers(store, as: "bob", method: "GET", path: "/v1/whoami")) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains("\"user\":\"bob\"") && body.contains("\"acme\":[\"developer\"]"), "\(body)")
+            }
+        }
+    }
+
+    @Test("a developer's plan that writes a security group is 403, and nothing is written (authorized in the apply's transaction)")
+    func wrongRole() async throws {
+        let store = try Self.store()
+        let body = try Self.plan("apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: web, project: acme}\nspec: {}\n", commit: true)
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: "bob", method: "POST", path: "/v1/plan", body: body), body: ByteBuffer(bytes: body)) { response in
+                #expect(response.status == .forbidden)
+                let error = try Self.error(response.body)
+                #expect(error.message.contains("bob"), "\(error.message)")
+            }
+        }
+        #expect(try store.get(ResourceKey(kind: .securityGroup, project: "acme", name: "web")) == nil)
+    }
+
+    @Test("a plan with a bad manifest is 422 with each error's position; over quota carries the EC2 code")
+    func manifestErrors() async throws {
+        let store = try Self.store()
+        let broken = try Self.plan("apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: v, project: acme}\nspec: {sizeGB: ten}\n", commit: false)
+        let tooMany = try Self.plan((1...2).map { "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: web-\($0), project: acme}\nspec: {image: debian, instanceType: m1.tiny}\n" }.joined(separator: "---\n"), commit: true)
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: "alice", method: "POST", path: "/v1/plan", body: broken), body: ByteBuffer(bytes: broken)) { response in
+                #expect(response.status == .unprocessableContent)
+                let error = try #require(try Self.error(response.body).manifestErrors?.first)
+                #expect(error.location == SourceLocation(file: "web.yaml", line: 4, column: 16) && error.path == "spec.sizeGB")
+            }
+            try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: "alice", method: "POST", path: "/v1/plan", body: tooMany), body: ByteBuffer(bytes: tooMany)) { response in
+                #expect(response.status == .unprocessableContent)
+                let error = try #require(try Self.error(response.body).manifestErrors?.first)
+                #expect(error.code == "InstanceLimitExceeded" && error.location?.line == 8, "\(error)")
+            }
+        }
+        #expect(try store.list(kind: .instance).isEmpty)
+    }
+
+    @Test("another project's resources are not found; an unknown kind is a bad request")
+    func isolation() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            let path = "/v1/resource?kind=Image&name=debian&project=acme"
+            try await client.execute(uri: path, method: .get, headers: try Self.headers(store, as: "carol", method: "GET", path: path)) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: path, method: .get, headers: try Self.headers(store, as: "bob", method: "GET", path: path)) { response in
+                #expect(response.status == .ok)
+            }
+            let listing = "/v1/resources?kind=Imagez"
+            try await client.execute(uri: listing, method: .get, headers: try Self.headers(store, as: "alice", method: "GET", path: listing)) { response in
+                let error = try Self.error(response.body)
+                #expect(response.status == .badRequest && error.message == "unknown kind \"Imagez\"")
+            }
+        }
+    }
+
+    @Test("drift needs cloudadmin or itsec, and a server with a hypervisor")
+    func drift() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/v1/drift", method: .get, headers: try Self.headers(store, as: "alice", method: "GET", path: "/v1/drift")) { response in
+                #expect(response.status == .forbidden)
+            }
+            try await client.execute(uri: "/v1/drift", method: .get, headers: try Self.headers(store, as: Store.rootUser, method: "GET", path: "/v1/drift")) { response in
+                let error = try Self.error(response.body)
+                #expect(response.status == .badRequest && error.message == "this server runs no hypervisor")
+            }
+        }
+    }
+}
