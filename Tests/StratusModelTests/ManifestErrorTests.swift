@@ -113,15 +113,35 @@ import Testing
         #expect(invalidUTF8.1.first?.message == "this is not UTF-8 text")
     }
 
-    @Test("random bytes never crash the loader")
-    func fuzz() {
-        var generator = SystemRandomNumberGenerator()
-        let alphabet = Array("apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: x, project: p}\nspec: [{}]\"'-&*!|>%@`#,?\t ".utf8)
-        for _ in 0..<500 {
-            let length = Int.random(in: 0..<200, using: &generator)
-            let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
-            _ = ManifestLoader.parse(ManifestSource(name: "fuzz.yaml", data: Data(bytes)))
+    @Test("random and mutated bytes never crash the loader, and every error it gives is pinned inside the input", arguments: [1, 2, 3, 20261201])
+    func fuzz(seed: UInt64) {
+        var generator = SplitMix64(seed: seed)
+        let valid = Array("apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: x, project: p}\nspec: {image: debian, instanceType: m1.tiny}\n".utf8)
+        let alphabet = Array("apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: x, project: p}\nspec: [{}]\"'-&*!|>%@`#,?\t ".utf8) + [0x00, 0xC3, 0xFF]
+        var rejected = 0
+        var accepted = 0
+        for round in 0..<400 {
+            var bytes: [UInt8]
+            if round.isMultiple(of: 2) {
+                bytes = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            } else {
+                bytes = valid  // a valid document with a few bytes changed, to reach past the syntax into decoding and validation
+                for _ in 0..<Int.random(in: 1...3, using: &generator) { bytes[Int.random(in: 0..<bytes.count, using: &generator)] = alphabet.randomElement(using: &generator)! }
+            }
+            let source = ManifestSource(name: "fuzz.yaml", data: Data(bytes))
+            let (documents, errors) = ManifestLoader.parse(source)
+            let lines = bytes.count { $0 == UInt8(ascii: "\n") } + 1
+            for error in errors {
+                #expect(!error.message.isEmpty, "seed \(seed) round \(round)")
+                if let location = error.location {
+                    #expect(location.file == "fuzz.yaml" && (1...lines + 1).contains(location.line) && location.column >= 1, "seed \(seed) round \(round): \(error)")
+                }
+            }
+            #expect(ManifestLoader.parse(source).1 == errors, "parsing is deterministic (seed \(seed) round \(round))")
+            if errors.isEmpty { accepted += documents.count > 0 ? 1 : 0 } else { rejected += 1 }
         }
+        #expect(rejected > 100, "the inputs reach the error paths (seed \(seed): \(rejected) rejected)")
+        #expect(accepted > 0, "some mutations stay valid documents (seed \(seed))")
     }
 
     @Test("a resource defined twice in one set is an error naming both places")
@@ -163,5 +183,18 @@ import Testing
         let bad = "{\n  \"apiVersion\": \"stratus/v1\",\n  \"kind\": \"Volume\",\n  \"metadata\": {\"name\": \"v\", \"project\": \"p\"},\n  \"spec\": {\"sizeGB\": \"2\"}\n}\n"
         let (_, errors) = ManifestLoader.parse(ManifestSource(name: "v.json", data: Data(bad.utf8)))
         #expect(errors.map(\.description) == ["v.json:5:22: Volume p/v: spec.sizeGB: expected an integer, got the string \"2\"; remove the quotes"])
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a failing fuzz round can be replayed from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
