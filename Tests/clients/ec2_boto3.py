@@ -1,10 +1,13 @@
 """boto3 against a live `stratus serve`: every EC2 action, filters, pagination and error codes.
 
 Environment: EC2_URL, and the keys of alice (sysadmin+netadmin of acme) as AWS_*, of bob
-(developer in acme) as BOB_*, of carol (zeta) as CAROL_*. Prints one line per check.
+(developer in acme) as BOB_*, of carol (zeta) as CAROL_*. Prints one line per check and, last,
+`AREAS {json}`: each area (catalog, key pairs, …) passed, failed with the first failed check,
+or not run (an earlier area failed; later areas use what earlier ones made).
 """
 import base64
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +23,37 @@ from botocore.exceptions import ClientError
 
 URL = os.environ["EC2_URL"]
 checks = 0
+AREAS = ["catalog", "key pairs", "security groups", "images", "instances", "volumes and addresses", "isolation and roles", "errors", "terminate"]
+results = {name: "not run: an earlier area failed" for name in AREAS}
+current = None
+
+
+def area(name):
+    """Starts the next area; the one before passed if it got here."""
+    global current
+    if current:
+        results[current] = "passed"
+    current = name
+
+
+def finish(code):
+    print("AREAS " + json.dumps(results))
+    sys.exit(code)
+
+
+def fail(what):
+    print(f"FAIL [{current}]: {what}")
+    results[current] = f"failed: {what}"
+    finish(1)
+
+
+def crashed(kind, error, trace):
+    import traceback
+    traceback.print_exception(kind, error, trace)
+    fail(f"{kind.__name__}: {error}")
+
+
+sys.excepthook = crashed
 
 
 def client(prefix="AWS"):
@@ -32,8 +66,7 @@ def client(prefix="AWS"):
 def check(condition, what):
     global checks
     if not condition:
-        print(f"FAIL: {what}")
-        sys.exit(1)
+        fail(what)
     checks += 1
     print(f"ok: {what}")
 
@@ -74,12 +107,14 @@ bob = client("BOB")
 carol = client("CAROL")
 
 # Catalog
+area("catalog")
 check(ec2.describe_regions()["Regions"][0]["RegionName"] == "nova", "DescribeRegions names the region")
 check([z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]] == ["nova"], "DescribeAvailabilityZones lists nova")
 types = {t["InstanceType"]: t for t in ec2.describe_instance_types()["InstanceTypes"]}
 check(types["m1.tiny"]["MemoryInfo"]["SizeInMiB"] == 512 and types["m1.small"]["VCpuInfo"]["DefaultVCpus"] == 1, "DescribeInstanceTypes shows the catalog")
 
 # Key pairs
+area("key pairs")
 created = ec2.create_key_pair(KeyName="ci")
 check(created["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----"), "CreateKeyPair returns an OpenSSH private key")
 with tempfile.NamedTemporaryFile("w", delete=False) as key_file:
@@ -96,6 +131,7 @@ ec2.delete_key_pair(KeyName="laptop")
 check(error_code(ec2.describe_key_pairs, KeyNames=["laptop"])[0] == "InvalidKeyPair.NotFound", "a deleted key pair is InvalidKeyPair.NotFound")
 
 # Security groups
+area("security groups")
 group = ec2.create_security_group(GroupName="ssh", Description="SSH from anywhere")
 check(group["GroupId"].startswith("sg-"), "CreateSecurityGroup returns an sg- id")
 ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
@@ -105,6 +141,7 @@ check(len(described) == 1 and described[0]["IpPermissions"][0]["FromPort"] == 22
 check(error_code(bob.create_security_group, GroupName="bobs", Description="x")[0] == "UnauthorizedOperation", "a developer may not create security groups (UnauthorizedOperation)")
 
 # Images
+area("images")
 images = ec2.describe_images()["Images"]
 check(len(images) == 1 and images[0]["Name"] == "debian-12", "DescribeImages shows the project's image")
 ami = images[0]["ImageId"]
@@ -119,6 +156,7 @@ check(error_code(ec2.describe_images, ImageIds=["ami-deadbeef"])[0] == "InvalidA
 check(error_code(ec2.describe_images, ImageIds=["ami-xyz"])[0] == "InvalidAMIID.Malformed", "a malformed AMI id is InvalidAMIID.Malformed")
 
 # Instances
+area("instances")
 user_data = base64.b64encode(b"#!/bin/sh\necho hello\n").decode()
 run = ec2.run_instances(ImageId=ami, MinCount=2, MaxCount=2, InstanceType="m1.tiny", KeyName="ci", SecurityGroups=["ssh"],
                         UserData="#!/bin/sh\necho hello\n", Placement={"AvailabilityZone": "nova"}, ClientToken="token-1",
@@ -175,6 +213,7 @@ check(ec2.get_console_output(InstanceId=ids[0])["InstanceId"] == ids[0], "GetCon
 check(error_code(ec2.describe_instance_status, InstanceIds=["i-00000000"])[0] == "InvalidInstanceID.NotFound", "DescribeInstanceStatus of an unknown id is InvalidInstanceID.NotFound")
 
 # Volumes and addresses
+area("volumes and addresses")
 volume = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
 ec2.attach_volume(VolumeId=volume, InstanceId=ids[0], Device="/dev/sdb")
 attached = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [ids[0]]}])["Volumes"]
@@ -190,11 +229,13 @@ ec2.disassociate_address(AssociationId="eipassoc-" + allocation[len("eipalloc-")
 ec2.release_address(AllocationId=allocation)
 
 # Isolation and roles
+area("isolation and roles")
 check(carol.describe_instances()["Reservations"] == [], "carol (project zeta) sees none of acme's instances")
 check(error_code(carol.terminate_instances, InstanceIds=[ids[0]])[0] == "InvalidInstanceID.NotFound", "and cannot terminate one: InvalidInstanceID.NotFound")
 check(error_code(bob.run_instances, ImageId=ami, MinCount=1, MaxCount=1)[0] == "UnauthorizedOperation", "a developer may not run instances")
 
 # Errors
+area("errors")
 check(error_code(ec2.describe_instances, InstanceIds=["i-00000000"]) == ("InvalidInstanceID.NotFound", 400), "an unknown instance is InvalidInstanceID.NotFound (400)")
 check(error_code(ec2.terminate_instances, InstanceIds=["i-zzz"])[0] == "InvalidInstanceID.Malformed", "a malformed id is InvalidInstanceID.Malformed")
 check(error_code(ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, KeyName="nope")[0] == "InvalidKeyPair.NotFound", "an unknown key is InvalidKeyPair.NotFound")
@@ -226,6 +267,7 @@ status, body = raw({"Action": "DescribeInstances", "Version": "2016-11-15"}, sig
 check(status == 200 and "<reservationSet>" in body, "SigV2 (HmacSHA256, form body) is accepted")
 
 # Terminate
+area("terminate")
 result = ec2.terminate_instances(InstanceIds=ids)
 check(all(i["CurrentState"]["Name"] == "shutting-down" for i in result["TerminatingInstances"]), "TerminateInstances → shutting-down")
 deadline = time.time() + 30
@@ -235,4 +277,6 @@ while time.time() < deadline:
         break
     time.sleep(0.2)
 check(states == ["terminated"] * len(ids), "terminated instances stay visible as terminated (48)")
+area(None)
 print(f"{checks} checks passed")
+finish(0)
