@@ -52,6 +52,11 @@ public enum Admission {
         return validator.issues
     }
 
+    /// Fills in the defaults, which are then stored (so they never show as drift).
+    public static func applyDefaults(_ body: inout any SpecBody) {
+        body.applyDefaults()
+    }
+
     /// Admits a resource made in code: every stateless rule, then defaults, as a document of
     /// `origin` (no positions). Throws `ManifestErrors` naming each problem's field.
     public static func document(for resource: Resource, origin: String = "<api>") throws -> ManifestDocument {
@@ -63,7 +68,9 @@ public enum Admission {
         guard errors.isEmpty else { throw ManifestErrors(errors) }
         var admitted = resource
         admitted.metadata.project = project
-        admitted.spec = resource.spec.defaulted()
+        var body = resource.spec.body
+        applyDefaults(&body)
+        admitted.spec = ResourceSpec(body)
         return try ManifestDocument(resource: admitted, location: location, root: nil)
     }
 }

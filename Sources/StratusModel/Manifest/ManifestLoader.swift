@@ -245,7 +245,7 @@ public enum ManifestLoader {
             errors.append(ManifestError(location: at(root.locate(issue.path)), resource: label, path: renderPath(issue.path), message: issue.message, hint: issue.hint))
         }
         guard errors.isEmpty else { return .failure(ManifestErrors(errors)) }
-        body.applyDefaults()
+        Admission.applyDefaults(&body)
         let meta = ObjectMeta(name: metadata.name, project: project, labels: metadata.labels ?? [:], annotations: metadata.annotations ?? [:])
         do {
             return .success(try ManifestDocument(resource: Resource(metadata: meta, spec: ResourceSpec(body)), location: start, root: root))
