@@ -124,7 +124,13 @@ public struct ComputeAgent: Sendable {
 
     /// Lifecycle events of Stratus domains, by instance id; nil when the hypervisor delivers none.
     public func events() -> AsyncStream<NodeEvent>? {
-        guard let domainEvents = try? hypervisor.lifecycleEvents() else { return nil }
+        let domainEvents: AsyncStream<DomainEvent>
+        do {
+            domainEvents = try hypervisor.lifecycleEvents()
+        } catch {
+            logger.warning("no lifecycle events; drift is found by resync only", metadata: ["stratus.node": "\(node)", "stratus.error": "\(error)"])
+            return nil
+        }
         let node = node
         return AsyncStream { continuation in
             let task = Task {

@@ -34,7 +34,12 @@ public struct StratusServer: Sendable {
     ///   passes its executable's identity); nil parses `--apply` files without the cache.
     public static func build(_ configuration: ServerConfiguration, logger: Logger, manifestCacheSalt: String? = nil) async throws -> StratusServer {
         let dataDirectory = configuration.dataDir
-        let store = try Store(dataDirectory: dataDirectory)
+        let store: Store
+        do {
+            store = try Store(dataDirectory: dataDirectory)
+        } catch {
+            throw ConfigurationError("data-dir: cannot open the store in \(dataDirectory): \(error)")
+        }
         let count = try store.count()
         logger.info("store open", metadata: ["stratus.dataDir": "\(dataDirectory)", "stratus.resources": "\(count)"])
         var initialApply: ApplyPlan?
