@@ -34,7 +34,7 @@ extension Store {
                     continue
                 }
                 let annotations: String = row[0]
-                if annotations.contains(ObjectMeta.protectAnnotation) && Self.isProtected(annotations) { protected.append(key) }
+                if Self.isProtected(annotations) { protected.append(key) }
                 outcomes.append((key, .markedForDeletion))
             }
             if !protected.isEmpty { throw StoreError.protected(protected) }

@@ -39,6 +39,12 @@ extension Store {
         try read { try $0.ec2Ids(kind: kind, project: project) }
     }
 
+    /// The live resources of the given projects made through the EC2 API, outside every apply
+    /// set (see `StoreReader.madeThroughAPI(projects:)`); no spec is decoded.
+    public func madeThroughAPI(projects: Set<String>) throws -> [(key: ResourceKey, id: String?)] {
+        try read { try $0.madeThroughAPI(projects: projects) }
+    }
+
     /// A live resource's key and spec by its EC2-style id, or nil.
     public func liveSpec(ec2Id: String) throws -> (key: ResourceKey, spec: ResourceSpec)? {
         try read { try $0.liveSpec(ec2Id: ec2Id) }

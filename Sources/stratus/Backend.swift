@@ -12,6 +12,8 @@ import StratusStore
 protocol Backend: Sendable {
     func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan
     func list(kind: Kind?, project: String?) async throws -> [StoredResource]
+    /// The live resources of these projects made through the EC2 API (in no apply set), by key, in project then key order.
+    func madeThroughAPI(projects: Set<String>) async throws -> [(key: ResourceKey, id: String?)]
     func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent])
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)]
@@ -33,6 +35,10 @@ struct LocalBackend: Backend {
     }
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try store.list(kind: kind, project: project) }
+
+    func madeThroughAPI(projects: Set<String>) async throws -> [(key: ResourceKey, id: String?)] {
+        try store.madeThroughAPI(projects: projects)
+    }
 
     func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource {
         try store.find(kind: kind, name: name, project: project)
@@ -96,6 +102,16 @@ struct RemoteBackend: Backend {
     }
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try await client.list(kind: kind, project: project) }
+
+    func madeThroughAPI(projects: Set<String>) async throws -> [(key: ResourceKey, id: String?)] {
+        var found: [(key: ResourceKey, id: String?)] = []
+        for project in projects.sorted() {
+            found += try await client.list(kind: nil, project: project)
+                .filter { $0.metadata.applySet == nil && $0.metadata.manager == "api" && !$0.isTerminating }
+                .map { ($0.key, $0.metadata.id) }
+        }
+        return found
+    }
     func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource { try await client.resource(kind: kind, name: name, project: project) }
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) { try await client.describe(kind: kind, name: name, project: project) }
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try await client.delete(keys) }

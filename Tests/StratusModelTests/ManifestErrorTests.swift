@@ -144,6 +144,31 @@ import Testing
         #expect(accepted > 0, "some mutations stay valid documents (seed \(seed))")
     }
 
+    @Test("a big file parsed in pieces gives the documents, positions and errors of one parse", arguments: ["", "bad", "syntax", "directive"])
+    func piecewiseParse(variant: String) throws {
+        var documents: [String] = []
+        for index in 0..<3000 {
+            var spec = "spec:\n  description: group \(index)\n  ingress:\n  - {protocol: tcp, fromPort: \(index), toPort: \(index)}\n"
+            if variant == "bad" && index % 1000 == 999 { spec = spec.replacingOccurrences(of: "fromPort: \(index)", with: "fromPort: 99999") + "  colour: red\n" }
+            if variant == "syntax" && index == 2500 { spec = spec.replacingOccurrences(of: "toPort: \(index)}", with: "toPort: \(index)") }
+            documents.append("apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: sg-\(index), project: p}\n" + spec)
+        }
+        let text = (variant == "directive" ? "%YAML 1.1\n---\n" : "") + documents.joined(separator: "---\n")
+        #expect(text.utf8.count >= ManifestLoader.piecewiseParseMinimum)
+        let pieceCount = ManifestLoader.documentPieces(text).count
+        #expect(variant == "directive" ? pieceCount == 0 : pieceCount > 1, "directives apply to later documents: such a file is never cut")
+        let (pieces, piecesErrors) = ManifestLoader.parse(ManifestSource(name: "big.yaml", data: Data(text.utf8)))
+        let whole = ManifestLoader.parseDocuments(text, file: "big.yaml", defaultProject: nil)
+        #expect(pieces.count == whole.documents.count)
+        for (piece, one) in zip(pieces, whole.documents) {
+            #expect(piece.key == one.key && piece.location == one.location && piece.specJSON == one.specJSON)
+            #expect(piece.references == one.references && piece.fieldLocations.encoded == one.fieldLocations.encoded)
+        }
+        #expect(piecesErrors.map(\.description) == whole.errors.map(\.description))
+        #expect(variant != "bad" || piecesErrors.count >= 6)
+        #expect(variant != "syntax" || (piecesErrors.count == 1 && piecesErrors[0].message.hasPrefix("YAML syntax error")))
+    }
+
     @Test("a resource defined twice in one set is an error naming both places")
     func duplicateInSet() throws {
         let text = "apiVersion: stratus/v1\nkind: User\nmetadata: {name: bob}\nspec: {}\n"

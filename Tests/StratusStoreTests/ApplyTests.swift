@@ -112,4 +112,24 @@ import Testing
         let reopened = try Store(dataDirectory: directory)
         #expect(try reopened.list(kind: .instanceType).count == 5)
     }
+
+    @Test("what the EC2 API made in the given projects is found by key and id, without sets, other managers or deleted ones")
+    func madeThroughAPI() throws {
+        let store = try makeStore()
+        try store.apply(try documents(acme(instances: 1)), options: ApplyOptions())
+        func instance(_ name: String) throws -> ManifestDocument {
+            try ManifestDocument(resource: Resource(
+                metadata: ObjectMeta(name: name, project: "acme"),
+                spec: .instance(InstanceSpec(image: "debian", instanceType: "m1.tiny"))
+            ))
+        }
+        try store.apply([try instance("api-b"), try instance("api-a"), try instance("api-gone")], options: .api)
+        try store.apply([try instance("other-manager")], options: ApplyOptions(applySet: "", manager: "someone"))
+        _ = try store.delete([ResourceKey(kind: .instance, project: "acme", name: "api-gone")])
+        let found = try store.madeThroughAPI(projects: ["acme", "elsewhere"])
+        #expect(found.map(\.key.name) == ["api-a", "api-b"])
+        #expect(found.allSatisfy { $0.id?.hasPrefix("i-") == true })
+        #expect(try store.madeThroughAPI(projects: ["elsewhere"]).isEmpty)
+        #expect(try store.madeThroughAPI(projects: []).isEmpty)
+    }
 }

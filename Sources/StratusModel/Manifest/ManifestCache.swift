@@ -47,16 +47,32 @@ enum ManifestCacheCodec {
     }
 
     static func decode(_ body: String, file: String) -> [ManifestDocument]? {
-        // Byte-level splitting: Character-level String splitting is most of the cost at 100k documents.
+        // Byte-level splitting: Character-level String splitting is most of the cost at 100k
+        // documents. The field buffers are reused from line to line, so a line allocates only
+        // the strings it yields.
         var body = body
         return body.withUTF8 { bytes -> [ManifestDocument]? in
             var documents: [ManifestDocument] = []
-            for line in split(bytes[...], UInt8(ascii: "\n")) where !line.isEmpty {
-                let fields = split(line, UInt8(ascii: "\t"))
+            var fields: [Slice<UnsafeBufferPointer<UInt8>>] = []
+            var parts: [Slice<UnsafeBufferPointer<UInt8>>] = []
+            fields.reserveCapacity(11)
+            parts.reserveCapacity(6)
+            var lineStart = bytes.startIndex
+            while lineStart < bytes.endIndex {
+                let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+                let line = bytes[lineStart..<lineEnd]
+                lineStart = lineEnd + 1
+                if line.isEmpty { continue }
+                split(line, UInt8(ascii: "\t"), into: &fields)
                 guard fields.count == 10, let kind = Kind(rawValue: text(fields[0])), let start = position(fields[3]) else { return nil }
                 var references: [Reference] = []
-                for entry in split(fields[8], UInt8(ascii: ";")) where !entry.isEmpty {
-                    let parts = split(entry, UInt8(ascii: ","))
+                var entryStart = fields[8].startIndex
+                while entryStart < fields[8].endIndex {
+                    let entryEnd = fields[8][entryStart...].firstIndex(of: UInt8(ascii: ";")) ?? fields[8].endIndex
+                    let entry = fields[8][entryStart..<entryEnd]
+                    entryStart = entryEnd + 1
+                    if entry.isEmpty { continue }
+                    split(entry, UInt8(ascii: ","), into: &parts)
                     guard parts.count == 5, let target = Kind(rawValue: text(parts[0])) else { return nil }
                     references.append(Reference(target: ResourceKey(kind: target, project: text(parts[1]), name: text(parts[2])), renderedPath: text(parts[4]), allowsPublicImage: parts[3].first == UInt8(ascii: "1")))
                 }
@@ -71,8 +87,9 @@ enum ManifestCacheCodec {
         }
     }
 
-    private static func split(_ bytes: Slice<UnsafeBufferPointer<UInt8>>, _ separator: UInt8) -> [Slice<UnsafeBufferPointer<UInt8>>] {
-        var parts: [Slice<UnsafeBufferPointer<UInt8>>] = []
+    /// Splits `bytes` at `separator` into `parts` (emptied first, its storage kept).
+    private static func split(_ bytes: Slice<UnsafeBufferPointer<UInt8>>, _ separator: UInt8, into parts: inout [Slice<UnsafeBufferPointer<UInt8>>]) {
+        parts.removeAll(keepingCapacity: true)
         var start = bytes.startIndex
         var index = start
         while index < bytes.endIndex {
@@ -83,7 +100,6 @@ enum ManifestCacheCodec {
             index += 1
         }
         parts.append(bytes[start..<bytes.endIndex])
-        return parts
     }
 
     private static func text(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> String {

@@ -107,7 +107,7 @@ public enum ManifestLoader {
                 results[index] = nil
             }
         }
-        var seen: [ResourceKey: SourceLocation] = [:]
+        var seen: [ResourceKey: Int] = [:]  // the first document's index: copying locations costs at 100,000
         seen.reserveCapacity(documents.count)
         for index in documents.indices {
             let key = documents[index].key
@@ -115,11 +115,11 @@ public enum ManifestLoader {
                 errors.append(ManifestError(
                     location: documents[index].location(of: [.key("metadata"), .key("name")]),
                     resource: key.description,
-                    message: "defined twice in this set (first at \(first))",
+                    message: "defined twice in this set (first at \(documents[first].location))",
                     hint: "remove one of them or give it another name"
                 ))
             } else {
-                seen[key] = documents[index].location
+                seen[key] = index
             }
         }
         if !errors.isEmpty { throw ManifestErrors(errors) }
@@ -136,13 +136,22 @@ public enum ManifestLoader {
         guard let text = String(validating: source.data, as: UTF8.self) else {
             return ([], [ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "this is not UTF-8 text", hint: "manifests are YAML or JSON text in UTF-8")])
         }
+        var (documents, errors) = parseInPieces(text, file: file, defaultProject: defaultProject)
+            ?? { let parsed = parseDocuments(text, file: file, defaultProject: defaultProject); return (parsed.documents, parsed.errors) }()
+        if documents.isEmpty && errors.isEmpty {
+            errors.append(ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "no resources found (the file is empty)", hint: "add a resource or remove the file"))
+        }
+        return (documents, errors)
+    }
+
+    /// Parses and decodes the documents of a YAML stream, in order. `failed`: the stream did not
+    /// parse to its end (a syntax error, reported in `errors`; the documents before it are kept).
+    static func parseDocuments(_ text: String, file: String, defaultProject: String?) -> (documents: [ManifestDocument], errors: [ManifestError], failed: Bool) {
         var documents: [ManifestDocument] = []
         var errors: [ManifestError] = []
-        var documentCount = 0
         do {
             let parser = try Parser(yaml: text, resolver: .basic)  // the decoder reads scalars itself; regex tag resolution is most of the parse time
             while let root = try parser.nextRoot() {
-                documentCount += 1
                 if root.isNull { continue }  // an empty document between `---` lines
                 switch decodeDocument(root, file: file, defaultProject: defaultProject) {
                 case .success(let document): documents.append(document)
@@ -151,13 +160,86 @@ public enum ManifestLoader {
             }
         } catch let error as YamlError {
             errors.append(syntaxError(error, file: file))
+            return (documents, errors, true)
         } catch {
             errors.append(ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "cannot be parsed: \(error)"))
+            return (documents, errors, true)
         }
-        if documents.isEmpty && errors.isEmpty {
-            errors.append(ManifestError(location: SourceLocation(file: file, line: 1, column: 1), message: "no resources found (the file is empty)", hint: "add a resource or remove the file"))
+        return (documents, errors, false)
+    }
+
+    /// Files at least this big are cut into pieces parsed on every core; smaller ones are parsed
+    /// whole (a set of many files is already parsed a file per core).
+    static let piecewiseParseMinimum = 256 * 1024
+
+    /// Parses a big stream in pieces, in parallel: the same documents and errors as one parse, or
+    /// nil when it is small, cannot be cut safely, or a piece does not parse (then the whole file
+    /// is parsed in one go, so a syntax error reads exactly as it always did).
+    ///
+    /// A line that starts with `---` is always a document start (YAML forbids it inside any
+    /// content), and documents share nothing without directives, so cutting before such lines
+    /// changes no document. Each piece is preceded by as many empty lines as came before it, so
+    /// every line and column the parser reports is the file's own.
+    static func parseInPieces(_ text: String, file: String, defaultProject: String?) -> ([ManifestDocument], [ManifestError])? {
+        let pieces = documentPieces(text)
+        guard pieces.count > 1 else { return nil }
+        let results = Mutex([(documents: [ManifestDocument], errors: [ManifestError], failed: Bool)?](repeating: nil, count: pieces.count))
+        DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
+            let parsed = parseDocuments(pieces[index], file: file, defaultProject: defaultProject)
+            results.withLock { $0[index] = parsed }
         }
-        return (documents, errors)
+        return results.withLock { results -> ([ManifestDocument], [ManifestError])? in
+            guard !results.contains(where: { $0!.failed }) else { return nil }
+            return (results.flatMap { $0!.documents }, results.flatMap { $0!.errors })
+        }
+    }
+
+    /// Cuts a stream before some `---` lines into pieces of similar size, each padded with the
+    /// empty lines before it; one piece (or none) when the stream is small or has directives
+    /// (`%YAML`, `%TAG`) or line breaks other than `\n` (which the padding would count differently).
+    static func documentPieces(_ text: String) -> [String] {
+        var text = text
+        return text.withUTF8 { bytes -> [String] in
+            let count = bytes.count
+            guard count >= piecewiseParseMinimum else { return [] }
+            let pieceCount = max(2, min(ProcessInfo.processInfo.activeProcessorCount * 2, count / (128 * 1024)))
+            let pieceSize = count / pieceCount
+            var starts: [(offset: Int, line: Int)] = [(0, 1)]
+            var line = 1
+            var atLineStart = true
+            var index = 0
+            while index < count {
+                let byte = bytes[index]
+                if atLineStart {
+                    if byte == UInt8(ascii: "%") { return [] }
+                    if byte == UInt8(ascii: "-"), index + 2 < count, bytes[index + 1] == UInt8(ascii: "-"), bytes[index + 2] == UInt8(ascii: "-"),
+                        index + 3 == count || [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n")].contains(bytes[index + 3]),
+                        index - starts[starts.count - 1].offset >= pieceSize, starts.count < pieceCount
+                    {
+                        starts.append((index, line))
+                    }
+                }
+                switch byte {
+                case UInt8(ascii: "\n"):
+                    line += 1
+                    atLineStart = true
+                case UInt8(ascii: "\r"):
+                    return []
+                case 0xC2 where index + 1 < count && bytes[index + 1] == 0x85:  // NEL
+                    return []
+                case 0xE2 where index + 2 < count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):  // LS, PS
+                    return []
+                default:
+                    atLineStart = false
+                }
+                index += 1
+            }
+            return starts.indices.map { piece in
+                let end = piece + 1 < starts.count ? starts[piece + 1].offset : count
+                return String(repeating: "\n", count: starts[piece].line - 1)
+                    + String(decoding: UnsafeBufferPointer(rebasing: bytes[starts[piece].offset..<end]), as: UTF8.self)
+            }
+        }
     }
 
     private static func syntaxError(_ error: YamlError, file: String) -> ManifestError {

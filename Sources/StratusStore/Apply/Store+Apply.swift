@@ -66,7 +66,7 @@ extension Store {
             rows[key] = SnapshotRow(
                 id: row[0], ec2Id: row[4], specHash: row[5], labels: row[6], annotations: annotations, applySet: row[8],
                 terminating: row[9] as String? != nil,
-                isProtected: annotations.contains(ObjectMeta.protectAnnotation) && Self.isProtected(annotations)
+                isProtected: Self.isProtected(annotations)
             )
         }
         return rows
@@ -77,14 +77,19 @@ extension Store {
         return SnapshotRow(
             id: row[0], ec2Id: row[4], specHash: row[5], labels: row[6], annotations: annotations, applySet: row[8],
             terminating: row[9] as String? != nil,
-            isProtected: annotations.contains(ObjectMeta.protectAnnotation) && Self.isProtected(annotations)
+            isProtected: Self.isProtected(annotations)
         )
     }
 
+    /// Whether the annotations (canonical JSON) set `stratus/protect: "true"`; only those that
+    /// name the annotation are decoded (most are `{}`: a snapshot asks for every stored row).
     static func isProtected(_ annotationsJSON: String) -> Bool {
+        guard annotationsJSON.utf8.count > 2, annotationsJSON.utf8.contains(protectAnnotationBytes) else { return false }
         let annotations = try? JSONDecoder().decode([String: String].self, from: Data(annotationsJSON.utf8))
         return annotations?[ObjectMeta.protectAnnotation]?.lowercased() == "true"
     }
+
+    private static let protectAnnotationBytes = Array(ObjectMeta.protectAnnotation.utf8)
 
     func computePlan(_ db: Database, _ documents: [ManifestDocument], _ options: ApplyOptions) throws -> ApplyPlan {
         // Without prune only the documents and what they refer to matter; small sets read just those rows.

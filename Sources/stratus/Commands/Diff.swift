@@ -56,21 +56,18 @@ extension Stratus {
                 try await backend.plan(files, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete), commit: false)
             }
             // Resources of the same projects made through the EC2 API belong to no set: say so, do not compare them.
-            var outside: [StoredResource] = []
-            for project in Set(plan.changes.map(\.key.project).filter { !$0.isEmpty }).sorted() {
-                outside += try await reportingErrors { try await backend.list(kind: nil, project: project) }
-                    .filter { $0.metadata.applySet == nil && $0.metadata.manager == "api" && !$0.isTerminating }
-            }
+            let projects = Set(plan.changes.lazy.map(\.key.project).filter { !$0.isEmpty })
+            let outside = try await reportingErrors { try await backend.madeThroughAPI(projects: projects) }
             let out = Terminal.standardOutput
             switch output {
             case .json:
                 var report = ChangeReport(plan: plan, applySet: applySet, dryRun: true, includeUnchanged: false)
-                report.outsideSet = outside.isEmpty ? nil : outside.map { .init(kind: $0.key.kind.rawValue, project: $0.key.project, name: $0.key.name, id: $0.metadata.id, manager: "api") }
+                report.outsideSet = outside.isEmpty ? nil : outside.map { .init(kind: $0.key.kind.rawValue, project: $0.key.project, name: $0.key.name, id: $0.id, manager: "api") }
                 out.line(try report.json())
             case .text:
                 ChangePrinter(out: out, paint: Paint(enabled: out.colors(color))).printDiff(plan)
                 if !outside.isEmpty {
-                    let names = outside.prefix(10).map { $0.key.description + ($0.metadata.id.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+                    let names = outside.prefix(10).map { $0.key.description + ($0.id.map { " (\($0))" } ?? "") }.joined(separator: ", ")
                     out.line("Outside this set: \(outside.count) resource\(outside.count == 1 ? "" : "s") made through the EC2 API, not compared: \(names)\(outside.count > 10 ? ", …" : "")")
                 }
             }
