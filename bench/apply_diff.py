@@ -25,7 +25,7 @@ def project_docs(p, change):
     name = f"p{p:05d}"
     docs = [
         f"apiVersion: stratus/v1\nkind: User\nmetadata: {{name: u{p:05d}}}\nspec:\n  email: u{p}@example.org\n  projects:\n  - project: {name}\n    roles: [sysadmin, netadmin]\n",
-        f"apiVersion: stratus/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{manager: u{p:05d}, description: bench project {p}, quotas: {{instances: 100, cores: 1000, ram: 1000000, volumes: 100}}}}\n",
+        f"apiVersion: stratus/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{manager: u{p:05d}, description: bench project {p}, quotas: {{instances: 100, cores: 1000, ram: 1000000, volumes: 100, securityGroups: 1000}}}}\n",
         f"apiVersion: stratus/v1\nkind: KeyPair\nmetadata: {{name: deploy, project: {name}}}\nspec: {{publicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k bench}}\n",
         f"apiVersion: stratus/v1\nkind: Network\nmetadata: {{name: private, project: {name}}}\nspec: {{cidr: 10.{p // 256 % 256}.{p % 256}.0/24}}\n",
         f"apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {{name: web, project: {name}}}\nspec:\n  ingress:\n  - {{protocol: tcp, fromPort: 80, toPort: 80}}\n  - {{protocol: tcp, fromPort: 22, toPort: 22}}\n",
