@@ -1,4 +1,6 @@
+import Foundation
 import GRDB
+import StratusModel
 
 extension Store {
     /// Named, append-only migrations. Never edit one that has shipped; add another.
@@ -147,6 +149,20 @@ extension Store {
                     UPDATE identityVersion SET version = version + 1;
                 END;
                 """)
+        }
+        migrator.registerMigration("v8-project-quota-defaults") { db in
+            // Projects gained the ram and securityGroups quotas. Defaults are stored at admission
+            // so they never show as changes; fill them into projects stored before, keeping the
+            // generation (nobody changed the spec), so the next diff of the same files is clean.
+            let rows = try Row.fetchAll(db, sql: "SELECT id, spec FROM resource WHERE kind = 'Project'")
+            for row in rows {
+                let id: Int64 = row[0]
+                let json: String = row[1]
+                let spec = try ResourceSpec.fromJSON(Data(json.utf8), kind: .project).defaulted()
+                let text = try CanonicalJSON.string(spec.body)
+                guard text != json else { continue }
+                try db.execute(sql: "UPDATE resource SET spec = ?, specHash = ? WHERE id = ?", arguments: [text, CanonicalJSON.sha256(Data(text.utf8)), id])
+            }
         }
         return migrator
     }

@@ -9,7 +9,7 @@ import Testing
     @Test("an empty database is migrated to every named migration")
     func fromEmpty() throws {
         let store = try makeStore(seedCatalog: false)
-        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version"])
+        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version", "v8-project-quota-defaults"])
     }
 
     @Test("a database of the previous version keeps its data when migrated")
@@ -30,13 +30,38 @@ import Testing
         }
         try old.close()
         let store = try Store(writer: DatabaseQueue(path: path), seedCatalog: false)
-        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version"])
+        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version", "v8-project-quota-defaults"])
         let volume = try #require(try store.get(ec2Id: "vol-0000beef"))
         #expect(volume.generation == 3)
         #expect(volume.resource.spec == .volume(VolumeSpec(sizeGB: 5)))
         #expect(try store.instanceTypeCounts(project: "acme") == ["m1.small": 2], "v6 counts the live instances already there")
         let owner = ResourceKey(kind: .volume, project: "acme", name: "data")
         #expect(try store.allocate(pool: "aoe", candidates: ["e1.1", "e1.2"], owner: owner) == "e1.1")
+    }
+
+    @Test("projects stored before the ram and securityGroups quotas get their defaults, and the same manifest is then unchanged")
+    func quotaDefaults() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-v7-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let old = try DatabaseQueue(path: path)
+        try Store.migrator.migrate(old, upTo: "v7-identity-version")
+        let before = #"{"description":"","manager":"alice","quotas":{"addresses":10,"cores":20,"gigabytes":1000,"instances":10,"volumes":10}}"#
+        try old.write { db in
+            try db.execute(sql: """
+                INSERT INTO resource (kind, project, name, spec, specHash, generation, applySet, manager, createdAt, updatedAt)
+                VALUES ('User', '', 'alice', '{}', 'x', 1, 'default', 'apply:default', '', ''),
+                       ('Project', '', 'acme', ?, 'x', 4, 'default', 'apply:default', '', '')
+                """, arguments: [before])
+        }
+        try old.close()
+        let store = try Store(writer: DatabaseQueue(path: path), seedCatalog: false)
+        let project = try #require(try store.get(ResourceKey(kind: .project, project: nil, name: "acme")))
+        #expect(project.generation == 4, "filling in defaults is no spec change")
+        guard case .project(let spec) = project.resource.spec else { Issue.record("not a project"); return }
+        #expect(spec.quotas?.ram == 51_200 && spec.quotas?.securityGroups == 10 && spec.quotas?.instances == 10)
+        let manifest = "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: acme}\nspec: {manager: alice}\n"
+        let plan = try store.plan(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(manifest.utf8))]), options: ApplyOptions())
+        #expect(plan.changes.map(\.action) == [.unchanged])
     }
 
     @Test("instance usage per project and type follows creates, type changes, tombstones and deletes")
