@@ -88,7 +88,7 @@ extension Store {
             let added = delta[project]!
             let growing = QuotaDimension.all.filter { $0.used(added) > 0 }
             guard !growing.isEmpty, let quotas = try quotas(of: project, documents: documents, byKey: byKey, db) else { continue }
-            let current = try storedUsage(project: project, types: &types, db)
+            let current = try storedUsage(project: project, of: Set(growing.map(\.kind)), types: &types, db)
             for dimension in growing {
                 guard let limit = dimension.limit(quotas), dimension.used(current) + dimension.used(added) > limit else { continue }
                 guard let index = growers[project]?[dimension.kind], let documentIndex = byKey[plan.changes[index].key] else { continue }
@@ -125,24 +125,30 @@ extension Store {
         if let index = byKey[ResourceKey(kind: .project, project: nil, name: project)], case .project(let spec) = try documents[index].resource.spec {
             quotas = spec.quotas ?? Quotas()
         } else {
-            let statement = try db.cachedStatement(sql: "SELECT json_extract(spec, '$.quotas') FROM resource WHERE kind = 'Project' AND project = '' AND name = ?")
+            // SQLite reads the fields out: decoding the spec for each EC2 launch costs more than the check.
+            let statement = try db.cachedStatement(sql: """
+                SELECT json_extract(spec, '$.quotas.instances'), json_extract(spec, '$.quotas.cores'), json_extract(spec, '$.quotas.ram'),
+                    json_extract(spec, '$.quotas.volumes'), json_extract(spec, '$.quotas.gigabytes'), json_extract(spec, '$.quotas.addresses'),
+                    json_extract(spec, '$.quotas.securityGroups')
+                FROM resource WHERE kind = 'Project' AND project = '' AND name = ?
+                """)
             guard let row = try Row.fetchOne(statement, arguments: [project]) else { return nil }
-            let json: String? = row[0]
-            quotas = try json.map { try JSONDecoder().decode(Quotas.self, from: Data($0.utf8)) } ?? Quotas()
+            quotas = Quotas(instances: row[0], cores: row[1], ram: row[2], volumes: row[3], gigabytes: row[4], addresses: row[5], securityGroups: row[6])
         }
         quotas.applyDefaults()  // a project stored before a quota existed gets that quota's default
         return quotas
     }
 
-    /// What a project's live resources use now, as stored.
-    private func storedUsage(project: String, types: inout InstanceTypeSizes, _ db: Database) throws -> QuotaUsage {
+    /// What a project's live resources of `kinds` use now, as stored (the rest count zero).
+    private func storedUsage(project: String, of kinds: Set<Kind>, types: inout InstanceTypeSizes, _ db: Database) throws -> QuotaUsage {
         var usage = QuotaUsage()
-        for (type, count) in try Self.instanceTypeCounts(db, project: project) where count > 0 {
+        for (type, count) in try kinds.contains(.instance) ? Self.instanceTypeCounts(db, project: project) : [:] where count > 0 {
             let size = try types.size(of: type, db)
             usage.instances += count
             usage.cores += count * size.vcpus
             usage.ramMB += count * size.memoryMB
         }
+        guard !kinds.isDisjoint(with: [.volume, .address, .securityGroup]) else { return usage }
         let rows = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT kind, COUNT(*), COALESCE(SUM(json_extract(spec, '$.sizeGB')), 0) FROM resource
             WHERE project = ? AND kind IN ('Volume', 'Address', 'SecurityGroup') AND deletionTimestamp IS NULL GROUP BY kind
