@@ -75,6 +75,8 @@ public struct ComputeReconciler: Reconciler {
         }
     }
 
+    /// The transport's answer as a value: a `catch … where` on the typed error inside `reconcile`
+    /// crashed the Swift 6.3 compiler (SIL ownership verifier), a switch over a `Result` does not.
     private func converge(_ intent: InstanceIntent, on node: String) async -> Result<InstanceReport, NodeError> {
         do {
             return .success(try await transport.converge(intent, on: node))
