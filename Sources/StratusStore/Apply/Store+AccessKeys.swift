@@ -7,7 +7,7 @@ extension Store {
     func checkAccessKeys(_ db: Database, _ documents: [ManifestDocument]) throws {
         var wanted: [(key: String, user: String, index: Int)] = []
         // Only a spec whose canonical JSON has the key is decoded: decoding every user's costs at 100,000 documents.
-        for (index, document) in documents.enumerated() where document.key.kind == .user && document.specJSON.utf8.contains(Self.accessKeyField) {
+        for (index, document) in documents.enumerated() where document.key.kind == .user && Self.mentions(document.specJSON, Self.accessKeyField) {
             if case .user(let spec) = try document.resource.spec, let key = spec.accessKey { wanted.append((key, document.key.name, index)) }
         }
         guard !wanted.isEmpty else { return }
