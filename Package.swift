@@ -188,7 +188,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StratusEC2Tests",
-            dependencies: ["StratusEC2", "StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "StratusEC2", "StratusIdentity", "StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "StratusComputeTests", dependencies: ["StratusCompute", "StratusModel"], swiftSettings: swiftSettings),

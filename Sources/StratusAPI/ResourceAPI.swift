@@ -25,6 +25,10 @@ public struct ResourceAPI: Sendable {
         self.node = node
     }
 
+    /// The SigV4 service name the CLI signs for (`RequestSigner`'s default) and the region.
+    public static let signingService = "stratus"
+    public static let region = "nova"
+
     /// The Hummingbird application for this API.
     public func application(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void)
         -> some ApplicationProtocol
@@ -32,7 +36,7 @@ public struct ResourceAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
-        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard)))
+        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [Self.region]))))
         router.post("/v1/plan") { request, context in try await self.plan(request, context) }
         router.get("/v1/resources") { request, context in try self.list(request, context) }
         router.get("/v1/resource") { request, context in try self.resource(request, context) }

@@ -8,10 +8,21 @@ import StratusStore
 public struct Authenticator: Sendable {
     let store: Store
     let verifier: RequestVerifier
+    /// The SigV4 service this API answers for (`ec2`, `stratus`), and the regions it serves.
+    let scope: (service: String, regions: Set<String>)?
 
-    public init(store: Store, service: SigningService) {
+    /// The services of this server's APIs: a signature made for one is refused by the others.
+    public static let apiServices: Set<String> = ["ec2", "s3", "stratus"]
+
+    /// - Parameter scope: a SigV4 request signed for another of this server's APIs is refused, so
+    ///   a signature made for one cannot be replayed against another; one signed for this API's
+    ///   service must name a region the server serves. Scopes that name neither are what old
+    ///   clients derive from an endpoint's host name (boto 2 signs `127.0.0.1` as service `127`)
+    ///   and pass. SigV2 has no scope.
+    public init(store: Store, service: SigningService, scope: (service: String, regions: Set<String>)? = nil) {
         self.store = store
         self.verifier = RequestVerifier(service: service)
+        self.scope = scope
     }
 
     /// The principal the request acts as; throws `AuthenticationError` when it may not act at all.
@@ -22,6 +33,17 @@ public struct Authenticator: Sendable {
             return found?.credential.secretKey
         }
         guard let found else { throw AuthenticationError.unknownAccessKey(verified.accessKey) }
+        if let scope, let signed = verified.scope {
+            // `20261125/nova/ec2/aws4_request`: the region and service the client signed for.
+            let parts = signed.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 4 else { throw AuthenticationError.wrongScope("The credential scope \"\(signed)\" is not date/region/service/aws4_request.") }
+            if parts[2] != scope.service, Self.apiServices.contains(parts[2]) {
+                throw AuthenticationError.wrongScope("The request is signed for service \"\(parts[2])\"; this endpoint is \"\(scope.service)\". Sign it for \(scope.service).")
+            }
+            guard parts[2] != scope.service || scope.regions.contains(parts[1]) else {
+                throw AuthenticationError.wrongScope("The request is signed for region \"\(parts[1])\"; this server serves \(scope.regions.sorted().joined(separator: ", ")). Set the client's region (AWS_DEFAULT_REGION) to one of them.")
+            }
+        }
         return (try principal(found.credential, user: found.user, manages: found.manages), verified)
     }
 

@@ -11,7 +11,8 @@ extension EC2API {
         let all: [StoredResource]
         if call.seesAllProjects {
             all = try reader?.list(kind: kind) ?? store.list(kind: kind)
-        } else if let project = call.principal.defaultProject {
+        } else if call.principal.defaultProject != nil {
+            let project = try call.project()  // refuses a key whose project the caller has left
             all = try reader?.list(kind: kind, project: project) ?? store.list(kind: kind, project: project)
         } else {
             return []

@@ -27,7 +27,7 @@ public struct EC2API: Sendable {
         self.store = store
         self.dataDirectory = dataDirectory
         self.node = node
-        self.authenticator = Authenticator(store: store, service: .standard)
+        self.authenticator = Authenticator(store: store, service: .standard, scope: ("ec2", [region]))
         self.terminated = TerminatedInstances(retention: terminatedRetention)
         self.region = region
         self.endpoint = endpoint
@@ -113,6 +113,8 @@ public struct EC2API: Sendable {
             }
             let version = parameters["Version"] ?? "2016-11-15"
             let call = EC2Call(action: action, parameters: parameters, principal: principal, requestId: requestId, version: version, host: signable.header("host") ?? "")
+            // A key bound to a project its user has left acts nowhere, whatever the action reads.
+            if principal.defaultProject != nil { _ = try call.project() }
             let result = try await handler(self, call)
             var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<\(action)Response xmlns=\"http://ec2.amazonaws.com/doc/\(Self.xmlSafe(version))/\"><requestId>\(requestId)</requestId>"
             for node in result { node.render(into: &xml) }
@@ -120,6 +122,7 @@ public struct EC2API: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/xml;charset=UTF-8"], body: .init(byteBuffer: ByteBuffer(string: xml)))
         } catch {
             let failure = Self.ec2Error(error)
+            if failure.status >= 500 { context.logger.error("internal error", metadata: ["stratus.requestId": "\(requestId)", "stratus.error": "\(error)"]) }
             var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>"
             XMLNode.escape(failure.code, into: &xml)
             xml += "</Code><Message>"
@@ -141,10 +144,13 @@ public struct EC2API: Sendable {
             return EC2Error("InvalidParameterValue", message)
         case let error as StoreError:
             return EC2Error(error.isNotFound ? "InvalidParameterValue" : "IncorrectState", error.message)
-        case let error as HTTPError:
+        case is NIOTooManyBytesError:
+            return EC2Error("RequestEntityTooLarge", "The request body is larger than the EC2 API accepts (1 MiB); send less user data or fewer parameters per call.", status: 413)
+        case let error as HTTPError where error.status.code < 500:
             return EC2Error("InvalidRequest", error.body ?? "\(error.status)", status: Int(error.status.code))
         default:
-            return EC2Error("InternalError", "\(error)", status: 500)
+            // The details go to the server's log with the request id, never to the client.
+            return EC2Error("InternalError", "An internal error has occurred; the server's log has the details.", status: 500)
         }
     }
 

@@ -64,10 +64,14 @@ struct EC2Call: Sendable {
         }
     }
 
-    /// The project the call acts in: the key's project, or the caller's first.
+    /// The project the call acts in: the key's project, or the caller's first — refused when the
+    /// caller is no longer a member of it (a key bound to a project outlives a removed membership).
     func project() throws -> String {
         guard let project = principal.defaultProject else {
             throw EC2Error.unauthorized("User \(principal.user) is a member of no project; use a key bound to one (stratus credentials USER -p PROJECT).")
+        }
+        guard seesAllProjects || principal.canRead(project: project) else {
+            throw EC2Error.unauthorized("User \(principal.user) is no longer a member of project \(project), the project this access key acts in; ask its manager to add you back, or use a key of a project you belong to.")
         }
         return project
     }
@@ -77,7 +81,7 @@ struct EC2Call: Sendable {
 
     /// Whether a resource of `project` is visible to the caller.
     func visible(_ project: String) -> Bool {
-        seesAllProjects || project == principal.defaultProject
+        seesAllProjects || (project == principal.defaultProject && principal.canRead(project: project))
     }
 
     /// Refuses a change the caller's roles do not allow.

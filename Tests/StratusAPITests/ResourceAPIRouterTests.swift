@@ -108,6 +108,24 @@ import Testing
         }
     }
 
+    @Test("a request signed for the EC2 service is refused: a signature cannot be replayed across APIs")
+    func scope() async throws {
+        let store = try Self.store()
+        let credential = try store.credential(user: "alice")
+        var headers = HTTPFields()
+        for header in RequestSigner(accessKey: credential.accessKey, secretKey: credential.secretKey, service: "ec2").headers(method: "GET", url: URL(string: "http://localhost/v1/whoami")!) {
+            headers[HTTPField.Name(header.name)!] = header.value
+        }
+        let signed = headers
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/v1/whoami", method: .get, headers: signed) { response in
+                #expect(response.status == .unauthorized)
+                let error = try Self.error(response.body)
+                #expect(error.message.contains("signed for service \"ec2\""), "\(error.message)")
+            }
+        }
+    }
+
     @Test("whoami names the signer and their roles")
     func whoami() async throws {
         let store = try Self.store()

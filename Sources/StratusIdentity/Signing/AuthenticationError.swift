@@ -10,6 +10,7 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         case unsupported
         case payloadMismatch
         case disabled
+        case wrongScope
     }
 
     let code: Code
@@ -35,6 +36,9 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
     /// The key is valid but its user may not sign in (disabled, deleted).
     public static func disabled(_ message: String) -> Self { Self(.disabled, message) }
 
+    /// The SigV4 credential scope names another service or a region this server does not serve.
+    public static func wrongScope(_ message: String) -> Self { Self(.wrongScope, message) }
+
     public var description: String { message }
 
     /// The EC2 error code (`AuthFailure`, `RequestExpired`, …).
@@ -42,7 +46,7 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         switch code {
         case .missing: "MissingAuthenticationToken"
         case .malformed: "IncompleteSignature"
-        case .unknownAccessKey, .signatureMismatch, .payloadMismatch, .disabled: "AuthFailure"
+        case .unknownAccessKey, .signatureMismatch, .payloadMismatch, .disabled, .wrongScope: "AuthFailure"
         case .skewed, .expired: "RequestExpired"
         case .unsupported: "InvalidParameterValue"
         }
@@ -52,7 +56,7 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
     public var s3Code: String {
         switch code {
         case .missing: "AccessDenied"
-        case .malformed: "AuthorizationHeaderMalformed"
+        case .malformed, .wrongScope: "AuthorizationHeaderMalformed"
         case .unknownAccessKey: "InvalidAccessKeyId"
         case .signatureMismatch: "SignatureDoesNotMatch"
         case .skewed: "RequestTimeTooSkewed"

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import Logging
+import HummingbirdTesting
+import NIOCore
+import StratusIdentity
+import StratusModel
+import StratusStore
+import Testing
+
+@testable import StratusEC2
+
+/// The EC2 Query API's error paths through Hummingbird's router test client (no socket).
+@Suite struct EC2RouterTests {
+    static let seed = """
+        apiVersion: stratus/v1
+        kind: User
+        metadata: {name: alice}
+        spec: {projects: [{project: acme, roles: [sysadmin]}]}
+        ---
+        apiVersion: stratus/v1
+        kind: User
+        metadata: {name: bob}
+        spec: {projects: [{project: acme, roles: [developer]}]}
+        ---
+        apiVersion: stratus/v1
+        kind: Project
+        metadata: {name: acme}
+        spec: {manager: alice}
+        ---
+        apiVersion: stratus/v1
+        kind: KeyPair
+        metadata: {name: deploy, project: acme}
+        spec: {user: alice, publicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k alice@laptop}
+        """
+
+    static func store() throws -> Store {
+        let store = try Store(writer: DatabaseQueue())
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "seed.yaml", data: Data(seed.utf8))]), options: ApplyOptions(applySet: "seed"))
+        return store
+    }
+
+    static func app(_ store: Store) -> some ApplicationProtocol {
+        EC2API(store: store, dataDirectory: NSTemporaryDirectory(), node: nil, endpoint: "").application(host: "127.0.0.1", port: 0, logger: .init(label: "test")) { _ in }
+    }
+
+    /// A form POST signed with SigV4 as `user` in `project`, for `service` and `region`.
+    static func signed(_ store: Store, _ form: String, as user: String, project: String = "acme", service: String = "ec2", region: String = "nova") throws -> (HTTPFields, ByteBuffer) {
+        let credential = try store.credential(user: user, project: project)
+        let body = Data(form.utf8)
+        let contentType = "application/x-www-form-urlencoded; charset=utf-8"
+        var fields = HTTPFields()
+        fields[.contentType] = contentType
+        let signer = RequestSigner(accessKey: credential.accessKey, secretKey: credential.secretKey, region: region, service: service)
+        for header in signer.headers(method: "POST", url: URL(string: "http://localhost/")!, headers: [("content-type", contentType)], body: body) {
+            fields[HTTPField.Name(header.name)!] = header.value
+        }
+        return (fields, ByteBuffer(bytes: body))
+    }
+
+    static func code(_ response: TestResponse) -> String? {
+        let text = String(buffer: response.body)
+        guard let start = text.range(of: "<Code>"), let end = text.range(of: "</Code>") else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    @Test("a user removed from a project is refused at once by EC2 reads with the key bound to it")
+    func removedMember() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            let (headers, body) = try Self.signed(store, "Action=DescribeKeyPairs&Version=2016-11-15", as: "bob")
+            try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .ok && String(buffer: response.body).contains("deploy"))
+            }
+            // bob leaves acme; his acme key still verifies, but acts in a project he no longer belongs to.
+            let without = Self.seed.replacingOccurrences(of: "spec: {projects: [{project: acme, roles: [developer]}]}", with: "spec: {}")
+            try store.apply(try ManifestLoader.load([ManifestSource(name: "seed.yaml", data: Data(without.utf8))]), options: ApplyOptions(applySet: "seed"))
+            for action in ["DescribeKeyPairs", "DescribeInstances", "DescribeSecurityGroups", "DescribeImages", "DescribeVolumes", "DescribeAddresses"] {
+                let (headers, body) = try Self.signed(store, "Action=\(action)&Version=2016-11-15", as: "bob")
+                try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                    let text = String(buffer: response.body)
+                    #expect(!text.contains("deploy"), "\(action) showed acme's data: \(text)")
+                    #expect(response.status == .forbidden && Self.code(response) == "UnauthorizedOperation", "\(action): \(text)")
+                }
+            }
+        }
+    }
+
+    @Test("a body over the limit is 413 RequestEntityTooLarge, with no internal type in the answer")
+    func bodyTooLarge() async throws {
+        let store = try Self.store()
+        let form = "Action=DescribeRegions&UserData=" + String(repeating: "A", count: 2 << 20)
+        try await Self.app(store).test(.router) { client in
+            try await client.execute(uri: "/", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(Self.code(response) == "RequestEntityTooLarge")
+                #expect(!String(buffer: response.body).contains("NIO"), "\(String(buffer: response.body))")
+            }
+        }
+    }
+
+    @Test("a request signed for another service or region is AuthFailure, saying which")
+    func scope() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            for (service, region, expected) in [("s3", "nova", "signed for service &quot;s3&quot;"), ("ec2", "us-east-1", "signed for region &quot;us-east-1&quot;"), ("stratus", "nova", "signed for service &quot;stratus&quot;")] {
+                let (headers, body) = try Self.signed(store, "Action=DescribeRegions&Version=2016-11-15", as: "alice", service: service, region: region)
+                try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                    #expect(response.status == .unauthorized && Self.code(response) == "AuthFailure", "\(service)/\(region)")
+                    #expect(String(buffer: response.body).contains(expected), "\(String(buffer: response.body))")
+                }
+            }
+            let (headers, body) = try Self.signed(store, "Action=DescribeRegions&Version=2016-11-15", as: "alice")
+            try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .ok, "the right scope still works")
+            }
+        }
+    }
+}
