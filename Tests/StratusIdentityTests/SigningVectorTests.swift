@@ -134,3 +134,38 @@ import Testing
         #expect(AWSEncoding.encode("ሴ a/b", keepSlash: true) == "%E1%88%B4%20a/b")
     }
 }
+
+/// EC2 SigV2's time bounds: a captured request cannot be replayed beyond them.
+@Suite struct SigV2TimeBoundTests {
+    static let secret = "sigv2-secret"
+    static let now = Date(timeIntervalSince1970: 1_764_590_400)  // 2025-12-01T12:00:00Z
+
+    /// A form POST signed with SigV2 (HmacSHA256) carrying `times` (Timestamp and/or Expires).
+    static func request(_ times: [(String, String)]) -> SignableRequest {
+        var parameters = [("AWSAccessKeyId", "AKSIGV2"), ("Action", "DescribeRegions"), ("SignatureMethod", "HmacSHA256"), ("SignatureVersion", "2"), ("Version", "2016-11-15")] + times
+        let sorted = parameters.map { (AWSEncoding.encode($0.0), AWSEncoding.encode($0.1)) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+        let text = "POST\nlocalhost:8773\n/\n" + sorted.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        parameters.append(("Signature", RequestVerifier.hmacSHA256(secret, text)))
+        let body = parameters.map { "\(AWSEncoding.encode($0.0))=\(AWSEncoding.encode($0.1))" }.joined(separator: "&")
+        return SignableRequest(method: "POST", path: "/", query: "", headers: [(name: "host", value: "localhost:8773"), (name: "content-type", value: "application/x-www-form-urlencoded")], body: Data(body.utf8))
+    }
+
+    static func verify(_ times: [(String, String)]) throws -> VerifiedRequest {
+        try RequestVerifier(service: .standard).verify(request(times), now: now) { $0 == "AKSIGV2" ? secret : nil }
+    }
+
+    @Test("a Timestamp within 15 minutes, or an Expires within 7 days, verifies")
+    func accepted() throws {
+        #expect(try Self.verify([("Timestamp", "2025-12-01T12:05:00Z")]).signatureVersion == 2)
+        #expect(try Self.verify([("Expires", "2025-12-07T12:00:00Z")]).signatureVersion == 2)
+    }
+
+    @Test("an Expires years ahead is refused, and a stale Timestamp is refused whatever Expires says")
+    func refused() throws {
+        let far = try #require(throws: AuthenticationError.self) { try Self.verify([("Expires", "2100-01-01T00:00:00Z")]) }
+        #expect(far.message.contains("more than 7 days ahead"))
+        let stale = try #require(throws: AuthenticationError.self) { try Self.verify([("Timestamp", "2025-12-01T10:00:00Z"), ("Expires", "2025-12-02T00:00:00Z")]) }
+        #expect(stale.ec2Code == "RequestExpired")
+        #expect(throws: AuthenticationError.self) { try Self.verify([("Expires", "2025-12-01T11:00:00Z")]) }
+    }
+}

@@ -250,16 +250,23 @@ public struct RequestVerifier: Sendable {
         guard method == "HmacSHA256" || method == "HmacSHA1" else {
             throw AuthenticationError(.unsupported, "SignatureMethod \(method) is not supported: use HmacSHA256 or HmacSHA1.")
         }
-        if let expires = value("Expires") {
-            guard let date = Self.date(fromISO8601: expires) else { throw AuthenticationError.malformed("Expires \"\(expires)\" is not an ISO 8601 time.") }
-            if now > date { throw AuthenticationError(.expired, "Request has expired: Expires was \(expires).") }
-        } else if let timestamp = value("Timestamp") {
+        // A Timestamp must be within 15 minutes whatever Expires says; an Expires may not lie more
+        // than 7 days ahead (as a SigV4 presigned URL), so a captured request cannot be replayed for years.
+        let timestamp = value("Timestamp")
+        let expires = value("Expires")
+        guard timestamp != nil || expires != nil else { throw AuthenticationError.malformed("A SignatureVersion=2 request needs Timestamp or Expires.") }
+        if let timestamp {
             guard let date = Self.date(fromISO8601: timestamp) else { throw AuthenticationError.malformed("Timestamp \"\(timestamp)\" is not an ISO 8601 time.") }
             guard abs(date.timeIntervalSince(now)) <= Self.allowedSkew else {
                 throw AuthenticationError(.skewed, "The request Timestamp \(timestamp) is more than 15 minutes from the server time; check the client's clock.")
             }
-        } else {
-            throw AuthenticationError.malformed("A SignatureVersion=2 request needs Timestamp or Expires.")
+        }
+        if let expires {
+            guard let date = Self.date(fromISO8601: expires) else { throw AuthenticationError.malformed("Expires \"\(expires)\" is not an ISO 8601 time.") }
+            if now > date { throw AuthenticationError(.expired, "Request has expired: Expires was \(expires).") }
+            guard date.timeIntervalSince(now) <= TimeInterval(Self.maximumExpiry) else {
+                throw AuthenticationError(.unsupported, "Expires \(expires) is more than 7 days ahead; sign with a Timestamp, or an Expires at most 7 days from now.")
+            }
         }
         guard let secretKey = try secret(accessKey) else { throw AuthenticationError.unknownAccessKey(accessKey) }
         let sorted = parameters.filter { $0.name != "Signature" }
