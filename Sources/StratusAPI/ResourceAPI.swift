@@ -64,7 +64,10 @@ public struct ResourceAPI: Sendable {
         let principal = try context.requirePrincipal()
         if !principal.isCloudAdmin {
             // Every change the plan makes (prunes included), in the transaction that commits it.
-            options.authorize = { change in try Self.authorizeWrite(principal, change.key) }
+            options.authorize = { change in
+                try Self.authorizeWrite(principal, change.key)
+                if change.key.kind == .keyPair { try Self.authorizeKeyPair(principal, change) }
+            }
         }
         let plan = body.commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
         return try json(plan)
@@ -102,8 +105,15 @@ public struct ResourceAPI: Sendable {
     func delete(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let body = try await request.decode(as: DeleteRequest.self, context: context)
         let principal = try context.requirePrincipal()
-        for key in body.keys { try authorizeWrite(principal, key) }
-        let outcomes = try store.delete(body.keys).map { DeleteOutcomeWire(key: $0.0, outcome: $0.1.rawValue) }
+        for key in body.keys {
+            try authorizeWrite(principal, key)
+            if key.kind == .keyPair, let stored = try store.get(key), case .keyPair(let spec) = stored.resource.spec,
+                !principal.canManageKeyPair(owner: spec.user, project: key.project)
+            {
+                throw APIError(kind: "forbidden", message: principal.keyPairDenial(owner: spec.user, project: key.project, name: key.name))
+            }
+        }
+        let outcomes = try store.delete(body.keys, reason: "deletion requested by \(principal.user)").map { DeleteOutcomeWire(key: $0.0, outcome: $0.1.rawValue) }
         return try json(outcomes)
     }
 
@@ -163,6 +173,16 @@ public struct ResourceAPI: Sendable {
     }
 
     func authorizeWrite(_ principal: Principal, _ key: ResourceKey) throws { try Self.authorizeWrite(principal, key) }
+
+    /// A key pair's owner before and after the change must both be someone the caller may act for.
+    static func authorizeKeyPair(_ principal: Principal, _ change: PlannedChange) throws {
+        var owners: [String?] = []
+        if change.action != .create, case .keyPair(let old)? = change.oldSpec ?? change.newSpec { owners.append(old.user) }
+        if change.action != .delete, case .keyPair(let new)? = change.newSpec { owners.append(new.user) }
+        for owner in owners where !principal.canManageKeyPair(owner: owner, project: change.key.project) {
+            throw APIError(kind: "forbidden", message: principal.keyPairDenial(owner: owner, project: change.key.project, name: change.key.name))
+        }
+    }
 
     static func authorizeWrite(_ principal: Principal, _ key: ResourceKey) throws {
         guard principal.canWrite(key.kind, project: key.project) else {

@@ -71,8 +71,12 @@ extension EC2API {
             name = try store.list(kind: .keyPair, project: project).first { Self.keyPairId($0) == id }?.key.name
         }
         guard let name else { throw EC2Error.missing("KeyName") }
+        let key = ResourceKey(kind: .keyPair, project: project, name: name)
+        if let stored = try store.get(key), case .keyPair(let spec) = stored.resource.spec, !call.principal.canManageKeyPair(owner: spec.user, project: project) {
+            throw EC2Error.unauthorized(call.principal.keyPairDenial(owner: spec.user, project: project, name: name))
+        }
         // As on EC2, deleting a key that does not exist succeeds.
-        _ = try store.delete([ResourceKey(kind: .keyPair, project: project, name: name)], reason: "deleted through the EC2 API")
+        _ = try store.delete([key], reason: "deleted by \(call.principal.user) through the EC2 API")
         return [.text("return", "true")]
     }
 

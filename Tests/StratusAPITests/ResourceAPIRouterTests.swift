@@ -48,10 +48,18 @@ import Testing
             kind: Image
             metadata: {name: debian, project: acme}
             spec: {source: /images/debian.qcow2}
+            ---
+            apiVersion: stratus/v1
+            kind: KeyPair
+            metadata: {name: deploy, project: acme}
+            spec: {user: alice, publicKey: \(Self.aliceKey)}
             """
         try store.apply(try ManifestLoader.load([ManifestSource(name: "seed.yaml", data: Data(text.utf8))]), options: ApplyOptions(applySet: "seed"))
         return store
     }
+
+    static let aliceKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k alice@laptop"
+    static let bobKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHr4pNqbc9RQX1t7fXwQ2Uo7vZpl0sYl8o3m1G8V8bHk bob@laptop"
 
     static func app(_ store: Store) -> some ApplicationProtocol {
         ResourceAPI(store: store, dataDirectory: NSTemporaryDirectory()).application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { _ in }
@@ -150,6 +158,44 @@ import Testing
             }
         }
         #expect(try store.get(ResourceKey(kind: .securityGroup, project: "acme", name: "web")) == nil)
+    }
+
+    @Test("a key pair belongs to its user: a developer may not replace, delete or plant one in another's name")
+    func keyPairOwnership() async throws {
+        let store = try Self.store()
+        @Sendable func keyPair(_ name: String, user: String?) -> String {
+            "apiVersion: stratus/v1\nkind: KeyPair\nmetadata: {name: \(name), project: acme}\nspec: {\(user.map { "user: \($0), " } ?? "")publicKey: \(Self.bobKey)}\n"
+        }
+        let refused: [(String, String)] = [
+            (keyPair("deploy", user: "alice"), "belongs to alice"),  // replace alice's key with bob's
+            (keyPair("deploy", user: "bob"), "belongs to alice"),  // take it over
+            (keyPair("planted", user: "alice"), "belongs to alice"),  // plant one in alice's name
+            (keyPair("planted", user: nil), "set spec.user: bob"),  // unowned means the manager's
+        ]
+        try await Self.app(store).test(.router) { client in
+            for (manifest, expected) in refused {
+                let body = try Self.plan(manifest, commit: true)
+                try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: "bob", method: "POST", path: "/v1/plan", body: body), body: ByteBuffer(bytes: body)) { response in
+                    #expect(response.status == .forbidden, "\(manifest)")
+                    let error = try Self.error(response.body)
+                    #expect(error.message.contains(expected), "\(error.message)")
+                }
+            }
+            let own = try Self.plan(keyPair("bobs", user: "bob"), commit: true)
+            try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: "bob", method: "POST", path: "/v1/plan", body: own), body: ByteBuffer(bytes: own)) { response in
+                #expect(response.status == .ok, "bob may keep his own key: \(String(buffer: response.body))")
+            }
+            let delete = try JSONEncoder().encode(DeleteRequest(keys: [ResourceKey(kind: .keyPair, project: "acme", name: "deploy")]))
+            try await client.execute(uri: "/v1/delete", method: .post, headers: try Self.headers(store, as: "bob", method: "POST", path: "/v1/delete", body: delete), body: ByteBuffer(bytes: delete)) { response in
+                #expect(response.status == .forbidden)
+            }
+            try await client.execute(uri: "/v1/delete", method: .post, headers: try Self.headers(store, as: "alice", method: "POST", path: "/v1/delete", body: delete), body: ByteBuffer(bytes: delete)) { response in
+                #expect(response.status == .ok, "its owner may delete it")
+            }
+        }
+        #expect(try store.get(ResourceKey(kind: .keyPair, project: "acme", name: "planted")) == nil)
+        let events = try store.events(for: ResourceKey(kind: .keyPair, project: "acme", name: "deploy"))
+        #expect(events.contains { $0.message.contains("requested by alice") }, "the log names who deleted it: \(events.map(\.message))")
     }
 
     @Test("a plan with a bad manifest is 422 with each error's position; over quota carries the EC2 code")

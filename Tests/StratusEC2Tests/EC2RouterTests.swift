@@ -88,6 +88,24 @@ import Testing
         }
     }
 
+    @Test("DeleteKeyPair of another user's key is UnauthorizedOperation, and the key stays")
+    func keyPairOwnership() async throws {
+        let store = try Self.store()
+        try await Self.app(store).test(.router) { client in
+            let (headers, body) = try Self.signed(store, "Action=DeleteKeyPair&KeyName=deploy&Version=2016-11-15", as: "bob")
+            try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .forbidden && Self.code(response) == "UnauthorizedOperation")
+                #expect(String(buffer: response.body).contains("belongs to alice"))
+            }
+            let (own, ownBody) = try Self.signed(store, "Action=DeleteKeyPair&KeyName=deploy&Version=2016-11-15", as: "alice")
+            try await client.execute(uri: "/", method: .post, headers: own, body: ownBody) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        let events = try store.events(for: ResourceKey(kind: .keyPair, project: "acme", name: "deploy"))
+        #expect(events.contains { $0.message.contains("deleted by alice") })
+    }
+
     @Test("a body over the limit is 413 RequestEntityTooLarge, with no internal type in the answer")
     func bodyTooLarge() async throws {
         let store = try Self.store()

@@ -59,6 +59,21 @@ public struct Principal: Sendable, Equatable {
         }
     }
 
+    /// Whether the principal may create, replace or delete a key pair of `project` owned by `owner`
+    /// (nil: the project's manager). A key pair belongs to its user: instances launched with it
+    /// trust it, so only its owner, the project's manager or a cloudadmin may change it.
+    public func canManageKeyPair(owner: String?, project: String) -> Bool {
+        isCloudAdmin || memberships[project]?.contains(.projectmanager) == true || (owner != nil && owner == user)
+    }
+
+    /// Why a key-pair change is refused.
+    public func keyPairDenial(owner: String?, project: String, name: String) -> String {
+        guard let owner else {
+            return "user \(user) may not set key pair \(name) of project \(project) without an owner (it would be the project manager's): set spec.user: \(user)"
+        }
+        return "key pair \(name) of project \(project) belongs to \(owner); only \(owner), the project's manager or a cloudadmin may replace or delete it"
+    }
+
     /// Why a write is refused, in words that say what would allow it.
     public func denial(_ kind: Kind, project: String) -> String {
         if kind.scope != .project { return "user \(user) may not change \(kind.rawValue) resources: that needs the cloudadmin role" }
