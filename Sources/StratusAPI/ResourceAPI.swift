@@ -18,11 +18,15 @@ public struct ResourceAPI: Sendable {
     let store: Store
     let dataDirectory: String
     let node: (any NodeOperations)?
+    /// The largest request body accepted (413 beyond it); read only after the signature's
+    /// access key and scope passed `Authenticator.precheck`.
+    let maxBodyBytes: Int
 
-    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil) {
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, maxBodyBytes: Int = 256 << 20) {
         self.store = store
         self.dataDirectory = dataDirectory
         self.node = node
+        self.maxBodyBytes = maxBodyBytes
     }
 
     /// The SigV4 service name the CLI signs for (`RequestSigner`'s default) and the region.
@@ -36,7 +40,7 @@ public struct ResourceAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
-        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [Self.region]))))
+        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [Self.region])), maxBodyBytes: maxBodyBytes))
         router.post("/v1/plan") { request, context in try await self.plan(request, context) }
         router.get("/v1/resources") { request, context in try self.list(request, context) }
         router.get("/v1/resource") { request, context in try self.resource(request, context) }
@@ -245,6 +249,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case "notFound": .notFound
             case "forbidden": .forbidden
             case "unauthorized": .unauthorized
+            case "tooLarge": .contentTooLarge
             default: .badRequest
             }
             return try reply(status, error)
@@ -266,10 +271,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 struct SignatureMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let authenticator: Authenticator
+    let maxBodyBytes: Int
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        // Refuse what is unsigned or signed with an unknown key before buffering a byte of the body.
+        try authenticator.precheck(SignableRequest(request, body: ByteBuffer()))
         var request = request
-        let body = try await request.collectBody(upTo: context.maxUploadSize)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(kind: "tooLarge", message: "The request body is larger than this server accepts (\(maxBodyBytes >> 20) MB, --api-max-body); send fewer manifests per request.")
+        }
         let (principal, _) = try authenticator.authenticate(SignableRequest(request, body: body))
         var context = context
         context.principal = principal

@@ -33,18 +33,49 @@ public struct Authenticator: Sendable {
             return found?.credential.secretKey
         }
         guard let found else { throw AuthenticationError.unknownAccessKey(verified.accessKey) }
-        if let scope, let signed = verified.scope {
+        if let signed = verified.scope {
             // `20261125/nova/ec2/aws4_request`: the region and service the client signed for.
             let parts = signed.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 4 else { throw AuthenticationError.wrongScope("The credential scope \"\(signed)\" is not date/region/service/aws4_request.") }
-            if parts[2] != scope.service, Self.apiServices.contains(parts[2]) {
-                throw AuthenticationError.wrongScope("The request is signed for service \"\(parts[2])\"; this endpoint is \"\(scope.service)\". Sign it for \(scope.service).")
-            }
-            guard parts[2] != scope.service || scope.regions.contains(parts[1]) else {
-                throw AuthenticationError.wrongScope("The request is signed for region \"\(parts[1])\"; this server serves \(scope.regions.sorted().joined(separator: ", ")). Set the client's region (AWS_DEFAULT_REGION) to one of them.")
-            }
+            try checkScope(region: parts[1], service: parts[2])
         }
         return (try principal(found.credential, user: found.user, manages: found.manages), verified)
+    }
+
+    /// What can be refused before the body is read, so an unsigned or foreign request never makes
+    /// the server buffer its body: a SigV4 `Authorization` header or presigned query must name a
+    /// known access key and, with a scope, this API. Other forms (SigV2) are checked with the body.
+    public func precheck(_ request: SignableRequest) throws {
+        let credential: String
+        if let authorization = request.header("authorization"), authorization.hasPrefix("AWS4-HMAC-SHA256") {
+            guard let start = authorization.range(of: "Credential=") else {
+                throw AuthenticationError.malformed("The Authorization header needs Credential=, SignedHeaders= and Signature=.")
+            }
+            credential = String(authorization[start.upperBound...].prefix { $0 != "," && $0 != " " })
+        } else if let presigned = request.queryParameters.first(where: { $0.name == "X-Amz-Credential" })?.value {
+            credential = presigned
+        } else if request.header("authorization") == nil, !request.queryParameters.contains(where: { $0.name == "Signature" || $0.name == "AWSAccessKeyId" }) {
+            throw AuthenticationError.missing()
+        } else {
+            return
+        }
+        let parts = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 5, !parts[0].isEmpty else {
+            throw AuthenticationError.malformed("The credential \"\(credential)\" must read ACCESSKEY/YYYYMMDD/REGION/SERVICE/aws4_request.")
+        }
+        guard try store.signer(accessKey: parts[0]) != nil else { throw AuthenticationError.unknownAccessKey(parts[0]) }
+        try checkScope(region: parts[2], service: parts[3])
+    }
+
+    /// Refuses a signature made for another of this server's APIs, or for a region it does not serve.
+    private func checkScope(region: String, service: String) throws {
+        guard let scope else { return }
+        if service != scope.service, Self.apiServices.contains(service) {
+            throw AuthenticationError.wrongScope("The request is signed for service \"\(service)\"; this endpoint is \"\(scope.service)\". Sign it for \(scope.service).")
+        }
+        guard service != scope.service || scope.regions.contains(region) else {
+            throw AuthenticationError.wrongScope("The request is signed for region \"\(region)\"; this server serves \(scope.regions.sorted().joined(separator: ", ")). Set the client's region (AWS_DEFAULT_REGION) to one of them.")
+        }
     }
 
     /// The roles and memberships behind a credential (its user's spec and managed projects as

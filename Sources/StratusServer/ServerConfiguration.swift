@@ -29,6 +29,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var listen = "127.0.0.1"
     public var apiPort = 8774
     public var ec2Port = 8773
+    public var apiMaxBody = 256
     public var metadataListen: String?
     public var logLevel = Logger.Level.info
     public var ldapURL: String?
@@ -54,6 +55,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .text("listen", \.listen, valueName: "address", help: "Address the APIs listen on. Keep 127.0.0.1 unless the network in front is trusted."),
         .integer("api-port", \.apiPort, range: 0...65535, valueName: "port", help: "Port of the resource API (the CLI's --server); 0 picks a free one, written to DATA/serve.json."),
         .integer("ec2-port", \.ec2Port, range: 0...65535, valueName: "port", help: "Port of the EC2 Query API; 0 picks a free one, written to DATA/serve.json."),
+        .integer("api-max-body", \.apiMaxBody, range: 1...4096, valueName: "MB", help: "The largest request body the resource API reads (413 beyond it), only after the signature's access key and scope were checked; 100,000 resources of manifests are about 20 MB."),
         .optional("metadata-listen", \.metadataListen, valueName: "host:port", help: "Where the instance metadata service listens, e.g. 169.254.169.254:80 on a compute node. Default: off.") { text throws(ConfigurationError) in
             _ = try ServerConfiguration.hostAndPort(text, setting: "metadata-listen")
         },
@@ -74,7 +76,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, apiMaxBody, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

@@ -79,7 +79,7 @@ public struct StratusServer: Sendable {
         if configuration.metadataListen != nil { expected.insert(.metadata) }
         let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
-        let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations)
+        let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20)
             .application(host: host, port: configuration.apiPort, logger: Logger(label: "stratus.api")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.api) { $0.apiURL = url; $0.apiPort = chosen }

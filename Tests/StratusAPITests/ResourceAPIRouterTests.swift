@@ -61,8 +61,8 @@ import Testing
     static let aliceKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k alice@laptop"
     static let bobKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHr4pNqbc9RQX1t7fXwQ2Uo7vZpl0sYl8o3m1G8V8bHk bob@laptop"
 
-    static func app(_ store: Store) -> some ApplicationProtocol {
-        ResourceAPI(store: store, dataDirectory: NSTemporaryDirectory()).application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { _ in }
+    static func app(_ store: Store, maxBodyBytes: Int = 256 << 20) -> some ApplicationProtocol {
+        ResourceAPI(store: store, dataDirectory: NSTemporaryDirectory(), maxBodyBytes: maxBodyBytes).application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { _ in }
     }
 
     /// Headers of a request signed as `user` (nil: unsigned).
@@ -97,6 +97,31 @@ import Testing
                 #expect(response.status == .unauthorized)
                 let error = try Self.error(response.body)
                 #expect(error.kind == "unauthorized" && !error.message.isEmpty)
+            }
+        }
+    }
+
+    @Test("an unsigned or unknown-key request is refused before its body is read; a signed one over the limit is 413")
+    func bodyLimitAfterSignature() async throws {
+        let store = try Self.store()
+        let big = try Self.plan(String(repeating: "# padding\n", count: 200_000), commit: false)  // ~2 MB
+        try await Self.app(store, maxBodyBytes: 1 << 20).test(.router) { client in
+            // Over the limit, yet answered 401: the signature check came first.
+            try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: nil, method: "POST", path: "/v1/plan", body: big), body: ByteBuffer(bytes: big)) { response in
+                #expect(response.status == .unauthorized)
+            }
+            var forged = try Self.headers(store, as: "alice", method: "POST", path: "/v1/plan", body: big)
+            forged[.authorization] = forged[.authorization]!.replacingOccurrences(of: "Credential=", with: "Credential=AKNOBODY")
+            let unknown = forged
+            try await client.execute(uri: "/v1/plan", method: .post, headers: unknown, body: ByteBuffer(bytes: big)) { response in
+                #expect(response.status == .unauthorized)
+                let error = try Self.error(response.body)
+                #expect(error.message.contains("does not exist"), "\(error.message)")
+            }
+            try await client.execute(uri: "/v1/plan", method: .post, headers: try Self.headers(store, as: "alice", method: "POST", path: "/v1/plan", body: big), body: ByteBuffer(bytes: big)) { response in
+                #expect(response.status == .contentTooLarge)
+                let error = try Self.error(response.body)
+                #expect(error.message.contains("larger than this server accepts (1 MB"), "\(error.message)")
             }
         }
     }

@@ -58,6 +58,7 @@ import Testing
     func sample(_ key: String) -> String {
         switch key {
         case "api-port", "ec2-port": "4321"
+        case "api-max-body": "64"
         case "resync-interval": "9"
         case "role": "all"
         case "log-level": "debug"

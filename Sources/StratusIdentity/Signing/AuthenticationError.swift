@@ -22,10 +22,10 @@ public struct AuthenticationError: Error, Sendable, Equatable, CustomStringConve
         self.message = message
     }
 
-    static func missing() -> Self {
+    public static func missing() -> Self {
         Self(.missing, "The request is not signed: send an AWS Signature Version 4 (or 2) with an access key from `stratus credentials`.")
     }
-    static func malformed(_ detail: String) -> Self { Self(.malformed, detail) }
+    public static func malformed(_ detail: String) -> Self { Self(.malformed, detail) }
     public static func unknownAccessKey(_ key: String) -> Self {
         Self(.unknownAccessKey, "The access key \"\(key)\" does not exist; get yours with `stratus credentials USER -p PROJECT`.")
     }
