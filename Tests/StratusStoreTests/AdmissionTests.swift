@@ -123,6 +123,25 @@ import Testing
         try store.apply(try documents(Self.instances(["m1.tiny"]).replacingOccurrences(of: "extra-0", with: "fresh")), options: ApplyOptions(applySet: "more"))
     }
 
+    @Test("a reference the stored resource holds stays valid after its target is deleted; a new one must resolve")
+    func heldReferences() throws {
+        let store = try Self.seeded()
+        let key = "apiVersion: stratus/v1\nkind: KeyPair\nmetadata: {name: deploy, project: small}\nspec: {user: alice, publicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k a}\n"
+        func instance(_ name: String, labels: String = "{}") -> String {
+            "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: small, labels: \(labels)}\nspec: {image: debian, instanceType: m1.tiny, keyName: deploy}\n"
+        }
+        try store.apply(try documents(key + "---\n" + instance("keyed")), options: ApplyOptions(applySet: "keys"))
+        let deploy = ResourceKey(kind: .keyPair, project: "small", name: "deploy")
+        _ = try store.delete([deploy])
+        try store.finalizeDeletion(deploy)
+        // The instance keeps its key: changing its labels (what EC2 CreateTags does) still works.
+        try store.apply(try documents(instance("keyed", labels: "{role: web}")), options: ApplyOptions(applySet: "keys"))
+        #expect(try store.get(ResourceKey(kind: .instance, project: "small", name: "keyed"))?.metadata.labels == ["role": "web"])
+        // A new instance naming the deleted key is refused, at the field.
+        let error = try #require(throws: ManifestErrors.self) { try store.apply(try documents(instance("fresh")), options: ApplyOptions(applySet: "other")) }
+        #expect(error.errors.first?.path == "spec.keyName" && error.errors.first?.message.contains("KeyPair small/deploy does not exist") == true)
+    }
+
     @Test("authorization runs on every change of the plan, prunes included, in the apply's transaction")
     func authorization() throws {
         let store = try Self.seeded()

@@ -6,7 +6,10 @@ extension Store {
     /// Checks that every name a document refers to resolves, within the set or the store.
     ///
     /// A project-scoped resource also refers to its project. A `project/name` image must be
-    /// public. Every failure names the field's position and suggests the closest existing name.
+    /// public. A reference the stored resource already holds stays valid for its later updates
+    /// even when its target is gone (as on EC2, an instance keeps its key pair, groups and image
+    /// when they are deleted); a new or changed reference must resolve. Every failure names the
+    /// field's position and suggests the closest existing name.
     func checkReferences(_ db: Database, _ documents: [ManifestDocument], _ stored: [ResourceKey: SnapshotRow]) throws {
         var inSet: [ResourceKey: Int] = [:]  // indices: copying documents into a map costs more than the check
         inSet.reserveCapacity(documents.count)
@@ -31,8 +34,22 @@ extension Store {
             return true
         }
 
+        var heldByStored: [ResourceKey: Set<ResourceKey>] = [:]
+        /// The targets the stored version of `key` refers to (read only when a reference fails).
+        func held(_ key: ResourceKey) throws -> Set<ResourceKey> {
+            if let known = heldByStored[key] { return known }
+            var targets: Set<ResourceKey> = []
+            if let row = stored[key], !row.terminating, let json = try String.fetchOne(db, sql: "SELECT spec FROM resource WHERE id = ?", arguments: [row.id]) {
+                let spec = try ResourceSpec.fromJSON(Data(json.utf8), kind: key.kind)
+                targets = Set(spec.body.references(project: key.project.isEmpty ? nil : key.project).map(\.target))
+            }
+            heldByStored[key] = targets
+            return targets
+        }
+
         for index in documents.indices {
             for reference in documents[index].references where try !exists(reference) {
+                if reference.path != [.key("metadata"), .key("project")], try held(documents[index].key).contains(reference.target) { continue }
                 let document = documents[index]
                 if namesByScope == nil {
                     var names: [String: [String]] = [:]
