@@ -106,6 +106,24 @@ import Testing
         #expect(events.contains { $0.message.contains("deleted by alice") })
     }
 
+    @Test("CreateTags beyond AWS's limits is TagLimitExceeded or InvalidParameterValue, and changes nothing")
+    func tagLimits() async throws {
+        let store = try Self.store()
+        let group = try store.apply(try ManifestLoader.load([ManifestSource(name: "g.yaml", data: Data("apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: web, project: acme}\nspec: {}\n".utf8))]), options: ApplyOptions(applySet: "g"))
+        let id = try #require(group.changes.first?.id)
+        let many = (1...51).map { "Tag.\($0).Key=k\($0)&Tag.\($0).Value=v" }.joined(separator: "&")
+        let cases = [(many, "TagLimitExceeded"), ("Tag.1.Key=" + String(repeating: "k", count: 129) + "&Tag.1.Value=v", "InvalidParameterValue"), ("Tag.1.Key=name&Tag.1.Value=a%00b", "InvalidParameterValue")]
+        try await Self.app(store).test(.router) { client in
+            for (tags, code) in cases {
+                let (headers, body) = try Self.signed(store, "Action=CreateTags&ResourceId.1=\(id)&\(tags)&Version=2016-11-15", as: "alice")
+                try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                    #expect(response.status == .badRequest && Self.code(response) == code, "\(String(buffer: response.body).prefix(400))")
+                }
+            }
+        }
+        #expect(try store.get(ResourceKey(kind: .securityGroup, project: "acme", name: "web"))?.metadata.labels.isEmpty == true)
+    }
+
     @Test("a body over the limit is 413 RequestEntityTooLarge, with no internal type in the answer")
     func bodyTooLarge() async throws {
         let store = try Self.store()

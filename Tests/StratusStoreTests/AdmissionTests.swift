@@ -49,6 +49,11 @@ import Testing
         Case(rule: "scope: a project kind needs one", manifest: "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: v}\nspec: {sizeGB: 1}\n", expected: "missing required field \"project\"", line: 3),
         Case(rule: "validation", manifest: "apiVersion: stratus/v1\nkind: Network\nmetadata: {name: n, project: small}\nspec: {cidr: 10.0.0.1/24}\n", expected: "spec.cidr", line: 4),
         Case(rule: "references", manifest: "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: two, project: small}\nspec: {image: debain, instanceType: m1.tiny}\n", expected: "did you mean \"debian\"?", line: 4),
+        Case(rule: "labels: at most 50 (tags)", manifest: group(labels: (0..<51).map { "k\($0): v" }.joined(separator: ", ")), expected: "at most 50 labels (tags), got 51", line: 3, code: "TagLimitExceeded"),
+        Case(rule: "labels: keys of at most 128 characters", manifest: group(labels: String(repeating: "k", count: 129) + ": v"), expected: "1 to 128 characters, got 129", line: 3, code: "InvalidParameterValue"),
+        Case(rule: "labels: no aws: prefix", manifest: group(labels: "\"aws:name\": web"), expected: "reserved", line: 3, code: "InvalidParameterValue"),
+        Case(rule: "labels: no control characters", manifest: group(labels: "name: \"we\\x01b\""), expected: "control character", line: 3, code: "InvalidParameterValue"),
+        Case(rule: "rules per security group", manifest: "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: big, project: small}\nspec:\n  ingress: [" + (1...61).map { "{protocol: tcp, fromPort: \($0), toPort: \($0)}" }.joined(separator: ", ") + "]\n", expected: "at most 60 rules, got 61", line: 5, code: "RulesPerSecurityGroupLimitExceeded"),
         Case(rule: "quota: instances", manifest: instances(["m1.tiny", "m1.tiny"]), expected: "project small's quota allows 2 instances; this would make 3 (1 now, +2 from this apply)", line: 8, code: "InstanceLimitExceeded"),
         Case(rule: "quota: cores", manifest: instances(["m1.large"]), expected: "allows 3 cores; this would make 5", line: 3, code: "InstanceLimitExceeded"),
         Case(rule: "quota: RAM", manifest: instances(["m1.medium"]), expected: "allows 2048 MB of RAM; this would make 2560", line: 3, code: "InstanceLimitExceeded"),
@@ -57,6 +62,10 @@ import Testing
         Case(rule: "quota: addresses", manifest: "apiVersion: stratus/v1\nkind: Address\nmetadata: {name: a1, project: small}\nspec: {}\n---\napiVersion: stratus/v1\nkind: Address\nmetadata: {name: a2, project: small}\nspec: {}\n", expected: "allows 1 addresses", line: 8, code: "AddressLimitExceeded"),
         Case(rule: "quota: security groups", manifest: "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: g1, project: small}\nspec: {}\n---\napiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: g2, project: small}\nspec: {}\n", expected: "allows 1 security groups", line: 8, code: "SecurityGroupLimitExceeded"),
     ]
+
+    static func group(labels: String) -> String {
+        "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: tagged, project: small, labels: {\(labels)}}\nspec: {}\n"
+    }
 
     static func instances(_ types: [String]) -> String {
         types.enumerated().map { "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: extra-\($0.offset), project: small}\nspec: {image: debian, instanceType: \($0.element)}\n" }.joined(separator: "---\n")

@@ -16,6 +16,34 @@ public enum Admission {
         public var path: [PathElement]
         public var message: String
         public var hint: String?
+        /// The EC2 error code, where AWS has one (`TagLimitExceeded`).
+        public var code: String?
+    }
+
+    /// AWS's tag limits, which labels (the EC2 API's tags) keep: at most 50 per resource, keys of 1
+    /// to 128 and values of at most 256 characters, no `aws:` prefix, no control characters.
+    public static func labels(_ labels: [String: String]) -> [Problem] {
+        var problems: [Problem] = []
+        if labels.count > 50 {
+            problems.append(Problem(path: [.key("metadata"), .key("labels")], message: "a resource holds at most 50 labels (tags), got \(labels.count)", code: "TagLimitExceeded"))
+        }
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+            let path: [PathElement] = [.key("metadata"), .key("labels"), .key(key)]
+            func bad(_ text: String) -> Bool { text.unicodeScalars.contains { $0.properties.generalCategory == .control } }
+            if key.isEmpty || key.count > 128 {
+                problems.append(Problem(path: path, message: "a label key has 1 to 128 characters, got \(key.count)", code: "InvalidParameterValue"))
+            } else if key.lowercased().hasPrefix("aws:") {
+                problems.append(Problem(path: path, message: "label keys starting with \"aws:\" are reserved", code: "InvalidParameterValue"))
+            } else if bad(key) {
+                problems.append(Problem(path: [.key("metadata"), .key("labels")], message: "a label key holds a control character", code: "InvalidParameterValue"))
+            }
+            if value.count > 256 {
+                problems.append(Problem(path: path, message: "a label value has at most 256 characters, got \(value.count)", code: "InvalidParameterValue"))
+            } else if bad(value) {
+                problems.append(Problem(path: path, message: "a label value holds a control character", code: "InvalidParameterValue"))
+            }
+        }
+        return problems
     }
 
     /// Name and scope rules for a resource's identity; returns the project it lives in (the given
@@ -63,8 +91,10 @@ public enum Admission {
         let location = SourceLocation(file: origin, line: 1, column: 1)
         let label = resource.key.description
         let (project, problems) = identity(kind: resource.kind, name: resource.metadata.name, project: resource.metadata.project, defaultProject: nil)
-        var errors = problems.map { ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint) }
-        errors += validate(resource.spec.body).map { ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint) }
+        var errors = (problems + labels(resource.metadata.labels)).map {
+            ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint, code: $0.code)
+        }
+        errors += validate(resource.spec.body).map { ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint, code: $0.code) }
         guard errors.isEmpty else { throw ManifestErrors(errors) }
         var admitted = resource
         admitted.metadata.project = project

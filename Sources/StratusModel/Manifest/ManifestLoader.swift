@@ -309,8 +309,8 @@ public enum ManifestLoader {
         }
         // Decoding ends here; the rules every writer shares are admission's (name, scope, validation, defaults).
         let (project, identityProblems) = Admission.identity(kind: kind, name: metadata.name, project: metadata.project, defaultProject: defaultProject)
-        for problem in identityProblems {
-            errors.append(ManifestError(location: at(root.locate(problem.path) ?? metadataNode.mark), path: renderPath(problem.path), message: problem.message, hint: problem.hint))
+        for problem in identityProblems + Admission.labels(metadata.labels ?? [:]) {
+            errors.append(ManifestError(location: at(root.locate(problem.path) ?? metadataNode.mark), path: renderPath(problem.path), message: problem.message, hint: problem.hint, code: problem.code))
         }
         let key = ResourceKey(kind: kind, project: project, name: metadata.name)
         let label = key.description
@@ -324,7 +324,7 @@ public enum ManifestLoader {
         }
         errors += session.unknownFieldIssues().map { failure($0, resource: label) }
         for issue in Admission.validate(body) {
-            errors.append(ManifestError(location: at(root.locate(issue.path)), resource: label, path: renderPath(issue.path), message: issue.message, hint: issue.hint))
+            errors.append(ManifestError(location: at(root.locate(issue.path)), resource: label, path: renderPath(issue.path), message: issue.message, hint: issue.hint, code: issue.code))
         }
         guard errors.isEmpty else { return .failure(ManifestErrors(errors)) }
         Admission.applyDefaults(&body)

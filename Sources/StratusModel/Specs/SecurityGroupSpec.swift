@@ -5,6 +5,9 @@ public struct SecurityGroupSpec: SpecBody {
     public var description: String?
     public var ingress: [IngressRule]?
 
+    /// AWS's default quota of inbound rules per security group.
+    public static let maximumRules = 60
+
     public init(description: String? = nil, ingress: [IngressRule]? = nil) {
         self.description = description
         self.ingress = ingress
@@ -19,6 +22,9 @@ public struct SecurityGroupSpec: SpecBody {
     }
 
     public func validate(_ validator: inout Validator) {
+        if let count = ingress?.count, count > Self.maximumRules {
+            validator.fail([.key("ingress")], "a security group holds at most \(Self.maximumRules) rules, got \(count)", hint: "merge rules (port ranges, wider CIDRs) or use another group", code: "RulesPerSecurityGroupLimitExceeded")
+        }
         for (index, rule) in (ingress ?? []).enumerated() {
             let at: [PathElement] = [.key("ingress"), .index(index)]
             switch rule.protocol {

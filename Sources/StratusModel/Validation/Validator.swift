@@ -3,11 +3,14 @@ public struct FieldIssue: Sendable, Equatable {
     public var path: [PathElement]
     public var message: String
     public var hint: String?
+    /// The EC2 error code an API answers with, where AWS has one for this limit.
+    public var code: String?
 
-    public init(path: [PathElement], message: String, hint: String? = nil) {
+    public init(path: [PathElement], message: String, hint: String? = nil, code: String? = nil) {
         self.path = path
         self.message = message
         self.hint = hint
+        self.code = code
     }
 }
 
@@ -18,8 +21,8 @@ public struct Validator: Sendable {
     public init() {}
 
     /// Records an issue at a field.
-    public mutating func fail(_ path: [PathElement], _ message: String, hint: String? = nil) {
-        issues.append(FieldIssue(path: [.key("spec")] + path, message: message, hint: hint))
+    public mutating func fail(_ path: [PathElement], _ message: String, hint: String? = nil, code: String? = nil) {
+        issues.append(FieldIssue(path: [.key("spec")] + path, message: message, hint: hint, code: code))
     }
 
     /// Requires `value` to lie in `range`.
