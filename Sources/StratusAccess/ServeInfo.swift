@@ -44,6 +44,8 @@ public struct ServeInfo: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(UInt8(ascii: "\n"))
-        try data.write(to: URL(fileURLWithPath: Self.path(dataDirectory: dataDirectory)), options: .atomic)
+        let path = Self.path(dataDirectory: dataDirectory)
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)  // it names the server's ports and PID only to its owner
     }
 }

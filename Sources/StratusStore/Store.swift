@@ -35,7 +35,21 @@ public final class Store: Sendable {
         // times between checkpoints, and each checkpoint copies and syncs them once, in the
         // writer, blocking every other write (EC2 benchmark: 574/542 -> 606/614 pairs/s).
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000") }
-        let pool = try DatabasePool(path: (dataDirectory as NSString).appendingPathComponent("stratus.sqlite"), configuration: configuration)
+        let path = (dataDirectory as NSString).appendingPathComponent("stratus.sqlite")
+        // The database holds every spec and the sealed secrets: owner-only whatever the umask.
+        // SQLite gives the -wal and -shm files the database file's mode, so the file is made first.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)  // files of older versions
+        }
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: dataDirectory))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            logger.warning("the data directory is open to other local users; its files are kept owner-only, but close it too", metadata: [
+                "stratus.dataDir": "\(dataDirectory)", "stratus.mode": "\(String(mode, radix: 8))", "stratus.fix": "chmod 700 \(dataDirectory)",
+            ])
+        }
         let secrets = try SecretBox(keyFile: (dataDirectory as NSString).appendingPathComponent("secret.key"))
         try self.init(writer: pool, logger: logger, secrets: secrets, identityProbe: pool.path)
     }

@@ -55,6 +55,8 @@ import FoundationNetworking
             let info = await server.endpoints.listening()
             #expect(info.pid == Int(ProcessInfo.processInfo.processIdentifier))
             #expect(ServeInfo.read(dataDirectory: directory) == info)
+            let mode = try FileManager.default.attributesOfItem(atPath: ServeInfo.path(dataDirectory: directory))[.posixPermissions] as? Int
+            #expect(mode == 0o600, "serve.json is owner-only")
             let api = try #require(info.apiURL.flatMap(URL.init(string:)))
             #expect(info.apiPort != 8774 && info.apiPort != 0 && info.ec2Port != 0)
             let (body, response) = try await URLSession.shared.data(from: api.appendingPathComponent("healthz"))

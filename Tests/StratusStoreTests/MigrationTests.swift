@@ -6,6 +6,19 @@ import Testing
 @testable import StratusStore
 
 @Suite struct MigrationTests {
+    @Test("in a data directory open to others (0755), the store's files are still owner-only")
+    func fileModes() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-modes-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let store = try Store(dataDirectory: directory)
+        _ = try store.credential(user: Store.rootUser)  // writes through the WAL and seals a secret
+        for file in ["stratus.sqlite", "stratus.sqlite-wal", "stratus.sqlite-shm", "secret.key"] {
+            let mode = try #require(try FileManager.default.attributesOfItem(atPath: "\(directory)/\(file)")[.posixPermissions] as? Int, "\(file)")
+            #expect(mode & 0o077 == 0, "\(file) is \(String(mode, radix: 8))")
+        }
+    }
+
     @Test("an empty database is migrated to every named migration")
     func fromEmpty() throws {
         let store = try makeStore(seedCatalog: false)
