@@ -34,7 +34,7 @@ public struct ResourceAPI: Sendable {
     public static let region = "nova"
 
     /// The Hummingbird application for this API.
-    public func application(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void)
+    public func application(host: String, port: Int, limits: HTTPLimits = HTTPLimits(), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void)
         -> some ApplicationProtocol
     {
         let router = Router(context: APIRequestContext.self)
@@ -54,7 +54,8 @@ public struct ResourceAPI: Sendable {
         router.get("/v1/whoami") { _, context in try json(WhoAmI(try context.requirePrincipal())) }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "stratus"),
+            server: limits.server,
+            configuration: limits.configuration(host: host, port: port, serverName: "stratus", logger: logger),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

@@ -78,7 +78,7 @@ public struct EC2API: Sendable {
     ]
 
     /// The Hummingbird application serving the API on `host:port` (0 picks a free port, passed to `onRunning`).
-    public func application(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+    public func application(host: String, port: Int, limits: HTTPLimits = HTTPLimits(), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: EC2RequestContext.self)
         for path in ["/", "/services/Cloud"] {  // Hummingbird matches /services/Cloud/ too
             router.get(RouterPath(path)) { request, context in await self.handle(request, context) }
@@ -86,7 +86,8 @@ public struct EC2API: Sendable {
         }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "stratus-ec2"),
+            server: limits.server,
+            configuration: limits.configuration(host: host, port: port, serverName: "stratus-ec2", logger: logger),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

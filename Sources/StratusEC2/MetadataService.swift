@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import StratusAccess
 import StratusModel
 import StratusStore
 
@@ -18,12 +19,13 @@ public struct MetadataService: Sendable {
 
     public init(store: Store) { self.store = store }
 
-    public func application(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+    public func application(host: String, port: Int, limits: HTTPLimits = HTTPLimits(), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: MetadataRequestContext.self)
         router.get("/**") { request, context in try self.respond(path: request.uri.path, remote: context.remoteIP) }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "stratus-metadata"),
+            server: limits.server,
+            configuration: limits.configuration(host: host, port: port, serverName: "stratus-metadata", logger: logger),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

@@ -74,20 +74,22 @@ public struct StratusServer: Sendable {
             resyncInterval: .seconds(configuration.resyncInterval)
         )
 
+        let limits = HTTPLimits(idleTimeout: .seconds(configuration.httpIdleTimeout), maxConnections: configuration.maxConnections)
+        Self.raiseOpenFileLimit(logger: logger)
         let host = configuration.listen
         var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2]
         if configuration.metadataListen != nil { expected.insert(.metadata) }
         let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
         let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20)
-            .application(host: host, port: configuration.apiPort, logger: Logger(label: "stratus.api")) { chosen in
+            .application(host: host, port: configuration.apiPort, limits: limits, logger: Logger(label: "stratus.api")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.api) { $0.apiURL = url; $0.apiPort = chosen }
                 logger.info("resource API listening", metadata: ["stratus.url": "\(url)"])
             }
         let ec2Endpoint = configuration.ec2Port == 0 ? "" : "http://\(host):\(configuration.ec2Port)/services/Cloud"
         let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, endpoint: ec2Endpoint)
-            .application(host: host, port: configuration.ec2Port, logger: Logger(label: "stratus.ec2")) { chosen in
+            .application(host: host, port: configuration.ec2Port, limits: limits, logger: Logger(label: "stratus.ec2")) { chosen in
                 let url = "http://\(host):\(chosen)/services/Cloud"
                 await endpoints.bound(.ec2) { $0.ec2URL = url; $0.ec2Port = chosen }
                 logger.info("EC2 API listening", metadata: ["stratus.url": "\(url)"])
@@ -95,7 +97,7 @@ public struct StratusServer: Sendable {
         var services: [any Service] = [controller, api, ec2]
         if let listen = configuration.metadataListen {
             let (metadataHost, metadataPort) = try ServerConfiguration.hostAndPort(listen, setting: "metadata-listen")
-            services.append(MetadataService(store: store).application(host: metadataHost, port: metadataPort, logger: Logger(label: "stratus.metadata")) { chosen in
+            services.append(MetadataService(store: store).application(host: metadataHost, port: metadataPort, limits: limits, logger: Logger(label: "stratus.metadata")) { chosen in
                 let url = "http://\(metadataHost):\(chosen)"
                 await endpoints.bound(.metadata) { $0.metadataURL = url }
                 logger.info("metadata service listening", metadata: ["stratus.url": "\(url)"])
@@ -121,6 +123,17 @@ public struct StratusServer: Sendable {
             password = text.trimmingCharacters(in: .newlines)
         }
         return LDAPDirectory(LDAPConfiguration(url: url, bindDN: bindDN, password: password, base: base), logger: Logger(label: "stratus.ldap"))
+    }
+
+    /// Raises the soft limit of open files to the hard one, so connection caps, not the kernel, bound clients.
+    static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let before = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            logger.debug("open-file limit raised", metadata: ["stratus.from": "\(before)", "stratus.to": "\(limit.rlim_max)"])
+        }
     }
 
     /// The host name's first label, lower-cased: the default node name.

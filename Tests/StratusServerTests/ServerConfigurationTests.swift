@@ -59,6 +59,8 @@ import Testing
         switch key {
         case "api-port", "ec2-port": "4321"
         case "api-max-body": "64"
+        case "http-idle-timeout": "5"
+        case "max-connections": "500"
         case "resync-interval": "9"
         case "role": "all"
         case "log-level": "debug"
