@@ -251,13 +251,35 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case "forbidden": .forbidden
             case "unauthorized": .unauthorized
             case "tooLarge": .contentTooLarge
+            case "conflict": .conflict
             default: .badRequest
             }
             return try reply(status, error)
-        } catch let error as HTTPError {
+        } catch is NIOTooManyBytesError {
+            return try reply(.contentTooLarge, APIError(kind: "tooLarge", message: "The request body is larger than this server accepts."))
+        } catch let error as HTTPError where error.status.code < 500 {
             return try reply(error.status, APIError(kind: "badRequest", message: error.body ?? "\(error.status)"))
+        } catch let error as DecodingError {
+            return try reply(.badRequest, APIError(kind: "badRequest", message: "The request body is not what this route expects: \(Self.describe(error))"))
         } catch {
-            return try reply(.internalServerError, APIError(kind: "internal", message: "\(error)"))
+            // The details go to the server's log, never to the client (no internal type names).
+            let id = UUID().uuidString.lowercased()
+            context.logger.error("internal error", metadata: ["stratus.requestId": "\(id)", "stratus.error": "\(error)"])
+            return try reply(.internalServerError, APIError(kind: "internal", message: "An internal error has occurred (request \(id)); the server's log has the details."))
+        }
+    }
+
+    /// A decoding failure in words: the field path and what was wrong, without Swift type names.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let text = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)): missing field \"\(key.stringValue)\""
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context)): a value of the wrong type"
+        case .dataCorrupted(let context): return "\(path(context)): not valid JSON"
+        @unknown default: return "not valid JSON"
         }
     }
 
