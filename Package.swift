@@ -175,7 +175,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StratusModelTests", dependencies: ["StratusModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "StratusModelTests", dependencies: ["StratusModel", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusStoreTests",
             dependencies: ["StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift")],
@@ -191,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "StratusEC2Tests",
             dependencies: [
-                "StratusEC2", "StratusIdentity", "StratusStore", "StratusModel", .product(name: "GRDB", package: "GRDB.swift"),
+                "StratusEC2", "StratusIdentity", "StratusStore", "StratusModel", "StratusTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -209,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "StratusAPITests",
             dependencies: [
-                "StratusAPI", "StratusIdentity", "StratusModel", "StratusStore",
+                "StratusAPI", "StratusIdentity", "StratusModel", "StratusStore", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

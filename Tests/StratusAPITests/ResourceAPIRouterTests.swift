@@ -8,6 +8,7 @@ import NIOCore
 import StratusIdentity
 import StratusModel
 import StratusStore
+import StratusTestSupport
 import Testing
 
 @testable import StratusAPI
@@ -129,7 +130,7 @@ import Testing
     @Test("random but well-signed requests to every route never get a 5xx", arguments: [UInt64(7), 20261201])
     func fuzz(seed: UInt64) async throws {
         let store = try Self.store()
-        var generator = SeededRandom(seed: seed)
+        var generator = SplitMix64(seed: seed)
         let words = ["Instance", "Image", "KeyPair", "instances", "Nope", "", "acme", "zeta", "debian", "deploy", "web-1", "i-00000000", "%00", "-1", "0", "99999999999999999999", "../x", String(repeating: "z", count: 300)]
         let manifests = [
             "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: web-1, project: acme}\nspec: {image: debian, instanceType: m1.tiny}\n",
@@ -321,18 +322,5 @@ import Testing
                 #expect(response.status == .badRequest && error.message == "this server runs no hypervisor")
             }
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a failing fuzz round can be replayed from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -8,6 +8,7 @@ import NIOCore
 import StratusIdentity
 import StratusModel
 import StratusStore
+import StratusTestSupport
 import Testing
 
 @testable import StratusEC2
@@ -154,7 +155,7 @@ import Testing
             spec: {}
             """
         let ids = try store.apply(try ManifestLoader.load([ManifestSource(name: "world.yaml", data: Data(world.utf8))]), options: ApplyOptions(applySet: "world")).changes.compactMap(\.id)
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         let actions = Array(EC2API.actions.keys).sorted() + ["Nonsense", ""]
         let names = ["InstanceId.1", "InstanceId.2", "ImageId", "MinCount", "MaxCount", "InstanceType", "KeyName", "GroupName", "GroupId", "SecurityGroup.1",
                      "Filter.1.Name", "Filter.1.Value.1", "MaxResults", "NextToken", "ResourceId.1", "Tag.1.Key", "Tag.1.Value", "VolumeId", "Size",
@@ -222,18 +223,5 @@ import Testing
                 #expect(response.status == .ok, "the right scope still works")
             }
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a failing fuzz round can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

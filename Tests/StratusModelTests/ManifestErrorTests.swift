@@ -1,4 +1,5 @@
 import Foundation
+import StratusTestSupport
 import Testing
 
 @testable import StratusModel
@@ -208,18 +209,5 @@ import Testing
         let bad = "{\n  \"apiVersion\": \"stratus/v1\",\n  \"kind\": \"Volume\",\n  \"metadata\": {\"name\": \"v\", \"project\": \"p\"},\n  \"spec\": {\"sizeGB\": \"2\"}\n}\n"
         let (_, errors) = ManifestLoader.parse(ManifestSource(name: "v.json", data: Data(bad.utf8)))
         #expect(errors.map(\.description) == ["v.json:5:22: Volume p/v: spec.sizeGB: expected an integer, got the string \"2\"; remove the quotes"])
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a failing fuzz round can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
