@@ -20,6 +20,7 @@ bench: install-deps release
 	.build/release/stratus-bench compute 1000 2>/dev/null
 	.build/release/stratus-bench identity 10000
 	python3 bench/ec2_vs_moto.py --bin .build/release/stratus
+	python3 bench/ec2_load.py --bin .build/release/stratus --load .build/release/stratus-bench
 
 ## release: the optimized build (some Swift 6 concurrency mistakes only show here)
 release:

@@ -8,6 +8,7 @@ import StratusNode
 import StratusStore
 
 /// `stratus-bench identity [N]`: see `IdentityBench`.
+/// `stratus-bench ec2-load …`: see `EC2LoadBench` (driven by bench/ec2_load.py).
 /// `stratus-bench compute [N]`: Instances → running libvirt test-driver domains, against the raw
 /// libvirt rate measured in the same process; then the time to repair an out-of-band destroy.
 @main
@@ -18,8 +19,17 @@ struct StratusBench {
             try await IdentityBench.run(users: arguments.dropFirst().first.flatMap(Int.init) ?? 10_000)
             return
         }
+        if arguments.first == "ec2-load" {
+            do {
+                try EC2LoadBench.run(Array(arguments.dropFirst()))
+            } catch {
+                FileHandle.standardError.write(Data("stratus-bench ec2-load: \(error)\n".utf8))
+                exit(2)
+            }
+            return
+        }
         guard arguments.first == "compute" else {
-            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users]\n".utf8))
+            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S]\n".utf8))
             exit(2)
         }
         let count = arguments.dropFirst().first.flatMap(Int.init) ?? 1000
