@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "StratusServerTests",
             dependencies: [
-                "StratusServer", "StratusAccess", "StratusStore", "StratusModel",
+                "StratusServer", "StratusAccess", "StratusStore", "StratusModel", "StratusTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -7,7 +7,10 @@ import Logging
 /// Hummingbird closes a connection that has been idle for `idleTimeout` while no request is in
 /// flight, which includes one whose request head never completes (a slowloris client trickling
 /// headers), so the timeout also bounds how long headers may take; a request being answered is
-/// never cut. Beyond `maxConnections` open at once, new connections wait in the listen backlog.
+/// never cut. Beyond `maxConnections` open at once, new connections wait in the listen backlog,
+/// which is as long as the kernel allows (`somaxconn`, 4096 on Debian) rather than Hummingbird's
+/// 256: a burst of thousands of connections otherwise overflows it, and each connection dropped
+/// there waits a second for its SYN to be sent again.
 public struct HTTPLimits: Sendable {
     public var idleTimeout: Duration
     public var maxConnections: Int
@@ -26,7 +29,7 @@ public struct HTTPLimits: Sendable {
     /// An application configuration for `host:port` with the connection cap.
     public func configuration(host: String, port: Int, serverName: String, logger: Logger) -> ApplicationConfiguration {
         ApplicationConfiguration(
-            address: .hostname(host, port: port), serverName: serverName,
+            address: .hostname(host, port: port), serverName: serverName, backlog: 4096,
             availableConnectionsDelegate: MaximumAvailableConnections.maximum(maxConnections, logger: logger)
         )
     }

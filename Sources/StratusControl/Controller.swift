@@ -49,8 +49,13 @@ public actor Controller: Service {
         self.queue = queue
     }
 
-    /// Runs until the task is cancelled or a graceful shutdown is requested.
+    /// Runs until the task is cancelled or a graceful shutdown is requested, on the controllers'
+    /// own threads (`ThreadPoolExecutor.controller`), reconciles included.
     public func run() async throws {
+        try await withTaskExecutorPreference(ThreadPoolExecutor.controller) { try await loop() }
+    }
+
+    private func loop() async throws {
         // Resume where the last run stopped; on a first start the resync below covers everything.
         let saved = try store.cursor(Self.cursorName)
         cursor = saved > 0 ? saved : try store.lastEventSeq()

@@ -159,10 +159,14 @@ extension EC2API {
             let (item, values) = instanceItem(instance, images: images, groups: groups)
             if try Self.passes(values, filters) { entries.append((id, instance.key.project, Self.reservationId(instance), item)) }
         }
-        for (id, entry) in await terminated.all() where call.visible(entry.project) && (wanted.isEmpty || wanted.contains(id)) {
-            if !entries.contains(where: { $0.id == id }), try Self.passes(entry.filterValues, filters) { entries.append((id, entry.project, entry.reservationId, entry.item)) }
+        var found = Set(entries.map(\.id))
+        for (id, entry) in terminated.entries(wanted) where call.visible(entry.project) && !found.contains(id) {
+            if try Self.passes(entry.filterValues, filters) {
+                entries.append((id, entry.project, entry.reservationId, entry.item))
+                found.insert(id)
+            }
         }
-        let missing = wanted.filter { id in !entries.contains { $0.id == id } }
+        let missing = wanted.filter { !found.contains($0) }
         if !missing.isEmpty && filters.isEmpty { throw EC2Error.notFound("InvalidInstanceID", missing) }
         entries.sort { $0.id < $1.id }
         let (page, next) = try Self.page(entries, call)
@@ -339,7 +343,7 @@ extension EC2API {
             }
             values["instance-state-name"] = ["terminated"]
             values["instance-state-code"] = ["48"]
-            await terminated.add(instance.metadata.id ?? "", .init(project: instance.key.project, reservationId: Self.reservationId(instance), item: item, filterValues: values, at: .now))
+            terminated.add(instance.metadata.id ?? "", .init(project: instance.key.project, reservationId: Self.reservationId(instance), item: item, filterValues: values, at: .now))
             items.append([.text("instanceId", instance.metadata.id ?? ""), Self.stateNode("currentState", (32, "shutting-down")), Self.stateNode("previousState", previous)])
         }
         _ = try store.delete(instances.map(\.key), reason: "terminated through the EC2 API")

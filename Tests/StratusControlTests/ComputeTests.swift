@@ -4,17 +4,10 @@ import StratusCompute
 import StratusModel
 import StratusNode
 import StratusStore
+import StratusTestSupport
 import Testing
 
 @testable import StratusControl
-
-/// A private libvirt test-driver node (real libvirt, in-process; no shared state with other tests).
-func privateNodeURI(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-node-\(UUID().uuidString).xml").path
-    try "<node><cpu><mhz>2000</mhz><model>t</model><nodes>1</nodes><sockets>1</sockets><cores>\(cpus)</cores><threads>1</threads></cpu><memory>\(memoryMB * 1024)</memory></node>"
-        .write(toFile: path, atomically: true, encoding: .utf8)
-    return "test://\(path)"
-}
 
 /// A store, a real libvirt hypervisor and a running controller with the compute reconcilers.
 struct ComputeHarness {

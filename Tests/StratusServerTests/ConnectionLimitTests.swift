@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import StratusAccess
+import StratusTestSupport
 import Testing
 
 @testable import StratusServer
@@ -29,9 +30,10 @@ import FoundationNetworking
     }
 
     /// Whether the server closed the connection (a read gives end of file or a reset).
-    static func closedByServer(_ fd: Int32) -> Bool {
+    /// Without `wait`, it does not block (a connection with nothing to read is open).
+    static func closedByServer(_ fd: Int32, wait: Bool = false) -> Bool {
         var byte: UInt8 = 0
-        let count = recv(fd, &byte, 1, 0)
+        let count = recv(fd, &byte, 1, wait ? 0 : Int32(MSG_DONTWAIT))
         return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
@@ -40,7 +42,7 @@ import FoundationNetworking
         let directory = NSTemporaryDirectory() + "stratus-slow-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--http-idle-timeout", "2"], environment: [:]
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--http-idle-timeout", "2"], environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -49,15 +51,15 @@ import FoundationNetworking
             let info = await server.endpoints.listening()
             let apiPort = try #require(info.apiPort)
             let first = try Self.halfOpen(port: apiPort, sending: "POST /v1/plan HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            #expect(!Self.closedByServer(first), "before the timeout the slow connection is open")
-            let slow = try [first] + (1..<200).map { _ in try Self.halfOpen(port: apiPort, sending: "POST /v1/plan HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") }
+            #expect(!Self.closedByServer(first, wait: true), "before the timeout the slow connection is open")
+            let slow = try [first] + (1..<5000).map { _ in try Self.halfOpen(port: apiPort, sending: "POST /v1/plan HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") }
             defer { for fd in slow { close(fd) } }
             let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(apiPort)/healthz")!)
             #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: body, as: UTF8.self) == "ok\n", "a fresh request is answered")
             var open = slow
             let deadline = ContinuousClock.now + .seconds(20)
             while !open.isEmpty, ContinuousClock.now < deadline {
-                open.removeAll(where: Self.closedByServer)
+                open.removeAll { Self.closedByServer($0) }
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(open.isEmpty, "\(slow.count - open.count) of \(slow.count) half-open connections were closed after the 2 s idle timeout")

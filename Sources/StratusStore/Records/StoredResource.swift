@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StratusModel
+import Synchronization
 
 /// A resource as the store holds it: the envelope with every metadata field filled in.
 public struct StoredResource: Sendable, Equatable {
@@ -32,7 +33,8 @@ public struct StoredResource: Sendable, Equatable {
     init(row: Row) throws {
         let kindName: String = row[0]
         guard let kind = Kind(rawValue: kindName) else { throw StoreError.corrupt("unknown kind \(kindName) in the store") }
-        let spec = try ResourceSpec.fromJSON(Data((row[4] as String).utf8), kind: kind)
+        let specText: String = row[4]
+        let spec = try Self.specs.value(for: SpecText(kind: kind, text: specText)) { try ResourceSpec.fromJSON(Data($0.text.utf8), kind: $0.kind) }
         let project: String = row[1]
         let decoder = JSONDecoder()
         let metadata = ObjectMeta(
@@ -47,12 +49,42 @@ public struct StoredResource: Sendable, Equatable {
             creationTimestamp: row[11],
             deletionTimestamp: row[13]
         )
-        let status = try (row[14] as String?).map { try decoder.decode(ResourceStatus.self, from: Data($0.utf8)) }
+        let status = try (row[14] as String?).map { text in try Self.statuses.value(for: text) { try decoder.decode(ResourceStatus.self, from: Data($0.utf8)) } }
         resource = Resource(metadata: metadata, spec: spec, status: status)
         specHash = row[5]
     }
 
     private static func stringMap(_ json: String, _ decoder: JSONDecoder) throws -> [String: String] {
         json == "{}" ? [:] : try decoder.decode([String: String].self, from: Data(json.utf8))
+    }
+
+    struct SpecText: Hashable, Sendable {
+        let kind: Kind
+        let text: String
+    }
+
+    /// Decoded specs and statuses by their JSON text. Decoding is most of what reading a row
+    /// costs, and the same text is read again and again (every DescribeInstances and every
+    /// resync reads every instance), while hashing it takes a small part of that.
+    static let specs = DecodeCache<SpecText, ResourceSpec>(limit: 50_000)
+    static let statuses = DecodeCache<String, ResourceStatus>(limit: 50_000)
+}
+
+/// A bounded map from an encoded value to its decoded form, shared by every thread. When full it
+/// starts over, which keeps it simple and its memory bounded (at most `limit` values).
+final class DecodeCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let limit: Int
+    private let values = Mutex<[Key: Value]>([:])
+
+    init(limit: Int) { self.limit = limit }
+
+    func value(for key: Key, decode: (Key) throws -> Value) throws -> Value {
+        if let value = values.withLock({ $0[key] }) { return value }
+        let value = try decode(key)
+        values.withLock { values in
+            if values.count >= limit { values.removeAll(keepingCapacity: true) }
+            values[key] = value
+        }
+        return value
     }
 }
