@@ -54,7 +54,7 @@ public struct ResourceAPI: Sendable {
         router.get("/v1/whoami") { _, context in try json(WhoAmI(try context.requirePrincipal())) }
         return Application(
             router: router,
-            server: limits.server,
+            server: limits.server(logger: logger),
             configuration: limits.configuration(host: host, port: port, serverName: "stratus", logger: logger),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger

@@ -86,7 +86,7 @@ public struct EC2API: Sendable {
         }
         return Application(
             router: router,
-            server: limits.server,
+            server: limits.server(logger: logger),
             configuration: limits.configuration(host: host, port: port, serverName: "stratus-ec2", logger: logger),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger

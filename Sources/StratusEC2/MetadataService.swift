@@ -24,7 +24,7 @@ public struct MetadataService: Sendable {
         router.get("/**") { request, context in try self.respond(path: request.uri.path, remote: context.remoteIP) }
         return Application(
             router: router,
-            server: limits.server,
+            server: limits.server(logger: logger),
             configuration: limits.configuration(host: host, port: port, serverName: "stratus-metadata", logger: logger),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger

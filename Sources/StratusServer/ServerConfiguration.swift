@@ -32,6 +32,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var apiMaxBody = 256
     public var httpIdleTimeout = 10
     public var maxConnections = 10_000
+    public var maxConnectionsPerClient = 1_000
     public var metadataListen: String?
     public var logLevel = Logger.Level.info
     public var ldapURL: String?
@@ -60,6 +61,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .integer("api-max-body", \.apiMaxBody, range: 1...4096, valueName: "MB", help: "The largest request body the resource API reads (413 beyond it), only after the signature's access key and scope were checked; 100,000 resources of manifests are about 20 MB."),
         .integer("http-idle-timeout", \.httpIdleTimeout, range: 1...3600, valueName: "seconds", help: "Seconds a connection of any API may be idle with no request in flight (sending headers counts as idle) before it is closed: slow clients cannot hold connections."),
         .integer("max-connections", \.maxConnections, range: 16...1_000_000, valueName: "count", help: "Connections each API keeps open at once; more wait in the listen backlog. The process's open-file limit is raised to its hard limit at start."),
+        .integer("max-connections-per-client", \.maxConnectionsPerClient, range: 1...1_000_000, valueName: "count", help: "Connections one client address may hold open on each API; one beyond it is closed when accepted."),
         .optional("metadata-listen", \.metadataListen, valueName: "host:port", help: "Where the instance metadata service listens, e.g. 169.254.169.254:80 on a compute node. Default: off.") { text throws(ConfigurationError) in
             _ = try ServerConfiguration.hostAndPort(text, setting: "metadata-listen")
         },
@@ -80,7 +82,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, apiMaxBody, httpIdleTimeout, maxConnections, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

@@ -74,7 +74,7 @@ public struct StratusServer: Sendable {
             resyncInterval: .seconds(configuration.resyncInterval)
         )
 
-        let limits = HTTPLimits(idleTimeout: .seconds(configuration.httpIdleTimeout), maxConnections: configuration.maxConnections)
+        let limits = HTTPLimits(idleTimeout: .seconds(configuration.httpIdleTimeout), maxConnections: configuration.maxConnections, maxConnectionsPerClient: configuration.maxConnectionsPerClient)
         Self.raiseOpenFileLimit(logger: logger)
         let host = configuration.listen
         var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2]

@@ -12,11 +12,17 @@ import FoundationNetworking
 #endif
 
 /// Slow clients against a live server on loopback: half-sent headers do not hold connections.
-@Suite struct ConnectionLimitTests {
-    /// A TCP connection to 127.0.0.1:`port` that has sent `bytes` and nothing more.
-    static func halfOpen(port: Int, sending bytes: String) throws -> Int32 {
+@Suite(.serialized) struct ConnectionLimitTests {
+    /// A TCP connection from `source` (any address of 127/8 is this host) to 127.0.0.1:`port`
+    /// that has sent `bytes` and nothing more.
+    static func halfOpen(port: Int, from source: String = "127.0.0.1", sending bytes: String) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0 else { close(fd); throw POSIXError(.EADDRNOTAVAIL) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -37,7 +43,19 @@ import FoundationNetworking
         return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
-    @Test("connections holding half-sent headers are closed after the idle timeout, while a fresh request is answered")
+    /// Whether `condition` holds within `seconds`, checked every 100 ms.
+    static func eventually(seconds: Int = 10, _ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    static let slowHead = "POST /v1/plan HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+
+    @Test("5,000 connections holding half-sent headers are closed after the idle timeout, while a fresh request is answered")
     func slowHeaders() async throws {
         let directory = NSTemporaryDirectory() + "stratus-slow-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -50,9 +68,10 @@ import FoundationNetworking
             group.addTask { try await services.run() }
             let info = await server.endpoints.listening()
             let apiPort = try #require(info.apiPort)
-            let first = try Self.halfOpen(port: apiPort, sending: "POST /v1/plan HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            // From ten addresses, 500 each: under the default cap of 1,000 per client address.
+            let first = try Self.halfOpen(port: apiPort, from: "127.0.0.2", sending: Self.slowHead)
             #expect(!Self.closedByServer(first, wait: true), "before the timeout the slow connection is open")
-            let slow = try [first] + (1..<5000).map { _ in try Self.halfOpen(port: apiPort, sending: "POST /v1/plan HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") }
+            let slow = try [first] + (1..<5000).map { index in try Self.halfOpen(port: apiPort, from: "127.0.0.\(2 + index % 10)", sending: Self.slowHead) }
             defer { for fd in slow { close(fd) } }
             let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(apiPort)/healthz")!)
             #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: body, as: UTF8.self) == "ok\n", "a fresh request is answered")
@@ -63,6 +82,44 @@ import FoundationNetworking
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(open.isEmpty, "\(slow.count - open.count) of \(slow.count) half-open connections were closed after the 2 s idle timeout")
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("one client address holds at most --max-connections-per-client; another address is still served")
+    func perClientCap() async throws {
+        let directory = NSTemporaryDirectory() + "stratus-cap-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = try ServerConfiguration.resolve(
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--max-connections-per-client", "20"], environment: [:]
+        )
+        let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let services = ServiceGroup(configuration: .init(services: server.services.map { .init(service: $0) }, logger: Logger(label: "test")))
+            group.addTask { try await services.run() }
+            let apiPort = try #require(await server.endpoints.listening().apiPort)
+            var held = try (0..<20).map { _ in try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: Self.slowHead) }
+            defer { for fd in held { close(fd) } }
+            let extra = try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: Self.slowHead)
+            defer { close(extra) }
+            #expect(try await Self.eventually(seconds: 3) { Self.closedByServer(extra, wait: true) }, "the 21st connection from one address is closed at once, not at the 10 s idle timeout")
+            #expect(!held.contains { Self.closedByServer($0) }, "the 20 within the cap stay open")
+            let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(apiPort)/healthz")!)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: body, as: UTF8.self) == "ok\n", "another address is served")
+            // A slot freed by the client is its own again.
+            close(held.removeLast())
+            // The server sees the close a moment later; until then a new connection is still the 21st.
+            let served = try await Self.eventually {
+                let again = try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                defer { close(again) }
+                var reply = [UInt8](repeating: 0, count: 64)
+                var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                setsockopt(again, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                let count = recv(again, &reply, reply.count, 0)
+                return count > 0 && String(decoding: reply.prefix(max(0, count)), as: UTF8.self).hasPrefix("HTTP/1.1 200")
+            }
+            #expect(served, "after one of its connections closed, the client may open another")
             await services.triggerGracefulShutdown()
             try await group.waitForAll()
         }

@@ -61,6 +61,7 @@ import Testing
         case "api-max-body": "64"
         case "http-idle-timeout": "5"
         case "max-connections": "500"
+        case "max-connections-per-client": "50"
         case "resync-interval": "9"
         case "role": "all"
         case "log-level": "debug"
