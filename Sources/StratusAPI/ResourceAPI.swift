@@ -22,16 +22,20 @@ public struct ResourceAPI: Sendable {
     /// access key and scope passed `Authenticator.precheck`.
     let maxBodyBytes: Int
 
-    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, maxBodyBytes: Int = 256 << 20) {
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, maxBodyBytes: Int = 256 << 20, region: String = ResourceAPI.defaultRegion) {
+        self.region = region
         self.store = store
         self.dataDirectory = dataDirectory
         self.node = node
         self.maxBodyBytes = maxBodyBytes
     }
 
-    /// The SigV4 service name the CLI signs for (`RequestSigner`'s default) and the region.
+    /// The SigV4 service name the CLI signs for (`RequestSigner`'s default), and the region a
+    /// server serves unless `--region` says otherwise.
     public static let signingService = "stratus"
-    public static let region = "nova"
+    public static let defaultRegion = "nova"
+    /// The region signatures must be scoped to.
+    public let region: String
 
     /// The Hummingbird application for this API.
     public func application(host: String, port: Int, limits: HTTPLimits = HTTPLimits(), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void)
@@ -40,7 +44,7 @@ public struct ResourceAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
-        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [Self.region])), maxBodyBytes: maxBodyBytes))
+        router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [region])), maxBodyBytes: maxBodyBytes))
         router.post("/v1/plan") { request, context in try await self.plan(request, context) }
         router.get("/v1/resources") { request, context in try self.list(request, context) }
         router.get("/v1/resource") { request, context in try self.resource(request, context) }
@@ -88,7 +92,7 @@ public struct ResourceAPI: Sendable {
         let credential = body.rotate ? try store.rotateCredential(user: body.user, project: project) : try store.credential(user: body.user, project: project)
         // The endpoints' ports are chosen at start (port 0 picks one): serve.json has them.
         let info = ServeInfo.read(dataDirectory: dataDirectory)
-        return try json(CredentialWire(credential, ec2URL: info?.ec2URL, s3URL: info?.s3URL))
+        return try json(CredentialWire(credential, ec2URL: info?.ec2URL, s3URL: info?.s3URL, region: info?.region))
     }
 
     func list(_ request: Request, _ context: APIRequestContext) throws -> Response {

@@ -91,13 +91,16 @@ public struct CredentialWire: Codable, Sendable, Equatable {
     /// The endpoints the server serves (EC2, S3), for EC2_URL and S3_URL.
     public var ec2URL: String?
     public var s3URL: String?
+    /// The region to sign for (AWS_DEFAULT_REGION); nil when no server runs (then `nova`).
+    public var region: String?
 
-    public init(_ credential: Credential, ec2URL: String?, s3URL: String?) {
+    public init(_ credential: Credential, ec2URL: String?, s3URL: String?, region: String? = nil) {
         accessKey = credential.accessKey
         secretKey = credential.secretKey
         user = credential.user
         project = credential.project.isEmpty ? nil : credential.project
         self.ec2URL = ec2URL
         self.s3URL = s3URL
+        self.region = region
     }
 }

@@ -15,6 +15,8 @@ public struct ServeInfo: Codable, Sendable, Equatable {
     public var ec2Port: Int?
     public var metadataURL: String?
     public var s3URL: String?
+    /// The region the APIs serve (`--region`); signatures must be scoped to it.
+    public var region: String?
 
     public init(pid: Int = Int(ProcessInfo.processInfo.processIdentifier), listen: String) {
         self.pid = pid

@@ -13,9 +13,10 @@ public actor ServeInfoRecorder {
     private var missing: Set<Endpoint>
     private var waiters: [CheckedContinuation<ServeInfo, Never>] = []
 
-    init(dataDirectory: String, listen: String, expecting endpoints: Set<Endpoint>) {
+    init(dataDirectory: String, listen: String, region: String? = nil, expecting endpoints: Set<Endpoint>) {
         self.dataDirectory = dataDirectory
         info = ServeInfo(listen: listen)
+        info.region = region
         missing = endpoints
     }
 

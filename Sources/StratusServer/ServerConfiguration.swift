@@ -32,6 +32,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var apiMaxBody = 256
     public var httpIdleTimeout = 10
     public var maxConnections = 10_000
+    public var region = "nova"
     public var maxConnectionsPerClient = 1_000
     public var metadataListen: String?
     public var logLevel = Logger.Level.info
@@ -55,6 +56,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         },
         .optional("node-name", \.nodeName, valueName: "name", help: "This node's name. Default: the host name."),
         .text("zone", \.zone, valueName: "zone", help: "This node's availability zone."),
+        .text("region", \.region, valueName: "name", help: "The region the APIs serve: a signature scoped to another is refused; DescribeRegions names it, and `stratus credentials` exports it as AWS_DEFAULT_REGION.") { text throws(ConfigurationError) in
+            guard (1...63).contains(text.count), text.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }) else {
+                throw ConfigurationError("region: expected lower-case letters, digits and '-' (1 to 63 of them, like nova or eu-west-1), got \"\(text)\"")
+            }
+        },
         .text("listen", \.listen, valueName: "address", help: "Address the APIs listen on. Keep 127.0.0.1 unless the network in front is trusted."),
         .integer("api-port", \.apiPort, range: 0...65535, valueName: "port", help: "Port of the resource API (the CLI's --server); 0 picks a free one, written to DATA/serve.json."),
         .integer("ec2-port", \.ec2Port, range: 0...65535, valueName: "port", help: "Port of the EC2 Query API; 0 picks a free one, written to DATA/serve.json."),
@@ -82,7 +88,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

@@ -51,9 +51,13 @@ public struct ServerSetting: Sendable {
 extension ServerSetting {
     /// A text setting.
     static func text(
-        _ key: String, _ path: any WritableKeyPath<ServerConfiguration, String> & Sendable, environment: String? = nil, valueName: String, help: String
+        _ key: String, _ path: any WritableKeyPath<ServerConfiguration, String> & Sendable, environment: String? = nil, valueName: String, help: String,
+        check: (@Sendable (String) throws(ConfigurationError) -> Void)? = nil
     ) -> ServerSetting {
-        ServerSetting(key, environment: environment, valueName: valueName, help: help, assign: { $0[keyPath: path] = $1 }, render: { [$0[keyPath: path]] })
+        ServerSetting(key, environment: environment, valueName: valueName, help: help, assign: { configuration, text throws(ConfigurationError) in
+            try check?(text)
+            configuration[keyPath: path] = text
+        }, render: { [$0[keyPath: path]] })
     }
 
     /// A text setting that may be unset.

@@ -79,16 +79,16 @@ public struct StratusServer: Sendable {
         let host = configuration.listen
         var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2]
         if configuration.metadataListen != nil { expected.insert(.metadata) }
-        let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, expecting: expected)
+        let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, region: configuration.region, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
-        let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20)
+        let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20, region: configuration.region)
             .application(host: host, port: configuration.apiPort, limits: limits, logger: Logger(label: "stratus.api")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.api) { $0.apiURL = url; $0.apiPort = chosen }
                 logger.info("resource API listening", metadata: ["stratus.url": "\(url)"])
             }
         let ec2Endpoint = configuration.ec2Port == 0 ? "" : "http://\(host):\(configuration.ec2Port)/services/Cloud"
-        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, endpoint: ec2Endpoint)
+        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, region: configuration.region, endpoint: ec2Endpoint)
             .application(host: host, port: configuration.ec2Port, limits: limits, logger: Logger(label: "stratus.ec2")) { chosen in
                 let url = "http://\(host):\(chosen)/services/Cloud"
                 await endpoints.bound(.ec2) { $0.ec2URL = url; $0.ec2Port = chosen }

@@ -67,7 +67,7 @@ struct LocalBackend: Backend {
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
         let credential = rotate ? try store.rotateCredential(user: user, project: project ?? "") : try store.credential(user: user, project: project ?? "")
         let info = ServeInfo.running(dataDirectory: dataDirectory)
-        return CredentialWire(credential, ec2URL: info?.ec2URL, s3URL: info?.s3URL)
+        return CredentialWire(credential, ec2URL: info?.ec2URL, s3URL: info?.s3URL, region: info?.region)
     }
 
     /// The server running on this data directory (from `DATA/serve.json`): reboot and drift need
@@ -78,7 +78,8 @@ struct LocalBackend: Backend {
         }
         // Whoever can read the data directory holds its keys: talk to the server as its administrator.
         let admin = try store.credential(user: Store.rootUser)
-        return APIClient(baseURL: url, signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey))
+        let region = ServeInfo.running(dataDirectory: dataDirectory)?.region ?? ResourceAPI.defaultRegion
+        return APIClient(baseURL: url, signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: region))
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StratusModel
 import StratusAPI
+import StratusAccess
 import StratusCompute
 import StratusIdentity
 import StratusServer
@@ -32,17 +33,21 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// The key requests to a server are signed with: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or
-    /// EC2_ACCESS_KEY and EC2_SECRET_KEY), as `stratus credentials` prints them; else, when this
-    /// machine holds the data directory, its administrator key; else none.
+    /// EC2_ACCESS_KEY and EC2_SECRET_KEY), as `stratus credentials` prints them, for the region in
+    /// AWS_REGION or AWS_DEFAULT_REGION (as it prints that too); else, when this machine holds the
+    /// data directory, its administrator key, for the region in its serve.json; else none.
+    /// STRATUS_REGION names the region whatever the key.
     func signer() throws -> RequestSigner? {
         let environment = ProcessInfo.processInfo.environment
         func value(_ names: String...) -> String? { names.lazy.compactMap { environment[$0] }.first { !$0.isEmpty } }
         if let accessKey = value("AWS_ACCESS_KEY_ID", "EC2_ACCESS_KEY"), let secretKey = value("AWS_SECRET_ACCESS_KEY", "EC2_SECRET_KEY") {
-            return RequestSigner(accessKey: accessKey, secretKey: secretKey)
+            let region = value("STRATUS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION") ?? ResourceAPI.defaultRegion
+            return RequestSigner(accessKey: accessKey, secretKey: secretKey, region: region)
         }
         if FileManager.default.fileExists(atPath: (resolvedDataDir as NSString).appendingPathComponent("stratus.sqlite")) {
             let admin = try openStore().credential(user: Store.rootUser)
-            return RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey)
+            let region = value("STRATUS_REGION") ?? ServeInfo.read(dataDirectory: resolvedDataDir)?.region ?? ResourceAPI.defaultRegion
+            return RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: region)
         }
         return nil  // unsigned: the server answers with what to do (or the network with why it is unreachable)
     }

@@ -52,6 +52,28 @@ import Testing
         #expect((keyFile[.posixPermissions] as? Int) == 0o600)
     }
 
+    @Test("a server's --region is what credentials export and what a signature must be scoped to")
+    func region() async throws {
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        #expect(try await cli.run("apply", "-f", "\(examples)/identity.yaml").status == 0)
+        let server = try Server(cli: cli, arguments: ["--api-port", "0", "--region", "eu-test-1"])
+        defer { server.kill(SIGINT) }
+        let url = try await server.url(cli: cli)
+        let keys = Self.exports(try await cli.run("credentials", "alice", "-p", "acme").stdout)
+        #expect(keys["AWS_DEFAULT_REGION"] == "eu-test-1", "\(keys)")
+        var remote = try CLI()
+        remote.server = url
+        for (name, value) in keys { remote.environment[name] = value }
+        let listed = try await remote.run("get", "instances")
+        #expect(listed.status == 0, "signed for the exported region: \(listed.stderr)")
+        remote.environment["AWS_DEFAULT_REGION"] = "nova"
+        let wrong = try await remote.run("get", "instances")
+        #expect(wrong.status != 0 && wrong.stderr.contains("region"), "signed for nova: \(wrong.stderr)")
+        let local = try await cli.run("get", "instances", "--server", url)
+        #expect(local.status == 0, "the administrator key signs for the region in serve.json: \(local.stderr)")
+    }
+
     @Test("duplicate access keys, unknown projects and unknown roles are refused at apply with their position")
     func badInput() async throws {
         let cli = try CLI()

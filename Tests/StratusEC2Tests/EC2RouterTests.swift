@@ -224,4 +224,20 @@ import Testing
             }
         }
     }
+
+    @Test("an endpoint configured for another region takes signatures for it alone and names it in DescribeRegions")
+    func configuredRegion() async throws {
+        let store = try Self.store()
+        let app = EC2API(store: store, dataDirectory: NSTemporaryDirectory(), node: nil, region: "eu-test-1", endpoint: "").application(host: "127.0.0.1", port: 0, logger: .init(label: "test")) { _ in }
+        try await app.test(.router) { client in
+            let (nova, novaBody) = try Self.signed(store, "Action=DescribeRegions&Version=2016-11-15", as: "alice")
+            try await client.execute(uri: "/", method: .post, headers: nova, body: novaBody) { response in
+                #expect(response.status == .unauthorized && String(buffer: response.body).contains("signed for region &quot;nova&quot;"), "\(String(buffer: response.body))")
+            }
+            let (headers, body) = try Self.signed(store, "Action=DescribeRegions&Version=2016-11-15", as: "alice", region: "eu-test-1")
+            try await client.execute(uri: "/", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .ok && String(buffer: response.body).contains("<regionName>eu-test-1</regionName>"), "\(String(buffer: response.body))")
+            }
+        }
+    }
 }

@@ -62,6 +62,7 @@ import Testing
         case "http-idle-timeout": "5"
         case "max-connections": "500"
         case "max-connections-per-client": "50"
+        case "region": "eu-test-1"
         case "resync-interval": "9"
         case "role": "all"
         case "log-level": "debug"
@@ -103,6 +104,7 @@ import Testing
             (["--ldap-url", "ldap://x"], "ldap-url needs ldap-bind-dn and ldap-base"),
             (["--ldap-base", "dc=x"], "ldap-base is set but ldap-url is not"),
             (["stray"], "unexpected argument \"stray\""),
+            (["--region", "EU West"], "region: expected lower-case letters, digits and '-'"),
         ]
         for (arguments, expected) in cases {
             #expect(throws: ConfigurationError.self, "\(arguments)") { try ServerConfiguration.resolve(arguments: arguments, environment: [:]) }

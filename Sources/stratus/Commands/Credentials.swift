@@ -48,7 +48,7 @@ extension Stratus {
                 case .env:
                     out.line("export AWS_ACCESS_KEY_ID=\(credential.accessKey)")
                     out.line("export AWS_SECRET_ACCESS_KEY=\(credential.secretKey)")
-                    out.line("export AWS_DEFAULT_REGION=nova")
+                    out.line("export AWS_DEFAULT_REGION=\(credential.region ?? ResourceAPI.defaultRegion)")
                     out.line("export EC2_URL=\(ec2)")
                     out.line("export S3_URL=\(s3)")
                 case .novarc:
