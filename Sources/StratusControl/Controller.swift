@@ -49,10 +49,12 @@ public actor Controller: Service {
         self.queue = queue
     }
 
-    /// Runs until the task is cancelled or a graceful shutdown is requested, on the controllers'
-    /// own threads (`ThreadPoolExecutor.controller`), reconciles included.
+    /// Runs until the task is cancelled or a graceful shutdown is requested, on two threads of its
+    /// own (a `ThreadPoolExecutor`), reconciles included.
     public func run() async throws {
-        try await withTaskExecutorPreference(ThreadPoolExecutor.controller) { try await loop() }
+        let executor = ThreadPoolExecutor(name: "stratus.controller", threads: 2)
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { try await loop() }
     }
 
     private func loop() async throws {

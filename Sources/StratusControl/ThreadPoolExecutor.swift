@@ -5,35 +5,59 @@ import Foundation
 /// keep it full of handlers that each run to the end of a store call; a reconcile waiting its
 /// turn there for every step let terminating instances pile up faster than they were deleted
 /// (issue 19's load test). On threads of its own, the kernel shares the cores between the two.
+///
+/// `stop()` lets the threads end once nothing is queued. A job that arrives later (a task that
+/// outlived the controller's run but kept its executor preference) gets a thread again.
 public final class ThreadPoolExecutor: TaskExecutor, @unchecked Sendable {
+    private let name: String
     private let condition = NSCondition()
-    /// Jobs in arrival order; `head` is the next to run. Guarded by `condition`.
+    // Guarded by `condition`: jobs in arrival order (`head` is the next), threads alive, stopped.
     private var jobs: [UnownedJob] = []
     private var head = 0
-
-    /// The controllers' pool, shared by every controller of the process.
-    public static let controller = ThreadPoolExecutor(name: "stratus.controller", threads: 2)
+    private var threads = 0
+    private var stopped = false
 
     public init(name: String, threads: Int) {
-        for index in 0..<max(1, threads) {
-            let thread = Thread { self.work() }  // the threads keep the executor: it lives as long as the process
-            thread.name = "\(name)-\(index)"
-            thread.start()
-        }
+        self.name = name
+        condition.lock()
+        for _ in 0..<max(1, threads) { spawn() }
+        condition.unlock()
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
         jobs.append(job)
+        if threads == 0 { spawn() }
         condition.signal()
         condition.unlock()
+    }
+
+    /// Lets the threads end when the queue is empty.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Starts a worker; called with the lock held.
+    private func spawn() {
+        threads += 1
+        let thread = Thread { self.work() }
+        thread.name = "\(name)-\(threads)"
+        thread.start()
     }
 
     private func work() {
         while true {
             condition.lock()
-            while head == jobs.count { condition.wait() }
+            while head == jobs.count && !stopped { condition.wait() }
+            if head == jobs.count {
+                threads -= 1
+                condition.unlock()
+                return
+            }
             let job = jobs[head]
             head += 1
             if head > 1024, head * 2 > jobs.count {

@@ -125,12 +125,13 @@ import Testing
         try await withSlapd { slapd in
             let store = try Store(writer: DatabaseQueue())
             let identity = IdentityReconciler(store: store, directory: directory(slapd), base: slapd.base)
-            let controller = Controller(store: store, reconcilers: [identity], resyncInterval: .seconds(1), pollInterval: .milliseconds(10))
-            let task = Task { try await controller.run() }
-            defer { task.cancel() }
+            let first = Task { try await Controller(store: store, reconcilers: [identity], pollInterval: .milliseconds(10)).run() }
             try store.apply(try Self.identities(), options: ApplyOptions())
             #expect(try await eventually { try ready(store, .user, "alice") && ready(store, .user, "bob") && ready(store, .keyPair, "deploy", project: "acme") })
             #expect(try await identity.drift().isEmpty)
+            // Stopped while the directory is changed by hand, so no resync repairs it before drift() looks.
+            first.cancel()
+            _ = await first.result
 
             let alice = "uid=alice,ou=Users,\(slapd.base)"
             try await slapd.modify("dn: \(alice)\nchangetype: modify\nreplace: mail\nmail: mallory@evil.example\n")
@@ -148,6 +149,9 @@ import Testing
             #expect(findings.contains { $0.object == "unmanaged" && $0.domain.hasPrefix("uid=mallory") }, "\(problems)")
             #expect(findings.contains { $0.object == "orphan" && $0.domain.hasPrefix("uid=ghost") }, "\(problems)")
 
+            let controller = Controller(store: store, reconcilers: [identity], resyncInterval: .seconds(1), pollInterval: .milliseconds(10))
+            let task = Task { try await controller.run() }
+            defer { task.cancel() }
             #expect(try await eventually(timeout: .seconds(15)) { try await identity.drift().map(\.object) == ["unmanaged"] })
             #expect(try await slapd.values("mail", of: alice) == ["alice@example.org"])
             #expect(try await slapd.dns("(uid=mallory)").count == 1, "an entry Stratus did not create is left alone")

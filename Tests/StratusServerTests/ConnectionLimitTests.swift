@@ -99,16 +99,24 @@ import FoundationNetworking
             let services = ServiceGroup(configuration: .init(services: server.services.map { .init(service: $0) }, logger: Logger(label: "test")))
             group.addTask { try await services.run() }
             let apiPort = try #require(await server.endpoints.listening().apiPort)
-            var held = try (0..<20).map { _ in try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: Self.slowHead) }
-            defer { for fd in held { close(fd) } }
-            let extra = try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: Self.slowHead)
-            defer { close(extra) }
-            #expect(try await Self.eventually(seconds: 3) { Self.closedByServer(extra, wait: true) }, "the 21st connection from one address is closed at once, not at the 10 s idle timeout")
-            #expect(!held.contains { Self.closedByServer($0) }, "the 20 within the cap stay open")
+            // 21 from one address. The two event loops admit them in no fixed order, so which one is
+            // refused is not known, only that one is.
+            let opened = try (0..<21).map { _ in try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: Self.slowHead) }
+            defer { for fd in opened { close(fd) } }
+            var closed: Set<Int32> = []
+            let refused = try await Self.eventually(seconds: 3) {
+                closed.formUnion(opened.filter { Self.closedByServer($0) })
+                return !closed.isEmpty
+            }
+            #expect(refused, "one connection beyond the cap is closed at once, not at the 10 s idle timeout")
+            try await Task.sleep(for: .milliseconds(300))
+            closed.formUnion(opened.filter { Self.closedByServer($0) })
+            #expect(closed.count == 1, "exactly one of 21 is refused; the 20 within the cap stay open (closed: \(closed.count))")
+            var held = opened.filter { !closed.contains($0) }
             let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(apiPort)/healthz")!)
             #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: body, as: UTF8.self) == "ok\n", "another address is served")
             // A slot freed by the client is its own again.
-            close(held.removeLast())
+            shutdown(held.removeLast(), Int32(SHUT_RDWR))  // closed for the server; the fd itself at the end
             // The server sees the close a moment later; until then a new connection is still the 21st.
             let served = try await Self.eventually {
                 let again = try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
