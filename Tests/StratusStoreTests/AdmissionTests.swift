@@ -33,6 +33,17 @@ import Testing
 
         """
 
+    /// A KeyPair document with `publicKey`.
+    static func key(_ publicKey: String) -> String {
+        "apiVersion: stratus/v1\nkind: KeyPair\nmetadata: {name: k, project: small}\nspec: {publicKey: \"\(publicKey) test\"}\n"
+    }
+
+    /// An OpenSSH public-key line of `type` whose key data holds `fields`, each length-prefixed.
+    static func sshKey(_ type: String, _ fields: [[UInt8]]) -> String {
+        let blob = fields.flatMap { field in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: field.count >> $0) } + field }
+        return "\(type) \(Data(blob).base64EncodedString())"
+    }
+
     struct Case: CustomStringConvertible, Sendable {
         var rule: String
         var manifest: String
@@ -54,6 +65,11 @@ import Testing
         Case(rule: "labels: no aws: prefix", manifest: group(labels: "\"aws:name\": web"), expected: "reserved", line: 3, code: "InvalidParameterValue"),
         Case(rule: "labels: no control characters", manifest: group(labels: "name: \"we\\x01b\""), expected: "control character", line: 3, code: "InvalidParameterValue"),
         Case(rule: "rules per security group", manifest: "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: big, project: small}\nspec:\n  ingress: [" + (1...61).map { "{protocol: tcp, fromPort: \($0), toPort: \($0)}" }.joined(separator: ", ") + "]\n", expected: "at most 60 rules, got 61", line: 5, code: "RulesPerSecurityGroupLimitExceeded"),
+        Case(rule: "security group description: at most 255 characters", manifest: "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: g, project: small}\nspec: {description: \(String(repeating: "d", count: 256))}\n", expected: "spec.description: at most 255 characters, got 256", line: 4),
+        Case(rule: "key pair: the key data must be a key", manifest: key(sshKey("ssh-ed25519", [Array("ssh-ed25519".utf8), [UInt8](repeating: 7, count: 16)])), expected: "not a valid ssh-ed25519 key: expected one 32-byte key", line: 4),
+        Case(rule: "key pair: RSA of at least 1024 bits", manifest: key(sshKey("ssh-rsa", [Array("ssh-rsa".utf8), [1, 0, 1], [0, 0x80] + [UInt8](repeating: 1, count: 63)])), expected: "the modulus has 512 bits; 1024 to 16384 are accepted", line: 4),
+        Case(rule: "key pair: the type inside the key data", manifest: key(sshKey("ssh-rsa", [Array("ssh-ed25519".utf8), [UInt8](repeating: 7, count: 32)])), expected: "names another type than \"ssh-rsa\"", line: 4),
+        Case(rule: "key pair: a bounded line", manifest: key("ssh-rsa " + String(repeating: "A", count: 10_000)), expected: "at most 8192 bytes", line: 4),
         Case(rule: "quota: instances", manifest: instances(["m1.tiny", "m1.tiny"]), expected: "project small's quota allows 2 instances; this would make 3 (1 now, +2 from this apply)", line: 8, code: "InstanceLimitExceeded"),
         Case(rule: "quota: cores", manifest: instances(["m1.large"]), expected: "allows 3 cores; this would make 5", line: 3, code: "InstanceLimitExceeded"),
         Case(rule: "quota: RAM", manifest: instances(["m1.medium"]), expected: "allows 2048 MB of RAM; this would make 2560", line: 3, code: "InstanceLimitExceeded"),

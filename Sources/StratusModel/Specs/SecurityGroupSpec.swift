@@ -21,7 +21,17 @@ public struct SecurityGroupSpec: SpecBody {
         }
     }
 
+    /// AWS's bound on GroupDescription.
+    public static let maximumDescription = 255
+
     public func validate(_ validator: inout Validator) {
+        if let description {
+            if description.count > Self.maximumDescription {
+                validator.fail([.key("description")], "at most \(Self.maximumDescription) characters, got \(description.count)")
+            } else if description.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                validator.fail([.key("description")], "control characters are not allowed")
+            }
+        }
         if let count = ingress?.count, count > Self.maximumRules {
             validator.fail([.key("ingress")], "a security group holds at most \(Self.maximumRules) rules, got \(count)", hint: "merge rules (port ranges, wider CIDRs) or use another group", code: "RulesPerSecurityGroupLimitExceeded")
         }
