@@ -35,7 +35,14 @@ public struct ComputeAgent: Sendable {
         let domainName = intent.domainName
         let directory = (instanceDirectory as NSString).appendingPathComponent(intent.id)
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            // Disks and console logs are the guest's data: owner-only, whatever the umask or a
+            // pre-existing directory's mode. (QEMU runs as this user with qemu:///embed and as root
+            // under this project's libvirtd; a libvirtd running QEMU as another user needs the
+            // data directory on a path that user can reach.)
+            for path in [instanceDirectory, directory] {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+            }
         } catch {
             throw NodeError(.storage, "cannot create \(directory): \(error)")
         }

@@ -36,6 +36,20 @@ import Testing
         #expect(again == report, "converging the same intent again changes nothing")
     }
 
+    @Test("instance directories are owner-only, even under a data directory that is not")
+    func directoryModes() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-agent-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        try FileManager.default.createDirectory(atPath: data + "/instances", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let (_, hypervisor) = try Self.node()
+        let transport = InProcessTransport.local(node: "n1", hypervisor: hypervisor, dataDirectory: data)
+        _ = try await transport.converge(Self.intent(), on: "n1")
+        for path in [data + "/instances", data + "/instances/i-0000beef"] {
+            let mode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+            #expect(mode == 0o700, "\(path): \(String(mode, radix: 8))")
+        }
+    }
+
     @Test("a new generation that needs a restart is reported until the domain restarts; stopped means stopped")
     func generations() async throws {
         let (transport, _) = try Self.node()
