@@ -1,4 +1,5 @@
 import Foundation
+import StratusTestSupport
 import Testing
 
 /// Issue 19, defect 3: unsigned bodies are refused from their headers, so ten clients each
@@ -50,9 +51,10 @@ import Testing
         let port = try #require(URL(string: url)?.port)
         let pid = server.process.processIdentifier
         let before = try Self.memory(pid)
-        let answers = await withTaskGroup(of: String.self) { group in
-            for _ in 0..<10 { group.addTask { Self.flood(port: port, path: "/v1/plan", megabytes: 200) } }
-            return await group.reduce(into: []) { $0.append($1) }
+        let answers = try await withThrowingTaskGroup(of: String.self) { group in
+            // Each flood blocks on its socket: on a Dispatch thread, not on the cooperative pool.
+            for _ in 0..<10 { group.addTask { try await offPool { Self.flood(port: port, path: "/v1/plan", megabytes: 200) } } }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
         let after = try Self.memory(pid)
         for answer in answers { #expect(answer.hasPrefix("HTTP/1.1 401"), "an unsigned body is refused from its headers: \(answer)") }

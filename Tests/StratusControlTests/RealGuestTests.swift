@@ -34,62 +34,68 @@ import Testing
         )
         let task = Task { try await controller.run() }
         var domainName: String?
-        defer {
-            // Whatever happened, leave no QEMU process behind.
+        // Whatever happens, leave no QEMU process behind: cleaned up after the scenario, awaited
+        // (a semaphore in a defer would hold a thread of the cooperative pool while it waits).
+        func cleanUp() async {
             task.cancel()
             if let domainName {
-                let semaphore = DispatchSemaphore(value: 0)
-                Task {
-                    try? await hypervisor.destroy(domainName)
-                    try? await hypervisor.undefine(domainName)
-                    semaphore.signal()
-                }
-                semaphore.wait()
+                try? await hypervisor.destroy(domainName)
+                try? await hypervisor.undefine(domainName)
             }
         }
-        let manifest = """
-            apiVersion: stratus/v1
-            kind: User
-            metadata: {name: alice}
-            spec: {}
-            ---
-            apiVersion: stratus/v1
-            kind: Project
-            metadata: {name: acme}
-            spec: {manager: alice}
-            ---
-            apiVersion: stratus/v1
-            kind: Image
-            metadata: {name: tiny, project: acme}
-            spec: {source: \(files.disk), format: raw, kernel: \(files.kernel), ramdisk: \(files.initrd), cmdline: "console=ttyS0 panic=-1 quiet"}
-            ---
-            apiVersion: stratus/v1
-            kind: Instance
-            metadata: {name: guest, project: acme}
-            spec: {image: tiny, instanceType: m1.tiny}
-            """
-        let documents = try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(manifest.utf8))])
-        try store.apply(documents, options: ApplyOptions())
-        let key = ResourceKey(kind: .instance, project: "acme", name: "guest")
-        #expect(try await eventually(timeout: .seconds(60)) { try store.get(key)?.displayPhase == "Running" }, "\(String(describing: (try? store.get(key))??.resource.status))")
-        let instance = try #require(try store.get(key))
-        let id = try #require(instance.metadata.id)
-        domainName = ComputeReconciler.domainName(id: id)
-        #expect(try await hypervisor.domain(named: domainName!)?.state == .running)
-        let console = "\(data)/instances/\(id)/console.log"
-        let booted = try await eventually(timeout: .seconds(90)) {
-            (try? String(contentsOfFile: console, encoding: .utf8))?.contains(GuestImage.marker) ?? false
+        do {
+            try await scenario(&domainName)
+        } catch {
+            await cleanUp()
+            throw error
         }
-        #expect(booted, "no \(GuestImage.marker) on the serial console: \((try? String(contentsOfFile: console, encoding: .utf8))?.suffix(2000) ?? "no console log")")
+        await cleanUp()
 
-        let stopped = manifest.replacingOccurrences(of: "instanceType: m1.tiny}", with: "instanceType: m1.tiny, powerState: stopped}")
-        try store.apply(try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(stopped.utf8))]), options: ApplyOptions())
-        #expect(try await eventually(timeout: .seconds(30)) { try store.get(key)?.displayPhase == "Stopped" })
-        #expect(try await hypervisor.domain(named: domainName!)?.state == .shutoff)
+        func scenario(_ domainName: inout String?) async throws {
+            let manifest = """
+                apiVersion: stratus/v1
+                kind: User
+                metadata: {name: alice}
+                spec: {}
+                ---
+                apiVersion: stratus/v1
+                kind: Project
+                metadata: {name: acme}
+                spec: {manager: alice}
+                ---
+                apiVersion: stratus/v1
+                kind: Image
+                metadata: {name: tiny, project: acme}
+                spec: {source: \(files.disk), format: raw, kernel: \(files.kernel), ramdisk: \(files.initrd), cmdline: "console=ttyS0 panic=-1 quiet"}
+                ---
+                apiVersion: stratus/v1
+                kind: Instance
+                metadata: {name: guest, project: acme}
+                spec: {image: tiny, instanceType: m1.tiny}
+                """
+            let documents = try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(manifest.utf8))])
+            try store.apply(documents, options: ApplyOptions())
+            let key = ResourceKey(kind: .instance, project: "acme", name: "guest")
+            #expect(try await eventually(timeout: .seconds(60)) { try store.get(key)?.displayPhase == "Running" }, "\(String(describing: (try? store.get(key))??.resource.status))")
+            let instance = try #require(try store.get(key))
+            let id = try #require(instance.metadata.id)
+            domainName = ComputeReconciler.domainName(id: id)
+            #expect(try await hypervisor.domain(named: domainName!)?.state == .running)
+            let console = "\(data)/instances/\(id)/console.log"
+            let booted = try await eventually(timeout: .seconds(90)) {
+                (try? String(contentsOfFile: console, encoding: .utf8))?.contains(GuestImage.marker) ?? false
+            }
+            #expect(booted, "no \(GuestImage.marker) on the serial console: \((try? String(contentsOfFile: console, encoding: .utf8))?.suffix(2000) ?? "no console log")")
 
-        _ = try store.delete([key])
-        #expect(try await eventually(timeout: .seconds(30)) { try store.get(key) == nil })
-        #expect(try await hypervisor.domain(named: domainName!) == nil)
-        #expect(!FileManager.default.fileExists(atPath: "\(data)/instances/\(id)"))
+            let stopped = manifest.replacingOccurrences(of: "instanceType: m1.tiny}", with: "instanceType: m1.tiny, powerState: stopped}")
+            try store.apply(try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(stopped.utf8))]), options: ApplyOptions())
+            #expect(try await eventually(timeout: .seconds(30)) { try store.get(key)?.displayPhase == "Stopped" })
+            #expect(try await hypervisor.domain(named: domainName!)?.state == .shutoff)
+
+            _ = try store.delete([key])
+            #expect(try await eventually(timeout: .seconds(30)) { try store.get(key) == nil })
+            #expect(try await hypervisor.domain(named: domainName!) == nil)
+            #expect(!FileManager.default.fileExists(atPath: "\(data)/instances/\(id)"))
+        }
     }
 }
