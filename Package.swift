@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "StratusServerTests",
             dependencies: [
-                "StratusServer", "StratusAccess", "StratusStore", "StratusModel", "StratusTestSupport",
+                "StratusServer", "StratusAccess", "StratusStore", "StratusModel", "StratusIdentity", "StratusTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -309,6 +309,9 @@ struct SignatureMiddleware: RouterMiddleware {
             body = try await request.collectBody(upTo: maxBodyBytes)
         } catch is NIOTooManyBytesError {
             throw APIError(kind: "tooLarge", message: "The request body is larger than this server accepts (\(maxBodyBytes >> 20) MB, --api-max-body); send fewer manifests per request.")
+        } catch {
+            // Reading can only fail on what the client sent: a malformed chunk, a body cut short.
+            throw APIError(kind: "badRequest", message: "The request body could not be read: a malformed chunk, or a body shorter than announced. Send it again with a valid Content-Length or chunked encoding.")
         }
         let (principal, _) = try authenticator.authenticate(SignableRequest(request, body: body))
         var context = context

@@ -98,7 +98,15 @@ public struct EC2API: Sendable {
         let requestId = UUID().uuidString.lowercased()
         var request = request
         do {
-            let body = try await request.collectBody(upTo: context.maxUploadSize)
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: context.maxUploadSize)
+            } catch let error as NIOTooManyBytesError {
+                throw error
+            } catch {
+                // Reading can only fail on what the client sent: a malformed chunk, a body cut short.
+                throw EC2Error("InvalidRequest", "The request body could not be read: a malformed chunk, or a body shorter than announced. Send it again with a valid Content-Length or chunked encoding.", status: 400)
+            }
             let signable = SignableRequest(request, body: body)
             var parameters: [String: String] = [:]
             for (name, value) in signable.queryParameters + signable.formParameters where parameters[name] == nil { parameters[name] = value }
