@@ -14,13 +14,11 @@ Environment: BENCH_LOG_LEVEL (serve's log level), BENCH_KEEP_LOG=FILE (serve's l
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ec2_vs_moto import Endpoint, cpu_seconds, ids_in, populate, settle, wait_for  # noqa: E402
+from ec2_vs_moto import cpu_seconds, populate, settle, stratus_server  # noqa: E402
 
 TARGET_MS = 1000
 
@@ -33,39 +31,14 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--instances", type=int, default=100, help="instances present before the run")
     args = parser.parse_args()
-    binary = os.path.abspath(args.bin)
-    work = tempfile.mkdtemp(prefix="stratus-bench-load-")
-    node = os.path.join(work, "node.xml")
-    with open(node, "w") as f:
-        f.write("<node><cpu><mhz>2000</mhz><model>bench</model><nodes>1</nodes><sockets>1</sockets><cores>1024</cores><threads>1</threads></cpu><memory>%d</memory></node>" % (64 * 1024 * 1024 * 1024))
-    manifest = os.path.join(work, "bench.yaml")
-    with open(manifest, "w") as f:
-        f.write("apiVersion: stratus/v1\nkind: User\nmetadata: {name: bench}\nspec: {projects: [{project: bench, roles: [sysadmin]}]}\n---\n"
-                "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: bench}\nspec: {manager: bench, quotas: {instances: 100000, cores: 1000000, ram: 1000000000}}\n---\n"
-                "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: img, project: bench}\nspec: {source: /var/lib/stratus/images/img.qcow2}\n")
-    data = os.path.join(work, "data")
-    log = open(os.path.join(work, "serve.log"), "w")
-    server = subprocess.Popen([binary, "serve", "--data-dir", data, "--api-port", "0", "--ec2-port", "0", "--hypervisor", f"test://{node}",
-                               "--apply", manifest, "--log-level", os.environ.get("BENCH_LOG_LEVEL", "warning")], stdout=log, stderr=log)
-    try:
-        url = wait_for(os.path.join(data, "serve.json"), "ec2URL")
-        keys = json.loads(subprocess.check_output([binary, "credentials", "bench", "-p", "bench", "--format", "json", "--data-dir", data]))
-        endpoint = Endpoint(url, keys["accessKey"], keys["secretKey"], "nova")
-        status, body = endpoint.call({"Action": "DescribeImages"})
-        ami = ids_in(body, b"<imageId>")[0]
+    with stratus_server(os.path.abspath(args.bin)) as (endpoint, ami, pid):
         if args.instances:
             populate(endpoint, ami, args.instances)
             settle(endpoint)
-        cpu_before = cpu_seconds(server.pid)
-        out = subprocess.check_output([os.path.abspath(args.load), "ec2-load", url, keys["accessKey"], keys["secretKey"], ami,
+        cpu_before = cpu_seconds(pid)
+        out = subprocess.check_output([os.path.abspath(args.load), "ec2-load", endpoint.url, endpoint.access, endpoint.secret, ami,
                                        "--clients", str(args.clients), "--seconds", str(args.seconds)])
-        cpu = cpu_seconds(server.pid) - cpu_before
-    finally:
-        server.terminate()
-        server.wait()
-        if os.environ.get("BENCH_KEEP_LOG"):
-            shutil.copy(os.path.join(work, "serve.log"), os.environ["BENCH_KEEP_LOG"])
-        shutil.rmtree(work, ignore_errors=True)
+        cpu = cpu_seconds(pid) - cpu_before
     result = json.loads(out)
     if os.environ.get("BENCH_JSON"):
         print(json.dumps(result, indent=1))

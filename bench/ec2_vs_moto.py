@@ -14,6 +14,7 @@ Environment: BENCH_LOG_LEVEL (serve's log level), BENCH_KEEP_LOG=FILE (serve's l
 BENCH_KEEP_DATA=DIR (a copy of the data directory, to inspect the event feed afterwards).
 """
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -182,7 +183,11 @@ def wait_for(path, key, timeout=60):
     raise SystemExit(f"{path} has no {key}")
 
 
-def stratus(binary, instances, seconds):
+@contextlib.contextmanager
+def stratus_server(binary):
+    """A `stratus serve` on a private test node of 1024 cores and 64 GiB, with a project `bench`
+    of large quotas and one image; yields (endpoint, image id, server pid). Also used by
+    bench/ec2_load.py."""
     work = tempfile.mkdtemp(prefix="stratus-bench-ec2-")
     node = os.path.join(work, "node.xml")
     with open(node, "w") as f:
@@ -201,8 +206,7 @@ def stratus(binary, instances, seconds):
         keys = json.loads(subprocess.check_output([binary, "credentials", "bench", "-p", "bench", "--format", "json", "--data-dir", data]))
         endpoint = Endpoint(url, keys["accessKey"], keys["secretKey"], "nova")  # Stratus refuses other regions
         status, body = endpoint.call({"Action": "DescribeImages"})
-        ami = ids_in(body, b"<imageId>")[0]
-        return measure("Stratus", endpoint, ami, instances, seconds, "m1.tiny", server.pid)
+        yield endpoint, ids_in(body, b"<imageId>")[0], server.pid
     finally:
         server.terminate()
         server.wait()
@@ -211,6 +215,11 @@ def stratus(binary, instances, seconds):
         if os.environ.get("BENCH_KEEP_DATA"):
             shutil.copytree(data, os.environ["BENCH_KEEP_DATA"], dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def stratus(binary, instances, seconds):
+    with stratus_server(binary) as (endpoint, ami, pid):
+        return measure("Stratus", endpoint, ami, instances, seconds, "m1.tiny", pid)
 
 
 def moto_server(instances, seconds):
