@@ -168,4 +168,21 @@ import Testing
         #expect(stale.ec2Code == "RequestExpired")
         #expect(throws: AuthenticationError.self) { try Self.verify([("Expires", "2025-12-01T11:00:00Z")]) }
     }
+
+    /// An S3 SigV2 presigned GET of /bucket/key that expires at `expires` (epoch seconds).
+    static func presigned(expires: Int) throws -> VerifiedRequest {
+        let signature = RequestVerifier.hmacSHA1(secret, "GET\n\n\n\(expires)\n/bucket/key")
+        let query = "AWSAccessKeyId=AKSIGV2&Expires=\(expires)&Signature=\(AWSEncoding.encode(signature))"
+        let request = SignableRequest(method: "GET", path: "/bucket/key", query: query, headers: [(name: "host", value: "localhost:3333")], body: Data())
+        return try RequestVerifier(service: .s3).verify(request, now: now) { $0 == "AKSIGV2" ? secret : nil }
+    }
+
+    @Test("an S3 presigned URL (SigV2) verifies within 7 days and is refused beyond")
+    func presignedBound() throws {
+        let nowSeconds = Int(Self.now.timeIntervalSince1970)
+        #expect(try Self.presigned(expires: nowSeconds + 3600).signatureVersion == 2)
+        #expect(try Self.presigned(expires: nowSeconds + 7 * 24 * 3600).signatureVersion == 2)
+        let far = try #require(throws: AuthenticationError.self) { try Self.presigned(expires: 4_102_444_800) }  // 2100
+        #expect(far.message.contains("more than 7 days ahead"), "\(far.message)")
+    }
 }

@@ -310,6 +310,10 @@ public struct RequestVerifier: Sendable {
             throw AuthenticationError.malformed("A presigned URL needs AWSAccessKeyId, Expires and Signature.")
         }
         if now.timeIntervalSince1970 > expires { throw AuthenticationError(.expired, "Request has expired: Expires was \(expiresText).") }
+        // As for SigV4 presigned URLs: a captured URL may not be replayed for more than 7 days.
+        if expires - now.timeIntervalSince1970 > Double(Self.maximumExpiry) {
+            throw AuthenticationError(.unsupported, "Expires \(expiresText) is more than 7 days ahead; presign for at most 7 days (604800 seconds).")
+        }
         guard let secretKey = try secret(accessKey) else { throw AuthenticationError.unknownAccessKey(accessKey) }
         let text = s3V2StringToSign(request, dateLine: expiresText, queryParameters: parameters)
         guard AWSEncoding.constantTimeEqual(Self.hmacSHA1(secretKey, text), signature) else { throw AuthenticationError.mismatch() }
