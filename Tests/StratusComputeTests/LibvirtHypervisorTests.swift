@@ -71,3 +71,23 @@ func privateTestNode(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
         #expect(DomainXML.configDigest(of: renamed) == DomainXML.configDigest(of: bigger))
     }
 }
+
+/// `qemu-img` as the agent runs it (posix_spawn, not Foundation's Process).
+@Suite struct QemuImgTests {
+    @Test("an overlay on a raw image is a qcow2 file naming its backing; a missing backing is qemu-img's own error")
+    func overlay() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-qemuimg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let backing = directory + "/base.raw"
+        FileManager.default.createFile(atPath: backing, contents: Data(count: 1 << 20))
+        try QemuImg.createOverlay(at: directory + "/disk.qcow2", backing: backing, format: "raw")
+        let header = try #require(FileManager.default.contents(atPath: directory + "/disk.qcow2"))
+        #expect(header.prefix(4) == Data([0x51, 0x46, 0x49, 0xfb]), "the qcow2 magic")
+        #expect(header.range(of: Data(backing.utf8)) != nil, "the overlay names its backing file")
+        let missing = #expect(throws: HypervisorError.self) { try QemuImg.createOverlay(at: directory + "/other.qcow2", backing: directory + "/absent.raw", format: "raw") }
+        #expect(missing?.message.contains("absent.raw") == true, "\(String(describing: missing))")
+        let (status, _) = try QemuImg.run("/bin/sh", ["-c", "kill -9 $$"])
+        #expect(status == 137, "a child killed by SIGKILL reports 128 + 9")
+    }
+}
