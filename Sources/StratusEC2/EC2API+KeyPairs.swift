@@ -12,7 +12,7 @@ extension EC2API {
         for pair in try visible(.keyPair, call) {
             guard case .keyPair(let spec) = pair.resource.spec else { continue }
             guard names.isEmpty || names.contains(pair.key.name), ids.isEmpty || ids.contains(Self.keyPairId(pair)) else { continue }
-            let fingerprint = spec.publicKey.map(DirectoryLayout.fingerprint) ?? ""
+            let fingerprint = spec.publicKey.map(KeyFingerprint.of) ?? ""
             let values = ["key-name": [pair.key.name], "fingerprint": [fingerprint], "key-pair-id": [Self.keyPairId(pair)]]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(pair, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
             items.append((pair.key.name, [
@@ -40,7 +40,7 @@ extension EC2API {
         try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))])
         let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: name))
         return [
-            .text("keyName", name), .text("keyFingerprint", DirectoryLayout.fingerprint(publicKey)),
+            .text("keyName", name), .text("keyFingerprint", KeyFingerprint.of(publicKey)),
             .text("keyMaterial", Self.openSSHPrivateKey(key, comment: name)), .text("keyPairId", stored.map(Self.keyPairId) ?? ""),
         ]
     }
@@ -60,7 +60,7 @@ extension EC2API {
             throw EC2Error("InvalidKey.Format", "Key is not in valid OpenSSH public key format")
         }
         let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: name))
-        return [.text("keyName", name), .text("keyFingerprint", DirectoryLayout.fingerprint(publicKey)), .text("keyPairId", stored.map(Self.keyPairId) ?? "")]
+        return [.text("keyName", name), .text("keyFingerprint", KeyFingerprint.of(publicKey)), .text("keyPairId", stored.map(Self.keyPairId) ?? "")]
     }
 
     func deleteKeyPair(_ call: EC2Call) throws -> [XMLNode] {
