@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import StratusIdentity
+import StratusModel
 
 /// Key fingerprints as EC2 reports them, so a client comparing them with AWS's sees the same
 /// form: an RSA public key by the MD5 of its DER SubjectPublicKeyInfo, colon-separated hex (what
@@ -11,7 +13,8 @@ enum KeyFingerprint {
         let fields = publicKey.split(whereSeparator: \.isWhitespace)
         guard fields.count >= 2, let blob = Data(base64Encoded: String(fields[1])) else { return "" }
         if fields[0] == "ssh-rsa", let der = rsaSubjectPublicKeyInfo(blob: [UInt8](blob)) {
-            return Insecure.MD5.hash(data: der).map { String(format: "%02x", $0) }.joined(separator: ":")
+            let hex = Array(AWSEncoding.hex(Insecure.MD5.hash(data: der)))
+            return stride(from: 0, to: hex.count, by: 2).map { String(hex[$0..<$0 + 2]) }.joined(separator: ":")
         }
         let digest = Data(SHA256.hash(data: blob)).base64EncodedString()
         if fields[0] == "ssh-ed25519" { return digest }
@@ -20,17 +23,8 @@ enum KeyFingerprint {
 
     /// The DER SubjectPublicKeyInfo of an OpenSSH `ssh-rsa` key blob (string type, mpint e, mpint n).
     static func rsaSubjectPublicKeyInfo(blob: [UInt8]) -> Data? {
-        var fields: [[UInt8]] = []
-        var index = 0
-        while index + 4 <= blob.count {
-            let length = blob[index..<index + 4].reduce(0) { $0 << 8 | Int($1) }
-            index += 4
-            guard length <= blob.count - index else { return nil }
-            fields.append(Array(blob[index..<index + length]))
-            index += length
-        }
-        guard fields.count == 3 else { return nil }
-        func integer(_ bytes: [UInt8]) -> [UInt8] {
+        guard let fields = KeyPairSpec.keyFields(blob), fields.count == 3 else { return nil }
+        func integer(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
             var value = Array(bytes.drop { $0 == 0 })
             if value.isEmpty || value[0] & 0x80 != 0 { value.insert(0, at: 0) }  // DER integers are signed
             return tlv(0x02, value)

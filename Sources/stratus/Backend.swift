@@ -73,13 +73,12 @@ struct LocalBackend: Backend {
     /// The server running on this data directory (from `DATA/serve.json`): reboot and drift need
     /// the process that holds the hypervisor connection.
     private func server() throws -> APIClient {
-        guard let url = ServeInfo.running(dataDirectory: dataDirectory)?.apiURL.flatMap(URL.init(string:)) else {
+        guard let info = ServeInfo.running(dataDirectory: dataDirectory), let url = info.apiURL.flatMap(URL.init(string:)) else {
             throw CLIError("this needs the `stratus serve` that runs the instances: none is running on \(dataDirectory) (start one, or pass --server URL)")
         }
         // Whoever can read the data directory holds its keys: talk to the server as its administrator.
         let admin = try store.credential(user: Store.rootUser)
-        let region = ServeInfo.running(dataDirectory: dataDirectory)?.region ?? ResourceAPI.defaultRegion
-        return APIClient(baseURL: url, signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: region))
+        return APIClient(baseURL: url, signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: info.region ?? ResourceAPI.defaultRegion))
     }
 }
 

@@ -51,6 +51,22 @@ public struct KeyPairSpec: SpecBody {
         }
     }
 
+    /// The length-prefixed fields of OpenSSH key data (RFC 4253 §6.6: uint32 length, bytes),
+    /// or nil when a length runs past the end.
+    public static func keyFields(_ blob: [UInt8]) -> [ArraySlice<UInt8>]? {
+        var fields: [ArraySlice<UInt8>] = []
+        var index = 0
+        while index < blob.count {
+            guard index + 4 <= blob.count else { return nil }
+            let length = blob[index..<index + 4].reduce(0) { $0 << 8 | Int($1) }
+            index += 4
+            guard length <= blob.count - index else { return nil }
+            fields.append(blob[index..<index + length])
+            index += length
+        }
+        return fields
+    }
+
     /// The longest public-key line accepted.
     public static let maximumLine = 8192
 
@@ -58,16 +74,7 @@ public struct KeyPairSpec: SpecBody {
     /// the first naming the type), or nil. RSA keys must have a modulus of 1024 to 16384 bits,
     /// ED25519 keys 32 bytes.
     static func blobProblem(type: String, blob: [UInt8]) -> String? {
-        var fields: [ArraySlice<UInt8>] = []
-        var index = 0
-        while index < blob.count {
-            guard index + 4 <= blob.count else { return "the key data ends inside a field length" }
-            let length = blob[index..<index + 4].reduce(0) { $0 << 8 | Int($1) }
-            index += 4
-            guard length <= blob.count - index else { return "a field runs past the end of the key data" }
-            fields.append(blob[index..<index + length])
-            index += length
-        }
+        guard let fields = keyFields(blob) else { return "a field length runs past the end of the key data" }
         guard let first = fields.first, String(decoding: first, as: UTF8.self) == type else {
             return "the key data names another type than \"\(type)\""
         }
