@@ -10,7 +10,7 @@ extension EC2API {
         let owners = call.list("Owner")
         var items: [(String, [XMLNode])] = []
         for image in try store.list(kind: .image) {
-            guard case .image(let spec) = image.resource.spec, let id = image.metadata.id else { continue }
+            guard case .image(let spec) = image.resource.spec, let id = image.metadata.id, !image.isTerminating else { continue }
             guard call.visible(image.key.project) || spec.public == true else { continue }
             guard ids.isEmpty || ids.contains(id) else { continue }
             if !owners.isEmpty, !owners.contains(image.key.project), !(owners.contains("self") && call.visible(image.key.project) && image.key.project == call.principal.defaultProject) { continue }
@@ -65,6 +65,15 @@ extension EC2API {
     func deregisterImage(_ call: EC2Call) throws -> [XMLNode] {
         let image = try resource(try call.required("ImageId"), .image, call, error: "InvalidAMIID")
         try call.authorize(.image, project: image.key.project)
+        // A manifest's instance would fail to converge the next time it is built; the API's own
+        // instances keep the files they were built from, as on EC2.
+        let named = try store.list(kind: .instance).filter { instance in
+            guard case .instance(let spec) = instance.resource.spec, instance.metadata.applySet != nil, !instance.isTerminating else { return false }
+            return spec.image == image.key.name && instance.key.project == image.key.project || spec.image == "\(image.key.project)/\(image.key.name)"
+        }
+        if let first = named.first {
+            throw EC2Error("OperationNotPermitted", "Image \(image.metadata.id ?? image.key.name) is named by instance \(first.key.name) of project \(first.key.project), applied from manifest set \(first.metadata.applySet ?? "?")\(named.count > 1 ? " (and \(named.count - 1) more)" : ""); change or delete those instances in the manifests first.")
+        }
         _ = try store.delete([image.key], reason: "deregistered through the EC2 API")
         return [.text("return", "true")]
     }

@@ -61,6 +61,23 @@ public struct ImageFiles: Sendable, Equatable, Codable {
     }
 }
 
+extension ImageFiles {
+    /// These files as an instance's status records them (`InstanceDetails.image`).
+    public var recorded: [String: String] {
+        var fields = ["source": source, "format": format]
+        fields["kernel"] = kernel
+        fields["ramdisk"] = ramdisk
+        fields["cmdline"] = cmdline
+        return fields
+    }
+
+    /// The files an instance's status recorded; nil without a source.
+    public init?(recorded fields: [String: String]) {
+        guard let source = fields["source"] else { return nil }
+        self.init(source: source, format: fields["format"] ?? "qcow2", kernel: fields["kernel"], ramdisk: fields["ramdisk"], cmdline: fields["cmdline"])
+    }
+}
+
 /// An instance's NIC as the controller allocated it.
 public struct NICIntent: Sendable, Equatable, Codable {
     public var network: String

@@ -216,6 +216,22 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         await harness.stop()
     }
 
+    @Test("an instance outlives its deleted image: it keeps converging from the files it was built from")
+    func outlivesImage() async throws {
+        let harness = try ComputeHarness()
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small")]), options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Running" })
+        #expect(InstanceDetails(try harness.instance("web-1")?.resource.status).image?["source"] == "/images/debian.qcow2")
+        let image = ResourceKey(kind: .image, project: "acme", name: "debian")
+        _ = try harness.store.delete([image])
+        #expect(try await eventually { try harness.store.get(image) == nil })
+        // Stopping it needs a new converge, which has no image to read any more.
+        try harness.store.apply(cloud(instances: [("web-1", "m1.small")], power: "stopped").filter { $0.key.kind != .image }, options: ApplyOptions())
+        #expect(try await eventually { try harness.instance("web-1")?.displayPhase == "Stopped" })
+        #expect(try harness.instance("web-1")?.resource.status?.condition(.synced)?.reason != .imageNotFound)
+        await harness.stop()
+    }
+
     @Test("an instance that fits nowhere is Unschedulable, with the numbers")
     func unschedulable() async throws {
         let harness = try ComputeHarness(memoryMB: 2048)

@@ -45,7 +45,13 @@ public struct ComputeReconciler: Reconciler {
                 return .failed(reason: .instanceTypeNotFound, message: "InstanceType \(spec.instanceType) does not exist; create it or change spec.instanceType", retryable: true)
             }
             let imageKey = imageReference(spec.image, project: resource.key.project)
-            guard let imageResource = try lookups.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating else {
+            let files: ImageFiles
+            if let imageResource = try lookups.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating {
+                files = ImageFiles(source: image.source, format: image.format?.rawValue ?? "qcow2", kernel: image.kernel, ramdisk: image.ramdisk, cmdline: image.cmdline)
+            } else if let built = InstanceDetails(resource.resource.status).image.flatMap(ImageFiles.init(recorded:)) {
+                // As on EC2, an instance outlives its image: it keeps the files it was built from.
+                files = built
+            } else {
                 return .failed(reason: .imageNotFound, message: "\(imageKey) does not exist; create it or change spec.image", retryable: true)
             }
             let node: String
@@ -58,7 +64,7 @@ public struct ComputeReconciler: Reconciler {
             let intent = InstanceIntent(
                 id: id, project: resource.key.project, name: resource.key.name, generation: resource.generation,
                 memoryMB: type.memoryMB, vcpus: type.vcpus,
-                image: ImageFiles(source: image.source, format: image.format?.rawValue ?? "qcow2", kernel: image.kernel, ramdisk: image.ramdisk, cmdline: image.cmdline),
+                image: files,
                 powerState: spec.powerState ?? .running, nic: nic.intent, nicNote: nicNote
             )
             switch await converge(intent, on: node) {
@@ -90,7 +96,7 @@ public struct ComputeReconciler: Reconciler {
         var status = resource.resource.status ?? ResourceStatus()
         InstanceDetails(
             node: report.node, domain: report.domain, domainState: report.state.description,
-            network: report.nicNote ?? report.bridge.map { "bridge \($0)" }, mac: nic.mac, ip: nic.ip
+            network: report.nicNote ?? report.bridge.map { "bridge \($0)" }, mac: nic.mac, ip: nic.ip, image: intent.image.recorded
         ).write(into: &status)
         if let live = report.restartRequiredFrom {
             status.setCondition(Condition(type: .configApplied, status: .false, reason: .restartRequired, message: "the running domain still has generation \(live)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(intent.generation)", lastTransitionTime: now))

@@ -70,4 +70,10 @@ public enum JSONValue: Sendable, Hashable, Codable {
         if case .string(let value) = self { return value }
         return nil
     }
+
+    /// The members, if this is an object.
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
 }

@@ -11,14 +11,18 @@ public struct InstanceDetails: Sendable, Equatable {
     public var network: String?
     public var mac: String?
     public var ip: String?
+    /// The image files the instance was built from (`source`, `format`, `kernel`, `ramdisk`,
+    /// `cmdline`): it keeps booting from them after its image is deregistered, as on EC2.
+    public var image: [String: String]?
 
-    public init(node: String? = nil, domain: String? = nil, domainState: String? = nil, network: String? = nil, mac: String? = nil, ip: String? = nil) {
+    public init(node: String? = nil, domain: String? = nil, domainState: String? = nil, network: String? = nil, mac: String? = nil, ip: String? = nil, image: [String: String]? = nil) {
         self.node = node
         self.domain = domain
         self.domainState = domainState
         self.network = network
         self.mac = mac
         self.ip = ip
+        self.image = image
     }
 
     /// Reads the details of a status (empty when there is none).
@@ -26,7 +30,8 @@ public struct InstanceDetails: Sendable, Equatable {
         let details = status?.details ?? [:]
         self.init(
             node: details["node"]?.stringValue, domain: details["domain"]?.stringValue, domainState: details["domainState"]?.stringValue,
-            network: details["network"]?.stringValue, mac: details["mac"]?.stringValue, ip: details["ip"]?.stringValue
+            network: details["network"]?.stringValue, mac: details["mac"]?.stringValue, ip: details["ip"]?.stringValue,
+            image: details["image"]?.objectValue?.compactMapValues(\.stringValue)
         )
     }
 
@@ -35,6 +40,7 @@ public struct InstanceDetails: Sendable, Equatable {
         for (key, value) in [("node", node), ("domain", domain), ("domainState", domainState), ("network", network), ("mac", mac), ("ip", ip)] {
             status.details[key] = value.map(JSONValue.string)
         }
+        status.details["image"] = image.map { .object($0.mapValues(JSONValue.string)) }
     }
 }
 
