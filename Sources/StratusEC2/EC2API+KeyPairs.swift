@@ -12,13 +12,13 @@ extension EC2API {
         for pair in try visible(.keyPair, call) {
             guard case .keyPair(let spec) = pair.resource.spec else { continue }
             guard names.isEmpty || names.contains(pair.key.name), ids.isEmpty || ids.contains(Self.keyPairId(pair)) else { continue }
-            let fingerprint = spec.publicKey.map(KeyFingerprint.of) ?? ""
+            let fingerprint = pair.metadata.annotations[Self.fingerprintAnnotation] ?? spec.publicKey.map(KeyFingerprint.of) ?? ""
             let values = ["key-name": [pair.key.name], "fingerprint": [fingerprint], "key-pair-id": [Self.keyPairId(pair)]]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(pair, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
             items.append((pair.key.name, [
                 .text("keyPairId", Self.keyPairId(pair)), .text("keyName", pair.key.name), .text("keyFingerprint", fingerprint),
                 .text("keyType", spec.publicKey?.hasPrefix("ssh-rsa") == true ? "rsa" : "ed25519"), Self.tagSet(pair),
-            ] + XMLNode.optional("publicKey", spec.publicKey) + [.text("createTime", Self.timestamp(pair.metadata.creationTimestamp))]))
+            ] + XMLNode.optional("publicKey", call.bool("IncludePublicKey") ? spec.publicKey : nil) + [.text("createTime", Self.timestamp(pair.metadata.creationTimestamp))]))
         }
         let missing = names.filter { name in !items.contains { $0.0 == name } }
         if !missing.isEmpty { throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(missing[0])' does not exist") }
@@ -30,18 +30,24 @@ extension EC2API {
         "key-" + AWSEncoding.hex(SHA256.hash(data: Data("\(pair.key.project)/\(pair.key.name)".utf8)).prefix(8))
     }
 
+    /// A created RSA key's fingerprint is the SHA-1 of its private key, which is not kept: the
+    /// fingerprint is, in this annotation.
+    static let fingerprintAnnotation = "ec2.stratus/key-fingerprint"
+
     func createKeyPair(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.keyPair, project: project)
         let name = try call.required("KeyName")
+        let type = try call.choice("KeyType", KeyMaterial.KeyType.self) ?? .rsa
+        let format = try call.choice("KeyFormat", KeyMaterial.Format.self) ?? .pem
         try refuseDuplicateKey(name, project: project)
-        let key = Curve25519.Signing.PrivateKey()
-        let publicKey = "ssh-ed25519 " + Self.sshPublicBlob(key.publicKey.rawRepresentation).base64EncodedString() + " \(name)"
-        try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))])
+        let key = try KeyMaterial(type: type, format: format, comment: name)
+        let spec = KeyPairSpec(publicKey: key.publicKey + " " + name, user: call.principal.user == "admin" ? nil : call.principal.user)
+        try write([Resource(metadata: ObjectMeta(name: name, project: project, annotations: [Self.fingerprintAnnotation: key.fingerprint]), spec: .keyPair(spec))])
         let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: name))
         return [
-            .text("keyName", name), .text("keyFingerprint", KeyFingerprint.of(publicKey)),
-            .text("keyMaterial", Self.openSSHPrivateKey(key, comment: name)), .text("keyPairId", stored.map(Self.keyPairId) ?? ""),
+            .text("keyName", name), .text("keyFingerprint", key.fingerprint),
+            .text("keyMaterial", key.privateKey), .text("keyPairId", stored.map(Self.keyPairId) ?? ""),
         ]
     }
 
@@ -84,40 +90,5 @@ extension EC2API {
         if let existing = try store.get(ResourceKey(kind: .keyPair, project: project, name: name)), !existing.isTerminating {
             throw EC2Error("InvalidKeyPair.Duplicate", "The keypair '\(name)' already exists.")
         }
-    }
-
-    /// The SSH wire form of an Ed25519 public key: string "ssh-ed25519", string key.
-    static func sshPublicBlob(_ key: Data) -> Data { sshString(Data("ssh-ed25519".utf8)) + sshString(key) }
-
-    static func sshString(_ data: Data) -> Data {
-        var length = UInt32(data.count).bigEndian
-        return Data(bytes: &length, count: 4) + data
-    }
-
-    /// An unencrypted `openssh-key-v1` private key file, as `ssh-keygen -t ed25519` writes it.
-    static func openSSHPrivateKey(_ key: Curve25519.Signing.PrivateKey, comment: String) -> String {
-        let publicKey = key.publicKey.rawRepresentation
-        let check = UInt32.random(in: 0...UInt32.max).bigEndian
-        var checkBytes = check
-        var block = Data(bytes: &checkBytes, count: 4) + Data(bytes: &checkBytes, count: 4)
-        block += sshString(Data("ssh-ed25519".utf8)) + sshString(publicKey) + sshString(key.rawRepresentation + publicKey) + sshString(Data(comment.utf8))
-        var pad: UInt8 = 1
-        while block.count % 8 != 0 {
-            block.append(pad)
-            pad += 1
-        }
-        var count = UInt32(1).bigEndian
-        var body = Data("openssh-key-v1".utf8) + Data([0])
-        body += sshString(Data("none".utf8)) + sshString(Data("none".utf8)) + sshString(Data())
-        body += Data(bytes: &count, count: 4) + sshString(sshPublicBlob(publicKey)) + sshString(block)
-        let base64 = body.base64EncodedString()
-        var lines: [Substring] = []
-        var index = base64.startIndex
-        while index < base64.endIndex {
-            let end = base64.index(index, offsetBy: 70, limitedBy: base64.endIndex) ?? base64.endIndex
-            lines.append(base64[index..<end])
-            index = end
-        }
-        return "-----BEGIN OPENSSH PRIVATE KEY-----\n" + lines.joined(separator: "\n") + "\n-----END OPENSSH PRIVATE KEY-----\n"
     }
 }

@@ -28,6 +28,15 @@ struct EC2Call: Sendable {
         return value
     }
 
+    /// One of an enumeration's raw values; anything else is `InvalidParameterValue` naming them.
+    func choice<Value: RawRepresentable & CaseIterable>(_ name: String, _ type: Value.Type) throws -> Value? where Value.RawValue == String {
+        guard let text = string(name) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            throw EC2Error.invalid(name, text, "Expected one of: \(Value.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return value
+    }
+
     func bool(_ name: String) -> Bool { string(name)?.lowercased() == "true" }
 
     /// `Name.1`, `Name.2`, … in index order.

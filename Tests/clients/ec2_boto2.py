@@ -25,7 +25,7 @@ def check(condition, what):
 
 check([z.name for z in conn.get_all_zones()] == ["nova"], "get_all_zones")
 key = conn.create_key_pair("boto2")
-check(key.material.startswith("-----BEGIN OPENSSH PRIVATE KEY-----"), "create_key_pair returns the private key")
+check(key.material.startswith("-----BEGIN RSA PRIVATE KEY-----"), "create_key_pair returns an RSA private key (the default KeyType), as AWS")
 group = conn.create_security_group("boto2", "boto 2 group")
 check(group.authorize("tcp", 80, 80, "0.0.0.0/0"), "authorize (legacy flat parameters)")
 check([r.from_port for r in conn.get_all_security_groups(groupnames=["boto2"])[0].rules] == ["80"], "get_all_security_groups shows the rule")

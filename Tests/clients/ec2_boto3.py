@@ -116,12 +116,18 @@ check(types["m1.tiny"]["MemoryInfo"]["SizeInMiB"] == 512 and types["m1.small"]["
 # Key pairs
 area("key pairs")
 created = ec2.create_key_pair(KeyName="ci")
-check(created["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----"), "CreateKeyPair returns an OpenSSH private key")
+check(created["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----"), "CreateKeyPair returns an RSA key in PEM by default, as AWS")
+check(len(created["KeyFingerprint"]) == 59, "a created RSA key's fingerprint is the SHA-1 of its private key, colon hex")
+made_ed = ec2.create_key_pair(KeyName="ci-ed", KeyType="ed25519")
+check(made_ed["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----"), "KeyType ed25519 returns an OpenSSH private key")
+check(made_ed["KeyFingerprint"].endswith("="), "an ED25519 key's fingerprint is base64 SHA-256")
+ec2.delete_key_pair(KeyName="ci-ed")
 with tempfile.NamedTemporaryFile("w", delete=False) as key_file:
     key_file.write(created["KeyMaterial"])
 os.chmod(key_file.name, 0o600)
 derived = subprocess.run(["ssh-keygen", "-y", "-f", key_file.name], capture_output=True, text=True)
-listed = {k["KeyName"]: k for k in ec2.describe_key_pairs()["KeyPairs"]}
+listed = {k["KeyName"]: k for k in ec2.describe_key_pairs(IncludePublicKey=True)["KeyPairs"]}
+check("PublicKey" not in ec2.describe_key_pairs()["KeyPairs"][0], "DescribeKeyPairs shows public keys only with IncludePublicKey")
 check(derived.returncode == 0 and derived.stdout.split()[1] == listed["ci"]["PublicKey"].split()[1], "ssh-keygen reads the private key, and it matches the stored public key")
 check(error_code(ec2.create_key_pair, KeyName="ci")[0] == "InvalidKeyPair.Duplicate", "a second CreateKeyPair of the same name is InvalidKeyPair.Duplicate")
 imported = ec2.import_key_pair(KeyName="laptop", PublicKeyMaterial=listed["deploy"]["PublicKey"].encode())
