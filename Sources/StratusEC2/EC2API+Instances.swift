@@ -67,14 +67,15 @@ extension EC2API {
     }
 
     /// An instance's `<item>` and the values its filters compare against.
-    func instanceItem(_ instance: StoredResource, images: ImageIds, groups: [String: String]) -> (item: [XMLNode], values: [String: [String]]) {
+    func instanceItem(_ instance: StoredResource, images: ImageIds, groups names: EC2NameBook) -> (item: [XMLNode], values: [String: [String]]) {
         guard case .instance(let spec) = instance.resource.spec else { return ([], [:]) }
         let id = instance.metadata.id ?? ""
         let state = Self.state(instance)
         let imageId = images.id(spec.image, project: instance.key.project)
         let zone = spec.availabilityZone ?? NodeSpec.defaultZone
         let ip = instance.resource.status?.details["ip"]?.stringValue
-        let groupNames = spec.securityGroups ?? []
+        let groups = (spec.securityGroups ?? []).map { names.group($0, project: instance.key.project) }
+        let keyName = spec.keyName.map { names.keyName($0, project: instance.key.project) }
         var item: [XMLNode] = [
             .text("instanceId", id),
             .text("imageId", imageId),
@@ -83,7 +84,7 @@ extension EC2API {
             .text("dnsName", ""),
             .text("reason", ""),
         ]
-        item += XMLNode.optional("keyName", spec.keyName)
+        item += XMLNode.optional("keyName", keyName)
         item += [
             .text("amiLaunchIndex", instance.metadata.annotations[Self.launchIndexAnnotation] ?? "0"),
             .text("instanceType", spec.instanceType),
@@ -93,7 +94,7 @@ extension EC2API {
         ]
         item += XMLNode.optional("privateIpAddress", ip)
         item += [
-            .set("groupSet", groupNames.map { [.text("groupId", groups[$0] ?? ""), .text("groupName", $0)] }),
+            .set("groupSet", groups.map { [.text("groupId", $0.id ?? ""), .text("groupName", $0.name)] }),
             .text("architecture", "x86_64"),
             .text("rootDeviceType", "instance-store"),
             .text("virtualizationType", "hvm"),
@@ -102,9 +103,9 @@ extension EC2API {
         ]
         var values: [String: [String]] = [
             "instance-id": [id], "instance-state-name": [state.name], "instance-state-code": ["\(state.code)"],
-            "key-name": spec.keyName.map { [$0] } ?? [], "availability-zone": [zone], "image-id": [imageId],
+            "key-name": keyName.map { [$0] } ?? [], "availability-zone": [zone], "image-id": [imageId],
             "instance-type": [spec.instanceType], "reservation-id": [Self.reservationId(instance)],
-            "group-name": groupNames, "group-id": groupNames.compactMap { groups[$0] }, "private-ip-address": ip.map { [$0] } ?? [],
+            "group-name": groups.map(\.name), "group-id": groups.compactMap(\.id), "private-ip-address": ip.map { [$0] } ?? [],
             "owner-id": [instance.key.project],
         ]
         for (key, value) in instance.metadata.labels { values["tag:\(key)"] = [value] }
@@ -129,15 +130,18 @@ extension EC2API {
         return true
     }
 
-    /// Security group ids by name for the caller's projects (none to read when `instances` use no group).
-    func groupIds(_ call: EC2Call, for instances: [StoredResource]? = nil, in reader: StoreReader? = nil) throws -> [String: String] {
-        if let instances, !instances.contains(where: { if case .instance(let spec) = $0.resource.spec { !(spec.securityGroups ?? []).isEmpty } else { false } }) {
-            return [:]
+    /// The EC2 names and ids of the groups and key pairs of the caller's projects (none to read
+    /// when `instances` use neither).
+    func nameBook(_ call: EC2Call, for instances: [StoredResource]? = nil, in reader: StoreReader? = nil) throws -> EC2NameBook {
+        func uses(_ test: (InstanceSpec) -> Bool) -> Bool {
+            instances?.contains { if case .instance(let spec) = $0.resource.spec { test(spec) } else { false } } ?? true
         }
-        guard call.seesAllProjects || call.principal.defaultProject != nil else { return [:] }
+        let groups = uses { !($0.securityGroups ?? []).isEmpty }
+        let keys = uses { $0.keyName != nil }
+        guard groups || keys, call.seesAllProjects || call.principal.defaultProject != nil else { return EC2NameBook() }
         let project = call.seesAllProjects ? nil : call.principal.defaultProject
-        let groups = try reader.map { try $0.ec2Ids(kind: .securityGroup, project: project) } ?? store.ec2Ids(kind: .securityGroup, project: project)
-        return Dictionary(groups.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
+        if let reader { return try EC2NameBook(reader, project: project, groups: groups, keys: keys) }
+        return try store.read { try EC2NameBook($0, project: project, groups: groups, keys: keys) }
     }
 
     func describeInstances(_ call: EC2Call) async throws -> [XMLNode] {
@@ -152,7 +156,7 @@ extension EC2API {
                 ? try visible(.instance, call, in: reader)
                 : try wanted.compactMap { try reader.get(ec2Id: $0) }.filter { $0.key.kind == .instance && call.visible($0.key.project) }
             try images.load(candidates, reader)
-            return (candidates, try groupIds(call, in: reader))
+            return (candidates, try nameBook(call, in: reader))
         }
         for instance in candidates {
             guard let id = instance.metadata.id, wanted.isEmpty || wanted.contains(id) else { continue }
@@ -239,20 +243,31 @@ extension EC2API {
             guard case .instanceType(let typeSpec)? = try reader.liveSpec(ResourceKey(kind: .instanceType, project: nil, name: typeName)) else {
                 throw EC2Error.invalid("InstanceType", typeName, "No such instance type; see DescribeInstanceTypes.")
             }
-            if let key = call.string("KeyName"), try reader.liveSpec(ResourceKey(kind: .keyPair, project: project, name: key)) == nil {
-                throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(key)' does not exist")
+            var keyName: String?
+            if let key = call.string("KeyName") {
+                guard let pair = try reader.named(.keyPair, ec2Name: key, project: project) else {
+                    throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(key)' does not exist")
+                }
+                keyName = pair.key.name
             }
-            var groups = call.list("SecurityGroup")
-            for id in call.list("SecurityGroupId") { groups.append(try resource(id, .securityGroup, call, error: "InvalidGroup", in: reader).key.name) }
-            for group in groups where try reader.liveSpec(ResourceKey(kind: .securityGroup, project: project, name: group)) == nil {
-                throw EC2Error("InvalidGroup.NotFound", "The security group '\(group)' does not exist")
+            var groups: [String] = []
+            for group in call.list("SecurityGroup") {
+                guard let found = try reader.named(.securityGroup, ec2Name: group, project: project) else {
+                    throw EC2Error("InvalidGroup.NotFound", "The security group '\(group)' does not exist")
+                }
+                groups.append(found.key.name)
+            }
+            for id in call.list("SecurityGroupId") {
+                let group = try resource(id, .securityGroup, call, error: "InvalidGroup", in: reader)
+                guard group.key.project == project else { throw EC2Error.notFound("InvalidGroup", [id]) }
+                groups.append(group.key.name)
             }
             if let zone {
                 let known = try zones(reader)
                 if !known.contains(zone) { throw EC2Error.invalid("Placement.AvailabilityZone", zone, "Known zones: \(known.joined(separator: ", ")).") }
             }
             let (quota, counts) = try instanceQuota(project: project, reader)
-            return .launch(Launch(image: image.key, vcpus: typeSpec.vcpus, groups: groups, quota: quota, counts: counts))
+            return .launch(Launch(image: image.key, vcpus: typeSpec.vcpus, keyName: keyName, groups: groups, quota: quota, counts: counts))
         }
         let launch: Launch
         switch lookup {
@@ -278,7 +293,7 @@ extension EC2API {
                 for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" }
             }
             let metadata = ObjectMeta(name: id, project: project, labels: labels, annotations: annotations)
-            let spec = InstanceSpec(image: imageName, instanceType: typeName, keyName: call.string("KeyName"), securityGroups: launch.groups, userData: userData, availabilityZone: zone)
+            let spec = InstanceSpec(image: imageName, instanceType: typeName, keyName: launch.keyName, securityGroups: launch.groups, userData: userData, availabilityZone: zone)
             resources.append(Resource(metadata: metadata, spec: .instance(spec)))
             ids[ResourceKey(kind: .instance, project: project, name: id)] = id
         }
@@ -290,7 +305,7 @@ extension EC2API {
     private func reservationResponse(_ instances: [StoredResource], project: String, _ call: EC2Call, image: (name: String, id: String)? = nil) throws -> [XMLNode] {
         let images = ImageIds(store: store)
         if let image { images.known(image.name, project: project, id: image.id) }
-        let groups = try groupIds(call, for: instances)
+        let groups = try nameBook(call, for: instances)
         let sorted = instances.sorted { Int($0.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 < Int($1.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 }
         return [
             .text("reservationId", sorted.first.map(Self.reservationId) ?? ""),
@@ -331,7 +346,7 @@ extension EC2API {
         let (instances, groups) = try store.read { reader in
             let instances = try namedInstances(call, in: reader)
             try images.load(instances, reader)
-            return (instances, try groupIds(call, for: instances, in: reader))
+            return (instances, try nameBook(call, for: instances, in: reader))
         }
         for instance in instances { try call.authorize(.instance, project: instance.key.project) }
         var items: [[XMLNode]] = []
@@ -419,6 +434,7 @@ extension EC2API {
     private struct Launch {
         var image: ResourceKey
         var vcpus: Int
+        var keyName: String?
         var groups: [String]
         var quota: InstanceQuota
         var counts: [String: Int]

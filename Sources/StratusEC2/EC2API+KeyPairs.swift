@@ -11,12 +11,13 @@ extension EC2API {
         var items: [(String, [XMLNode])] = []
         for pair in try visible(.keyPair, call) {
             guard case .keyPair(let spec) = pair.resource.spec else { continue }
-            guard names.isEmpty || names.contains(pair.key.name), ids.isEmpty || ids.contains(Self.keyPairId(pair)) else { continue }
+            let name = EC2Name.of(pair.metadata)
+            guard names.isEmpty || names.contains(name), ids.isEmpty || ids.contains(Self.keyPairId(pair)) else { continue }
             let fingerprint = pair.metadata.annotations[Self.fingerprintAnnotation] ?? spec.publicKey.map(KeyFingerprint.of) ?? ""
-            let values = ["key-name": [pair.key.name], "fingerprint": [fingerprint], "key-pair-id": [Self.keyPairId(pair)]]
+            let values = ["key-name": [name], "fingerprint": [fingerprint], "key-pair-id": [Self.keyPairId(pair)]]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(pair, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
-            items.append((pair.key.name, [
-                .text("keyPairId", Self.keyPairId(pair)), .text("keyName", pair.key.name), .text("keyFingerprint", fingerprint),
+            items.append((name, [
+                .text("keyPairId", Self.keyPairId(pair)), .text("keyName", name), .text("keyFingerprint", fingerprint),
                 .text("keyType", spec.publicKey?.hasPrefix("ssh-rsa") == true ? "rsa" : "ed25519"), Self.tagSet(pair),
             ] + XMLNode.optional("publicKey", call.bool("IncludePublicKey") ? spec.publicKey : nil) + [.text("createTime", Self.timestamp(pair.metadata.creationTimestamp))]))
         }
@@ -37,14 +38,16 @@ extension EC2API {
     func createKeyPair(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.keyPair, project: project)
-        let name = try call.required("KeyName")
+        let name = try Self.ec2Name(call, "KeyName")
         let type = try call.choice("KeyType", KeyMaterial.KeyType.self) ?? .rsa
         let format = try call.choice("KeyFormat", KeyMaterial.Format.self) ?? .pem
         try refuseDuplicateKey(name, project: project)
         let key = try KeyMaterial(type: type, format: format, comment: name)
         let spec = KeyPairSpec(publicKey: key.publicKey + " " + name, user: call.principal.user == "admin" ? nil : call.principal.user)
-        try write([Resource(metadata: ObjectMeta(name: name, project: project, annotations: [Self.fingerprintAnnotation: key.fingerprint]), spec: .keyPair(spec))])
-        let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: name))
+        var metadata = Self.metadata(ec2Name: name, project: project)
+        metadata.annotations[Self.fingerprintAnnotation] = key.fingerprint
+        try write([Resource(metadata: metadata, spec: .keyPair(spec))])
+        let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: metadata.name))
         return [
             .text("keyName", name), .text("keyFingerprint", key.fingerprint),
             .text("keyMaterial", key.privateKey), .text("keyPairId", stored.map(Self.keyPairId) ?? ""),
@@ -54,40 +57,43 @@ extension EC2API {
     func importKeyPair(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.keyPair, project: project)
-        let name = try call.required("KeyName")
+        let name = try Self.ec2Name(call, "KeyName")
         let material = try call.required("PublicKeyMaterial")
         try refuseDuplicateKey(name, project: project)
         // botocore sends the key base64-encoded (a blob); older clients send the line itself.
         let line = Data(base64Encoded: material).map { String(decoding: $0, as: UTF8.self) } ?? material
         let publicKey = line.trimmingCharacters(in: .whitespacesAndNewlines)
         do {
-            try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))])
+            try write([Resource(metadata: Self.metadata(ec2Name: name, project: project), spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))])
         } catch let error as EC2Error where error.code == "InvalidParameterValue" {
             throw EC2Error("InvalidKey.Format", "Key is not in valid OpenSSH public key format")
         }
-        let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: name))
+        let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: EC2Name.resourceName(for: name)))
         return [.text("keyName", name), .text("keyFingerprint", KeyFingerprint.of(publicKey)), .text("keyPairId", stored.map(Self.keyPairId) ?? "")]
     }
 
     func deleteKeyPair(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.keyPair, project: project)
-        var name = call.string("KeyName")
-        if name == nil, let id = call.string("KeyPairId") {
-            name = try store.list(kind: .keyPair, project: project).first { Self.keyPairId($0) == id }?.key.name
-        }
-        guard let name else { throw EC2Error.missing("KeyName") }
-        let key = ResourceKey(kind: .keyPair, project: project, name: name)
-        if let stored = try store.get(key), case .keyPair(let spec) = stored.resource.spec, !call.principal.canManageKeyPair(owner: spec.user, project: project) {
-            throw EC2Error.unauthorized(call.principal.keyPairDenial(owner: spec.user, project: project, name: name))
+        let stored: StoredResource?
+        if let name = call.string("KeyName") {
+            stored = try store.named(.keyPair, ec2Name: name, project: project)
+        } else if let id = call.string("KeyPairId") {
+            stored = try store.list(kind: .keyPair, project: project).first { Self.keyPairId($0) == id && !$0.isTerminating }
+        } else {
+            throw EC2Error.missing("KeyName")
         }
         // As on EC2, deleting a key that does not exist succeeds.
-        _ = try store.delete([key], reason: "deleted by \(call.principal.user) through the EC2 API")
+        guard let stored else { return [.text("return", "true")] }
+        if case .keyPair(let spec) = stored.resource.spec, !call.principal.canManageKeyPair(owner: spec.user, project: project) {
+            throw EC2Error.unauthorized(call.principal.keyPairDenial(owner: spec.user, project: project, name: EC2Name.of(stored.metadata)))
+        }
+        _ = try store.delete([stored.key], reason: "deleted by \(call.principal.user) through the EC2 API")
         return [.text("return", "true")]
     }
 
     private func refuseDuplicateKey(_ name: String, project: String) throws {
-        if let existing = try store.get(ResourceKey(kind: .keyPair, project: project, name: name)), !existing.isTerminating {
+        if try store.named(.keyPair, ec2Name: name, project: project) != nil {
             throw EC2Error("InvalidKeyPair.Duplicate", "The keypair '\(name)' already exists.")
         }
     }

@@ -8,15 +8,18 @@ extension EC2API {
         let names = call.list("GroupName")
         let ids = call.list("GroupId")
         var items: [(String, [XMLNode])] = []
-        for group in try visible(.securityGroup, call) {
+        let groups = try visible(.securityGroup, call)
+        let book = EC2NameBook(groups)
+        for group in groups {
             guard case .securityGroup(let spec) = group.resource.spec, let id = group.metadata.id else { continue }
-            guard names.isEmpty || names.contains(group.key.name), ids.isEmpty || ids.contains(id) else { continue }
-            let values = ["group-name": [group.key.name], "group-id": [id], "description": [spec.description ?? ""], "owner-id": [group.key.project]]
+            let name = EC2Name.of(group.metadata)
+            guard names.isEmpty || names.contains(name), ids.isEmpty || ids.contains(id) else { continue }
+            let values = ["group-name": [name], "group-id": [id], "description": [spec.description ?? ""], "owner-id": [group.key.project]]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(group, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
             items.append((id, [
-                .text("ownerId", group.key.project), .text("groupId", id), .text("groupName", group.key.name),
+                .text("ownerId", group.key.project), .text("groupId", id), .text("groupName", name),
                 .text("groupDescription", spec.description ?? ""),
-                .set("ipPermissions", (spec.ingress ?? []).map(Self.permission)), .set("ipPermissionsEgress", []), Self.tagSet(group),
+                .set("ipPermissions", (spec.ingress ?? []).map { Self.permission($0, project: group.key.project, book) }), .set("ipPermissionsEgress", []), Self.tagSet(group),
             ]))
         }
         let missing = names.filter { name in !items.contains { item in item.1.contains { if case .text("groupName", name) = $0 { true } else { false } } } }
@@ -25,12 +28,15 @@ extension EC2API {
         return [.set("securityGroupInfo", items.sorted { $0.0 < $1.0 }.map(\.1))]
     }
 
-    static func permission(_ rule: IngressRule) -> [XMLNode] {
+    static func permission(_ rule: IngressRule, project: String, _ book: EC2NameBook) -> [XMLNode] {
         let proto = rule.protocol == .all ? "-1" : rule.protocol.rawValue
         var item: [XMLNode] = [.text("ipProtocol", proto)]
         if let from = rule.fromPort { item.append(.text("fromPort", "\(from)")) }
         if let to = rule.toPort { item.append(.text("toPort", "\(to)")) }
-        item.append(.set("groups", rule.sourceGroup.map { [[.text("groupName", $0)]] } ?? []))
+        item.append(.set("groups", rule.sourceGroup.map { source in
+            let group = book.group(source, project: project)
+            return [[.text("groupName", group.name)] + XMLNode.optional("groupId", group.id)]
+        } ?? []))
         item.append(.set("ipRanges", rule.cidr.map { [[.text("cidrIp", $0)]] } ?? []))
         return item
     }
@@ -38,13 +44,14 @@ extension EC2API {
     func createSecurityGroup(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.securityGroup, project: project)
-        let name = try call.required("GroupName")
+        let name = try Self.ec2Name(call, "GroupName")
         let description = try call.required("GroupDescription")
-        if let existing = try store.get(ResourceKey(kind: .securityGroup, project: project, name: name)), !existing.isTerminating {
+        if try store.named(.securityGroup, ec2Name: name, project: project) != nil {
             throw EC2Error("InvalidGroup.Duplicate", "The security group '\(name)' already exists")
         }
-        try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .securityGroup(SecurityGroupSpec(description: description)))])
-        let stored = try store.get(ResourceKey(kind: .securityGroup, project: project, name: name))
+        let metadata = Self.metadata(ec2Name: name, project: project)
+        try write([Resource(metadata: metadata, spec: .securityGroup(SecurityGroupSpec(description: description)))])
+        let stored = try store.get(ResourceKey(kind: .securityGroup, project: project, name: metadata.name))
         return [.text("return", "true"), .text("groupId", stored?.metadata.id ?? "")]
     }
 
@@ -53,7 +60,7 @@ extension EC2API {
         if let id = call.string("GroupId") { return try resource(id, .securityGroup, call, error: "InvalidGroup") }
         let name = try call.required("GroupName")
         let project = try call.project()
-        guard let group = try store.get(ResourceKey(kind: .securityGroup, project: project, name: name)), !group.isTerminating else {
+        guard let group = try store.named(.securityGroup, ec2Name: name, project: project) else {
             throw EC2Error("InvalidGroup.NotFound", "The security group '\(name)' does not exist")
         }
         return group
@@ -72,7 +79,20 @@ extension EC2API {
     }
 
     /// The rules of `IpPermissions.N…` (boto3, awscli) or the flat legacy parameters (boto 2, euca2ools).
-    func rules(_ call: EC2Call) throws -> [IngressRule] {
+    func rules(_ call: EC2Call, project: String) throws -> [IngressRule] {
+        /// A source group named by EC2 name or id, as the resource name rules keep.
+        func source(name: String?, id: String?) throws -> String? {
+            if let id {
+                let group = try resource(id, .securityGroup, call, error: "InvalidGroup")
+                guard group.key.project == project else { throw EC2Error.notFound("InvalidGroup", [id]) }
+                return group.key.name
+            }
+            guard let name else { return nil }
+            guard let group = try store.named(.securityGroup, ec2Name: name, project: project) else {
+                throw EC2Error("InvalidGroup.NotFound", "The security group '\(name)' does not exist")
+            }
+            return group.key.name
+        }
         func rule(_ proto: String?, _ from: Int?, _ to: Int?, cidr: String?, group: String?) throws -> IngressRule {
             let name = proto ?? "tcp"
             let ipProtocol: IPProtocol? = switch name.lowercased() {
@@ -93,13 +113,15 @@ extension EC2API {
             let from = try call.int("\(base).FromPort")
             let to = try call.int("\(base).ToPort")
             let cidrs = call.indices("\(base).IpRanges").compactMap { call.string("\(base).IpRanges.\($0).CidrIp") }
-            let groups = call.indices("\(base).Groups").compactMap { call.string("\(base).Groups.\($0).GroupName") }
+            let groups = try call.indices("\(base).Groups").compactMap {
+                try source(name: call.string("\(base).Groups.\($0).GroupName"), id: call.string("\(base).Groups.\($0).GroupId"))
+            }
             for cidr in cidrs { result.append(try rule(proto, from, to, cidr: cidr, group: nil)) }
             for group in groups { result.append(try rule(proto, from, to, cidr: nil, group: group)) }
             if cidrs.isEmpty && groups.isEmpty { result.append(try rule(proto, from, to, cidr: "0.0.0.0/0", group: nil)) }
         }
         if result.isEmpty, call.string("IpProtocol") != nil || call.string("CidrIp") != nil || call.string("SourceSecurityGroupName") != nil {
-            let group = call.string("SourceSecurityGroupName")
+            let group = try source(name: call.string("SourceSecurityGroupName"), id: nil)
             result.append(try rule(call.string("IpProtocol"), try call.int("FromPort"), try call.int("ToPort"), cidr: group == nil ? (call.string("CidrIp") ?? "0.0.0.0/0") : nil, group: group))
         }
         guard !result.isEmpty else { throw EC2Error.missing("IpPermissions") }
@@ -109,7 +131,7 @@ extension EC2API {
     func changeIngress(_ call: EC2Call, authorize: Bool) throws -> [XMLNode] {
         let group = try namedGroup(call)
         try call.authorize(.securityGroup, project: group.key.project)
-        let changes = try rules(call)
+        let changes = try rules(call, project: group.key.project)
         guard case .securityGroup(var spec) = group.resource.spec else { return [] }
         var ingress = spec.ingress ?? []
         for rule in changes {

@@ -98,7 +98,7 @@ public struct MetadataService: Sendable {
             case .keyPair(let keySpec) = pair.resource.spec, let publicKey = keySpec.publicKey
         {
             values["public-keys/0/openssh-key"] = publicKey
-            values["public-keys"] = "0=\(keyName)"
+            values["public-keys"] = "0=\(EC2Name.of(pair.metadata))"
         }
         return values
     }

@@ -39,6 +39,16 @@ extension Store {
         try read { try $0.ec2Ids(kind: kind, project: project) }
     }
 
+    /// See `StoreReader.ec2Names(kind:project:)`.
+    public func ec2Names(kind: Kind, project: String?) throws -> [ResourceKey: String] {
+        try read { try $0.ec2Names(kind: kind, project: project) }
+    }
+
+    /// See `StoreReader.named(_:ec2Name:project:)`.
+    public func named(_ kind: Kind, ec2Name: String, project: String) throws -> StoredResource? {
+        try read { try $0.named(kind, ec2Name: ec2Name, project: project) }
+    }
+
     /// The live resources of the given projects made through the EC2 API, outside every apply
     /// set (see `StoreReader.madeThroughAPI(projects:)`); no spec is decoded.
     public func madeThroughAPI(projects: Set<String>) throws -> [(key: ResourceKey, id: String?)] {

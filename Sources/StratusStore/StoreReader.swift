@@ -58,6 +58,32 @@ public struct StoreReader {
         return rows.map { ($0[0], $0[1], $0[2]) }
     }
 
+    /// The EC2 names (`ec2.stratus/name`) the live resources of a kind hold where they differ
+    /// from their names, by key; one column of the rows of a kind, no spec decoded.
+    public func ec2Names(kind: Kind, project: String?) throws -> [ResourceKey: String] {
+        let sql = "SELECT project, name, json_extract(annotations, '$.\"\(EC2Name.annotation)\"') AS ec2Name FROM resource WHERE kind = ? AND deletionTimestamp IS NULL AND ec2Name IS NOT NULL"
+        let rows = try project.map { try Row.fetchAll(db.cachedStatement(sql: sql + " AND project = ?"), arguments: [kind.rawValue, $0]) }
+            ?? Row.fetchAll(db.cachedStatement(sql: sql), arguments: [kind.rawValue])
+        var names: [ResourceKey: String] = [:]
+        for row in rows { names[ResourceKey(kind: kind, project: row[0], name: row[1])] = row[2] }
+        return names
+    }
+
+    /// The live resource of a kind in a project whose EC2 name (`EC2Name`) is `ec2Name`.
+    public func named(_ kind: Kind, ec2Name: String, project: String) throws -> StoredResource? {
+        if let direct = try get(ResourceKey(kind: kind, project: project, name: EC2Name.resourceName(for: ec2Name))),
+            !direct.isTerminating, EC2Name.of(direct.resource.metadata) == ec2Name
+        {
+            return direct
+        }
+        // A manifest may give any name an EC2 name of its own.
+        let name = try String.fetchOne(db.cachedStatement(sql: """
+            SELECT name FROM resource WHERE kind = ? AND project = ? AND deletionTimestamp IS NULL
+            AND (json_extract(annotations, '$."\(EC2Name.annotation)"') = ? OR (name = ? AND json_extract(annotations, '$."\(EC2Name.annotation)"') IS NULL))
+            """), arguments: [kind.rawValue, project, ec2Name, ec2Name])
+        return try name.flatMap { try get(ResourceKey(kind: kind, project: project, name: $0)) }
+    }
+
     /// The live resources of the given projects that belong to no apply set and were made
     /// through the EC2 API (manager `api`), by key with their EC2-style ids, in project then key
     /// order; no spec or status is decoded.

@@ -71,4 +71,117 @@ import Testing
         #expect(answers[4].status == 200 && answers[4].body.contains("<imageState>available</imageState>"))
         #expect(answers[5].code == "InvalidAMIID.NotFound", "a deregistered image cannot be launched: \(answers[5].body)")
     }
+
+    /// The text of the first `<tag>` in `body`.
+    static func first(_ tag: String, in body: String) -> String? {
+        guard let start = body.range(of: "<\(tag)>"), let end = body.range(of: "</\(tag)>", range: start.upperBound..<body.endIndex) else { return nil }
+        return String(body[start.upperBound..<end.lowerBound])
+    }
+
+    @Test("EC2 names with spaces and upper case work in every action that takes a name, and map to DNS-label resources")
+    func ec2Names() async throws {
+        let store = try EC2RouterTests.store()
+        _ = try Self.apply(store, "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: debian, project: acme}\nspec: {source: /images/debian.qcow2}\n", set: "img")
+        let ami = try #require(try store.get(ResourceKey(kind: .image, project: "acme", name: "debian"))?.metadata.id)
+        let material = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let answers = try await Self.send(store, [
+            "Action=CreateKeyPair&KeyName=Test%20key&KeyType=ed25519",
+            "Action=ImportKeyPair&KeyName=My%20Laptop&PublicKeyMaterial=\(material)",
+            "Action=CreateSecurityGroup&GroupName=Web%20Servers&GroupDescription=web",
+            "Action=AuthorizeSecurityGroupIngress&GroupName=Web%20Servers&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&IpPermissions.1.Groups.1.GroupName=Web%20Servers",
+            "Action=RunInstances&ImageId=\(ami)&MinCount=1&MaxCount=1&InstanceType=m1.tiny&KeyName=Test%20key&SecurityGroup.1=Web%20Servers",
+            "Action=DescribeKeyPairs&KeyName.1=Test%20key&KeyName.2=My%20Laptop",
+            "Action=DescribeSecurityGroups&GroupName.1=Web%20Servers",
+            "Action=DescribeInstances&Filter.1.Name=key-name&Filter.1.Value.1=Test%20key&Filter.2.Name=group-name&Filter.2.Value.1=Web*",
+            "Action=DescribeKeyPairs&Filter.1.Name=key-name&Filter.1.Value.1=*Laptop",
+            "Action=DeleteSecurityGroup&GroupName=Web%20Servers",
+            "Action=CreateKeyPair&KeyName=Test%20key",
+            "Action=CreateKeyPair&KeyName=test%20key&KeyType=ed25519",
+            "Action=DeleteKeyPair&KeyName=My%20Laptop",
+            "Action=DescribeKeyPairs&KeyName.1=My%20Laptop",
+            "Action=CreateKeyPair&KeyName=\(String(repeating: "k", count: 256))",
+            "Action=CreateSecurityGroup&GroupName=tab%09name&GroupDescription=x",
+        ])
+        for (index, answer) in answers.prefix(10).enumerated() where index != 9 { #expect(answer.status == 200, "\(index): \(answer.body)") }
+        #expect(answers[5].body.contains("<keyName>Test key</keyName>") && answers[5].body.contains("<keyName>My Laptop</keyName>"), "\(answers[5].body)")
+        #expect(Self.first("groupName", in: answers[6].body) == "Web Servers", "\(answers[6].body)")
+        #expect(answers[6].body.contains("<groups><item><groupName>Web Servers</groupName><groupId>sg-"), "a source group is shown by its EC2 name and id: \(answers[6].body)")
+        let instance = answers[7].body
+        #expect(Self.first("keyName", in: instance) == "Test key", "\(instance)")
+        #expect(instance.contains("<groupSet><item><groupId>sg-") && instance.contains("<groupName>Web Servers</groupName>"), "\(instance)")
+        #expect(answers[8].body.contains("<keyName>My Laptop</keyName>") && !answers[8].body.contains("Test key"))
+        #expect(answers[9].code == "DependencyViolation", "the instance still uses the group: \(answers[9].body)")
+        #expect(answers[10].code == "InvalidKeyPair.Duplicate", "\(answers[10].body)")
+        #expect(answers[11].status == 200, "EC2 names are case-sensitive, as on AWS: \(answers[11].body)")
+        #expect(answers[12].status == 200 && answers[13].code == "InvalidKeyPair.NotFound", "\(answers[13].body)")
+        #expect(answers[14].code == "InvalidParameterValue" && answers[14].body.contains("KeyName"), "a bad name is a name problem, not InvalidKey.Format: \(answers[14].body)")
+        #expect(answers[15].code == "InvalidParameterValue" && answers[15].body.contains("GroupName"), "\(answers[15].body)")
+
+        // The resources keep DNS-label names; the EC2 name is stored beside them.
+        let pairs = try store.list(kind: .keyPair, project: "acme").filter { $0.metadata.annotations[EC2Name.annotation] != nil && !$0.isTerminating }
+        #expect(Set(pairs.map { EC2Name.of($0.metadata) }) == ["Test key", "test key"])
+        #expect(pairs.allSatisfy { NameRules.problem(with: $0.key.name, dotted: false) == nil && $0.key.name.hasPrefix("test-key-") })
+        #expect(Set(pairs.map(\.key.name)).count == 2, "two EC2 names that differ only in case map to two resources")
+        let group = try #require(try store.list(kind: .securityGroup, project: "acme").first { EC2Name.of($0.metadata) == "Web Servers" })
+        guard case .instance(let spec)? = try store.list(kind: .instance, project: "acme").first?.resource.spec else { Issue.record("no instance"); return }
+        #expect(spec.securityGroups == [group.key.name] && spec.keyName == pairs.first { EC2Name.of($0.metadata) == "Test key" }?.key.name)
+    }
+
+    @Test("two projects may use the same EC2 name; a manifest may set one, and may not take one another resource holds")
+    func ec2NamesInManifests() async throws {
+        let store = try EC2RouterTests.store()
+        _ = try Self.apply(store, """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: carol}
+            spec: {projects: [{project: zeta, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: zeta}
+            spec: {manager: carol}
+            ---
+            apiVersion: stratus/v1
+            kind: SecurityGroup
+            metadata: {name: web, project: acme, annotations: {ec2.stratus/name: Web Servers}}
+            spec: {description: from a manifest}
+            """, set: "zeta")
+        let acme = try await Self.send(store, ["Action=DescribeSecurityGroups&GroupName.1=Web%20Servers", "Action=CreateSecurityGroup&GroupName=Web%20Servers&GroupDescription=x"])
+        #expect(acme[0].status == 200 && acme[0].body.contains("from a manifest"), "\(acme[0].body)")
+        #expect(acme[1].code == "InvalidGroup.Duplicate", "\(acme[1].body)")
+        let zeta = try await Self.send(store, ["Action=CreateSecurityGroup&GroupName=Web%20Servers&GroupDescription=zeta%27s", "Action=DescribeSecurityGroups&GroupName.1=Web%20Servers"], as: "carol", project: "zeta")
+        #expect(zeta[0].status == 200 && zeta[1].body.contains("zeta&apos;s") || zeta[1].body.contains("zeta's"), "\(zeta.map(\.body))")
+
+        // Another acme group may not claim "Web Servers", nor "web" (the first group's resource name is no longer its EC2 name, so that one is free).
+        let clash = "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: web2, project: acme, annotations: {ec2.stratus/name: Web Servers}}\nspec: {}\n"
+        #expect(throws: ManifestErrors.self) { try Self.apply(store, clash, set: "clash") }
+        do {
+            _ = try Self.apply(store, clash, set: "clash")
+        } catch let errors as ManifestErrors {
+            #expect(errors.errors.first?.message.contains("already SecurityGroup acme/web's") == true, "\(errors)")
+            #expect(errors.errors.first?.code == "InvalidGroup.Duplicate")
+        }
+        #expect(try store.get(ResourceKey(kind: .securityGroup, project: "acme", name: "web2")) == nil, "a failed apply changes nothing")
+        _ = try Self.apply(store, "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: other, project: acme, annotations: {ec2.stratus/name: web}}\nspec: {}\n", set: "free")
+
+        // What admission refuses: an EC2 name on a kind EC2 names by id, a name over 255 characters.
+        let bad = [
+            "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: v, project: acme, annotations: {ec2.stratus/name: Data}}\nspec: {sizeGB: 1}\n",
+            "apiVersion: stratus/v1\nkind: KeyPair\nmetadata: {name: k, project: acme, annotations: {ec2.stratus/name: \(String(repeating: "x", count: 256))}}\nspec: {user: alice, publicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k}\n",
+        ]
+        for (index, yaml) in bad.enumerated() {
+            #expect(throws: ManifestErrors.self, "\(index)") { try ManifestLoader.load([ManifestSource(name: "bad.yaml", data: Data(yaml.utf8))]) }
+        }
+    }
+
+    @Test("EC2Name maps every EC2 name to a valid, distinct resource name")
+    func nameMapping() {
+        let names = ["web", "Web", "Web Servers", "web servers", "web-servers", "  ", "!!!", String(repeating: "A", count: 255), "a_b", "a b", "a-b"]
+        let mapped = names.map(EC2Name.resourceName(for:))
+        for (name, resource) in zip(names, mapped) {
+            #expect(NameRules.problem(with: resource, dotted: false) == nil, "\(name) → \(resource)")
+        }
+        #expect(Set(mapped).count == names.count, "\(mapped)")
+        #expect(EC2Name.resourceName(for: "web") == "web" && EC2Name.resourceName(for: "a-b") == "a-b", "a valid name maps to itself")
+    }
 }

@@ -4,6 +4,10 @@ set -euo pipefail
 aws() { command aws --endpoint-url "$EC2_URL" --region nova --output json "$@"; }
 ami=$(aws ec2 describe-images --query 'Images[0].ImageId' --output text)
 [[ $ami == ami-* ]] || { echo "FAIL: no image ($ami)"; exit 1; }
+aws ec2 create-security-group --group-name "Web Servers" --description web >/dev/null
+[[ $(aws ec2 describe-security-groups --group-names "Web Servers" --query 'SecurityGroups[0].GroupName' --output text) == "Web Servers" ]] || { echo "FAIL: group by EC2 name"; exit 1; }
+aws ec2 delete-security-group --group-name "Web Servers"
+echo "ok: a security group named \"Web Servers\""
 id=$(aws ec2 run-instances --image-id "$ami" --instance-type m1.tiny --count 1 --key-name deploy --query 'Instances[0].InstanceId' --output text)
 echo "ok: run-instances $id"
 for _ in $(seq 100); do

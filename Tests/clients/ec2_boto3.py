@@ -135,9 +135,23 @@ check(imported["KeyFingerprint"] == listed["deploy"]["KeyFingerprint"], "ImportK
 check(error_code(ec2.import_key_pair, KeyName="junk", PublicKeyMaterial=b"not a key")[0] == "InvalidKey.Format", "a malformed public key is InvalidKey.Format")
 ec2.delete_key_pair(KeyName="laptop")
 check(error_code(ec2.describe_key_pairs, KeyNames=["laptop"])[0] == "InvalidKeyPair.NotFound", "a deleted key pair is InvalidKeyPair.NotFound")
+spaced = ec2.create_key_pair(KeyName="Test key", KeyType="ed25519")
+check(spaced["KeyName"] == "Test key", "CreateKeyPair takes an EC2 name with a space and upper case")
+check([k["KeyName"] for k in ec2.describe_key_pairs(KeyNames=["Test key"])["KeyPairs"]] == ["Test key"], "DescribeKeyPairs finds it by that name")
+check(error_code(ec2.create_key_pair, KeyName="Test key")[0] == "InvalidKeyPair.Duplicate", "and a second one of that name is InvalidKeyPair.Duplicate")
+check(error_code(ec2.create_key_pair, KeyName="x" * 256)[0] == "InvalidParameterValue", "a key name over 255 characters is InvalidParameterValue")
+check(carol.create_key_pair(KeyName="Test key", KeyType="ed25519")["KeyName"] == "Test key", "another project may use the same EC2 name")
+carol.delete_key_pair(KeyName="Test key")
+ec2.delete_key_pair(KeyName="Test key")
 
 # Security groups
 area("security groups")
+web = ec2.create_security_group(GroupName="Web Servers", Description="web")["GroupId"]
+ec2.authorize_security_group_ingress(GroupName="Web Servers", IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupName": "Web Servers"}]}])
+described = ec2.describe_security_groups(GroupNames=["Web Servers"])["SecurityGroups"]
+check(described[0]["GroupId"] == web and described[0]["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupName"] == "Web Servers", "a group named \"Web Servers\" is made, found and named in its own rule")
+ec2.delete_security_group(GroupName="Web Servers")
+check(error_code(ec2.describe_security_groups, GroupNames=["Web Servers"])[0] == "InvalidGroup.NotFound", "and deleted by that name")
 group = ec2.create_security_group(GroupName="ssh", Description="SSH from anywhere")
 check(group["GroupId"].startswith("sg-"), "CreateSecurityGroup returns an sg- id")
 ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])

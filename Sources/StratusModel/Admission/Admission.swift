@@ -46,6 +46,17 @@ public enum Admission {
         return problems
     }
 
+    /// The annotations Stratus reads: `ec2.stratus/name` on a kind EC2 names by name must be a
+    /// valid EC2 name, and is refused on other kinds (where the EC2 API would never show it).
+    public static func annotations(kind: Kind, _ annotations: [String: String]) -> [Problem] {
+        guard let name = annotations[EC2Name.annotation] else { return [] }
+        let path: [PathElement] = [.key("metadata"), .key("annotations"), .key(EC2Name.annotation)]
+        guard EC2Name.kinds.contains(kind) else {
+            return [Problem(path: path, message: "only key pairs and security groups have EC2 names; EC2 names \(kind.rawValue) by id", hint: "remove the annotation", code: "InvalidParameterValue")]
+        }
+        return EC2Name.problem(with: name).map { [Problem(path: path, message: $0, code: "InvalidParameterValue")] } ?? []
+    }
+
     /// Name and scope rules for a resource's identity; returns the project it lives in (the given
     /// one, or `defaultProject` for a project-scoped kind that names none) and the problems.
     public static func identity(kind: Kind, name: String, project: String?, defaultProject: String?) -> (project: String?, problems: [Problem]) {
@@ -91,7 +102,7 @@ public enum Admission {
         let location = SourceLocation(file: origin, line: 1, column: 1)
         let label = resource.key.description
         let (project, problems) = identity(kind: resource.kind, name: resource.metadata.name, project: resource.metadata.project, defaultProject: nil)
-        var errors = (problems + labels(resource.metadata.labels)).map {
+        var errors = (problems + labels(resource.metadata.labels) + annotations(kind: resource.kind, resource.metadata.annotations)).map {
             ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint, code: $0.code)
         }
         errors += validate(resource.spec.body).map { ManifestError(location: location, resource: label, path: renderPath($0.path), message: $0.message, hint: $0.hint, code: $0.code) }

@@ -309,7 +309,7 @@ public enum ManifestLoader {
         }
         // Decoding ends here; the rules every writer shares are admission's (name, scope, validation, defaults).
         let (project, identityProblems) = Admission.identity(kind: kind, name: metadata.name, project: metadata.project, defaultProject: defaultProject)
-        for problem in identityProblems + Admission.labels(metadata.labels ?? [:]) {
+        for problem in identityProblems + Admission.labels(metadata.labels ?? [:]) + Admission.annotations(kind: kind, metadata.annotations ?? [:]) {
             errors.append(ManifestError(location: at(root.locate(problem.path) ?? metadataNode.mark), path: renderPath(problem.path), message: problem.message, hint: problem.hint, code: problem.code))
         }
         let key = ResourceKey(kind: kind, project: project, name: metadata.name)

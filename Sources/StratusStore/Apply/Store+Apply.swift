@@ -118,6 +118,7 @@ extension Store {
         }
         try checkReferences(db, documents, stored)
         try checkAccessKeys(db, documents)
+        try checkEC2Names(db, documents)
         var changes: [PlannedChange] = []
         changes.reserveCapacity(documents.count)
         // In file order (files sorted by path), like kubectl. Fields are read in place: copying a
