@@ -182,7 +182,7 @@ extension EC2API {
             byReservation[entry.reservation, default: (entry.project, [])].items.append(entry.item)
         }
         let reservations = order.map { id in
-            [.text("reservationId", id), .text("ownerId", byReservation[id]!.project), .set("groupSet", []), .set("instancesSet", byReservation[id]!.items)] as [XMLNode]
+            [.text("reservationId", id), .text("ownerId", byReservation[id]!.project), Self.reservationGroups(byReservation[id]!.items), .set("instancesSet", byReservation[id]!.items)] as [XMLNode]
         }
         return [.set("reservationSet", reservations)] + XMLNode.optional("nextToken", next)
     }
@@ -262,6 +262,10 @@ extension EC2API {
                 guard group.key.project == project else { throw EC2Error.notFound("InvalidGroup", [id]) }
                 groups.append(group.key.name)
             }
+            // As in EC2-classic, an instance launched without groups joins the project's default group.
+            if groups.isEmpty, try reader.liveSpec(ResourceKey(kind: .securityGroup, project: project, name: Store.defaultGroup)) != nil {
+                groups = [Store.defaultGroup]
+            }
             if let zone {
                 let known = try zones(reader)
                 if !known.contains(zone) { throw EC2Error.invalid("Placement.AvailabilityZone", zone, "Known zones: \(known.joined(separator: ", ")).") }
@@ -302,16 +306,25 @@ extension EC2API {
         return try reservationResponse(plan.created, project: project, call, image: (imageName, imageId))
     }
 
+    /// A reservation's `groupSet`: its first instance's (all of a reservation's were launched with the same).
+    static func reservationGroups(_ items: [[XMLNode]]) -> XMLNode {
+        for node in items.first ?? [] {
+            if case .element("groupSet", _) = node { return node }
+        }
+        return .set("groupSet", [])
+    }
+
     private func reservationResponse(_ instances: [StoredResource], project: String, _ call: EC2Call, image: (name: String, id: String)? = nil) throws -> [XMLNode] {
         let images = ImageIds(store: store)
         if let image { images.known(image.name, project: project, id: image.id) }
         let groups = try nameBook(call, for: instances)
         let sorted = instances.sorted { Int($0.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 < Int($1.metadata.annotations[Self.launchIndexAnnotation] ?? "0") ?? 0 }
+        let items = sorted.map { instanceItem($0, images: images, groups: groups).item }
         return [
             .text("reservationId", sorted.first.map(Self.reservationId) ?? ""),
             .text("ownerId", project),
-            .set("groupSet", []),
-            .set("instancesSet", sorted.map { instanceItem($0, images: images, groups: groups).item }),
+            Self.reservationGroups(items),
+            .set("instancesSet", items),
         ]
     }
 

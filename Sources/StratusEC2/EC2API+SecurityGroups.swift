@@ -69,6 +69,9 @@ extension EC2API {
     func deleteSecurityGroup(_ call: EC2Call) throws -> [XMLNode] {
         let group = try namedGroup(call)
         try call.authorize(.securityGroup, project: group.key.project)
+        if group.key.name == Store.defaultGroup {
+            throw EC2Error("CannotDelete", "the specified group: \"default\" name: \"\(EC2Name.of(group.metadata))\" owner: \"\(group.key.project)\" cannot be deleted by a user; it goes with its project")
+        }
         let users = try store.list(kind: .instance, project: group.key.project).filter { instance in
             if case .instance(let spec) = instance.resource.spec { return (spec.securityGroups ?? []).contains(group.key.name) && !instance.isTerminating }
             return false

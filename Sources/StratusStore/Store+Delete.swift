@@ -21,6 +21,13 @@ extension Store {
             let now = Timestamp.string(Date())
             var outcomes: [(ResourceKey, DeleteOutcome)] = []
             var protected: [ResourceKey] = []
+            try checkDefaultGroups(db, deleting: keys)
+            // A project's default group goes with it.
+            var keys = keys
+            for key in keys where key.kind == .project {
+                let group = ResourceKey(kind: .securityGroup, project: key.name, name: Self.defaultGroup)
+                if !keys.contains(group) { keys.append(group) }
+            }
             for key in keys {
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: "SELECT annotations, deletionTimestamp FROM resource WHERE kind = ? AND project = ? AND name = ?"),

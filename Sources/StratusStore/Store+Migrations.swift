@@ -164,6 +164,13 @@ extension Store {
                 try db.execute(sql: "UPDATE resource SET spec = ?, specHash = ? WHERE id = ?", arguments: [text, CanonicalJSON.sha256(Data(text.utf8)), id])
             }
         }
+        migrator.registerMigration("v9-default-security-groups") { db in
+            // EC2-classic's default group, made with each project since; projects stored before get theirs.
+            let now = Timestamp.string(Date())
+            for project in try String.fetchAll(db, sql: "SELECT name FROM resource WHERE kind = 'Project' AND deletionTimestamp IS NULL") {
+                try Store.insertDefaultGroup(db, project: project, now: now)
+            }
+        }
         return migrator
     }
 }

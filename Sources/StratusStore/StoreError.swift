@@ -14,6 +14,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         case corrupt
         case conflict
         case secretKey
+        case defaultGroup
     }
 
     let code: Code

@@ -184,4 +184,51 @@ import Testing
         #expect(Set(mapped).count == names.count, "\(mapped)")
         #expect(EC2Name.resourceName(for: "web") == "web" && EC2Name.resourceName(for: "a-b") == "a-b", "a valid name maps to itself")
     }
+
+    @Test("every project has a default security group: made with it, joined by instances launched without groups, not deletable, gone with the project")
+    func defaultGroup() async throws {
+        let store = try EC2RouterTests.store()
+        let key = ResourceKey(kind: .securityGroup, project: "acme", name: Store.defaultGroup)
+        let group = try #require(try store.get(key), "the project's default group is made with it")
+        #expect(group.metadata.manager == "stratus" && group.metadata.applySet == nil && group.metadata.id?.hasPrefix("sg-") == true)
+        _ = try Self.apply(store, "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: debian, project: acme}\nspec: {source: /images/debian.qcow2}\n", set: "img")
+        let ami = try #require(try store.get(ResourceKey(kind: .image, project: "acme", name: "debian"))?.metadata.id)
+        let answers = try await Self.send(store, [
+            "Action=DescribeSecurityGroups&GroupName.1=default",
+            "Action=DeleteSecurityGroup&GroupName=default",
+            "Action=DeleteSecurityGroup&GroupId=\(group.metadata.id!)",
+            "Action=RunInstances&ImageId=\(ami)&MinCount=1&MaxCount=1&InstanceType=m1.tiny",
+            "Action=DescribeInstances&Filter.1.Name=group-name&Filter.1.Value.1=default",
+            "Action=CreateSecurityGroup&GroupName=default&GroupDescription=x",
+        ])
+        #expect(answers[0].status == 200 && Self.first("groupName", in: answers[0].body) == "default", "\(answers[0].body)")
+        #expect(answers[1].code == "CannotDelete" && answers[2].code == "CannotDelete", "\(answers[1].body) \(answers[2].body)")
+        let run = answers[3].body
+        #expect(run.contains("<groupSet><item><groupId>\(group.metadata.id!)</groupId><groupName>default</groupName></item></groupSet><instancesSet>"), "the reservation's groupSet: \(run)")
+        let described = answers[4].body
+        #expect(described.components(separatedBy: "<groupName>default</groupName>").count == 3, "in the reservation's and the instance's groupSet: \(described)")
+        #expect(answers[5].code == "InvalidGroup.Duplicate", "\(answers[5].body)")
+
+        // The store refuses too (stratus delete), unless the project goes, and then the group goes with it.
+        #expect(throws: StoreError.defaultGroup(key)) { try store.delete([key]) }
+        #expect(try store.get(key)?.isTerminating == false)
+        let project = ResourceKey(kind: .project, project: nil, name: "acme")
+        _ = try store.delete([project])
+        #expect(try store.get(key)?.isTerminating == true)
+    }
+
+    @Test("a project pruned from its set takes its default group; a store from before default groups gets them at migration")
+    func defaultGroupLifecycle() throws {
+        let store = try Store(writer: DatabaseQueue())
+        let yaml = "apiVersion: stratus/v1\nkind: User\nmetadata: {name: dora}\nspec: {}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: beta}\nspec: {manager: dora}\n"
+        let plan = try store.apply(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(yaml.utf8))]), options: ApplyOptions(applySet: "p"))
+        #expect(plan.count(.create) == 2, "the default group is not a change of the set")
+        let group = ResourceKey(kind: .securityGroup, project: "beta", name: Store.defaultGroup)
+        #expect(try store.get(group) != nil)
+        // Applying the set again leaves it alone; pruning the project from the set takes it.
+        #expect(try store.apply(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(yaml.utf8))]), options: ApplyOptions(applySet: "p", prune: true)).count(.delete) == 0)
+        let userOnly = String(yaml.prefix { $0 != "-" })
+        _ = try store.apply(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(userOnly.utf8))]), options: ApplyOptions(applySet: "p", prune: true, allowMassDelete: true))
+        #expect(try store.get(group)?.isTerminating == true)
+    }
 }

@@ -146,6 +146,9 @@ ec2.delete_key_pair(KeyName="Test key")
 
 # Security groups
 area("security groups")
+default = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+check(len(default) == 1 and default[0]["GroupId"].startswith("sg-"), "every project has a default security group")
+check(error_code(ec2.delete_security_group, GroupName="default")[0] == "CannotDelete", "the default group cannot be deleted (CannotDelete)")
 web = ec2.create_security_group(GroupName="Web Servers", Description="web")["GroupId"]
 ec2.authorize_security_group_ingress(GroupName="Web Servers", IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupName": "Web Servers"}]}])
 described = ec2.describe_security_groups(GroupNames=["Web Servers"])["SecurityGroups"]
@@ -187,6 +190,11 @@ again = ec2.run_instances(ImageId=ami, MinCount=2, MaxCount=2, InstanceType="m1.
 check(again["ReservationId"] == run["ReservationId"] and sorted(i["InstanceId"] for i in again["Instances"]) == sorted(ids), "the same ClientToken returns the same reservation")
 more = ec2.run_instances(ImageId=ami, MinCount=6, MaxCount=6, InstanceType="m1.tiny")
 ids += [i["InstanceId"] for i in more["Instances"]]
+check(all(i["SecurityGroups"] == [{"GroupName": "default", "GroupId": default[0]["GroupId"]}] for i in more["Instances"]) and more["Groups"] == [{"GroupName": "default", "GroupId": default[0]["GroupId"]}],
+      "instances launched without groups join the default group (the instance's and the reservation's groupSet)")
+reservation = ec2.describe_instances(InstanceIds=[more["Instances"][0]["InstanceId"]])["Reservations"][0]
+check(reservation["Groups"][0]["GroupName"] == "default" and reservation["Instances"][0]["SecurityGroups"][0]["GroupName"] == "default", "and DescribeInstances shows it in both")
+check(error_code(ec2.delete_security_group, GroupName="default")[0] == "CannotDelete", "still CannotDelete while instances use it")
 deadline = time.time() + 60
 while time.time() < deadline:
     running = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}, {"Name": "instance-id", "Values": ids}])

@@ -155,7 +155,9 @@ extension Store {
         if options.prune {
             let wanted = Set(documents.map(\.key))
             let members = stored.filter { $0.value.applySet == options.applySet && !$0.value.terminating }
-            let doomed = members.filter { !wanted.contains($0.key) }.sorted { $0.key > $1.key }
+            // A project's default group stays while the project does (it leaves the set at its next write).
+            let projects = Set(members.keys.filter { $0.kind == .project && !wanted.contains($0) }.map(\.name))
+            let doomed = members.filter { !wanted.contains($0.key) && (!Self.isDefaultGroup($0.key) || projects.contains($0.key.project)) }.sorted { $0.key > $1.key }
             let protected = doomed.filter(\.value.isProtected).map(\.key)
             if !protected.isEmpty { throw StoreError.protected(protected.sorted()) }
             if !options.allowMassDelete && (doomed.count > ApplyOptions.pruneBudget || doomed.count * 2 > members.count) && !doomed.isEmpty {
@@ -229,12 +231,23 @@ extension Store {
             case .delete:
                 try tombstone.execute(arguments: [now, now, key.kind.rawValue, key.project, key.name])
                 try record(db, StoredEvent(time: now, key: key, reason: "Pruned", message: "no longer in apply set \"\(options.applySet)\"; deletion requested"))
+                if key.kind == .project {
+                    let group = ResourceKey(kind: .securityGroup, project: key.name, name: Self.defaultGroup)
+                    try db.cachedStatement(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ? AND deletionTimestamp IS NULL")
+                        .execute(arguments: [now, now, group.kind.rawValue, group.project, group.name])
+                    if db.changesCount > 0 { try record(db, StoredEvent(time: now, key: group, reason: "Deleting", message: "its project \(key.name) is deleted")) }
+                }
             }
+        }
+        for change in plan.changes where change.action == .create && change.key.kind == .project {
+            try Self.insertDefaultGroup(db, project: change.key.name, now: now)
         }
     }
 
     /// A fresh EC2-style id (`i-` + 8 hex digits) not used by any resource.
-    func newEC2Id(_ db: Database, prefix: String) throws -> String {
+    func newEC2Id(_ db: Database, prefix: String) throws -> String { try Self.newEC2Id(db, prefix: prefix) }
+
+    static func newEC2Id(_ db: Database, prefix: String) throws -> String {
         let exists = try db.cachedStatement(sql: "SELECT 1 FROM resource WHERE ec2Id = ?")
         while true {
             let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -244,7 +257,9 @@ extension Store {
     }
 
     /// Appends an event to the change feed.
-    func record(_ db: Database, _ event: StoredEvent) throws {
+    func record(_ db: Database, _ event: StoredEvent) throws { try Self.record(db, event) }
+
+    static func record(_ db: Database, _ event: StoredEvent) throws {
         try db.cachedStatement(sql: "INSERT INTO event (time, kind, project, name, type, reason, message, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation])
     }

@@ -151,7 +151,8 @@ extension Store {
         guard !kinds.isDisjoint(with: [.volume, .address, .securityGroup]) else { return usage }
         let rows = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT kind, COUNT(*), COALESCE(SUM(json_extract(spec, '$.sizeGB')), 0) FROM resource
-            WHERE project = ? AND kind IN ('Volume', 'Address', 'SecurityGroup') AND deletionTimestamp IS NULL GROUP BY kind
+            WHERE project = ? AND kind IN ('Volume', 'Address', 'SecurityGroup') AND deletionTimestamp IS NULL
+            AND NOT (kind = 'SecurityGroup' AND name = 'default') GROUP BY kind
             """), arguments: [project])
         for row in rows {
             let kind: String = row[0]
