@@ -45,7 +45,11 @@ extension EC2API {
     func createVolume(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.volume, project: project)
-        guard let size = try call.int("Size") else { throw EC2Error.missing("Size") }
+        if let snapshot = call.string("SnapshotId") {
+            guard Self.isId(snapshot, prefix: "snap") else { throw EC2Error.malformed("InvalidSnapshotID", snapshot) }
+            throw EC2Error("InvalidSnapshot.NotFound", "The snapshot '\(snapshot)' does not exist (this cloud has no snapshots yet; create the volume with Size)")
+        }
+        guard let size = try call.int("Size") else { throw EC2Error("MissingParameter", "The request must contain the parameter size or snapshotId") }
         let zone = try call.string("AvailabilityZone") ?? NodeSpec.defaultZone
         guard try zones().contains(zone) else { throw EC2Error.invalid("AvailabilityZone", zone, "Known zones: \(try zones().joined(separator: ", ")).") }
         let id = Self.newId("vol")

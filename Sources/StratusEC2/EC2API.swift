@@ -77,6 +77,30 @@ public struct EC2API: Sendable {
         "DisassociateAddress": { api, call in try api.associateAddress(call, associate: false) },
     ]
 
+    /// Each action's required parameters, as botocore's model of EC2 names them on the wire
+    /// (`InstanceId` stands for `InstanceId.1`…); a call without one is `MissingParameter`
+    /// before the action runs. `EC2ErrorTableTests` checks this table against the model.
+    /// RegisterImage also accepts `ImageLocation` without `Name` (euca2ools and boto 2 register
+    /// bundles that way), so `Name` is checked by the action.
+    static let requiredParameters: [String: [String]] = [
+        "CreateKeyPair": ["KeyName"], "ImportKeyPair": ["KeyName", "PublicKeyMaterial"],
+        "CreateSecurityGroup": ["GroupDescription", "GroupName"],
+        "DeregisterImage": ["ImageId"], "DescribeImageAttribute": ["Attribute", "ImageId"], "ModifyImageAttribute": ["ImageId"],
+        "RunInstances": ["MaxCount", "MinCount"], "TerminateInstances": ["InstanceId"], "StopInstances": ["InstanceId"],
+        "StartInstances": ["InstanceId"], "RebootInstances": ["InstanceId"], "GetConsoleOutput": ["InstanceId"],
+        "CreateTags": ["ResourceId", "Tag"], "DeleteTags": ["ResourceId"],
+        "DeleteVolume": ["VolumeId"], "AttachVolume": ["Device", "InstanceId", "VolumeId"], "DetachVolume": ["VolumeId"],
+    ]
+
+    /// The first required parameter of `action` that `parameters` lacks (empty counts as absent).
+    static func missingParameter(_ action: String, _ parameters: [String: String]) -> String? {
+        (requiredParameters[action] ?? []).first { name in
+            if let value = parameters[name], !value.isEmpty { return false }
+            let prefix = name + "."
+            return !parameters.contains { $0.key.hasPrefix(prefix) && !$0.value.isEmpty }
+        }
+    }
+
     /// The Hummingbird application serving the API on `host:port` (0 picks a free port, passed to `onRunning`).
     public func application(host: String, port: Int, limits: HTTPLimits = HTTPLimits(), logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: EC2RequestContext.self)
@@ -124,6 +148,7 @@ public struct EC2API: Sendable {
             let call = EC2Call(action: action, parameters: parameters, principal: principal, requestId: requestId, version: version, host: signable.header("host") ?? "")
             // A key bound to a project its user has left acts nowhere, whatever the action reads.
             if principal.defaultProject != nil { _ = try call.project() }
+            if let missing = Self.missingParameter(action, parameters) { throw EC2Error.missing(missing) }
             let result = try await handler(self, call)
             var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<\(action)Response xmlns=\"http://ec2.amazonaws.com/doc/\(Self.xmlSafe(version))/\"><requestId>\(requestId)</requestId>"
             for node in result { node.render(into: &xml) }
