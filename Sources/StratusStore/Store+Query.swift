@@ -49,9 +49,9 @@ extension Store {
         try read { try $0.named(kind, ec2Name: ec2Name, project: project) }
     }
 
-    /// The live resources of the given projects made through the EC2 API, outside every apply
-    /// set (see `StoreReader.madeThroughAPI(projects:)`); no spec is decoded.
-    public func madeThroughAPI(projects: Set<String>) throws -> [(key: ResourceKey, id: String?)] {
+    /// The live resources of the given projects (nil: of every project) made through the EC2 API,
+    /// outside every apply set (see `StoreReader.madeThroughAPI(projects:)`); no spec is decoded.
+    public func madeThroughAPI(projects: Set<String>?) throws -> [(key: ResourceKey, id: String?)] {
         try read { try $0.madeThroughAPI(projects: projects) }
     }
 

@@ -84,15 +84,15 @@ public struct StoreReader {
         return try name.flatMap { try get(ResourceKey(kind: kind, project: project, name: $0)) }
     }
 
-    /// The live resources of the given projects that belong to no apply set and were made
-    /// through the EC2 API (manager `api`), by key with their EC2-style ids, in project then key
-    /// order; no spec or status is decoded.
+    /// The live resources of the given projects (nil: of every project) that belong to no apply
+    /// set and were made through the EC2 API (manager `api`), by key with their EC2-style ids, in
+    /// project then key order; no spec or status is decoded.
     ///
     /// `diff` names these next to its plan. Listing and decoding every resource of the projects
     /// to find them cost more than the rest of a no-change diff; this reads three columns of the
     /// rows the `applySet` index finds.
-    public func madeThroughAPI(projects: Set<String>) throws -> [(key: ResourceKey, id: String?)] {
-        guard !projects.isEmpty else { return [] }
+    public func madeThroughAPI(projects: Set<String>?) throws -> [(key: ResourceKey, id: String?)] {
+        guard projects?.isEmpty != true else { return [] }
         let statement = try db.cachedStatement(sql: """
             SELECT kind, project, name, ec2Id FROM resource
             WHERE applySet IS NULL AND manager = 'api' AND deletionTimestamp IS NULL
@@ -101,7 +101,7 @@ public struct StoreReader {
         let rows = try Row.fetchCursor(statement)
         while let row = try rows.next() {
             let project: String = row[1]
-            guard projects.contains(project), let kind = Kind(rawValue: row[0]) else { continue }
+            guard projects?.contains(project) ?? true, let kind = Kind(rawValue: row[0]) else { continue }
             found.append((ResourceKey(kind: kind, project: project, name: row[2]), row[3]))
         }
         return found.sorted { ($0.key.project, $0.key) < ($1.key.project, $1.key) }

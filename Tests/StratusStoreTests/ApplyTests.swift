@@ -113,7 +113,7 @@ import Testing
         #expect(try reopened.list(kind: .instanceType).count == 5)
     }
 
-    @Test("what the EC2 API made in the given projects is found by key and id, without sets, other managers or deleted ones")
+    @Test("what the EC2 API made in the given projects (or all) is found by key and id, without sets, other managers or deleted ones")
     func madeThroughAPI() throws {
         let store = try makeStore()
         try store.apply(try documents(acme(instances: 1)), options: ApplyOptions())
@@ -131,5 +131,6 @@ import Testing
         #expect(found.allSatisfy { $0.id?.hasPrefix("i-") == true })
         #expect(try store.madeThroughAPI(projects: ["elsewhere"]).isEmpty)
         #expect(try store.madeThroughAPI(projects: []).isEmpty)
+        #expect(try store.madeThroughAPI(projects: nil).map(\.key.name) == ["api-a", "api-b"], "nil is every project")
     }
 }
