@@ -163,17 +163,38 @@ public struct ResourceAPI: Sendable {
     }
 
     /// A resource by kind and name or EC2 id, in `project` when given; one the signer may not read is "not found".
+    ///
+    /// `Store.find`'s errors name what a project holds (a "did you mean" of its names, the
+    /// projects an ambiguous name is in), so it is asked only about projects the signer may read:
+    /// without a project, a member looks in their own projects alone.
     func lookup(_ request: Request, _ context: APIRequestContext) throws -> StoredResource {
         let kind = try kindParameter(request)
         guard let kind, let name = request.uri.queryParameters["name"].map(String.init) else {
             throw APIError(kind: "badRequest", message: "kind and name are required")
         }
         let project = request.uri.queryParameters["project"].map(String.init)
-        let found = try store.find(kind: kind, name: name, project: project)
-        guard canRead(try context.requirePrincipal(), found.key) else {
-            throw StoreError.notFound(ResourceKey(kind: kind, project: project, name: name))
+        let principal = try context.requirePrincipal()
+        let notFound = StoreError.notFound(ResourceKey(kind: kind, project: project, name: name))
+        if kind.scope == .project, !principal.canReadEveryProject {
+            if let project, !principal.canRead(project: project) { throw notFound }
+            if project == nil { return try findInMemberProjects(kind: kind, name: name, principal) }
         }
+        let found = try store.find(kind: kind, name: name, project: project)
+        guard canRead(principal, found.key) else { throw notFound }  // an EC2 id of another project
         return found
+    }
+
+    /// `Store.find` without a project, over the projects the signer is a member of.
+    private func findInMemberProjects(kind: Kind, name: String, _ principal: Principal) throws -> StoredResource {
+        if let prefix = kind.idPrefix, name.hasPrefix(prefix + "-"), let found = try store.get(ec2Id: name), found.key.kind == kind,
+            canRead(principal, found.key)
+        {
+            return found
+        }
+        let matches = try principal.memberships.keys.sorted().compactMap { try store.get(ResourceKey(kind: kind, project: $0, name: name)) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw StoreError.notFound(message: "\(kind.rawValue) \(name) not found in any project") }
+        throw StoreError.conflict("\(kind.rawValue) \(name) exists in projects \(matches.map(\.key.project).joined(separator: ", ")); choose one with -p")
     }
 
     /// Project resources are visible to members (and cloudadmin, itsec); cluster-scoped ones to every signed-in user.

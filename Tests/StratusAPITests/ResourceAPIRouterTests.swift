@@ -310,6 +310,37 @@ import Testing
         }
     }
 
+    @Test("a lookup never names another project's resources: no hint from it, no ambiguity across it")
+    func lookupHidesOtherProjects() async throws {
+        let store = try Self.store()
+        let zeta = "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: debian, project: zeta}\nspec: {source: /images/debian.qcow2}\n"
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "zeta.yaml", data: Data(zeta.utf8))]), options: ApplyOptions(applySet: "zeta"))
+        try await Self.app(store).test(.router) { client in
+            func get(_ path: String, as user: String, _ check: @escaping @Sendable (TestResponse) throws -> Void) async throws {
+                try await client.execute(uri: path, method: .get, headers: try Self.headers(store, as: user, method: "GET", path: path)) { try check($0) }
+            }
+            try await get("/v1/resource?kind=Image&name=debia&project=acme", as: "carol") { response in
+                let error = try Self.error(response.body)
+                #expect(response.status == .notFound && error.message == "Image acme/debia not found", "\(error.message)")
+            }
+            try await get("/v1/resource?kind=Image&name=debia&project=acme", as: "bob") { response in
+                let error = try Self.error(response.body)
+                #expect(error.message.contains("did you mean \"debian\""), "a member gets the hint: \(error.message)")
+            }
+            try await get("/v1/resource?kind=Image&name=debian", as: "carol") { response in
+                #expect(response.status == .ok && String(buffer: response.body).contains("\"project\":\"zeta\""), "\(String(buffer: response.body))")
+            }
+            try await get("/v1/resource?kind=KeyPair&name=deploy", as: "carol") { response in
+                let error = try Self.error(response.body)
+                #expect(response.status == .notFound && error.message == "KeyPair deploy not found in any project", "\(error.message)")
+            }
+            try await get("/v1/resource?kind=Image&name=debian", as: Store.rootUser) { response in
+                let error = try Self.error(response.body)
+                #expect(response.status == .conflict && error.message.contains("exists in projects acme, zeta"), "\(error.message)")
+            }
+        }
+    }
+
     @Test("drift needs cloudadmin or itsec, and a server with a hypervisor")
     func drift() async throws {
         let store = try Self.store()

@@ -36,9 +36,12 @@ public struct Principal: Sendable, Equatable {
 
     public var isCloudAdmin: Bool { globalRoles.contains(.cloudadmin) }
 
+    /// Whether the principal may see everything in every project (cloudadmin, itsec).
+    public var canReadEveryProject: Bool { isCloudAdmin || globalRoles.contains(.itsec) }
+
     /// Whether the principal may see everything in `project`.
     public func canRead(project: String) -> Bool {
-        isCloudAdmin || globalRoles.contains(.itsec) || memberships[project] != nil
+        canReadEveryProject || memberships[project] != nil
     }
 
     /// Whether the principal may create, change or delete a resource of `kind` in `project` ("" for cluster-scoped kinds).
