@@ -40,6 +40,12 @@ public struct APIClient: Sendable {
         return (StoredResource(resource: description.resource), description.events)
     }
 
+    /// Every resource of `kind` (named `name` or with that EC2 id, when given) in every project the signer may read.
+    public func describeAll(kind: Kind, name: String?) async throws -> [(StoredResource, [StoredEvent])] {
+        let descriptions: Descriptions = try await send("GET", "/v1/describe", query: ["kind": kind.rawValue, "name": name, "allProjects": "true"])
+        return descriptions.items.map { (StoredResource(resource: $0.resource), $0.events) }
+    }
+
     public func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] {
         let outcomes: [DeleteOutcomeWire] = try await send("POST", "/v1/delete", body: DeleteRequest(keys: keys))
         return outcomes.map { ($0.key, Store.DeleteOutcome(rawValue: $0.outcome) ?? .notFound) }

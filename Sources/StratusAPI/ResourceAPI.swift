@@ -107,8 +107,15 @@ public struct ResourceAPI: Sendable {
     }
 
     func describe(_ request: Request, _ context: APIRequestContext) throws -> Response {
-        let found = try lookup(request, context)
-        return try json(Description(resource: found.resource, events: try store.events(for: found.key)))
+        guard try allProjectsParameter(request) else {
+            let found = try lookup(request, context)
+            return try json(Description(resource: found.resource, events: try store.events(for: found.key)))
+        }
+        guard let kind = try kindParameter(request) else { throw APIError(kind: "badRequest", message: "kind is required") }
+        let name = request.uri.queryParameters["name"].map(String.init)
+        let principal = try context.requirePrincipal()
+        let found = try store.list(kind: kind).filter { canRead(principal, $0.key) && (name.map($0.isCalled) ?? true) }
+        return try json(Descriptions(items: try found.map { Description(resource: $0.resource, events: try store.events(for: $0.key)) }))
     }
 
     func delete(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -195,6 +202,19 @@ public struct ResourceAPI: Sendable {
         if matches.count == 1 { return matches[0] }
         if matches.isEmpty { throw StoreError.notFound(message: "\(kind.rawValue) \(name) not found in any project") }
         throw StoreError.conflict("\(kind.rawValue) \(name) exists in projects \(matches.map(\.key.project).joined(separator: ", ")); choose one with -p")
+    }
+
+    /// `allProjects=true`: every project the signer may read. It names a scope, as `project` does,
+    /// so the two together are refused rather than one silently winning.
+    func allProjectsParameter(_ request: Request) throws -> Bool {
+        guard let text = request.uri.queryParameters["allProjects"] else { return false }
+        guard text == "true" || text == "false" else {
+            throw APIError(kind: "badRequest", message: "allProjects: expected true or false, got \"\(text)\"")
+        }
+        if text == "true", request.uri.queryParameters["project"] != nil {
+            throw APIError(kind: "badRequest", message: "allProjects=true and project exclude each other: give one")
+        }
+        return text == "true"
     }
 
     /// Project resources are visible to members (and cloudadmin, itsec); cluster-scoped ones to every signed-in user.

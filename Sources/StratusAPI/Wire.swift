@@ -53,6 +53,11 @@ public struct Description: Codable, Sendable {
     public var events: [StoredEvent]
 }
 
+/// `GET /v1/describe?allProjects=true`: every matching resource of the projects the signer may read, with its events.
+public struct Descriptions: Codable, Sendable {
+    public var items: [Description]
+}
+
 /// Every error body: what kind of error, its message, and the manifest errors when there are several.
 public struct APIError: Codable, Sendable, Error {
     /// `manifest`, `store`, `notFound`, `badRequest`, `internal`.

@@ -341,6 +341,32 @@ import Testing
         }
     }
 
+    @Test("describe with allProjects answers every match in the projects the signer may read, and refuses a project beside it")
+    func describeAllProjects() async throws {
+        let store = try Self.store()
+        let zeta = "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: debian, project: zeta}\nspec: {source: /images/debian.qcow2}\n"
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "zeta.yaml", data: Data(zeta.utf8))]), options: ApplyOptions(applySet: "zeta"))
+        try await Self.app(store).test(.router) { client in
+            func projects(_ path: String, as user: String) async throws -> [String?] {
+                try await client.execute(uri: path, method: .get, headers: try Self.headers(store, as: user, method: "GET", path: path)) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body))")
+                    let body = try JSONDecoder().decode(Descriptions.self, from: Data(response.body.readableBytesView))
+                    #expect(body.items.allSatisfy { !$0.events.isEmpty }, "each with its events")
+                    return body.items.map(\.resource.metadata.project)
+                }
+            }
+            #expect(try await projects("/v1/describe?kind=Image&name=debian&allProjects=true", as: Store.rootUser) == ["acme", "zeta"])
+            #expect(try await projects("/v1/describe?kind=Image&name=debian&allProjects=true", as: "carol") == ["zeta"])
+            #expect(try await projects("/v1/describe?kind=Image&allProjects=true", as: "bob") == ["acme"])
+            #expect(try await projects("/v1/describe?kind=Image&name=nope&allProjects=true", as: "bob") == [])
+            for path in ["/v1/describe?kind=Image&name=debian&allProjects=true&project=acme", "/v1/describe?kind=Image&allProjects=yes", "/v1/describe?allProjects=true"] {
+                try await client.execute(uri: path, method: .get, headers: try Self.headers(store, as: "bob", method: "GET", path: path)) { response in
+                    #expect(response.status == .badRequest, "\(path): \(String(buffer: response.body))")
+                }
+            }
+        }
+    }
+
     @Test("drift needs cloudadmin or itsec, and a server with a hypervisor")
     func drift() async throws {
         let store = try Self.store()
