@@ -12,10 +12,13 @@ import StratusStore
 protocol Backend: Sendable {
     func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan
     func list(kind: Kind?, project: String?) async throws -> [StoredResource]
-    /// The live resources of these projects made through the EC2 API (in no apply set), by key, in project then key order.
-    func madeThroughAPI(projects: Set<String>) async throws -> [(key: ResourceKey, id: String?)]
+    /// The live resources of these projects (nil: of every project the caller may see) made
+    /// through the EC2 API (in no apply set), by key, in project then key order.
+    func madeThroughAPI(projects: Set<String>?) async throws -> [(key: ResourceKey, id: String?)]
     func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent])
+    /// Every resource of `kind` (called `name`, when given) in every project the caller may see, with its events.
+    func describeAll(kind: Kind, name: String?) async throws -> [(StoredResource, [StoredEvent])]
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)]
     func events(after: Int64, limit: Int) async throws -> [StoredEvent]
     func console(name: String, project: String?) async throws -> String
@@ -36,7 +39,7 @@ struct LocalBackend: Backend {
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try store.list(kind: kind, project: project) }
 
-    func madeThroughAPI(projects: Set<String>) async throws -> [(key: ResourceKey, id: String?)] {
+    func madeThroughAPI(projects: Set<String>?) async throws -> [(key: ResourceKey, id: String?)] {
         try store.madeThroughAPI(projects: projects)
     }
 
@@ -47,6 +50,10 @@ struct LocalBackend: Backend {
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) {
         let found = try await lookup(kind: kind, name: name, project: project)
         return (found, try store.events(for: found.key))
+    }
+
+    func describeAll(kind: Kind, name: String?) async throws -> [(StoredResource, [StoredEvent])] {
+        try store.list(kind: kind).filter { name.map($0.isCalled) ?? true }.map { ($0, try store.events(for: $0.key)) }
     }
 
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try store.delete(keys) }
@@ -103,17 +110,22 @@ struct RemoteBackend: Backend {
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try await client.list(kind: kind, project: project) }
 
-    func madeThroughAPI(projects: Set<String>) async throws -> [(key: ResourceKey, id: String?)] {
-        var found: [(key: ResourceKey, id: String?)] = []
-        for project in projects.sorted() {
-            found += try await client.list(kind: nil, project: project)
+    func madeThroughAPI(projects: Set<String>?) async throws -> [(key: ResourceKey, id: String?)] {
+        func made(in project: String?) async throws -> [(key: ResourceKey, id: String?)] {
+            // Without a project the server lists every project the signer may read, and only those.
+            try await client.list(kind: nil, project: project)
                 .filter { $0.metadata.applySet == nil && $0.metadata.manager == "api" && !$0.isTerminating }
                 .map { ($0.key, $0.metadata.id) }
+                .sorted { ($0.key.project, $0.key) < ($1.key.project, $1.key) }
         }
+        guard let projects else { return try await made(in: nil) }
+        var found: [(key: ResourceKey, id: String?)] = []
+        for project in projects.sorted() { found += try await made(in: project) }
         return found
     }
     func lookup(kind: Kind, name: String, project: String?) async throws -> StoredResource { try await client.resource(kind: kind, name: name, project: project) }
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) { try await client.describe(kind: kind, name: name, project: project) }
+    func describeAll(kind: Kind, name: String?) async throws -> [(StoredResource, [StoredEvent])] { try await client.describeAll(kind: kind, name: name) }
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try await client.delete(keys) }
     func events(after: Int64, limit: Int) async throws -> [StoredEvent] { try await client.events(after: after, limit: limit) }
     func console(name: String, project: String?) async throws -> String { try await client.console(name: name, project: project) }

@@ -94,6 +94,13 @@ struct FileOptions: ParsableArguments {
     }()
 }
 
+/// `-A` and `-p` name different scopes; refuses the two together rather than let one win.
+func validateProjectScope(project: String?, allProjects: Bool) throws {
+    if allProjects, let project {
+        throw ValidationError("-A/--all-projects covers every project you may see, so it cannot be combined with -p/--project \(project): give one of them")
+    }
+}
+
 /// Reads and checks every document of the given files and directories.
 func loadManifests(_ paths: [String], project: String?, cache: Store?) throws -> [ManifestDocument] {
     let sources = try ManifestLoader.sources(for: paths)

@@ -1,4 +1,6 @@
 import Foundation
+import StratusModel
+import StratusStore
 import Testing
 
 /// The real `stratus` binary, run as a user would, against a temporary data directory.
@@ -96,6 +98,52 @@ struct CLI {
 
     func read(_ path: String) throws -> String {
         try String(contentsOfFile: (workDirectory as NSString).appendingPathComponent(path), encoding: .utf8)
+    }
+}
+
+extension CLI {
+    /// The examples (project acme, with security group web) and project zeta beside them, whose
+    /// only member is carol: security groups web and db. Returns the path of zeta's file.
+    func twoProjects() async throws -> String {
+        let examples = try copyExamples()
+        try write("zeta.yaml", """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: carol}
+            spec: {projects: [{project: zeta, roles: [sysadmin, netadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: zeta}
+            spec: {manager: carol}
+            ---
+            apiVersion: stratus/v1
+            kind: SecurityGroup
+            metadata: {name: web, project: zeta}
+            spec: {}
+            ---
+            apiVersion: stratus/v1
+            kind: SecurityGroup
+            metadata: {name: db, project: zeta}
+            spec: {}
+
+            """)
+        let zeta = "\(workDirectory)/zeta.yaml"
+        let applied = try await run("apply", "-f", examples, "-f", zeta)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        return zeta
+    }
+
+    /// A security group in each project written as the EC2 API writes (manager api, no apply set).
+    func madeThroughAPI() throws {
+        let text = ["acme", "zeta"].map { "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata: {name: api-\($0), project: \($0)}\nspec: {}\n" }
+        let store = try Store(dataDirectory: dataDirectory)
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "api.yaml", data: Data(text.joined(separator: "---\n").utf8))]), options: .api)
+    }
+
+    /// The first cell of each table row (after the header).
+    static func firstColumn(_ table: String) -> [String] {
+        table.split(separator: "\n").dropFirst().map { String($0.prefix { $0 != " " }) }
     }
 }
 
@@ -219,6 +267,91 @@ struct CLI {
         let missing = try await cli.run("get", "instance", "web-9", "-p", "acme")
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("Instance acme/web-9 not found; did you mean \"web-1\"?"))
+    }
+
+    @Test("get -A lists every project with PROJECT first; a NAME matches in each; -A with -p is refused")
+    func getAllProjects() async throws {
+        let cli = try CLI()
+        _ = try await cli.twoProjects()
+        let all = try await cli.run("get", "securitygroups", "-A")
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(all.stdout.hasPrefix("PROJECT   NAME   ID "), "\(all.stdout)")
+        #expect(CLI.firstColumn(all.stdout) == ["acme", "zeta", "zeta"], "\(all.stdout)")
+        #expect(all.stdout.contains("zeta      db ") && all.stdout.contains("zeta      web ") && all.stdout.contains("acme      web "), "\(all.stdout)")
+        let plain = try await cli.run("get", "securitygroups")
+        #expect(plain.stdout.hasPrefix("NAME   PROJECT   ID "), "without -A the project stays second: \(plain.stdout)")
+
+        let named = try await cli.run("get", "sg", "web", "-A", "-o", "json")
+        #expect(named.status == 0, "\(named.stderr)")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(named.stdout.utf8)) as? [String: Any])
+        let items = try #require(list["items"] as? [[String: Any]])
+        #expect(items.compactMap { ($0["metadata"] as? [String: Any])?["project"] as? String } == ["acme", "zeta"], "\(named.stdout)")
+        #expect(items.allSatisfy { ($0["metadata"] as? [String: Any])?["name"] as? String == "web" })
+        let yaml = try await cli.run("get", "sg", "-A", "-o", "yaml")
+        #expect(yaml.stdout.components(separatedBy: "project: zeta").count == 3 && yaml.stdout.contains("project: acme"), "\(yaml.stdout)")
+
+        let missing = try await cli.run("get", "sg", "nope", "-A")
+        #expect(missing.status == 1 && missing.stderr.contains("SecurityGroup nope not found in any project"), "\(missing.stderr)")
+        let none = try await CLI().run("get", "volumes", "-A")
+        #expect(none.status == 0 && none.stdout.isEmpty && none.stderr.contains("No volumes found in any project."), "\(none.stdout)\(none.stderr)")
+        let both = try await cli.run("get", "sg", "-A", "-p", "acme")
+        #expect(both.status == 1)
+        #expect(both.stdout.isEmpty && both.stderr.contains("-A/--all-projects") && both.stderr.contains("cannot be combined with -p/--project acme"), "\(both.stderr)")
+        let types = try await cli.run("get", "types", "-A")
+        #expect(types.stdout.hasPrefix("NAME "), "a cluster-scoped kind has no PROJECT column: \(types.stdout)")
+    }
+
+    @Test("events -A starts each row with its project; describe -A describes each match; both refuse -p with -A")
+    func eventsAndDescribeAllProjects() async throws {
+        let cli = try CLI()
+        _ = try await cli.twoProjects()
+        let events = try await cli.run("events", "-A", "--kind", "securitygroup")
+        #expect(events.status == 0, "\(events.stderr)")
+        #expect(events.stdout.hasPrefix("PROJECT   SEQ "), "\(events.stdout)")
+        #expect(Set(CLI.firstColumn(events.stdout)) == ["acme", "zeta"], "\(events.stdout)")
+        #expect(events.stdout.contains("SecurityGroup db ") && !events.stdout.contains("SecurityGroup zeta/db"), "the PROJECT column names the project: \(events.stdout)")
+        let users = try await cli.run("events", "-A", "--kind", "user")
+        #expect(Set(CLI.firstColumn(users.stdout)) == ["-"], "cluster-scoped resources belong to no project: \(users.stdout)")
+        let plain = try await cli.run("events", "--kind", "securitygroup")
+        #expect(plain.stdout.hasPrefix("SEQ ") && plain.stdout.contains("SecurityGroup zeta/db"), "\(plain.stdout)")
+        #expect(try await cli.run("events", "-A", "-p", "zeta").stderr.contains("cannot be combined with -p/--project zeta"))
+
+        let ambiguous = try await cli.run("describe", "sg", "web")
+        #expect(ambiguous.status == 1 && ambiguous.stderr.contains("exists in projects acme, zeta; choose one with -p"), "\(ambiguous.stderr)")
+        let described = try await cli.run("describe", "sg", "web", "-A")
+        #expect(described.status == 0, "\(described.stderr)")
+        #expect(described.stdout.components(separatedBy: "Name:         web\n").count == 3, "\(described.stdout)")
+        #expect(described.stdout.contains("Project:      acme") && described.stdout.contains("Project:      zeta") && !described.stdout.contains("Name:         db"))
+        #expect(described.stdout.contains("\n\nName:         web\n"), "a blank line between resources: \(described.stdout)")
+        let every = try await cli.run("describe", "sg", "-A")
+        #expect(every.stdout.components(separatedBy: "Name:  ").count == 4, "web, web and db: \(every.stdout)")
+        let noName = try await cli.run("describe", "sg")
+        #expect(noName.status == 1 && noName.stderr.contains("give the NAME to describe, or -A"), "\(noName.stderr)")
+        let missing = try await cli.run("describe", "sg", "nope", "-A")
+        #expect(missing.status == 1 && missing.stderr.contains("SecurityGroup nope not found in any project"), "\(missing.stderr)")
+        #expect(try await cli.run("describe", "sg", "web", "-A", "-p", "acme").status == 1)
+    }
+
+    @Test("diff -A lists what the EC2 API made in every project, not only the files' projects; -A with -p or --drift is refused")
+    func diffAllProjects() async throws {
+        let cli = try CLI()
+        let zeta = try await cli.twoProjects()
+        try cli.madeThroughAPI()
+        let own = try await cli.run("diff", "-f", zeta)
+        #expect(own.status == 0, "\(own.stdout)\(own.stderr)")
+        #expect(own.stdout.contains("Outside this set: 1 resource made through the EC2 API, not compared: SecurityGroup zeta/api-zeta (sg-"), "\(own.stdout)")
+        #expect(!own.stdout.contains("api-acme"))
+        let all = try await cli.run("diff", "-f", zeta, "-A")
+        #expect(all.status == 0, "\(all.stdout)\(all.stderr)")
+        #expect(all.stdout.contains("Outside this set: 2 resources made through the EC2 API, not compared: SecurityGroup acme/api-acme (sg-"), "\(all.stdout)")
+        #expect(all.stdout.contains("SecurityGroup zeta/api-zeta (sg-"))
+        let json = try await cli.run("diff", "-f", zeta, "-A", "-o", "json")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let outside = try #require(report["outsideSet"] as? [[String: Any]])
+        #expect(outside.compactMap { $0["project"] as? String } == ["acme", "zeta"] && outside.allSatisfy { $0["manager"] as? String == "api" }, "\(json.stdout)")
+        #expect(try await cli.run("diff", "-f", zeta, "-A", "-p", "zeta").stderr.contains("cannot be combined with -p/--project zeta"))
+        let drift = try await cli.run("diff", "--drift", "-A")
+        #expect(drift.status == 1 && drift.stderr.contains("--drift always covers every project"), "\(drift.stderr)")
     }
 
     @Test("apply --prune removes set members dropped from the files, within the budget")

@@ -77,6 +77,58 @@ import Testing
         #expect(noServer.stderr.contains("none is running on"))
     }
 
+    @Test("-A through the server: a member sees only their projects, the administrator every one, and no error names another project")
+    func allProjects() async throws {
+        var cli = try CLI()
+        let zeta = try await cli.twoProjects()
+        try cli.madeThroughAPI()
+        let server = try Server(cli: cli, arguments: ["--api-port", "0"])
+        defer { server.kill(SIGINT) }
+        let url = try await server.url(cli: cli)
+        let carol = IdentityCLITests.exports(try await cli.run("credentials", "carol", "-p", "zeta").stdout)
+        let alice = IdentityCLITests.exports(try await cli.run("credentials", "alice", "-p", "acme").stdout)
+        cli.server = url
+        func act(as keys: [String: String]?, _ arguments: String...) async throws -> CLI.Result {
+            var client = cli
+            if let keys { client.environment = ["AWS_ACCESS_KEY_ID": keys["AWS_ACCESS_KEY_ID"]!, "AWS_SECRET_ACCESS_KEY": keys["AWS_SECRET_ACCESS_KEY"]!] }
+            return try await client.run(arguments)
+        }
+
+        // The administrator (the data directory's key) sees both projects, as the local CLI does.
+        let admin = try await act(as: nil, "get", "sg", "-A")
+        #expect(admin.status == 0 && CLI.firstColumn(admin.stdout) == ["acme", "acme", "zeta", "zeta", "zeta"], "\(admin.stdout)\(admin.stderr)")
+        var direct = cli
+        direct.server = nil
+        let local = try await direct.run("get", "sg", "-A")
+        #expect(Self.normalized(local.stdout) == Self.normalized(admin.stdout), "local and remote -A print the same")
+        let asCarol = try await act(as: carol, "get", "sg", "-A")
+        #expect(asCarol.status == 0 && asCarol.stdout.hasPrefix("PROJECT   NAME "), "\(asCarol.stdout)\(asCarol.stderr)")
+        #expect(CLI.firstColumn(asCarol.stdout) == ["zeta", "zeta", "zeta"], "only carol's project: \(asCarol.stdout)")
+        #expect(CLI.firstColumn(try await act(as: alice, "get", "sg", "-A").stdout) == ["acme", "acme"])
+
+        let described = try await act(as: carol, "describe", "sg", "web", "-A")
+        #expect(described.status == 0 && described.stdout.contains("Project:      zeta") && !described.stdout.contains("acme"), "\(described.stdout)\(described.stderr)")
+        let adminDescribed = try await act(as: nil, "describe", "sg", "web", "-A")
+        #expect(adminDescribed.stdout.contains("Project:      acme") && adminDescribed.stdout.contains("Project:      zeta"), "\(adminDescribed.stdout)")
+        let events = try await act(as: carol, "events", "-A", "--kind", "securitygroup")
+        #expect(Set(CLI.firstColumn(events.stdout)) == ["zeta"], "\(events.stdout)")
+        let diff = try await act(as: carol, "diff", "-f", zeta, "-A")
+        #expect(diff.status == 0 && diff.stdout.contains("SecurityGroup zeta/api-zeta") && !diff.stdout.contains("acme"), "\(diff.stdout)\(diff.stderr)")
+        let adminDiff = try await act(as: nil, "diff", "-f", zeta, "-A")
+        #expect(adminDiff.stdout.contains("SecurityGroup acme/api-acme") && adminDiff.stdout.contains("SecurityGroup zeta/api-zeta"), "\(adminDiff.stdout)")
+
+        // Lookups never say what another project holds: no ambiguity across it, no "did you mean".
+        let own = try await act(as: carol, "describe", "sg", "web")
+        #expect(own.status == 0 && own.stdout.contains("Project:      zeta"), "acme's web is not carol's to be confused with: \(own.stderr)")
+        let ambiguous = try await act(as: nil, "describe", "sg", "web")
+        #expect(ambiguous.status == 1 && ambiguous.stderr.contains("exists in projects acme, zeta"), "\(ambiguous.stderr)")
+        let hidden = try await act(as: carol, "get", "sg", "wex", "-p", "acme")
+        #expect(hidden.status == 1 && hidden.stderr.contains("SecurityGroup acme/wex not found") && !hidden.stderr.contains("web"), "\(hidden.stderr)")
+        let elsewhere = try await act(as: carol, "get", "sg", "api-acme", "-A")
+        #expect(elsewhere.status == 1 && elsewhere.stderr.contains("not found in any project"), "\(elsewhere.stderr)")
+        #expect(try await act(as: carol, "get", "sg", "-A", "-p", "acme").stderr.contains("cannot be combined with -p/--project acme"))
+    }
+
     @Test("an unreachable server is a clear error with exit code 1")
     func unreachable() async throws {
         var cli = try CLI()

@@ -8,25 +8,53 @@ extension Stratus {
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show one resource's spec, status, conditions and recent events.",
-            discussion: "Example: stratus describe instance web-1 -p acme"
+            discussion: """
+                Without -p, NAME is looked for in every project you may see, and must be in only one. With -A, \
+                every resource of the kind called NAME in those projects is described, one after another; \
+                without a NAME, every resource of the kind.
+
+                Examples:
+                  stratus describe instance web-1 -p acme
+                  stratus describe instance web-1 -A
+                  stratus describe instances -A
+                """
         )
 
         @Argument(help: "The kind.")
         var kind: String
 
-        @Argument(help: "The name or EC2 id.")
-        var name: String
+        @Argument(help: "The name or EC2 id (optional with -A).")
+        var name: String?
 
         @Option(name: .shortAndLong, help: "The project (project-scoped kinds).")
         var project: String?
 
+        @Flag(name: [.customShort("A"), .long], help: "Every project you may see: each match of NAME, or every resource of the kind.")
+        var allProjects = false
+
         @OptionGroup var storeOptions: StoreOptions
+
+        func validate() throws {
+            try validateProjectScope(project: project, allProjects: allProjects)
+            if name == nil && !allProjects { throw ValidationError("give the NAME to describe, or -A to describe every \(kind) in every project you may see") }
+        }
 
         func run() async throws {
             try await reportingErrors {
                 let kind = try parseKind(kind)
-                let (stored, events) = try await storeOptions.openBackend().describe(kind: kind, name: name, project: project)
-                Terminal.standardOutput.write(Self.render(stored, events: events))
+                let backend = try storeOptions.openBackend()
+                guard allProjects else {
+                    let (stored, events) = try await backend.describe(kind: kind, name: name ?? "", project: project)
+                    return Terminal.standardOutput.write(Self.render(stored, events: events))
+                }
+                let described = try await backend.describeAll(kind: kind, name: name)
+                if described.isEmpty {
+                    let scope = kind.scope == .project ? " in any project" : ""
+                    guard let name else { return Terminal.standardError.line("No \(kind.plural) found\(scope).") }
+                    throw StoreError.notFound(message: "\(kind.rawValue) \(name) not found\(scope)")
+                }
+                // A blank line between resources, as kubectl separates them.
+                Terminal.standardOutput.write(described.map { Self.render($0.0, events: $0.1) }.joined(separator: "\n"))
             }
         }
 

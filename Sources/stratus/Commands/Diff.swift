@@ -10,16 +10,21 @@ extension Stratus {
         static let configuration = CommandConfiguration(
             abstract: "Show what applying the manifests would change. Exit 0: in sync; 2: differences; 1: error.",
             discussion: """
-                Compares the files with the store: resources to create, to update (with field-level changes
-                such as `spec.instanceType: m1.small → m1.medium`), to delete (with --prune) and unchanged.
+                Compares the files with the store: resources to create, to update (with field-level changes \
+                such as `spec.instanceType: m1.small → m1.medium`), to delete (with --prune) and unchanged. \
                 Defaults are filled in before comparing, so they never show as changes.
+
+                Resources made through the EC2 API belong to no apply set, so they are listed as "Outside this \
+                set" and not compared: those of the projects the files touch, or with -A those of every \
+                project you may see. -A widens only that listing; the plan is always the files'.
 
                 -o json prints a stable ChangeReport (documented in README.md) for machines.
 
                 Examples:
                   stratus diff -f examples/ && echo in sync
                   stratus diff -f prod/ --prune --set prod -o json
-                  stratus diff --drift                 domains missing, stopped, stale or orphaned
+                  stratus diff -f prod/ -A             also what the EC2 API made anywhere
+                  stratus diff --drift                 domains that differ from the store
                 """
         )
 
@@ -38,6 +43,9 @@ extension Stratus {
         @Flag(help: "Compare the store with the world instead (libvirt domains): exit 2 on drift. Needs the running server.")
         var drift = false
 
+        @Flag(name: [.customShort("A"), .long], help: "List what the EC2 API made in every project you may see, not only in the projects of the files.")
+        var allProjects = false
+
         @Option(name: .shortAndLong, help: "Output format: text or json.")
         var output: ChangeFormat = .text
 
@@ -47,6 +55,8 @@ extension Stratus {
         func validate() throws {
             if files.files.isEmpty && !drift { throw ValidationError("give at least one -f FILE|DIR|- or --drift (see --help)") }
             if drift && !files.files.isEmpty { throw ValidationError("--drift compares the store with the world; run it without -f") }
+            if drift && allProjects { throw ValidationError("--drift always covers every project; run it without -A") }
+            try validateProjectScope(project: files.project, allProjects: allProjects)
         }
 
         func run() async throws {
@@ -55,8 +65,9 @@ extension Stratus {
             let plan = try await reportingErrors {
                 try await backend.plan(files, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete), commit: false)
             }
-            // Resources of the same projects made through the EC2 API belong to no set: say so, do not compare them.
-            let projects = Set(plan.changes.lazy.map(\.key.project).filter { !$0.isEmpty })
+            // Resources made through the EC2 API belong to no set: say so, do not compare them. Those of
+            // the files' projects, or with -A (nil) of every project the caller may see.
+            let projects = allProjects ? nil : Set(plan.changes.lazy.map(\.key.project).filter { !$0.isEmpty })
             let outside = try await reportingErrors { try await backend.madeThroughAPI(projects: projects) }
             let out = Terminal.standardOutput
             switch output {

@@ -8,11 +8,24 @@ extension Stratus {
     struct Events: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show recent events (the change feed the controller follows).",
-            discussion: "Examples: stratus events; stratus events -p acme --kind instance; stratus events --after 120 -o json"
+            discussion: """
+                Without -p, the events of every project you may see (and of cluster-scoped resources) are \
+                shown. -A says so explicitly and starts the table with a PROJECT column ("-" for cluster-scoped \
+                resources), as kubectl's does.
+
+                Examples:
+                  stratus events
+                  stratus events -p acme --kind instance
+                  stratus events -A --kind instance
+                  stratus events --after 120 -o json
+                """
         )
 
         @Option(name: .shortAndLong, help: "Only events of this project.")
         var project: String?
+
+        @Flag(name: [.customShort("A"), .long], help: "Every project you may see, with a PROJECT column first.")
+        var allProjects = false
 
         @Option(help: "Only events of this kind.")
         var kind: String?
@@ -30,6 +43,10 @@ extension Stratus {
         var watch = false
 
         @OptionGroup var storeOptions: StoreOptions
+
+        func validate() throws {
+            try validateProjectScope(project: project, allProjects: allProjects)
+        }
 
         func run() async throws {
             try await reportingErrors {
@@ -57,10 +74,10 @@ extension Stratus {
                         out.line(String(decoding: try encoder.encode(events), as: UTF8.self))
                     }
                 case .table, .wide:
-                    var table = Table(headers: ["SEQ", "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"])
+                    var table = Table(headers: (allProjects ? ["PROJECT"] : []) + ["SEQ", "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"])
                     table.rows = events.map { event in
-                        let object = event.key?.description ?? "\(event.kind) \(event.name)"
-                        return [String(event.seq ?? 0), Timestamp.age(since: event.time), event.type, event.reason, object, event.message]
+                        (allProjects ? [Self.project(of: event)] : [])
+                            + [String(event.seq ?? 0), Timestamp.age(since: event.time), event.type, event.reason, object(of: event), event.message]
                     }
                     if events.isEmpty && !watch { Terminal.standardError.line("No events.") } else if !events.isEmpty { out.write(table.render()) }
                 }
@@ -74,8 +91,8 @@ extension Stratus {
                         if output == .json || output == .yaml {
                             out.line(String(decoding: try encoder.encode(event), as: UTF8.self))
                         } else {
-                            let object = event.key?.description ?? "\(event.kind) \(event.name)"
-                            out.line("\(event.seq ?? 0)   \(event.time)   \(event.type)   \(event.reason)   \(object)   \(event.message)")
+                            let project = allProjects ? "\(Self.project(of: event))   " : ""
+                            out.line("\(project)\(event.seq ?? 0)   \(event.time)   \(event.type)   \(event.reason)   \(object(of: event))   \(event.message)")
                         }
                     }
                     out.flush()
@@ -83,5 +100,14 @@ extension Stratus {
                 }
             }
         }
+
+        /// What the OBJECT column names: the kind and name, with the project unless a PROJECT column shows it.
+        func object(of event: StoredEvent) -> String {
+            guard let key = event.key else { return "\(event.kind) \(event.name)" }
+            return allProjects ? "\(key.kind.rawValue) \(key.name)" : key.description
+        }
+
+        /// The PROJECT cell: "-" for a cluster-scoped resource, which belongs to none.
+        static func project(of event: StoredEvent) -> String { event.project.isEmpty ? "-" : event.project }
     }
 }

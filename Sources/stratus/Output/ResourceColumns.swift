@@ -4,16 +4,20 @@ import StratusStore
 /// The columns `stratus get` shows for each kind.
 enum ResourceColumns {
     /// Headers and cells for a list of one kind; `wide` adds generation, apply set and labels.
-    static func table(_ resources: [StoredResource], kind: Kind, wide: Bool) -> Table {
-        var headers = ["NAME"]
-        if kind.scope == .project { headers.append("PROJECT") }
+    ///
+    /// A project-scoped kind shows its PROJECT after the NAME, or before it with `projectFirst`
+    /// (`-A`, as kubectl puts NAMESPACE first).
+    static func table(_ resources: [StoredResource], kind: Kind, wide: Bool, projectFirst: Bool = false) -> Table {
+        let projectFirst = projectFirst && kind.scope == .project
+        var headers = projectFirst ? ["PROJECT", "NAME"] : ["NAME"]
+        if kind.scope == .project && !projectFirst { headers.append("PROJECT") }
         if kind.idPrefix != nil { headers.append("ID") }
         headers += specific(kind).map(\.0) + ["STATUS", "AGE"]
         if wide { headers += ["GENERATION", "SET", "LABELS"] }
         var table = Table(headers: headers)
         for stored in resources {
-            var row = [stored.metadata.name]
-            if kind.scope == .project { row.append(stored.key.project) }
+            var row = projectFirst ? [stored.key.project, stored.metadata.name] : [stored.metadata.name]
+            if kind.scope == .project && !projectFirst { row.append(stored.key.project) }
             if kind.idPrefix != nil { row.append(stored.metadata.id ?? "-") }
             row += specific(kind).map { $0.1(stored) }
             row += [stored.displayPhase, stored.metadata.creationTimestamp.map { Timestamp.age(since: $0) } ?? "-"]
