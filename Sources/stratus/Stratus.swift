@@ -8,15 +8,16 @@ struct Stratus: AsyncParsableCommand {
         commandName: "stratus",
         abstract: "A declarative cloud controller: EC2 and S3 APIs, libvirt compute, AoE volumes, VLANs, LDAP.",
         discussion: """
-            Resources are YAML manifests (apiVersion stratus/v1). `apply` records them as desired state,
+            Resources are YAML manifests (apiVersion stratus/v1). `apply` records them as desired state, \
             `diff` shows what would change, and `serve` runs the controller that makes the world match.
 
             Examples:
               stratus apply -f examples/               record the example project
-              stratus diff -f examples/ -o json        what would change, for a CI job (exit 2 = differences)
+              stratus diff -f examples/ -o json        what would change, for CI (exit 2)
               stratus get instances -p acme -o wide    list instances
-              stratus describe instance web-1 -p acme  spec, status, conditions and events of one resource
-              stratus apply -f examples/ --prune --set demo   also delete set members no longer in the files
+              stratus get instances -A                 in every project you may see
+              stratus describe instance web-1 -p acme  spec, status, conditions, events
+              stratus apply -f examples/ --prune --set demo   delete what the files dropped
 
             The data directory is ./.stratus unless --data-dir or STRATUS_DATA says otherwise.
             """,

@@ -8,11 +8,11 @@ extension Stratus {
         static let configuration = CommandConfiguration(
             abstract: "Record manifests as the desired state (one transaction: all or nothing).",
             discussion: """
-                Every document is parsed and checked (types, names, CIDRs, references within the files and
+                Every document is parsed and checked (types, names, CIDRs, references within the files and \
                 the store) before anything is written; one error means nothing is applied.
 
-                Resources join an apply set (--set, default "default"). With --prune, members of that set
-                that the files no longer contain are deleted; at most 10 and at most half of the set unless
+                Resources join an apply set (--set, default "default"). With --prune, members of that set \
+                that the files no longer contain are deleted; at most 10 and at most half of the set unless \
                 --allow-mass-delete, and never one annotated stratus/protect: "true".
 
                 Examples:

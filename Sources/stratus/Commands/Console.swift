@@ -9,7 +9,7 @@ extension Stratus {
         static let configuration = CommandConfiguration(
             abstract: "Print an instance's serial console log (what the guest wrote to ttyS0).",
             discussion: """
-                Reads the log the controller's node keeps under DATA/instances/<id>/console.log, so run it
+                Reads the log the controller's node keeps under DATA/instances/<id>/console.log, so run it \
                 against the data directory of the `stratus serve` that runs the instance.
 
                 Example: stratus console web-1 -p acme --tail 50

@@ -8,15 +8,15 @@ extension Stratus {
         static let configuration = CommandConfiguration(
             abstract: "Print a user's access key and secret (issued on first use) for the EC2 and S3 APIs and --server.",
             discussion: """
-                The key is created the first time it is asked for and kept, encrypted, in the data directory.
-                With -p the key is bound to that project (the user must be a member); without, it is the user's
-                own key and acts in their first project. `admin` is the built-in cloud administrator.
-                The secret is shown only here: never by get, describe, events or the logs.
+                The key is created the first time it is asked for and kept, encrypted, in the data directory. \
+                With -p the key is bound to that project (the user must be a member); without, it is the user's \
+                own key and acts in their first project. `admin` is the built-in cloud administrator. The \
+                secret is shown only here: never by get, describe, events or the logs.
 
                 Examples:
-                  eval "$(stratus credentials alice -p acme)"      export the key into this shell
+                  eval "$(stratus credentials alice -p acme)"   export the key into this shell
                   stratus credentials alice -p acme --format novarc > novarc
-                  stratus credentials alice -p acme --rotate       new secret; the old one stops working
+                  stratus credentials alice -p acme --rotate    new secret; the old one fails
                 """
         )
 

@@ -8,8 +8,8 @@ extension Stratus {
         static let configuration = CommandConfiguration(
             abstract: "Mark resources for deletion (from files, or by kind and name).",
             discussion: """
-                Deletion is a tombstone: the resource shows as Terminating until the controller has removed
-                what it created (domains, exports, entries); then the record goes. A resource annotated
+                Deletion is a tombstone: the resource shows as Terminating until the controller has removed \
+                what it created (domains, exports, entries); then the record goes. A resource annotated \
                 stratus/protect: "true" is refused until the annotation is removed. All or nothing.
 
                 Examples:

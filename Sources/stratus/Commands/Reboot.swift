@@ -7,7 +7,7 @@ extension Stratus {
         static let configuration = CommandConfiguration(
             abstract: "Reboot an instance (an ACPI reboot request to the guest).",
             discussion: """
-                Talks to the `stratus serve` that runs the instance: the one named by --server, or the one
+                Talks to the `stratus serve` that runs the instance: the one named by --server, or the one \
                 running on the data directory.
 
                 Example: stratus reboot instance web-1 -p acme
