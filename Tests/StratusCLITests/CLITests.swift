@@ -275,11 +275,13 @@ extension CLI {
         _ = try await cli.twoProjects()
         let all = try await cli.run("get", "securitygroups", "-A")
         #expect(all.status == 0, "\(all.stderr)")
-        #expect(all.stdout.hasPrefix("PROJECT   NAME   ID "), "\(all.stdout)")
-        #expect(CLI.firstColumn(all.stdout) == ["acme", "zeta", "zeta"], "\(all.stdout)")
-        #expect(all.stdout.contains("zeta      db ") && all.stdout.contains("zeta      web ") && all.stdout.contains("acme      web "), "\(all.stdout)")
+        // Each project also has its default group (issue 12, part 2).
+        #expect(all.stdout.hasPrefix("PROJECT   NAME      ID "), "\(all.stdout)")
+        #expect(CLI.firstColumn(all.stdout) == ["acme", "acme", "zeta", "zeta", "zeta"], "\(all.stdout)")
+        let pairs = all.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ").prefix(2).joined(separator: "/") }
+        #expect(pairs == ["acme/default", "acme/web", "zeta/db", "zeta/default", "zeta/web"], "\(all.stdout)")
         let plain = try await cli.run("get", "securitygroups")
-        #expect(plain.stdout.hasPrefix("NAME   PROJECT   ID "), "without -A the project stays second: \(plain.stdout)")
+        #expect(plain.stdout.hasPrefix("NAME      PROJECT   ID "), "without -A the project stays second: \(plain.stdout)")
 
         let named = try await cli.run("get", "sg", "web", "-A", "-o", "json")
         #expect(named.status == 0, "\(named.stderr)")
@@ -288,7 +290,7 @@ extension CLI {
         #expect(items.compactMap { ($0["metadata"] as? [String: Any])?["project"] as? String } == ["acme", "zeta"], "\(named.stdout)")
         #expect(items.allSatisfy { ($0["metadata"] as? [String: Any])?["name"] as? String == "web" })
         let yaml = try await cli.run("get", "sg", "-A", "-o", "yaml")
-        #expect(yaml.stdout.components(separatedBy: "project: zeta").count == 3 && yaml.stdout.contains("project: acme"), "\(yaml.stdout)")
+        #expect(yaml.stdout.components(separatedBy: "project: zeta").count == 4 && yaml.stdout.contains("project: acme"), "\(yaml.stdout)")
 
         let missing = try await cli.run("get", "sg", "nope", "-A")
         #expect(missing.status == 1 && missing.stderr.contains("SecurityGroup nope not found in any project"), "\(missing.stderr)")
@@ -324,7 +326,7 @@ extension CLI {
         #expect(described.stdout.contains("Project:      acme") && described.stdout.contains("Project:      zeta") && !described.stdout.contains("Name:         db"))
         #expect(described.stdout.contains("\n\nName:         web\n"), "a blank line between resources: \(described.stdout)")
         let every = try await cli.run("describe", "sg", "-A")
-        #expect(every.stdout.components(separatedBy: "Name:  ").count == 4, "web, web and db: \(every.stdout)")
+        #expect(every.stdout.components(separatedBy: "Name:  ").count == 6, "web, web, db and the two default groups: \(every.stdout)")
         let noName = try await cli.run("describe", "sg")
         #expect(noName.status == 1 && noName.stderr.contains("give the NAME to describe, or -A"), "\(noName.stderr)")
         let missing = try await cli.run("describe", "sg", "nope", "-A")

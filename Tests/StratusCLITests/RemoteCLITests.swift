@@ -96,15 +96,15 @@ import Testing
 
         // The administrator (the data directory's key) sees both projects, as the local CLI does.
         let admin = try await act(as: nil, "get", "sg", "-A")
-        #expect(admin.status == 0 && CLI.firstColumn(admin.stdout) == ["acme", "acme", "zeta", "zeta", "zeta"], "\(admin.stdout)\(admin.stderr)")
+        #expect(admin.status == 0 && CLI.firstColumn(admin.stdout) == ["acme", "acme", "acme", "zeta", "zeta", "zeta", "zeta"], "\(admin.stdout)\(admin.stderr)")
         var direct = cli
         direct.server = nil
         let local = try await direct.run("get", "sg", "-A")
         #expect(Self.normalized(local.stdout) == Self.normalized(admin.stdout), "local and remote -A print the same")
         let asCarol = try await act(as: carol, "get", "sg", "-A")
         #expect(asCarol.status == 0 && asCarol.stdout.hasPrefix("PROJECT   NAME "), "\(asCarol.stdout)\(asCarol.stderr)")
-        #expect(CLI.firstColumn(asCarol.stdout) == ["zeta", "zeta", "zeta"], "only carol's project: \(asCarol.stdout)")
-        #expect(CLI.firstColumn(try await act(as: alice, "get", "sg", "-A").stdout) == ["acme", "acme"])
+        #expect(CLI.firstColumn(asCarol.stdout) == ["zeta", "zeta", "zeta", "zeta"], "only carol's project (its default group too): \(asCarol.stdout)")
+        #expect(CLI.firstColumn(try await act(as: alice, "get", "sg", "-A").stdout) == ["acme", "acme", "acme"])
 
         let described = try await act(as: carol, "describe", "sg", "web", "-A")
         #expect(described.status == 0 && described.stdout.contains("Project:      zeta") && !described.stdout.contains("acme"), "\(described.stdout)\(described.stderr)")
