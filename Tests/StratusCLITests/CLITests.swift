@@ -269,6 +269,20 @@ extension CLI {
         #expect(missing.stderr.contains("Instance acme/web-9 not found; did you mean \"web-1\"?"))
     }
 
+    @Test("get shows key pairs' and security groups' EC2 names; an EC2 name another group holds is refused with its position")
+    func ec2NameColumn() async throws {
+        let cli = try CLI()
+        _ = try await cli.twoProjects()
+        try cli.write("named.yaml", "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata:\n  name: front\n  project: zeta\n  annotations: {ec2.stratus/name: Web Servers}\nspec: {}\n")
+        #expect(try await cli.run("apply", "-f", "\(cli.workDirectory)/named.yaml").status == 0)
+        let groups = try await cli.run("get", "sg", "-p", "zeta")
+        #expect(groups.stdout.contains("EC2-NAME") && groups.stdout.contains("front ") && groups.stdout.contains("Web Servers"), "\(groups.stdout)")
+        try cli.write("clash.yaml", "apiVersion: stratus/v1\nkind: SecurityGroup\nmetadata:\n  name: back\n  project: zeta\n  annotations: {ec2.stratus/name: Web Servers}\nspec: {}\n")
+        let clash = try await cli.run("apply", "-f", "\(cli.workDirectory)/clash.yaml")
+        #expect(clash.status != 0 && clash.stderr.contains("the EC2 name \"Web Servers\" is already SecurityGroup zeta/front's"), "\(clash.stderr)")
+        #expect(try await cli.run("get", "sg", "back", "-p", "zeta").status == 1, "the failed apply made nothing")
+    }
+
     @Test("get -A lists every project with PROJECT first; a NAME matches in each; -A with -p is refused")
     func getAllProjects() async throws {
         let cli = try CLI()

@@ -44,14 +44,20 @@ enum ResourceColumns {
         case .project:
             return [("MANAGER", { if case .project(let s) = $0.resource.spec { return s.manager }; return "-" })]
         case .keyPair:
-            return [("SOURCE", { if case .keyPair(let s) = $0.resource.spec { return s.publicKey == nil ? "generated" : "imported" }; return "-" })]
+            return [
+                ("EC2-NAME", { EC2Name.of($0.resource.metadata) }),
+                ("SOURCE", { if case .keyPair(let s) = $0.resource.spec { return s.publicKey == nil ? "generated" : "imported" }; return "-" }),
+            ]
         case .network:
             return [
                 ("CIDR", { if case .network(let s) = $0.resource.spec { return s.cidr }; return "-" }),
                 ("VLAN", { if case .network(let s) = $0.resource.spec { return s.vlan.map(String.init) ?? detail($0, "vlan") }; return "-" }),
             ]
         case .securityGroup:
-            return [("RULES", { if case .securityGroup(let s) = $0.resource.spec { return String(s.ingress?.count ?? 0) }; return "-" })]
+            return [
+                ("EC2-NAME", { EC2Name.of($0.resource.metadata) }),
+                ("RULES", { if case .securityGroup(let s) = $0.resource.spec { return String(s.ingress?.count ?? 0) }; return "-" }),
+            ]
         case .address:
             return [
                 ("PUBLIC-IP", { if case .address(let s) = $0.resource.spec { return s.publicIp ?? detail($0, "publicIp") }; return "-" }),
