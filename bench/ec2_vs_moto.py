@@ -199,7 +199,7 @@ def stratus_server(binary):
                 "apiVersion: stratus/v1\nkind: Image\nmetadata: {name: img, project: bench}\nspec: {source: /var/lib/stratus/images/img.qcow2}\n")
     data = os.path.join(work, "data")
     log = open(os.path.join(work, "serve.log"), "w")
-    server = subprocess.Popen([binary, "serve", "--data-dir", data, "--api-port", "0", "--ec2-port", "0", "--hypervisor", f"test://{node}",
+    server = subprocess.Popen([binary, "serve", "--data-dir", data, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--hypervisor", f"test://{node}",
                                "--apply", manifest, "--log-level", os.environ.get("BENCH_LOG_LEVEL", "warning")], stdout=log, stderr=log)
     try:
         url = wait_for(os.path.join(data, "serve.json"), "ec2URL")

@@ -1,7 +1,9 @@
 import Hummingbird
 import HummingbirdCore
 import Logging
+import HTTPTypes
 import NIOCore
+import NIOHTTPTypes
 import Synchronization
 
 /// What every HTTP listener of a server holds a client to: slow or idle connections and how many.
@@ -27,11 +29,17 @@ public struct HTTPLimits: Sendable {
     }
 
     /// The HTTP/1 server with the idle timeout and the per-client cap (counted per listener).
-    public func server(logger: Logger) -> HTTPServerBuilder {
+    ///
+    /// With `expectContinue`, a request that sends `Expect: 100-continue` (boto3 and awscli do
+    /// for every upload) is answered `100 Continue` at once: Hummingbird does not, and a client
+    /// then waits a second before sending the body; one refused early would otherwise leave its
+    /// body unsent while the server waits to drain it, and the next request on the connection
+    /// would be read as that body.
+    public func server(logger: Logger, expectContinue: Bool = false) -> HTTPServerBuilder {
         let components = idleTimeout.components
         let counts = ClientConnections(limit: maxConnectionsPerClient, logger: logger)
         return .http1(configuration: .init(
-            additionalChannelHandlers: [ClientConnectionHandler(counts: counts)],
+            additionalChannelHandlers: expectContinue ? [ClientConnectionHandler(counts: counts), ExpectContinueHandler()] : [ClientConnectionHandler(counts: counts)],
             idleTimeout: .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
         ))
     }
@@ -110,5 +118,20 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         guard let address else { return }
         counts.release(address)
         self.address = nil
+    }
+}
+
+/// Answers `Expect: 100-continue` with `100 Continue` as soon as the request's head arrives.
+final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data), head.headerFields[.expect]?.lowercased() == "100-continue" {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+        }
+        context.fireChannelRead(data)
     }
 }

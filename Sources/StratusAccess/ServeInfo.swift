@@ -15,6 +15,7 @@ public struct ServeInfo: Codable, Sendable, Equatable {
     public var ec2Port: Int?
     public var metadataURL: String?
     public var s3URL: String?
+    public var s3Port: Int?
     /// The region the APIs serve (`--region`); signatures must be scoped to it.
     public var region: String?
 

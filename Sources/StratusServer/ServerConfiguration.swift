@@ -29,6 +29,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var listen = "127.0.0.1"
     public var apiPort = 8774
     public var ec2Port = 8773
+    public var s3Port = 3333
+    public var s3Domain: String?
     public var apiMaxBody = 256
     public var httpIdleTimeout = 10
     public var maxConnections = 10_000
@@ -64,6 +66,10 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .text("listen", \.listen, valueName: "address", help: "Address the APIs listen on. Keep 127.0.0.1 unless the network in front is trusted."),
         .integer("api-port", \.apiPort, range: 0...65535, valueName: "port", help: "Port of the resource API (the CLI's --server); 0 picks a free one, written to DATA/serve.json."),
         .integer("ec2-port", \.ec2Port, range: 0...65535, valueName: "port", help: "Port of the EC2 Query API; 0 picks a free one, written to DATA/serve.json."),
+        .integer("s3-port", \.s3Port, range: 0...65535, valueName: "port", help: "Port of the S3 API (buckets and objects under DATA/objects); 0 picks a free one, written to DATA/serve.json."),
+        .optional("s3-domain", \.s3Domain, valueName: "domain", help: "Domain of virtual-host-style S3 requests: with s3.example.com, bucket.s3.example.com names bucket. Path-style requests always work.") { text throws(ConfigurationError) in
+            guard !text.isEmpty, !text.contains("/"), !text.contains(":") else { throw ConfigurationError("s3-domain: expected a host name such as s3.example.com, got \"\(text)\"") }
+        },
         .integer("api-max-body", \.apiMaxBody, range: 1...4096, valueName: "MB", help: "The largest request body the resource API reads (413 beyond it), only after the signature's access key and scope were checked; 100,000 resources of manifests are about 20 MB."),
         .integer("http-idle-timeout", \.httpIdleTimeout, range: 1...3600, valueName: "seconds", help: "Seconds a connection of any API may be idle with no request in flight (sending headers counts as idle) before it is closed: slow clients cannot hold connections."),
         .integer("max-connections", \.maxConnections, range: 16...1_000_000, valueName: "count", help: "Connections each API keeps open at once; more wait in the listen backlog. The process's open-file limit is raised to its hard limit at start."),
@@ -88,7 +94,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

@@ -9,6 +9,7 @@ import StratusEC2
 import StratusIdentity
 import StratusModel
 import StratusNode
+import StratusObjectStore
 import StratusStore
 import UnixSignals
 
@@ -77,7 +78,7 @@ public struct StratusServer: Sendable {
         let limits = HTTPLimits(idleTimeout: .seconds(configuration.httpIdleTimeout), maxConnections: configuration.maxConnections, maxConnectionsPerClient: configuration.maxConnectionsPerClient)
         Self.raiseOpenFileLimit(logger: logger)
         let host = configuration.listen
-        var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2]
+        var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2, .s3]
         if configuration.metadataListen != nil { expected.insert(.metadata) }
         let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, region: configuration.region, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
@@ -94,7 +95,13 @@ public struct StratusServer: Sendable {
                 await endpoints.bound(.ec2) { $0.ec2URL = url; $0.ec2Port = chosen }
                 logger.info("EC2 API listening", metadata: ["stratus.url": "\(url)"])
             }
-        var services: [any Service] = [controller, api, ec2]
+        let s3 = try S3API(store: store, dataDirectory: dataDirectory, region: configuration.region, domain: configuration.s3Domain, logger: Logger(label: "stratus.s3"))
+            .application(host: host, port: configuration.s3Port, limits: limits, logger: Logger(label: "stratus.s3")) { chosen in
+                let url = "http://\(host):\(chosen)"
+                await endpoints.bound(.s3) { $0.s3URL = url; $0.s3Port = chosen }
+                logger.info("S3 API listening", metadata: ["stratus.url": "\(url)"])
+            }
+        var services: [any Service] = [controller, api, ec2, s3]
         if let listen = configuration.metadataListen {
             let (metadataHost, metadataPort) = try ServerConfiguration.hostAndPort(listen, setting: "metadata-listen")
             services.append(MetadataService(store: store).application(host: metadataHost, port: metadataPort, limits: limits, logger: Logger(label: "stratus.metadata")) { chosen in

@@ -171,6 +171,24 @@ extension Store {
                 try Store.insertDefaultGroup(db, project: project, now: now)
             }
         }
+        migrator.registerMigration("v10-object-store") { db in
+            // The S3 object store's metadata; the bytes are files under DATA/objects. Keys sort
+            // as S3 sorts them (UTF-8 bytes: SQLite's BINARY collation).
+            try db.execute(sql: """
+                CREATE TABLE bucket (name TEXT PRIMARY KEY, project TEXT NOT NULL, createdAt TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0);
+                CREATE INDEX bucket_project ON bucket(project);
+                CREATE TABLE object (
+                    bucket TEXT NOT NULL, key TEXT NOT NULL, file TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+                    lastModified TEXT NOT NULL, headers TEXT NOT NULL DEFAULT '{}', checksums TEXT NOT NULL DEFAULT '{}',
+                    PRIMARY KEY (bucket, key)
+                ) WITHOUT ROWID;
+                CREATE TABLE upload (id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated TEXT NOT NULL, headers TEXT NOT NULL DEFAULT '{}');
+                CREATE TABLE part (
+                    upload TEXT NOT NULL, number INTEGER NOT NULL, file TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, lastModified TEXT NOT NULL,
+                    PRIMARY KEY (upload, number)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -9,7 +9,7 @@ final class Server {
         log = "\(cli.workDirectory)/serve-\(UUID().uuidString.prefix(6)).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["serve", "--data-dir", cli.dataDirectory, "--ec2-port", "0"] + arguments
+        process.arguments = ["serve", "--data-dir", cli.dataDirectory, "--ec2-port", "0", "--s3-port", "0"] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["STRATUS_SERVER"] = nil
         process.environment = environment

@@ -60,7 +60,7 @@ import FoundationNetworking
         let directory = NSTemporaryDirectory() + "stratus-slow-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--http-idle-timeout", "2"], environment: [:]
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--http-idle-timeout", "2"], environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -95,7 +95,7 @@ import FoundationNetworking
         let directory = NSTemporaryDirectory() + "stratus-cap-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--max-connections-per-client", "20"], environment: [:]
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--max-connections-per-client", "20"], environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { group in

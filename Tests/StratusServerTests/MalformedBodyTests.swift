@@ -28,7 +28,7 @@ import Testing
         let directory = NSTemporaryDirectory() + "stratus-chunk-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI()], environment: [:]
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI()], environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { group in

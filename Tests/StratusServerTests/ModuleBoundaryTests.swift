@@ -46,7 +46,9 @@ import Testing
         let targets = try Self.targets()
         #expect(Self.closure(of: "StratusEC2", in: targets).contains("StratusAccess"))
         #expect(!Self.closure(of: "StratusEC2", in: targets).contains("StratusAPI"))
+        let objectStore = Self.closure(of: "StratusObjectStore", in: targets)
+        #expect(objectStore.contains("StratusAccess") && !objectStore.contains("StratusAPI") && !objectStore.contains("StratusEC2") && !objectStore.contains("StratusControl"), "\(objectStore)")
         #expect(!Self.closure(of: "StratusControl", in: targets).contains("StratusServer"))
-        #expect(Self.closure(of: "StratusServer", in: targets).isSuperset(of: ["StratusNode", "StratusControl", "StratusEC2", "StratusAPI"]))
+        #expect(Self.closure(of: "StratusServer", in: targets).isSuperset(of: ["StratusNode", "StratusControl", "StratusEC2", "StratusAPI", "StratusObjectStore"]))
     }
 }

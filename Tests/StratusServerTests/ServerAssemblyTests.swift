@@ -44,7 +44,7 @@ import FoundationNetworking
 
             """.write(toFile: manifest, atomically: true, encoding: .utf8)
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--apply", manifest],
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--apply", manifest],
             environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))

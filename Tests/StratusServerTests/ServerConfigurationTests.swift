@@ -57,7 +57,8 @@ import Testing
     /// A valid value for each setting (none equal to its default).
     func sample(_ key: String) -> String {
         switch key {
-        case "api-port", "ec2-port": "4321"
+        case "api-port", "ec2-port", "s3-port": "4321"
+        case "s3-domain": "s3.example.test"
         case "api-max-body": "64"
         case "http-idle-timeout": "5"
         case "max-connections": "500"

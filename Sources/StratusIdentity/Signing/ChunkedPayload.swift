@@ -8,12 +8,32 @@ import Foundation
 public struct ChunkedPayload: Sendable {
     /// The `x-amz-content-sha256` value that announces a chunk-signed body.
     public static let streamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    /// The same with a signed trailer (checksums) after the last chunk.
+    public static let streamingPayloadTrailer = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    /// Chunks without signatures, with a trailer (boto3 ≥ 1.36 over HTTPS).
+    public static let unsignedPayloadTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
     private static let emptyHash = AWSEncoding.hex(SHA256.hash(data: Data()))
 
     let signingKey: SymmetricKey
     let amzDate: String
     let scope: String
     let seedSignature: String
+
+    /// The signature the chunk after `previous` must carry, for a chunk whose SHA-256 is `chunkSHA256` (hex):
+    /// what a decoder that reads the body as it streams checks each chunk against.
+    public func chunkSignature(previous: String, chunkSHA256: String) -> String {
+        let text = "AWS4-HMAC-SHA256-PAYLOAD\n\(amzDate)\n\(scope)\n\(previous)\n\(Self.emptyHash)\n" + chunkSHA256
+        return RequestVerifier.signature(key: signingKey, stringToSign: text)
+    }
+
+    /// The request's own signature, which the first chunk's chains from.
+    public var seed: String { seedSignature }
+
+    /// The signature of the trailer (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`), chained from the last chunk's.
+    public func trailerSignature(previous: String, trailer: String) -> String {
+        let text = "AWS4-HMAC-SHA256-TRAILER\n\(amzDate)\n\(scope)\n\(previous)\n" + AWSEncoding.hex(SHA256.hash(data: Data(trailer.utf8)))
+        return RequestVerifier.signature(key: signingKey, stringToSign: text)
+    }
 
     /// Checks every chunk signature and returns the payload without the framing.
     public func decode(_ body: Data) throws -> Data {

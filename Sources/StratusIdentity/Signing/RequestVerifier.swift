@@ -86,7 +86,7 @@ public struct RequestVerifier: Sendable {
         let payload = try payloadHash(request, presigned: false)
         let key = Self.signingKey(secret: secretKey, scope: scope)
         let expected = try matchingSignature(request, signedHeaders: signedHeaders, presigned: false, payload: payload, key: key, amzDate: amzDate, scope: scope, signature: signature)
-        let chunked = payload == ChunkedPayload.streamingPayload
+        let chunked = payload == ChunkedPayload.streamingPayload || payload == ChunkedPayload.streamingPayloadTrailer
             ? ChunkedPayload(signingKey: key, amzDate: amzDate, scope: scope.text, seedSignature: expected) : nil
         return VerifiedRequest(accessKey: scope.accessKey, signatureVersion: 4, scope: scope.text, chunkedPayload: chunked)
     }

@@ -1,0 +1,145 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Where the object store keeps bytes: `DATA/objects/data/<xx>/<uuid>` for objects and parts,
+/// `DATA/objects/tmp/<uuid>` while a body arrives.
+///
+/// Keys never become paths: a file is named by a fresh UUID and the store maps keys to files,
+/// so no key (`../`, `%2e%2e/`, an absolute path, NUL) can name a file outside this directory.
+/// A body is written to a temporary file, fsynced and renamed into place only when it is
+/// complete and verified, and the store then points the key at it in one transaction; at start,
+/// temporary files and files no record names (an upload cut off, a crash between rename and
+/// commit) are removed.
+struct ObjectFiles: Sendable {
+    let root: String
+    var data: String { root + "/data" }
+    var temporary: String { root + "/tmp" }
+
+    init(dataDirectory: String) throws {
+        root = (dataDirectory as NSString).appendingPathComponent("objects")
+        for directory in [root, root + "/data", root + "/tmp"] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+    }
+
+    /// The path of a stored file (`ab/uuid`).
+    func path(_ file: String) -> String { data + "/" + file }
+
+    func newTemporary() -> String { temporary + "/" + UUID().uuidString.lowercased() }
+
+    /// Moves a complete temporary file into place and returns its stored name.
+    func commit(_ temporaryPath: String) throws -> String {
+        let name = UUID().uuidString.lowercased()
+        let directory = data + "/" + name.prefix(2)
+        if !FileManager.default.fileExists(atPath: directory) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let file = "\(name.prefix(2))/\(name)"
+        guard rename(temporaryPath, path(file)) == 0 else { throw S3Error("InternalError", "could not move the upload into place (errno \(errno))", status: 500) }
+        return file
+    }
+
+    func remove(_ file: String?) {
+        guard let file, !file.isEmpty, !file.contains("..") else { return }
+        unlink(path(file))
+    }
+
+    /// Removes temporary files and every stored file not in `keep` (run before serving).
+    func sweep(keep: Set<String>) -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] {
+            unlink(temporary + "/" + name)
+            removed += 1
+        }
+        for directory in (try? FileManager.default.contentsOfDirectory(atPath: data)) ?? [] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: data + "/" + directory)) ?? [] where !keep.contains("\(directory)/\(name)") {
+                unlink(data + "/" + directory + "/" + name)
+                removed += 1
+            }
+        }
+        return removed
+    }
+}
+
+/// What a body turned out to be once it is on disk.
+struct ReceivedBody {
+    let temporaryPath: String
+    let size: Int64
+    let md5: Data
+    let sha256: Data?
+    let checksums: [ChecksumAlgorithm: String]
+    let trailers: [String: String]
+}
+
+/// Streams a request body into a temporary file, never holding it whole in memory: decoding
+/// aws-chunked framing when there is some, counting, and computing MD5 (the ETag), the SHA-256
+/// the client signed and the checksums it asked for. fsyncs before returning. On any failure
+/// the temporary file is removed.
+enum BodyReceiver {
+    static let bufferSize = 1 << 20
+
+    static func receive<Body: AsyncSequence>(
+        _ body: Body, to path: String, chunked: AWSChunkedDecoder?, checksums algorithms: Set<ChecksumAlgorithm>, sha256 wantSHA256: Bool, limit: Int64
+    ) async throws -> ReceivedBody where Body.Element == ByteBuffer {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw S3Error("InternalError", "could not create a temporary file (errno \(errno))", status: 500) }
+        var closed = false
+        defer { if !closed { close(descriptor) } }
+        do {
+            var md5 = Insecure.MD5()
+            var sha256 = SHA256()
+            var running = algorithms.map(RunningChecksum.init)
+            var size: Int64 = 0
+            var pending = [UInt8]()
+            pending.reserveCapacity(bufferSize)
+            var decoder = chunked
+
+            func flush() throws {
+                var offset = 0
+                try pending.withUnsafeBytes { bytes in
+                    while offset < bytes.count {
+                        let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                        if written < 0 {
+                            if errno == EINTR { continue }
+                            throw S3Error("InternalError", "could not write the object (errno \(errno))", status: 500)
+                        }
+                        offset += written
+                    }
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
+            func take(_ bytes: UnsafeRawBufferPointer) throws {
+                size += Int64(bytes.count)
+                if size > limit { throw S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size (\(limit) bytes).") }
+                md5.update(bufferPointer: bytes)
+                if wantSHA256 { sha256.update(bufferPointer: bytes) }
+                for index in running.indices { running[index].update(bytes) }
+                pending.append(contentsOf: bytes)
+                if pending.count >= bufferSize { try flush() }
+            }
+            for try await buffer in body {
+                if decoder != nil {
+                    try decoder!.feed(buffer, emit: take)
+                } else {
+                    try buffer.withUnsafeReadableBytes(take)
+                }
+            }
+            try decoder?.finish()
+            try flush()
+            let synced = try await NIOThreadPool.singleton.runIfActive { fsync(descriptor) }
+            guard synced == 0 else { throw S3Error("InternalError", "could not sync the object to disk (errno \(errno))", status: 500) }
+            close(descriptor)
+            closed = true
+            var sums: [ChecksumAlgorithm: String] = [:]
+            for sum in running { sums[sum.algorithm] = sum.finish() }
+            return ReceivedBody(
+                temporaryPath: path, size: size, md5: Data(md5.finalize()), sha256: wantSHA256 ? Data(sha256.finalize()) : nil,
+                checksums: sums, trailers: decoder?.trailers ?? [:])
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+}

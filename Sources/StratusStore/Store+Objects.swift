@@ -1,0 +1,282 @@
+import Foundation
+import GRDB
+import StratusModel
+
+/// A bucket of the object store: owned by a project.
+public struct BucketRecord: Sendable, Equatable {
+    public var name: String
+    public var project: String
+    public var createdAt: String
+    /// Anyone may read its objects without signing.
+    public var isPublic: Bool
+}
+
+/// An object's metadata; its bytes are the file `file` under the object store's data directory.
+public struct ObjectRecord: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    public var file: String
+    public var size: Int64
+    public var etag: String
+    public var lastModified: String
+    /// The headers stored with the object: Content-Type, Content-Encoding, Cache-Control, …, x-amz-meta-*.
+    public var headers: [String: String]
+    /// Checksums by algorithm (`CRC32`, `SHA256`, …), base64, as the client sent them.
+    public var checksums: [String: String]
+
+    public init(bucket: String, key: String, file: String, size: Int64, etag: String, lastModified: String, headers: [String: String], checksums: [String: String]) {
+        self.bucket = bucket
+        self.key = key
+        self.file = file
+        self.size = size
+        self.etag = etag
+        self.lastModified = lastModified
+        self.headers = headers
+        self.checksums = checksums
+    }
+}
+
+/// A multipart upload in progress.
+public struct UploadRecord: Sendable, Equatable {
+    public var id: String
+    public var bucket: String
+    public var key: String
+    public var initiated: String
+    public var headers: [String: String]
+
+    public init(id: String, bucket: String, key: String, initiated: String, headers: [String: String]) {
+        self.id = id
+        self.bucket = bucket
+        self.key = key
+        self.initiated = initiated
+        self.headers = headers
+    }
+}
+
+/// One uploaded part.
+public struct PartRecord: Sendable, Equatable {
+    public var number: Int
+    public var file: String
+    public var size: Int64
+    public var etag: String
+    public var lastModified: String
+
+    public init(number: Int, file: String, size: Int64, etag: String, lastModified: String) {
+        self.number = number
+        self.file = file
+        self.size = size
+        self.etag = etag
+        self.lastModified = lastModified
+    }
+}
+
+extension Store {
+    static func json(_ value: [String: String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func dictionary(_ text: String) -> [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+    }
+
+    // MARK: - Buckets
+
+    public func buckets(project: String?) throws -> [BucketRecord] {
+        try writer.read { db in
+            let rows = try project.map { try Row.fetchAll(db, sql: "SELECT name, project, createdAt, public FROM bucket WHERE project = ? ORDER BY name", arguments: [$0]) }
+                ?? Row.fetchAll(db, sql: "SELECT name, project, createdAt, public FROM bucket ORDER BY name")
+            return rows.map { BucketRecord(name: $0[0], project: $0[1], createdAt: $0[2], isPublic: $0[3]) }
+        }
+    }
+
+    public func bucket(_ name: String) throws -> BucketRecord? {
+        try writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT name, project, createdAt, public FROM bucket WHERE name = ?", arguments: [name])
+                .map { BucketRecord(name: $0[0], project: $0[1], createdAt: $0[2], isPublic: $0[3]) }
+        }
+    }
+
+    /// Creates a bucket; returns the existing one (unchanged) when the name is taken.
+    public func createBucket(_ name: String, project: String) throws -> (bucket: BucketRecord, created: Bool) {
+        try writer.write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT name, project, createdAt, public FROM bucket WHERE name = ?", arguments: [name]) {
+                return (BucketRecord(name: row[0], project: row[1], createdAt: row[2], isPublic: row[3]), false)
+            }
+            let now = Timestamp.string(Date())
+            try db.execute(sql: "INSERT INTO bucket (name, project, createdAt, public) VALUES (?, ?, ?, 0)", arguments: [name, project, now])
+            return (BucketRecord(name: name, project: project, createdAt: now, isPublic: false), true)
+        }
+    }
+
+    public enum BucketDeletion: Sendable { case deleted, notFound, notEmpty }
+
+    public func deleteBucket(_ name: String) throws -> BucketDeletion {
+        try writer.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [name]) != nil else { return .notFound }
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ? LIMIT 1", arguments: [name]) != nil { return .notEmpty }
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM upload WHERE bucket = ? LIMIT 1", arguments: [name]) != nil { return .notEmpty }
+            try db.execute(sql: "DELETE FROM bucket WHERE name = ?", arguments: [name])
+            return .deleted
+        }
+    }
+
+    public func setBucketPublic(_ name: String, _ isPublic: Bool) throws {
+        try writer.write { db in try db.execute(sql: "UPDATE bucket SET public = ? WHERE name = ?", arguments: [isPublic, name]) }
+    }
+
+    // MARK: - Objects
+
+    /// Keys are stored as their UTF-8 bytes (a BLOB): SQLite's text binding stops at a NUL, and
+    /// S3 keys may hold one. BLOBs compare bytewise, which is S3's order.
+    static func keyValue(_ key: String) -> Data { Data(key.utf8) }
+
+    static func key(_ value: DatabaseValue) -> String {
+        if let data = Data.fromDatabaseValue(value) { return String(decoding: data, as: UTF8.self) }
+        return String.fromDatabaseValue(value) ?? ""
+    }
+
+    static func object(_ row: Row) -> ObjectRecord {
+        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]))
+    }
+
+    static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums"
+
+    public func object(bucket: String, key: String) throws -> ObjectRecord? {
+        try writer.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.objectColumns) FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)]).map(Self.object)
+        }
+    }
+
+    /// Records an object (replacing one of the same key) and returns the file it replaced, which
+    /// the caller removes; nil when `condition` refuses the write (the object's current ETag, or
+    /// nil when there is none, decides).
+    public func putObject(_ object: ObjectRecord, condition: (@Sendable (String?) -> Bool)? = nil) throws -> (written: Bool, replaced: String?) {
+        try writer.write { db in
+            let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
+            if let condition, !condition(current?[1]) { return (false, nil) }
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums)])
+            return (true, current?[0])
+        }
+    }
+
+    /// Removes an object's record; returns its file.
+    public func deleteObject(bucket: String, key: String) throws -> String? {
+        try writer.write { db in
+            let file = try String.fetchOne(db.cachedStatement(sql: "SELECT file FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)])
+            try db.cachedStatement(sql: "DELETE FROM object WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Self.keyValue(key)])
+            return file
+        }
+    }
+
+    /// Up to `limit` objects of a bucket whose keys start with `prefix`, from `start` on
+    /// (after it, unless `inclusive`), in key (UTF-8 byte) order.
+    public func objects(bucket: String, prefix: String, start: String?, inclusive: Bool = false, limit: Int) throws -> [ObjectRecord] {
+        try writer.read { db in
+            var sql = "SELECT \(Self.objectColumns) FROM object WHERE bucket = ?"
+            var arguments: [any DatabaseValueConvertible] = [bucket]
+            if !prefix.isEmpty {
+                sql += " AND key >= ?"
+                arguments.append(Self.keyValue(prefix))
+                if let end = Self.successor(of: prefix) {
+                    sql += " AND key < ?"
+                    arguments.append(Self.keyValue(end))
+                }
+            }
+            if let start {
+                sql += inclusive ? " AND key >= ?" : " AND key > ?"
+                arguments.append(Self.keyValue(start))
+            }
+            sql += " ORDER BY key LIMIT ?"
+            arguments.append(limit)
+            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(Self.object)
+        }
+    }
+
+    /// The least string greater than every string that starts with `prefix` (its last scalar
+    /// incremented; UTF-8 byte order is scalar order), or nil when there is none.
+    public static func successor(of prefix: String) -> String? {
+        var scalars = Array(prefix.unicodeScalars)
+        while let last = scalars.popLast() {
+            var next = last.value + 1
+            if next == 0xD800 { next = 0xE000 }
+            if let scalar = Unicode.Scalar(next) {
+                scalars.append(scalar)
+                var result = ""
+                result.unicodeScalars.append(contentsOf: scalars)
+                return result
+            }
+        }
+        return nil
+    }
+
+    /// Every file an object or a part refers to (a restart removes the others).
+    public func objectFiles() throws -> Set<String> {
+        try writer.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT file FROM object UNION SELECT file FROM part"))
+        }
+    }
+
+    // MARK: - Multipart uploads
+
+    public func createUpload(_ upload: UploadRecord) throws {
+        try writer.write { db in
+            try db.execute(sql: "INSERT INTO upload (id, bucket, key, initiated, headers) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [upload.id, upload.bucket, Self.keyValue(upload.key), upload.initiated, Self.json(upload.headers)])
+        }
+    }
+
+    public func upload(_ id: String) throws -> UploadRecord? {
+        try writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, bucket, key, initiated, headers FROM upload WHERE id = ?", arguments: [id])
+                .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4])) }
+        }
+    }
+
+    public func uploads(bucket: String) throws -> [UploadRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, bucket, key, initiated, headers FROM upload WHERE bucket = ? ORDER BY key, initiated", arguments: [bucket])
+                .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4])) }
+        }
+    }
+
+    /// Records a part (replacing one of the same number); returns the replaced part's file.
+    /// Nil when the upload no longer exists (then `part.file` is the caller's to remove).
+    public func putPart(upload: String, _ part: PartRecord) throws -> (recorded: Bool, replaced: String?) {
+        try writer.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM upload WHERE id = ?", arguments: [upload]) != nil else { return (false, nil) }
+            let old = try String.fetchOne(db, sql: "SELECT file FROM part WHERE upload = ? AND number = ?", arguments: [upload, part.number])
+            try db.execute(sql: "INSERT OR REPLACE INTO part (upload, number, file, size, etag, lastModified) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [upload, part.number, part.file, part.size, part.etag, part.lastModified])
+            return (true, old)
+        }
+    }
+
+    public func parts(upload: String) throws -> [PartRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT number, file, size, etag, lastModified FROM part WHERE upload = ? ORDER BY number", arguments: [upload])
+                .map { PartRecord(number: $0[0], file: $0[1], size: $0[2], etag: $0[3], lastModified: $0[4]) }
+        }
+    }
+
+    /// Ends an upload (completed or aborted): its record and its parts' records go; returns the
+    /// parts' files for the caller to remove. When `object` is given it is recorded in the same
+    /// transaction (replacing one of the same key, whose file is returned too), if `condition` allows.
+    public func finishUpload(_ id: String, object: ObjectRecord? = nil, condition: (@Sendable (String?) -> Bool)? = nil) throws -> (written: Bool, files: [String]) {
+        try writer.write { db in
+            var files = try String.fetchAll(db, sql: "SELECT file FROM part WHERE upload = ?", arguments: [id])
+            if let object {
+                let current = try Row.fetchOne(db, sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?", arguments: [object.bucket, Self.keyValue(object.key)])
+                if let condition, !condition(current?[1]) { return (false, []) }
+                if let old: String = current?[0] { files.append(old) }
+                try db.execute(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums)])
+                files.removeAll { $0 == object.file }
+            }
+            try db.execute(sql: "DELETE FROM part WHERE upload = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM upload WHERE id = ?", arguments: [id])
+            return (true, files)
+        }
+    }
+}

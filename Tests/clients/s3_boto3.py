@@ -1,0 +1,335 @@
+"""boto3 against a live `stratus serve`'s S3 API: buckets, objects, listing, multipart, copy,
+conditions, checksums, presigned URLs, isolation and error codes.
+
+Environment: S3_URL, alice's keys (acme) as AWS_*, bob's (acme, developer) as BOB_*, carol's
+(zeta) as CAROL_*, DATA_DIR (the server's data directory). Prints one line per check, then
+`AREAS {json}` as ec2_boto3.py does.
+"""
+import base64
+import datetime
+import hashlib
+import io
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+import zlib
+
+import boto3
+import botocore
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+URL = os.environ["S3_URL"]
+DATA = os.environ["DATA_DIR"]
+AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "checksums", "presigned", "isolation", "keys", "errors"]
+results = {name: "not run: an earlier area failed" for name in AREAS}
+current = None
+checks = 0
+
+
+def area(name):
+    global current
+    if current:
+        results[current] = "passed"
+    current = name
+
+
+def finish(code):
+    print("AREAS " + json.dumps(results))
+    sys.exit(code)
+
+
+def fail(what):
+    print(f"FAIL [{current}]: {what}")
+    results[current] = f"failed: {what}"
+    finish(1)
+
+
+def crashed(kind, error, trace):
+    import traceback
+    traceback.print_exception(kind, error, trace)
+    fail(f"{kind.__name__}: {error}")
+
+
+sys.excepthook = crashed
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        fail(what)
+    checks += 1
+    print(f"ok: {what}")
+
+
+def client(prefix="AWS", **config):
+    return boto3.client("s3", endpoint_url=URL, region_name="nova",
+                        aws_access_key_id=os.environ[f"{prefix}_ACCESS_KEY_ID"], aws_secret_access_key=os.environ[f"{prefix}_SECRET_ACCESS_KEY"],
+                        config=Config(retries={"max_attempts": 1}, **config))
+
+
+def error(call, **kwargs):
+    try:
+        call(**kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return None, 200
+
+
+s3 = client()
+bob = client("BOB")
+carol = client("CAROL")
+
+area("buckets")
+s3.create_bucket(Bucket="images")
+check([b["Name"] for b in s3.list_buckets()["Buckets"]] == ["images"], "CreateBucket, then ListBuckets shows it")
+check(error(s3.create_bucket, Bucket="images") == ("BucketAlreadyOwnedByYou", 409), "creating it again is BucketAlreadyOwnedByYou (409)")
+check(error(carol.create_bucket, Bucket="images") == ("BucketAlreadyExists", 409), "another project's name is BucketAlreadyExists (409)")
+check(error(s3.create_bucket, Bucket="Bad_Name") == ("InvalidBucketName", 400), "an invalid name is InvalidBucketName")
+check(error(s3.create_bucket, Bucket="192.168.1.1") == ("InvalidBucketName", 400), "an IP address is not a bucket name")
+check(s3.head_bucket(Bucket="images")["ResponseMetadata"]["HTTPStatusCode"] == 200, "HeadBucket")
+check(error(s3.head_bucket, Bucket="nope")[1] == 404, "HeadBucket of a missing bucket is 404")
+check(s3.get_bucket_location(Bucket="images")["LocationConstraint"] in ("nova", None), "GetBucketLocation")
+s3.create_bucket(Bucket="scratch")
+s3.delete_bucket(Bucket="scratch")
+check(error(s3.delete_bucket, Bucket="scratch") == ("NoSuchBucket", 404), "DeleteBucket, then it is NoSuchBucket")
+
+area("objects")
+body = b"hello world\n" * 1000
+put = s3.put_object(Bucket="images", Key="docs/readme.txt", Body=body, ContentType="text/plain", Metadata={"owner": "alice"},
+                    CacheControl="max-age=60", ContentDisposition="attachment; filename=readme.txt")
+check(put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest(), "PutObject answers the MD5 ETag")
+got = s3.get_object(Bucket="images", Key="docs/readme.txt")
+check(got["Body"].read() == body, "GetObject returns the bytes")
+check(got["ContentType"] == "text/plain" and got["Metadata"] == {"owner": "alice"} and got["CacheControl"] == "max-age=60", "and the content type, metadata and Cache-Control")
+check(got["ContentDisposition"] == "attachment; filename=readme.txt", "and Content-Disposition")
+head = s3.head_object(Bucket="images", Key="docs/readme.txt")
+check(head["ContentLength"] == len(body) and head["ETag"] == put["ETag"], "HeadObject")
+ranged = s3.get_object(Bucket="images", Key="docs/readme.txt", Range="bytes=6-10")
+check(ranged["Body"].read() == b"world" and ranged["ContentRange"] == f"bytes 6-10/{len(body)}" and ranged["ResponseMetadata"]["HTTPStatusCode"] == 206, "a Range GET is 206 with Content-Range")
+check(s3.get_object(Bucket="images", Key="docs/readme.txt", Range="bytes=-5")["Body"].read() == body[-5:], "a suffix range")
+check(error(s3.get_object, Bucket="images", Key="docs/readme.txt", Range=f"bytes={len(body)}-")[0] == "InvalidRange", "a range past the end is InvalidRange (416)")
+over = s3.get_object(Bucket="images", Key="docs/readme.txt", ResponseContentType="application/x-test", ResponseContentDisposition="inline")
+check(over["ContentType"] == "application/x-test" and over["ContentDisposition"] == "inline", "response-* overrides")
+s3.put_object(Bucket="images", Key="empty", Body=b"")
+check(s3.get_object(Bucket="images", Key="empty")["Body"].read() == b"", "an empty object")
+s3.put_object(Bucket="images", Key="docs/readme.txt", Body=b"second")
+check(s3.get_object(Bucket="images", Key="docs/readme.txt")["Body"].read() == b"second", "a second PUT replaces the object")
+s3.delete_object(Bucket="images", Key="empty")
+check(error(s3.get_object, Bucket="images", Key="empty") == ("NoSuchKey", 404), "a deleted object is NoSuchKey")
+check(s3.delete_object(Bucket="images", Key="never")["ResponseMetadata"]["HTTPStatusCode"] == 204, "deleting a missing key succeeds (204)")
+for i in range(5):
+    s3.put_object(Bucket="images", Key=f"tmp/{i}", Body=b"x")
+deleted = s3.delete_objects(Bucket="images", Delete={"Objects": [{"Key": f"tmp/{i}"} for i in range(5)]})
+check(sorted(d["Key"] for d in deleted["Deleted"]) == [f"tmp/{i}" for i in range(5)], "DeleteObjects")
+check("Contents" not in s3.list_objects_v2(Bucket="images", Prefix="tmp/"), "and they are gone")
+check(error(s3.delete_bucket, Bucket="images") == ("BucketNotEmpty", 409), "a bucket with objects is BucketNotEmpty (409)")
+
+area("listing")
+s3.create_bucket(Bucket="listing")
+keys = sorted([f"a/{i:02d}" for i in range(12)] + ["b/x", "b/y/z", "c", "d%2Fe", "ü/é"])
+for key in keys:
+    s3.put_object(Bucket="listing", Key=key, Body=key.encode())
+listed = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="listing", PaginationConfig={"PageSize": 5}) for o in page.get("Contents", [])]
+check(listed == sorted(keys, key=lambda k: k.encode()), "ListObjectsV2 pages of 5 list every key once, in byte order")
+listed = [o["Key"] for page in s3.get_paginator("list_objects").paginate(Bucket="listing", PaginationConfig={"PageSize": 5}) for o in page.get("Contents", [])]
+check(listed == sorted(keys, key=lambda k: k.encode()), "ListObjects (v1) pages by marker too")
+top = s3.list_objects_v2(Bucket="listing", Delimiter="/")
+check([p["Prefix"] for p in top["CommonPrefixes"]] == ["a/", "b/", "ü/"] and [o["Key"] for o in top["Contents"]] == ["c", "d%2Fe"], "Delimiter groups CommonPrefixes")
+two = s3.list_objects_v2(Bucket="listing", Delimiter="/", MaxKeys=2)
+check(two["KeyCount"] == 2 and two["IsTruncated"] and [p["Prefix"] for p in two["CommonPrefixes"]] == ["a/", "b/"], "CommonPrefixes count towards MaxKeys")
+rest = s3.list_objects_v2(Bucket="listing", Delimiter="/", ContinuationToken=two["NextContinuationToken"])
+check([p["Prefix"] for p in rest.get("CommonPrefixes", [])] == ["ü/"] and [o["Key"] for o in rest["Contents"]] == ["c", "d%2Fe"], "and the next page continues after them")
+check([o["Key"] for o in s3.list_objects_v2(Bucket="listing", Prefix="b/")["Contents"]] == ["b/x", "b/y/z"], "Prefix")
+check([o["Key"] for o in s3.list_objects_v2(Bucket="listing", StartAfter="b/y/z")["Contents"]] == ["c", "d%2Fe", "ü/é"], "StartAfter")
+encoded = s3.list_objects_v2(Bucket="listing", Prefix="ü", EncodingType="url")
+check([o["Key"] for o in encoded["Contents"]] == ["%C3%BC/%C3%A9"] and encoded["Prefix"] == "%C3%BC", "EncodingType=url encodes keys and the prefix")
+check(s3.list_objects_v2(Bucket="listing", MaxKeys=0)["KeyCount"] == 0, "MaxKeys=0")
+
+area("conditions")
+s3.put_object(Bucket="images", Key="lock", Body=b"v1")
+check(error(s3.put_object, Bucket="images", Key="lock", Body=b"v2", IfNoneMatch="*") == ("PreconditionFailed", 412), "If-None-Match: * on an existing key is 412 PreconditionFailed")
+check(s3.get_object(Bucket="images", Key="lock")["Body"].read() == b"v1", "and the object is unchanged")
+s3.put_object(Bucket="images", Key="new-lock", Body=b"v1", IfNoneMatch="*")
+check(s3.get_object(Bucket="images", Key="new-lock")["Body"].read() == b"v1", "If-None-Match: * creates a new key")
+etag = s3.head_object(Bucket="images", Key="lock")["ETag"]
+check(error(s3.put_object, Bucket="images", Key="lock", Body=b"v2", IfMatch='"0000"') == ("PreconditionFailed", 412), "If-Match with a stale ETag is 412")
+s3.put_object(Bucket="images", Key="lock", Body=b"v2", IfMatch=etag)
+check(s3.get_object(Bucket="images", Key="lock")["Body"].read() == b"v2", "If-Match with the current ETag writes")
+check(error(s3.get_object, Bucket="images", Key="lock", IfMatch='"0000"') == ("PreconditionFailed", 412), "GET If-Match mismatch is 412")
+check(error(s3.get_object, Bucket="images", Key="lock", IfNoneMatch=s3.head_object(Bucket="images", Key="lock")["ETag"])[1] == 304, "GET If-None-Match with the ETag is 304")
+future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+check(error(s3.get_object, Bucket="images", Key="lock", IfModifiedSince=future)[1] == 304, "If-Modified-Since in the future is 304")
+past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+check(error(s3.get_object, Bucket="images", Key="lock", IfUnmodifiedSince=past) == ("PreconditionFailed", 412), "If-Unmodified-Since in the past is 412")
+
+area("multipart")
+if os.environ.get("S3_DEBUG"):
+    import logging; boto3.set_stream_logger("botocore.parsers", logging.DEBUG)
+part = os.urandom(5 << 20)
+upload = s3.create_multipart_upload(Bucket="images", Key="disk.img", ContentType="application/octet-stream")["UploadId"]
+e1 = s3.upload_part(Bucket="images", Key="disk.img", UploadId=upload, PartNumber=1, Body=part)["ETag"]
+e2 = s3.upload_part(Bucket="images", Key="disk.img", UploadId=upload, PartNumber=2, Body=b"tail")["ETag"]
+check([p["PartNumber"] for p in s3.list_parts(Bucket="images", Key="disk.img", UploadId=upload)["Parts"]] == [1, 2], "ListParts")
+check([u["UploadId"] for u in s3.list_multipart_uploads(Bucket="images").get("Uploads", [])] == [upload], "ListMultipartUploads")
+check(error(s3.complete_multipart_upload, Bucket="images", Key="disk.img", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e2}, {"PartNumber": 1, "ETag": e1}]})[0] == "InvalidPartOrder", "parts out of order are InvalidPartOrder")
+check(error(s3.complete_multipart_upload, Bucket="images", Key="disk.img", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"00"'}, {"PartNumber": 2, "ETag": e2}]})[0] == "InvalidPart", "a wrong ETag is InvalidPart")
+done = s3.complete_multipart_upload(Bucket="images", Key="disk.img", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+expected = hashlib.md5(hashlib.md5(part).digest() + hashlib.md5(b"tail").digest()).hexdigest() + "-2"
+check(done["ETag"] == f'"{expected}"', "CompleteMultipartUpload answers the md5-of-md5s-N ETag")
+check(s3.get_object(Bucket="images", Key="disk.img")["Body"].read() == part + b"tail", "and the object is the parts in order")
+small = s3.create_multipart_upload(Bucket="images", Key="small")["UploadId"]
+s1 = s3.upload_part(Bucket="images", Key="small", UploadId=small, PartNumber=1, Body=b"a")["ETag"]
+s2 = s3.upload_part(Bucket="images", Key="small", UploadId=small, PartNumber=2, Body=b"b")["ETag"]
+check(error(s3.complete_multipart_upload, Bucket="images", Key="small", UploadId=small, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": s1}, {"PartNumber": 2, "ETag": s2}]})[0] == "EntityTooSmall", "a part under 5 MiB but the last is EntityTooSmall")
+s3.abort_multipart_upload(Bucket="images", Key="small", UploadId=small)
+check(error(s3.list_parts, Bucket="images", Key="small", UploadId=small) == ("NoSuchUpload", 404), "an aborted upload is NoSuchUpload")
+check(error(s3.upload_part, Bucket="images", Key="small", UploadId=small, PartNumber=1, Body=b"x") == ("NoSuchUpload", 404), "and takes no more parts")
+locked = s3.create_multipart_upload(Bucket="images", Key="lock")["UploadId"]
+l1 = s3.upload_part(Bucket="images", Key="lock", UploadId=locked, PartNumber=1, Body=b"v3")["ETag"]
+check(error(s3.complete_multipart_upload, Bucket="images", Key="lock", UploadId=locked, IfNoneMatch="*", MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": l1}]}) == ("PreconditionFailed", 412), "CompleteMultipartUpload with If-None-Match: * on an existing key is 412")
+big = os.urandom(12 << 20)
+s3.upload_fileobj(io.BytesIO(big), "images", "transfer.bin", Config=boto3.s3.transfer.TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+check(s3.get_object(Bucket="images", Key="transfer.bin")["Body"].read() == big, "upload_fileobj (the transfer manager, multipart) round-trips 12 MiB")
+
+area("copy")
+s3.copy_object(Bucket="images", Key="copy.txt", CopySource={"Bucket": "images", "Key": "docs/readme.txt"})
+check(s3.get_object(Bucket="images", Key="copy.txt")["Body"].read() == b"second", "CopyObject")
+s3.put_object(Bucket="images", Key="meta", Body=b"m", Metadata={"a": "1"}, ContentType="text/x-a")
+s3.copy_object(Bucket="images", Key="meta-copy", CopySource={"Bucket": "images", "Key": "meta"})
+check(s3.head_object(Bucket="images", Key="meta-copy")["Metadata"] == {"a": "1"}, "the COPY directive keeps metadata")
+s3.copy_object(Bucket="images", Key="meta-copy", CopySource={"Bucket": "images", "Key": "meta"}, MetadataDirective="REPLACE", Metadata={"b": "2"}, ContentType="text/x-b")
+replaced = s3.head_object(Bucket="images", Key="meta-copy")
+check(replaced["Metadata"] == {"b": "2"} and replaced["ContentType"] == "text/x-b", "REPLACE takes the request's metadata")
+check(error(s3.copy_object, Bucket="images", Key="meta", CopySource={"Bucket": "images", "Key": "meta"})[0] == "InvalidRequest", "copying onto itself without REPLACE is InvalidRequest")
+check(error(s3.copy_object, Bucket="images", Key="c2", CopySource={"Bucket": "images", "Key": "meta"}, CopySourceIfMatch='"00"') == ("PreconditionFailed", 412), "x-amz-copy-source-if-match mismatch is 412")
+ranged_upload = s3.create_multipart_upload(Bucket="images", Key="ranged")["UploadId"]
+cp = s3.upload_part_copy(Bucket="images", Key="ranged", UploadId=ranged_upload, PartNumber=1, CopySource={"Bucket": "images", "Key": "disk.img"}, CopySourceRange="bytes=0-9")
+s3.complete_multipart_upload(Bucket="images", Key="ranged", UploadId=ranged_upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": cp["CopyPartResult"]["ETag"]}]})
+check(s3.get_object(Bucket="images", Key="ranged")["Body"].read() == part[:10], "UploadPartCopy with a range")
+
+area("checksums")
+data = b"checksummed body"
+crc32 = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+for algorithm in ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"]:
+    # botocore computes CRC32C and CRC64NVME with awscrt, which make install-deps installs.
+    put = s3.put_object(Bucket="images", Key=f"sum-{algorithm}", Body=data, ChecksumAlgorithm=algorithm)
+    got = s3.get_object(Bucket="images", Key=f"sum-{algorithm}", ChecksumMode="ENABLED")
+    check(got.get(f"Checksum{algorithm}") == put.get(f"Checksum{algorithm}") and got[f"Checksum{algorithm}"], f"{algorithm}: verified on upload, stored, returned with ChecksumMode=ENABLED")
+check(s3.get_object(Bucket="images", Key="sum-CRC32", ChecksumMode="ENABLED")["ChecksumCRC32"] == crc32, "the CRC32 is zlib's")
+check("ChecksumCRC32" not in s3.get_object(Bucket="images", Key="sum-CRC32", ChecksumMode="ENABLED", Range="bytes=0-3"), "a ranged GET carries no full-object checksum")
+wrong = base64.b64encode(b"\0\0\0\0").decode()
+check(error(s3.put_object, Bucket="images", Key="bad-sum", Body=data, ChecksumCRC32=wrong)[0] == "BadDigest", "a wrong x-amz-checksum-crc32 is BadDigest")
+check(error(s3.get_object, Bucket="images", Key="bad-sum")[0] == "NoSuchKey", "and stores nothing")
+md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+check(error(s3.put_object, Bucket="images", Key="bad-md5", Body=data, ContentMD5=md5)[0] == "BadDigest", "a wrong Content-MD5 is BadDigest")
+
+area("presigned")
+url = s3.generate_presigned_url("get_object", Params={"Bucket": "images", "Key": "docs/readme.txt"}, ExpiresIn=60)
+check(urllib.request.urlopen(url).read() == b"second", "a presigned GET URL works without keys")
+expired = s3.generate_presigned_url("get_object", Params={"Bucket": "images", "Key": "docs/readme.txt"}, ExpiresIn=1)
+import time
+time.sleep(2)
+try:
+    urllib.request.urlopen(expired)
+    check(False, "an expired presigned URL is refused")
+except urllib.error.HTTPError as e:
+    check(e.code == 403 and b"<Code>AccessDenied</Code>" in e.read(), "an expired presigned URL is 403 AccessDenied")
+put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "images", "Key": "presigned-put"}, ExpiresIn=60)
+request = urllib.request.Request(put_url, data=b"uploaded", method="PUT")
+urllib.request.urlopen(request)
+check(s3.get_object(Bucket="images", Key="presigned-put")["Body"].read() == b"uploaded", "a presigned PUT URL uploads")
+tampered = url.replace("readme.txt", "readme.txT")
+try:
+    urllib.request.urlopen(tampered)
+    check(False, "a tampered presigned URL is refused")
+except urllib.error.HTTPError as e:
+    check(e.code == 403 and b"SignatureDoesNotMatch" in e.read(), "a tampered presigned URL is SignatureDoesNotMatch")
+
+area("isolation")
+check(error(carol.get_object, Bucket="images", Key="docs/readme.txt") == ("AccessDenied", 403), "another project's bucket is AccessDenied")
+check(error(carol.put_object, Bucket="images", Key="x", Body=b"x") == ("AccessDenied", 403), "and cannot be written")
+check("images" not in [b["Name"] for b in carol.list_buckets()["Buckets"]], "nor listed")
+check(bob.get_object(Bucket="images", Key="docs/readme.txt")["Body"].read() == b"second", "a member of the project reads it")
+try:
+    urllib.request.urlopen(f"{URL}/images/docs/readme.txt")
+    check(False, "an anonymous GET of a private bucket is refused")
+except urllib.error.HTTPError as e:
+    check(e.code == 403, "an anonymous GET of a private bucket is 403")
+s3.put_bucket_acl(Bucket="images", ACL="public-read")
+check(urllib.request.urlopen(f"{URL}/images/docs/readme.txt").read() == b"second", "after ACL public-read, anonymous GETs work")
+try:
+    urllib.request.urlopen(urllib.request.Request(f"{URL}/images/anon", data=b"x", method="PUT"))
+    check(False, "an anonymous PUT is refused")
+except urllib.error.HTTPError as e:
+    check(e.code == 403, "but anonymous PUTs are still 403")
+s3.put_bucket_acl(Bucket="images", ACL="private")
+wrong_secret = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"], aws_secret_access_key="wrong" * 8)
+check(error(wrong_secret.list_buckets) == ("SignatureDoesNotMatch", 403), "a wrong secret is SignatureDoesNotMatch (403)")
+unknown = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_access_key_id="AKIANOTAKEY", aws_secret_access_key="x" * 40)
+check(error(unknown.list_buckets) == ("InvalidAccessKeyId", 403), "an unknown key is InvalidAccessKeyId (403)")
+
+area("keys")
+hostile = ["../escape", "../../etc/passwd", "/absolute", "%2e%2e/x", "a/../../b", "..", ".", "a//b", "nul\u0000byte", "sp ace", "x" * 1024, "日本語/キー", "\\windows\\path"]
+parent = os.path.dirname(os.path.abspath(DATA))
+
+
+def files_outside():
+    """Every file under the data directory's parent and in /etc, but not in the data directory."""
+    found = set()
+    for top in (parent, "/etc"):
+        for root, dirs, names in os.walk(top):
+            dirs[:] = [d for d in dirs if os.path.join(root, d) != os.path.abspath(DATA)]
+            found.update(os.path.join(root, name) for name in names)
+    return found
+
+
+before = files_outside()
+s3.create_bucket(Bucket="hostile")
+for key in hostile:
+    s3.put_object(Bucket="hostile", Key=key, Body=key.encode())
+import urllib.parse
+stored = {urllib.parse.unquote(o["Key"]) for page in s3.get_paginator("list_objects_v2").paginate(Bucket="hostile", EncodingType="url") for o in page.get("Contents", [])}
+check(stored == set(hostile), "hostile keys round-trip verbatim in listings")
+check(all(s3.get_object(Bucket="hostile", Key=key)["Body"].read() == key.encode() for key in hostile), "and in GETs")
+check(files_outside() == before, "no file appeared outside the data directory")
+inside = [name for root, dirs, names in os.walk(os.path.join(DATA, "objects")) for name in names]
+check(all(len(name) == 36 and name.count("-") == 4 for name in inside), "every stored file is named by a UUID, never by a key")
+check(error(s3.put_object, Bucket="hostile", Key="x" * 1025, Body=b"x")[0] == "KeyTooLongError", "a key over 1024 bytes is KeyTooLongError")
+
+area("errors")
+check(error(s3.get_object, Bucket="nope", Key="x") == ("NoSuchBucket", 404), "NoSuchBucket")
+check(error(s3.get_object, Bucket="images", Key="nope") == ("NoSuchKey", 404), "NoSuchKey")
+check(error(s3.list_parts, Bucket="images", Key="x", UploadId="nope") == ("NoSuchUpload", 404), "NoSuchUpload")
+check(error(s3.upload_part, Bucket="images", Key="x", UploadId="nope", PartNumber=0, Body=b"x")[0] == "InvalidArgument", "a part number of 0 is InvalidArgument")
+import botocore.auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+now = botocore.auth.get_current_datetime
+botocore.auth.get_current_datetime = lambda: now() - datetime.timedelta(minutes=20)
+try:
+    # botocore's pure-Python signer (with awscrt installed, clients sign with the CRT's own clock).
+    stale = AWSRequest("GET", URL + "/", headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+    botocore.auth.S3SigV4Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]), "s3", "nova").add_auth(stale)
+finally:
+    botocore.auth.get_current_datetime = now
+prepared = stale.prepare()
+try:
+    urllib.request.urlopen(urllib.request.Request(prepared.url, headers=dict(prepared.headers)))
+    code = (None, 200)
+except urllib.error.HTTPError as e:
+    body = e.read().decode()
+    code = (body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else None, e.code)
+check(code == ("RequestTimeTooSkewed", 403), f"a request signed 20 minutes ago is RequestTimeTooSkewed (403), got {code}")
+tampered = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"])
+def tamper(request, **kwargs):
+    request.body = b"tampered!"  # after signing; the same length as what was signed
+tampered.meta.events.register("before-send.s3.PutObject", tamper)
+check(error(tampered.put_object, Bucket="images", Key="tampered", Body=b"original!")[0] in ("XAmzContentSHA256Mismatch", "SignatureDoesNotMatch"), "a body changed after signing is refused")
+check(error(s3.get_object, Bucket="images", Key="tampered")[0] == "NoSuchKey", "and stores nothing")
+
+area(None)
+print(f"{checks} checks passed")
+finish(0)
