@@ -87,7 +87,9 @@ func privateTestNode(memoryMB: Int = 8192, cpus: Int = 4) throws -> String {
         #expect(header.range(of: Data(backing.utf8)) != nil, "the overlay names its backing file")
         let missing = #expect(throws: HypervisorError.self) { try QemuImg.createOverlay(at: directory + "/other.qcow2", backing: directory + "/absent.raw", format: "raw") }
         #expect(missing?.message.contains("absent.raw") == true, "\(String(describing: missing))")
-        let (status, _) = try QemuImg.run("/bin/sh", ["-c", "kill -9 $$"])
-        #expect(status == 137, "a child killed by SIGKILL reports 128 + 9")
+        #expect(try ChildProcess.run("/bin/sh", ["-c", "kill -9 $$"]).status == 137, "a child killed by SIGKILL reports 128 + 9")
+        // Both streams are read as they come: 200 KB on stderr before any stdout must not block the child.
+        let both = try ChildProcess.run("/bin/sh", ["-c", "head -c 200000 /dev/zero | tr '\\0' e >&2; echo out; exit 3"])
+        #expect(both.status == 3 && both.output == "out\n" && both.errors.count == 200_000)
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+
+/// A tool run to completion with posix_spawn, its output and errors collected.
+///
+/// Not Foundation's `Process`: the server spawns tools while it may hold thousands of
+/// connections, and in that state `Process.run` was seen to crash (in the test process), and
+/// `FileHandle`'s reads die on EINTR. Every descriptor the server opens is close-on-exec (NIO's
+/// sockets, SQLite, these pipes), so the child inherits only what is set up here. Blocking:
+/// callers run it off the cooperative pool.
+struct ChildProcess {
+    /// The exit code if it exited; 128 + the signal if a signal ended it, as a shell reports.
+    var status: Int32
+    var output: String
+    var errors: String
+
+    /// Runs `tool` (an absolute path) with `arguments`, standard input from /dev/null.
+    ///
+    /// - Parameter outputFile: where standard output goes instead (created or truncated), for
+    ///   binary output; `output` is then empty.
+    static func run(_ tool: String, _ arguments: [String], outputFile: String? = nil) throws -> ChildProcess {
+        let output = try Pipe()
+        defer { output.closeRead() }
+        let errors = try Pipe()
+        defer { errors.closeRead() }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let outputFile {
+            posix_spawn_file_actions_addopen(&actions, 1, outputFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+        }
+        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, tool, &actions, nil, argv, environ)
+        output.closeWrite()
+        errors.closeWrite()
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+        let (out, err) = drain(output.read, errors.read)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ChildProcess(status: code, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
+    }
+
+    /// Reads both descriptors to their ends, whichever has data first (a child blocked writing
+    /// one while the parent waits on the other would never finish).
+    private static func drain(_ first: Int32, _ second: Int32) -> ([UInt8], [UInt8]) {
+        var collected: [[UInt8]] = [[], []]
+        var open = [true, true]
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while open.contains(true) {
+            var fds = [pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0), pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, -1) >= 0 || errno == EINTR else { break }
+            for index in 0..<2 where open[index] && fds[index].revents != 0 {
+                let count = buffer.withUnsafeMutableBytes { read(fds[index].fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    collected[index] += buffer[0..<count]
+                } else if count == 0 || errno != EINTR {
+                    open[index] = false
+                }
+            }
+        }
+        return (collected[0], collected[1])
+    }
+
+    /// A pipe whose ends are close-on-exec (pipe2 is not visible from Swift): only the dup2s reach the child.
+    private struct Pipe {
+        let read: Int32
+        let write: Int32
+
+        init() throws {
+            var ends: [Int32] = [-1, -1]
+            guard Glibc.pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            (read, write) = (ends[0], ends[1])
+        }
+
+        func closeRead() { close(read) }
+        func closeWrite() { close(write) }
+    }
+}
