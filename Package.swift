@@ -241,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "StratusServerTests",
             dependencies: [
-                "StratusServer", "StratusAccess", "StratusStore", "StratusModel", "StratusIdentity", "StratusTestSupport",
+                "StratusServer", "StratusAccess", "StratusStore", "StratusModel", "StratusIdentity", "StratusNode", "StratusTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -27,9 +27,9 @@ public final class LibvirtHypervisor: Hypervisor {
         } else if let domainType {
             self.domainType = domainType
         } else {
-            let usable = KVMProbe.usable()
-            self.domainType = usable.0 ? "kvm" : "qemu"
-            logger.notice("domain type chosen", metadata: ["stratus.domainType": "\(self.domainType)", "stratus.reason": "\(usable.1)"])
+            let kvm = KVMProbe.decide(KVMProbe.Facts.host())
+            self.domainType = kvm.usable ? "kvm" : "qemu"
+            logger.notice("domain type chosen", metadata: ["stratus.domainType": "\(self.domainType)", "stratus.reason": "\(kvm.reason)"])
         }
     }
 
@@ -50,7 +50,10 @@ public final class LibvirtHypervisor: Hypervisor {
     }
 
     public func nodeInfo() async throws -> NodeCapacity {
-        try await call { conn in
+        // The built-in test node's numbers (3 GB, 16 CPUs) are a fixture: a simulated node
+        // reports this host's. A test:///path.xml node reports what its file declares.
+        if uri == "test:///default", let host = NodeCapacity.host() { return host }
+        return try await call { conn in
             var info = virNodeInfo()
             guard virNodeGetInfo(conn, &info) == 0 else { throw HypervisorError(operation: "node info", message: Self.lastError()) }
             let model = withUnsafeBytes(of: info.model) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -233,21 +236,5 @@ enum LibvirtEventLoop {
         }
         thread.name = "libvirt-events"
         thread.start()
-    }
-}
-
-/// Whether KVM can really run guests here.
-enum KVMProbe {
-    /// (usable, reason). `/dev/kvm` must exist and be read-writable; nested PVM (`kvm_pvm`) cannot run stock guests.
-    static func usable() -> (Bool, String) {
-        guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return (false, "/dev/kvm does not exist") }
-        guard access("/dev/kvm", R_OK | W_OK) == 0 else { return (false, "/dev/kvm is not read-writable") }
-        if let modules = try? String(contentsOfFile: "/proc/modules", encoding: .utf8), modules.contains("kvm_pvm") {
-            return (false, "/dev/kvm is nested PVM, which cannot run stock guests")
-        }
-        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8), !cpuinfo.contains(" vmx") && !cpuinfo.contains(" svm") {
-            return (false, "the CPU has no vmx/svm flag")
-        }
-        return (true, "/dev/kvm is usable")
     }
 }

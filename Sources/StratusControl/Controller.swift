@@ -189,6 +189,15 @@ public actor Controller: Service {
         await wakeup.signal()
     }
 
+    /// Reconciles one resource now, outside the loop, and records its status as the loop would.
+    ///
+    /// For what must be known before the loop starts: `stratus serve` records this node's
+    /// capacity this way before any instance is placed, so the first reconcile of an instance
+    /// never finds the node's capacity unreported.
+    public nonisolated func reconcileNow(_ key: ResourceKey) async throws {
+        _ = try await converge(key)
+    }
+
     /// Runs off the actor: reconciles of different resources proceed in parallel; only the
     /// bookkeeping in `process` is serialized.
     private nonisolated func converge(_ key: ResourceKey) async throws -> WorkQueue.Outcome {

@@ -10,17 +10,21 @@ public struct NodeAgent: Sendable {
     public let name: String
     public let zone: String
     public let compute: ComputeAgent
+    /// What the operator says the node has (`--node-capacity`), reported instead of the hypervisor's figures.
+    public let declaredCapacity: DeclaredCapacity?
 
-    public init(name: String, zone: String = NodeSpec.defaultZone, compute: ComputeAgent) {
+    public init(name: String, zone: String = NodeSpec.defaultZone, compute: ComputeAgent, declaredCapacity: DeclaredCapacity? = nil) {
         self.name = name
         self.zone = zone
         self.compute = compute
+        self.declaredCapacity = declaredCapacity
     }
 
     /// What the node reports about itself for its `Node` resource.
     public func report() async throws(NodeError) -> NodeReport {
-        let capacity: NodeCapacity
+        var capacity: NodeCapacity
         do { capacity = try await compute.capacity() } catch { throw NodeError(.hypervisor, "\(error)") }
+        if let declaredCapacity { capacity = declaredCapacity.applied(to: capacity) }
         return NodeReport(node: name, memoryMB: capacity.memoryMB, vcpus: capacity.vcpus, hypervisor: compute.hypervisorURI, domainType: compute.domainType)
     }
 }

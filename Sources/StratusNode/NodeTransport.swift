@@ -35,9 +35,13 @@ public struct InProcessTransport: NodeTransport {
         self.agents = Dictionary(agents.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// One process, one node: an agent named `node` on `hypervisor`, keeping instance files under `dataDirectory`.
-    public static func local(node: String, zone: String = NodeSpec.defaultZone, hypervisor: any Hypervisor, dataDirectory: String) -> InProcessTransport {
-        InProcessTransport([NodeAgent(name: node, zone: zone, compute: ComputeAgent(node: node, hypervisor: hypervisor, dataDirectory: dataDirectory))])
+    /// One process, one node: an agent named `node` on `hypervisor`, keeping instance files under
+    /// `dataDirectory` and reporting `capacity` where it is declared.
+    public static func local(
+        node: String, zone: String = NodeSpec.defaultZone, hypervisor: any Hypervisor, dataDirectory: String, capacity: DeclaredCapacity? = nil
+    ) -> InProcessTransport {
+        let compute = ComputeAgent(node: node, hypervisor: hypervisor, dataDirectory: dataDirectory)
+        return InProcessTransport([NodeAgent(name: node, zone: zone, compute: compute, declaredCapacity: capacity)])
     }
 
     public var nodes: [String] { agents.keys.sorted() }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StratusModel
+import StratusNode
 import Yams
 
 /// Every setting of `stratus serve`, resolved: flag > `STRATUS_…` variable > `--config` file > default.
@@ -24,6 +25,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var applySet = "default"
     public var hypervisor = "test:///default"
     public var domainType: String?
+    public var nodeCapacity: DeclaredCapacity?
     public var nodeName: String?
     public var zone = NodeSpec.defaultZone
     public var listen = "127.0.0.1"
@@ -52,10 +54,17 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .choice("role", \.role, help: "What this process runs: all (store, APIs, controller and this node in one process). controller and agent arrive with several hosts."),
         .list("apply", \.apply, valueName: "path", help: "Manifests to apply at start (repeatable)."),
         .text("apply-set", \.applySet, environment: "STRATUS_APPLY_SET", valueName: "name", help: "The apply set for --apply."),
-        .text("hypervisor", \.hypervisor, valueName: "uri", help: "libvirt URI of this node: test:///default, qemu:///system, or 'embed' for QEMU without a daemon under DATA/libvirt."),
+        .text("hypervisor", \.hypervisor, valueName: "uri", help: "libvirt URI of this node: 'embed' for real QEMU guests without a daemon (state under DATA/libvirt; what make run uses), qemu:///system, or test (test:///default): simulated guests on a node with this host's memory and CPUs, or --node-capacity."),
         .optional("domain-type", \.domainType, valueName: "kvm|qemu", help: "Domain type for new domains: kvm, or qemu (TCG). Default: kvm when /dev/kvm really works.") { text throws(ConfigurationError) in
-            guard ["kvm", "qemu", "test"].contains(text) else { throw ConfigurationError("domain-type: expected kvm or qemu, got \"\(text)\"") }
+            guard ["kvm", "qemu"].contains(text) else { throw ConfigurationError("domain-type: expected kvm or qemu, got \"\(text)\"") }
         },
+        ServerSetting("node-capacity", valueName: "cpus=N,memory=SIZE", help: "This node's capacity as the scheduler should see it, instead of what the hypervisor reports, e.g. cpus=16,memory=64Gi (memory in Mi, Gi or Ti; either part may be left out). Default: the hypervisor's figures (the test driver's are this host's).", assign: { configuration, text throws(ConfigurationError) in
+            do {
+                configuration.nodeCapacity = try DeclaredCapacity(parsing: text)
+            } catch {
+                throw ConfigurationError("node-capacity: \(error)")
+            }
+        }, render: { $0.nodeCapacity.map { ["\($0)"] } ?? [] }),
         .optional("node-name", \.nodeName, valueName: "name", help: "This node's name. Default: the host name."),
         .text("zone", \.zone, valueName: "zone", help: "This node's availability zone."),
         .text("region", \.region, valueName: "name", help: "The region the APIs serve: a signature scoped to another is refused; DescribeRegions names it, and `stratus credentials` exports it as AWS_DEFAULT_REGION.") { text throws(ConfigurationError) in
@@ -94,7 +103,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

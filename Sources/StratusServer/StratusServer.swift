@@ -53,13 +53,16 @@ public struct StratusServer: Sendable {
 
         var uri = configuration.hypervisor
         if uri == "embed" { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
+        if uri == "test" { uri = "test:///default" }
         let libvirt = try LibvirtHypervisor(uri: uri, domainType: configuration.domainType, logger: Logger(label: "stratus.libvirt"))
         let node = configuration.nodeName ?? Self.hostNodeName()
         try NodeReconciler.register(node, zone: configuration.zone, in: store)
         logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
 
         // This process is also the node: its agent is reached in-process (AMQP arrives with several hosts).
-        let transport = InProcessTransport.local(node: node, zone: configuration.zone, hypervisor: libvirt, dataDirectory: dataDirectory)
+        let transport = InProcessTransport.local(
+            node: node, zone: configuration.zone, hypervisor: libvirt, dataDirectory: dataDirectory, capacity: configuration.nodeCapacity
+        )
         let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
         let directory = try Self.directory(configuration)
         let identity = IdentityReconciler(store: store, directory: directory, base: configuration.ldapBase ?? "", logger: Logger(label: "stratus.identity"))
@@ -74,6 +77,9 @@ public struct StratusServer: Sendable {
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )
+        // The node's capacity is in its status before the controller places anything: otherwise
+        // the first reconcile of each instance could run before the node's and find none reported.
+        try await controller.reconcileNow(ResourceKey(kind: .node, project: nil, name: node))
 
         let limits = HTTPLimits(idleTimeout: .seconds(configuration.httpIdleTimeout), maxConnections: configuration.maxConnections, maxConnectionsPerClient: configuration.maxConnectionsPerClient)
         Self.raiseOpenFileLimit(logger: logger)

@@ -1,4 +1,5 @@
 import Foundation
+import StratusNode
 import Testing
 
 @testable import StratusServer
@@ -68,6 +69,7 @@ import Testing
         case "role": "all"
         case "log-level": "debug"
         case "domain-type": "qemu"
+        case "node-capacity": "cpus=16,memory=64Gi"
         case "metadata-listen": "127.0.0.1:8775"
         case "ldap-url": "ldap://127.0.0.1:389"
         default: "value-\(key)"
@@ -106,6 +108,9 @@ import Testing
             (["--ldap-base", "dc=x"], "ldap-base is set but ldap-url is not"),
             (["stray"], "unexpected argument \"stray\""),
             (["--region", "EU West"], "region: expected lower-case letters, digits and '-'"),
+            (["--node-capacity", "cpus=16,memory=64GB"], "node-capacity: memory must be a whole number with a unit, like 512Mi, 64Gi or 1Ti, got \"64GB\""),
+            (["--node-capacity", "16 cores"], "node-capacity: \"16 cores\" is not name=value; expected cpus=N,memory=SIZE like cpus=16,memory=64Gi"),
+            (["--domain-type", "test"], "domain-type: expected kvm or qemu"),
         ]
         for (arguments, expected) in cases {
             #expect(throws: ConfigurationError.self, "\(arguments)") { try ServerConfiguration.resolve(arguments: arguments, environment: [:]) }
@@ -115,6 +120,14 @@ import Testing
                 #expect(error.description.contains(expected), "\(arguments): \(error)")
             }
         }
+    }
+
+    @Test("--node-capacity is parsed once into numbers, from a flag, the environment or the config file")
+    func nodeCapacity() throws {
+        #expect(try ServerConfiguration.resolve(arguments: ["--node-capacity", "cpus=16,memory=64Gi"], environment: [:]).nodeCapacity == DeclaredCapacity(vcpus: 16, memoryMB: 65_536))
+        #expect(try ServerConfiguration.resolve(arguments: [], environment: ["STRATUS_NODE_CAPACITY": "memory=512Mi"]).nodeCapacity == DeclaredCapacity(memoryMB: 512))
+        #expect(try ServerConfiguration.resolve(arguments: ["--config", try Self.file("node-capacity: cpus=2\n")], environment: [:]).nodeCapacity == DeclaredCapacity(vcpus: 2))
+        #expect(try ServerConfiguration.resolve(arguments: [], environment: [:]).nodeCapacity == nil, "unset: the hypervisor's figures")
     }
 
     @Test("a repeatable setting collects its flags, and a later source replaces the whole list")
