@@ -28,6 +28,8 @@ public struct StratusServer: Sendable {
     public let endpoints: ServeInfoRecorder
     /// The node name this process converges.
     public let node: String
+    /// The embedded QEMU driver, whose guests are this process's and stop with it.
+    let embeddedHypervisor: LibvirtHypervisor?
 
     /// Opens the store, applies `--apply`, connects this node's drivers and builds every service.
     ///
@@ -52,7 +54,8 @@ public struct StratusServer: Sendable {
         }
 
         var uri = configuration.hypervisor
-        if uri == "embed" { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
+        let embedded = uri == "embed"
+        if embedded { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
         if uri == "test" { uri = "test:///default" }
         let libvirt = try LibvirtHypervisor(uri: uri, domainType: configuration.domainType, logger: Logger(label: "stratus.libvirt"))
         let node = configuration.nodeName ?? Self.hostNodeName()
@@ -116,15 +119,40 @@ public struct StratusServer: Sendable {
                 logger.info("metadata service listening", metadata: ["stratus.url": "\(url)"])
             })
         }
-        return StratusServer(configuration: configuration, store: store, initialApply: initialApply, services: services, endpoints: endpoints, node: node)
+        return StratusServer(
+            configuration: configuration, store: store, initialApply: initialApply, services: services, endpoints: endpoints, node: node,
+            embeddedHypervisor: embedded ? libvirt : nil
+        )
     }
 
     /// Runs every service until one fails or a signal asks for a graceful shutdown.
+    ///
+    /// With `--hypervisor embed` the guests then stop too: there is no daemon to keep them, and
+    /// QEMU processes left behind would run unmanaged. The next start boots them again.
     public func run(logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger
         ))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await stopEmbeddedGuests(logger: logger)
+            throw error
+        }
+        await stopEmbeddedGuests(logger: logger)
+    }
+
+    /// Powers off every running Stratus guest of the embedded driver.
+    public func stopEmbeddedGuests(logger: Logger) async {
+        guard let hypervisor = embeddedHypervisor, let domains = try? await hypervisor.listDomains() else { return }
+        for domain in domains where domain.owner != nil && domain.state.isActive {
+            do {
+                try await hypervisor.destroy(domain.name)
+                logger.info("guest stopped with the server", metadata: ["stratus.domain": "\(domain.name)"])
+            } catch {
+                logger.warning("cannot stop guest", metadata: ["stratus.domain": "\(domain.name)", "stratus.error": "\(error)"])
+            }
+        }
     }
 
     /// The LDAP directory when one is configured; nil keeps identities in the store.
