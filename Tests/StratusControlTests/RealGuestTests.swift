@@ -10,13 +10,13 @@ import Testing
 
 /// A real QEMU guest under libvirt's embedded driver (TCG), driven through the controller.
 @Suite(.serialized) struct RealGuestTests {
-    @Test("an Instance boots a real TCG guest whose serial console shows the marker; stopping and deleting tear it down")
+    @Test("an Instance of the tiny image boots a real guest whose serial console shows its banner and login prompt; stopping and deleting tear it down")
     func bootsRealGuest() async throws {
-        let files: GuestImage.Files
+        let files: TinyImage
         do {
-            files = try GuestImage.build()
-        } catch let unavailable as GuestImage.Unavailable {
-            Issue.record("cannot build a guest image on this machine: \(unavailable)")
+            files = try await TinyImage.build().image  // the same builder as `stratus image build-tiny`
+        } catch {
+            Issue.record("cannot build the tiny image on this machine: \(error)")
             return
         }
         let root = "/tmp/stratus-qemu-\(UUID().uuidString.prefix(8))"
@@ -66,7 +66,7 @@ import Testing
                 apiVersion: stratus/v1
                 kind: Image
                 metadata: {name: tiny, project: acme}
-                spec: {source: \(files.disk), format: raw, kernel: \(files.kernel), ramdisk: \(files.initrd), cmdline: "console=ttyS0 panic=-1 quiet"}
+                spec: {source: \(files.disk), format: raw, kernel: \(files.kernel), ramdisk: \(files.ramdisk), cmdline: "\(TinyImage.cmdline)"}
                 ---
                 apiVersion: stratus/v1
                 kind: Instance
@@ -83,9 +83,10 @@ import Testing
             #expect(try await hypervisor.domain(named: domainName!)?.state == .running)
             let console = "\(data)/instances/\(id)/console.log"
             let booted = try await eventually(timeout: .seconds(90)) {
-                (try? String(contentsOfFile: console, encoding: .utf8))?.contains(GuestImage.marker) ?? false
+                let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
+                return text.contains(TinyImage.banner) && text.contains("stratus-tiny login:")
             }
-            #expect(booted, "no \(GuestImage.marker) on the serial console: \((try? String(contentsOfFile: console, encoding: .utf8))?.suffix(2000) ?? "no console log")")
+            #expect(booted, "no banner and login prompt on the serial console: \((try? String(contentsOfFile: console, encoding: .utf8))?.suffix(2000) ?? "no console log")")
 
             let stopped = manifest.replacingOccurrences(of: "instanceType: m1.tiny}", with: "instanceType: m1.tiny, powerState: stopped}")
             try store.apply(try ManifestLoader.load([ManifestSource(name: "guest.yaml", data: Data(stopped.utf8))]), options: ApplyOptions())
