@@ -1,13 +1,17 @@
-# Stratus: `make run` starts a cloud on embedded defaults; `make test` builds and runs every test.
+# Stratus: `make run` starts a small cloud of real QEMU guests; `make test` builds and runs every test.
 SWIFT ?= swift
 DATA ?= .stratus
 BIN := .build/debug/stratus
+# What `make run` starts serve with; MakeRunTests starts serve with these same flags.
+SERVE_FLAGS := --hypervisor embed --apply examples/
 
 .PHONY: run test bench install-deps build build-tests release clean
 
-## run: install what is missing, build, start the controller on ./$(DATA) and apply examples/
+## run: install what is missing, build, build the tiny guest image (once), then start the
+## controller on ./$(DATA) with real QEMU guests (KVM if it works, else TCG) and apply examples/
 run: install-deps build
-	$(BIN) serve --data-dir $(DATA) --apply examples/
+	$(BIN) image build-tiny
+	$(BIN) serve --data-dir $(DATA) $(SERVE_FLAGS)
 
 ## test: install what is missing, build once (with tests), run every test
 test: install-deps build-tests

@@ -249,7 +249,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StratusCLITests",
-            dependencies: ["StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
+            dependencies: ["StratusCompute", "StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
             swiftSettings: swiftSettings
         ),
     ]

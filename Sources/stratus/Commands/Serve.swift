@@ -19,8 +19,11 @@ extension Stratus {
                 Settings:
                 \(ServerConfiguration.helpText)
 
+                Once the APIs listen it prints three commands to try next, for an instance of --apply.
+
                 Examples:
-                  stratus serve --data-dir .stratus --apply examples/
+                  stratus serve --data-dir .stratus --hypervisor embed --apply examples/   what make run starts
+                  stratus serve --hypervisor test --node-capacity cpus=64,memory=256Gi     simulated guests
                   stratus serve --config /etc/stratus/serve.yaml --print-config
                 """
         )
@@ -55,6 +58,14 @@ extension Stratus {
                 out.flush()
             }
             logger.info("controller running; press Ctrl-C to stop")
+            // Once every listener is up, what to try next (on stdout, after the log lines of start-up).
+            let nextSteps = Task {
+                let info = await server.endpoints.listening()
+                let out = Terminal.standardOutput
+                for line in NextSteps.lines(server: server, info: info, command: CommandLine.arguments.first ?? "stratus") { out.line(line) }
+                out.flush()
+            }
+            defer { nextSteps.cancel() }
             try await server.run(logger: logger)
             logger.info("stopped")
         }
