@@ -19,7 +19,8 @@ public struct ComputeAgent: Sendable {
     public init(node: String, hypervisor: any Hypervisor, dataDirectory: String, logger: Logger = Logger(label: "stratus.node.compute")) {
         self.node = node
         self.hypervisor = hypervisor
-        self.instanceDirectory = (dataDirectory as NSString).appendingPathComponent("instances")
+        // Absolute: the paths go into domain XML, and QEMU does not run in this process's directory.
+        self.instanceDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.appendingPathComponent("instances").path
         self.logger = logger
     }
 

@@ -15,14 +15,15 @@ import Testing
         return line.dropFirst(prefix.count).split(separator: " ").map(String.init)
     }
 
-    /// A shell line as a user pastes it (the next steps serve printed), with no Stratus or AWS variables of the test's own.
-    static func shell(_ line: String) async throws -> CLI.Result {
+    /// A shell line as a user pastes it (the next steps serve printed) in `directory`, with no Stratus or AWS variables of the test's own.
+    static func shell(_ line: String, in directory: String) async throws -> CLI.Result {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
                     let process = Process()
                     process.executableURL = URL(fileURLWithPath: "/bin/sh")
                     process.arguments = ["-c", line]
+                    process.currentDirectoryURL = URL(fileURLWithPath: directory)
                     var environment = ProcessInfo.processInfo.environment
                     for name in environment.keys where name.hasPrefix("STRATUS_") || name.hasPrefix("AWS_") || name.hasPrefix("EC2_") { environment[name] = nil }
                     environment["NO_COLOR"] = "1"
@@ -88,7 +89,8 @@ import Testing
         let flags = try Self.makefileServeFlags()
         #expect(flags.contains("--hypervisor") && flags.contains("embed") && flags.contains("examples/"), "\(flags)")
         let started = ContinuousClock.now
-        let server = try Server(cli: cli, arguments: flags.map { $0 == "examples/" ? examples : $0 } + ["--api-port", "0"])
+        // As make run names .stratus: relative to where serve runs (CLI's data directory is ../data from its work directory).
+        let server = try Server(cli: cli, arguments: flags.map { $0 == "examples/" ? examples : $0 } + ["--api-port", "0"], dataDirectory: "../data")
         var stopped = false
         func stop() {
             guard !stopped else { return }
@@ -120,7 +122,7 @@ import Testing
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let data = "--data-dir \(cli.dataDirectory)"
+            let data = "--data-dir ../data"
             #expect(steps == [
                 "\(CLI.binary) get instances -p acme \(data)",
                 "\(CLI.binary) console web-1 -p acme \(data)",
@@ -128,14 +130,14 @@ import Testing
             ], "the next steps serve printed: \(log().suffix(3000))")
             guard steps.count == 3 else { return }
 
-            let listed = try await Self.shell(steps[0])
+            let listed = try await Self.shell(steps[0], in: cli.workDirectory)
             #expect(listed.status == 0 && ["web-1", "web-2", "db-1"].allSatisfy(listed.stdout.contains), "\(listed.stdout)\(listed.stderr)")
 
             var console = ""
             var lastError = ""
             let bootDeadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < bootDeadline {
-                let result = try await Self.shell(steps[1])
+                let result = try await Self.shell(steps[1], in: cli.workDirectory)
                 console = result.stdout
                 lastError = result.stderr
                 if result.status == 0 && console.contains(TinyImage.banner) && console.contains("login:") { break }
@@ -146,8 +148,8 @@ import Testing
             #expect(console.contains(TinyImage.banner) && console.contains("stratus-tiny login:"), "banner and login prompt: \(console.suffix(2000))")
             print("MakeRunTests: web-1's login prompt was on its console \(took.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after serve started (\(expectedType))")
 
-            if (try? await Self.shell("command -v aws"))?.status == 0 {
-                let described = try await Self.shell(steps[2] + " --output json")
+            if (try? await Self.shell("command -v aws", in: cli.workDirectory))?.status == 0 {
+                let described = try await Self.shell(steps[2] + " --output json", in: cli.workDirectory)
                 #expect(described.status == 0 && described.stdout.contains("\"InstanceId\": \"i-") && described.stdout.contains("\"Name\": \"running\""), "\(described.stdout)\(described.stderr)")
             } else {
                 print("MakeRunTests: skipped running the third next step: awscli (aws) is not installed (make install-deps installs it)")

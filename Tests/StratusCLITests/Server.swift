@@ -5,11 +5,14 @@ final class Server {
     let process = Process()
     let log: String
 
-    init(cli: CLI, arguments: [String]) throws {
+    /// - Parameter dataDirectory: how serve is told the data directory (make run names it
+    ///   relative to where it runs, which is `cli.workDirectory`); `cli.dataDirectory` by default.
+    init(cli: CLI, arguments: [String], dataDirectory: String? = nil) throws {
         log = "\(cli.workDirectory)/serve-\(UUID().uuidString.prefix(6)).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["serve", "--data-dir", cli.dataDirectory, "--ec2-port", "0", "--s3-port", "0"] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: cli.workDirectory)
+        process.arguments = ["serve", "--data-dir", dataDirectory ?? cli.dataDirectory, "--ec2-port", "0", "--s3-port", "0"] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["STRATUS_SERVER"] = nil
         process.environment = environment

@@ -50,6 +50,20 @@ import Testing
         }
     }
 
+    @Test("a relative data directory gives the domain absolute paths: QEMU does not run in this process's directory")
+    func absolutePaths() async throws {
+        let absolute = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-agent-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: absolute) }
+        // The same directory, named relative to the working directory (make run's `.stratus` is).
+        let depth = FileManager.default.currentDirectoryPath.split(separator: "/").count
+        let relative = String(repeating: "../", count: depth) + absolute.dropFirst()
+        let (_, hypervisor) = try Self.node()
+        _ = try await InProcessTransport.local(node: "n1", hypervisor: hypervisor, dataDirectory: relative).converge(Self.intent(), on: "n1")
+        let xml = try #require(try await hypervisor.xml(of: "stratus-i-0000beef"))
+        #expect(xml.contains("<source path='\(absolute)/instances/i-0000beef/console.log'/>") || xml.contains("<source path=\"\(absolute)/instances/i-0000beef/console.log\"/>"), "\(xml)")
+        #expect(FileManager.default.fileExists(atPath: "\(absolute)/instances/i-0000beef"))
+    }
+
     @Test("a new generation that needs a restart is reported until the domain restarts; stopped means stopped")
     func generations() async throws {
         let (transport, _) = try Self.node()
