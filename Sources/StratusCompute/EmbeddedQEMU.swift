@@ -27,13 +27,7 @@ public enum EmbeddedQEMU {
     /// `root` itself when it is short enough, else a symbolic link to it under /tmp (made, or
     /// checked to point at `root`: a link someone else made to elsewhere is refused).
     static func shortPath(to root: String) throws -> String {
-        guard root.utf8.count > longestRoot else { return root }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in root.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        let alias = "/tmp/stratus-embed-\(String(hash, radix: 16))"
+        guard let alias = alias(of: root) else { return root }
         let manager = FileManager.default
         if let target = try? manager.destinationOfSymbolicLink(atPath: alias) {
             if target == root { return alias }
@@ -41,5 +35,16 @@ public enum EmbeddedQEMU {
         }
         try manager.createSymbolicLink(atPath: alias, withDestinationPath: root)
         return alias
+    }
+
+    /// The link `prepare` reaches an absolute `root` through, or nil when it uses `root` itself.
+    public static func alias(of root: String) -> String? {
+        guard root.utf8.count > longestRoot else { return nil }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in root.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return "/tmp/stratus-embed-\(String(hash, radix: 16))"
     }
 }

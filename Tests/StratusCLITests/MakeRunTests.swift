@@ -100,6 +100,7 @@ import Testing
             let left = Self.qemuProcesses(naming: cli.dataDirectory)
             for pid in left { kill(pid, SIGKILL) }
             #expect(left.isEmpty, "QEMU processes left after serve stopped: \(left)")
+            if let alias = EmbeddedQEMU.alias(of: "\(cli.dataDirectory)/libvirt") { try? FileManager.default.removeItem(atPath: alias) }
         }
         do {
             try await scenario()

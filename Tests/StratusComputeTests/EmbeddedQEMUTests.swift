@@ -7,13 +7,15 @@ import Testing
 @Suite struct EmbeddedQEMUTests {
     @Test("a root too long for a UNIX socket path is reached through a short link to it; a short one is used as is")
     func shortRoot() throws {
-        let long = NSTemporaryDirectory() + "stratus-embed-test-\(UUID().uuidString)/a-data-directory-with-a-long-name/libvirt"
-        defer { try? FileManager.default.removeItem(atPath: (long as NSString).deletingLastPathComponent) }
+        let top = NSTemporaryDirectory() + "stratus-embed-test-\(UUID().uuidString)"
+        let long = "\(top)/a-data-directory-with-a-long-name/libvirt"
+        defer { try? FileManager.default.removeItem(atPath: top) }
         let uri = try EmbeddedQEMU.prepare(root: long)
         let root = try #require(uri.split(separator: "=", maxSplits: 1).last.map(String.init))
         defer { try? FileManager.default.removeItem(atPath: root) }
         #expect(long.utf8.count > EmbeddedQEMU.longestRoot && root.utf8.count <= EmbeddedQEMU.longestRoot, "\(root)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root) == long)
+        #expect(EmbeddedQEMU.alias(of: long) == root)
         #expect(FileManager.default.fileExists(atPath: "\(root)/etc/qemu.conf"), "qemu.conf is reached through the link")
         #expect(try EmbeddedQEMU.prepare(root: long) == uri, "the same root gets the same link")
         // "root/lib/qemu/domain-N-<name>/monitor.sock" fits in sockaddr_un's 108 bytes with room for many domains.
