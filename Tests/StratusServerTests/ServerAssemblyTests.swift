@@ -92,7 +92,7 @@ import FoundationNetworking
     func simulatedNodeIsThisHost() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let configuration = try ServerConfiguration.resolve(arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", "test"], environment: [:])
+        let configuration = try ServerConfiguration.resolve(arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", "test"], environment: [:])
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
         let (memory, vcpus) = try Self.nodeDetails(server)
         let physicalMB = (sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))) >> 20
@@ -107,7 +107,7 @@ import FoundationNetworking
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", "test", "--node-capacity", "cpus=16,memory=64Gi"],
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", "test", "--node-capacity", "cpus=16,memory=64Gi"],
             environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
@@ -145,7 +145,7 @@ import FoundationNetworking
         }
         try text.write(toFile: manifest, atomically: true, encoding: .utf8)
         let configuration = try ServerConfiguration.resolve(
-            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--apply", manifest],
+            arguments: ["--data-dir", directory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0", "--node-name", "n1", "--hypervisor", try privateNodeURI(), "--apply", manifest],
             environment: [:]
         )
         let server = try await StratusServer.build(configuration, logger: Logger(label: "test"))
