@@ -1,4 +1,5 @@
 import Foundation
+import StratusTestSupport
 import Testing
 
 /// The S3 API with unmodified real clients (boto3, awscli) against a live `stratus serve`.
@@ -44,5 +45,83 @@ import Testing
         let run = try await Self.boto3Run.value
         let result = run.areas[area] ?? "not run: the script stopped before it (\(run.areas.isEmpty ? "no summary" : "an earlier area failed"))"
         #expect(result == "passed", "boto3 \(area): \(result)\n\(run.output.suffix(2000))\n--- serve log:\n\(run.serveLog)")
+    }
+
+    @Test("awscli: mb, a 200 MiB cp (multipart), sync, ls, a byte-for-byte download, rb of a full bucket, rm, rb")
+    func awscli() async throws {
+        let (_, server, environment) = try await Self.cloud()
+        defer { server.kill(SIGINT) }
+        let result = try await EC2ClientTests.run(["bash", "\(EC2ClientTests.clients)/s3_awscli.sh"], environment: environment)
+        #expect(result.status == 0 && result.output.contains("awscli checks passed"), "\(result.output.suffix(2000))")
+    }
+
+    @Test("SigV2 and s3cmd: boto 2's header signatures and query-string URLs, s3cmd with --signature-v2 and with SigV4")
+    func sigV2Clients() async throws {
+        let (_, server, environment) = try await Self.cloud()
+        defer { server.kill(SIGINT) }
+        let result = try await EC2ClientTests.run(["python3", "\(EC2ClientTests.clients)/s3_sigv2.py"], environment: environment)
+        #expect(result.status == 0 && result.output.contains("checks passed"), "\(result.output.suffix(2000))")
+    }
+
+    /// Files under DATA/objects/tmp (a body on its way) and the objects of bucket `partial`.
+    static func leftovers(_ cli: CLI, _ environment: [String: String]) async throws -> (temporary: [String], objects: String) {
+        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: "\(cli.dataDirectory)/objects/tmp")) ?? []
+        let listed = try await EC2ClientTests.run(["aws", "--endpoint-url", environment["S3_URL"]!, "--region", "nova", "s3api", "list-objects-v2", "--bucket", "partial", "--query", "Contents[].Key", "--output", "text"], environment: environment)
+        return (temporary, listed.output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Starts s3_partial.py and waits until it has sent part of its body.
+    static func partialUpload(_ key: String, _ environment: [String: String]) async throws -> Process {
+        try await offPool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "\(EC2ClientTests.clients)/s3_partial.py", key]
+            var merged = ProcessInfo.processInfo.environment
+            merged.merge(environment) { _, new in new }
+            process.environment = merged
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            var seen = Data()
+            while !String(decoding: seen, as: UTF8.self).contains("PARTIAL") {
+                let data = pipe.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                seen += data
+            }
+            return process
+        }
+    }
+
+    @Test("an upload cut off halfway leaves no object and no file: the client killed, and the server killed and restarted")
+    func killedUploads() async throws {
+        let (cli, server, environment) = try await Self.cloud()
+        let made = try await EC2ClientTests.run(["aws", "--endpoint-url", environment["S3_URL"]!, "--region", "nova", "s3", "mb", "s3://partial"], environment: environment)
+        #expect(made.status == 0, "\(made.output)")
+
+        let client = try await Self.partialUpload("client-killed", environment)
+        #expect(try await Self.leftovers(cli, environment).temporary.count == 1, "the body is on its way to a temporary file")
+        kill(client.processIdentifier, SIGKILL)
+        client.waitUntilExit()
+        var after = try await Self.leftovers(cli, environment)
+        for _ in 0..<50 where !after.temporary.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try await Self.leftovers(cli, environment)
+        }
+        #expect(after.temporary.isEmpty && (after.objects.isEmpty || after.objects == "None"), "client killed: \(after)")
+
+        let second = try await Self.partialUpload("server-killed", environment)
+        server.kill(SIGKILL)
+        kill(second.processIdentifier, SIGKILL)
+        second.waitUntilExit()
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(cli.dataDirectory)/objects/tmp")) ?? []).count == 1, "the killed server left its temporary file")
+        let restarted = try Server(cli: cli, arguments: ["--api-port", "0"])
+        defer { restarted.kill(SIGINT) }
+        _ = try await restarted.url(cli: cli)
+        var again = environment
+        if let data = FileManager.default.contents(atPath: "\(cli.dataDirectory)/serve.json"), let info = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            again["S3_URL"] = info["s3URL"] as? String
+        }
+        after = try await Self.leftovers(cli, again)
+        #expect(after.temporary.isEmpty && (after.objects.isEmpty || after.objects == "None"), "server killed, then restarted: \(after)")
     }
 }

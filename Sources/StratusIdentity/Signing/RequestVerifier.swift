@@ -315,7 +315,7 @@ public struct RequestVerifier: Sendable {
             throw AuthenticationError(.unsupported, "Expires \(expiresText) is more than 7 days ahead; presign for at most 7 days (604800 seconds).")
         }
         guard let secretKey = try secret(accessKey) else { throw AuthenticationError.unknownAccessKey(accessKey) }
-        let text = s3V2StringToSign(request, dateLine: expiresText, queryParameters: parameters)
+        let text = s3V2StringToSign(request, dateLine: expiresText, queryParameters: parameters, amzQuery: true)
         guard AWSEncoding.constantTimeEqual(Self.hmacSHA1(secretKey, text), signature) else { throw AuthenticationError.mismatch() }
         return VerifiedRequest(accessKey: accessKey, signatureVersion: 2, scope: nil, chunkedPayload: nil)
     }
@@ -328,10 +328,17 @@ public struct RequestVerifier: Sendable {
         "versioning", "versions", "website",
     ]
 
-    func s3V2StringToSign(_ request: SignableRequest, dateLine: String, queryParameters: [(name: String, value: String)]) -> String {
+    func s3V2StringToSign(_ request: SignableRequest, dateLine: String, queryParameters: [(name: String, value: String)], amzQuery: Bool = false) -> String {
         var amz: [String: [String]] = [:]
         for header in request.headers where header.name.lowercased().hasPrefix("x-amz-") {
             amz[header.name.lowercased(), default: []].append(AWSEncoding.trimmed(header.value))
+        }
+        // A presigned URL may carry x-amz-* headers as query parameters (boto 2 puts metadata
+        // there); S3 signs them as headers.
+        if amzQuery {
+            for parameter in queryParameters where parameter.name.lowercased().hasPrefix("x-amz-") {
+                amz[parameter.name.lowercased(), default: []].append(AWSEncoding.trimmed(parameter.value))
+            }
         }
         var text = request.method.uppercased() + "\n"
         text += AWSEncoding.trimmed(request.header("content-md5") ?? "") + "\n"
