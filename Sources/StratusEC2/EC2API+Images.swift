@@ -14,24 +14,39 @@ extension EC2API {
             guard call.visible(image.key.project) || spec.public == true else { continue }
             guard ids.isEmpty || ids.contains(id) else { continue }
             if !owners.isEmpty, !owners.contains(image.key.project), !(owners.contains("self") && call.visible(image.key.project) && image.key.project == call.principal.defaultProject) { continue }
+            let (state, reason) = Self.imageState(image, spec)
             let kernel = spec.kernel.map { _ in "aki-" + id.dropFirst(4) }
             let ramdisk = spec.ramdisk.map { _ in "ari-" + id.dropFirst(4) }
             let values: [String: [String]] = [
                 "image-id": [id], "name": [image.key.name], "owner-id": [image.key.project], "is-public": [spec.public == true ? "true" : "false"],
-                "state": ["available"], "architecture": [spec.architecture?.rawValue ?? "x86_64"], "image-type": ["machine"],
+                "state": [state], "architecture": [spec.architecture?.rawValue ?? "x86_64"], "image-type": ["machine"],
             ]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(image, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
             items.append((id, [
-                .text("imageId", id), .text("imageLocation", "\(image.key.project)/\(image.key.name)"), .text("imageState", "available"),
+                .text("imageId", id), .text("imageLocation", spec.source.hasPrefix("s3://") ? String(spec.source.dropFirst(5)) : "\(image.key.project)/\(image.key.name)"), .text("imageState", state),
                 .text("imageOwnerId", image.key.project), .text("isPublic", spec.public == true ? "true" : "false"),
                 .text("architecture", spec.architecture?.rawValue ?? "x86_64"), .text("imageType", "machine"), .text("name", image.key.name),
                 .text("rootDeviceType", "instance-store"), .text("virtualizationType", "hvm"), .text("hypervisor", "xen"),
                 .text("creationDate", Self.timestamp(image.metadata.creationTimestamp)), Self.tagSet(image),
-            ] + XMLNode.optional("kernelId", kernel) + XMLNode.optional("ramdiskId", ramdisk)))
+            ] + XMLNode.optional("kernelId", kernel) + XMLNode.optional("ramdiskId", ramdisk)
+                + (reason.map { [.element("stateReason", [.text("code", "pending"), .text("message", $0)])] } ?? [])))
         }
         let missing = ids.filter { id in !items.contains { $0.0 == id } }
         if !missing.isEmpty { throw EC2Error.notFound("InvalidAMIID", missing) }
         return [.set("imagesSet", items.sorted { $0.0 < $1.0 }.map(\.1))]
+    }
+
+    /// EC2's image state from the image reconciler's status: `pending` (with why) until each
+    /// object-store file exists, then `available`; an image with local files only is available.
+    static func imageState(_ image: StoredResource, _ spec: ImageSpec) -> (state: String, reason: String?) {
+        switch image.resource.status?.phase {
+        case "Available": return ("available", nil)
+        case "Pending": return ("pending", image.resource.status?.condition(.ready)?.message)
+        case "Failed": return ("failed", image.resource.status?.condition(.ready)?.message)
+        default:
+            let fromStore = [spec.source, spec.kernel, spec.ramdisk].contains { $0?.hasPrefix("s3://") == true }
+            return fromStore ? ("pending", "not looked at yet") : ("available", nil)
+        }
     }
 
     func registerImage(_ call: EC2Call) throws -> [XMLNode] {
@@ -44,7 +59,8 @@ extension EC2API {
             throw EC2Error("InvalidAMIName.Duplicate", "AMI name \(name) is already in use by an AMI in project \(project)")
         }
         let source = location.hasPrefix("/") || location.hasPrefix("s3://") ? location : "s3://\(location)"
-        var spec = ImageSpec(source: source)
+        // EC2 has no disk format parameter: a .qcow2 file is qcow2, anything else a raw disk.
+        var spec = ImageSpec(source: source, format: source.lowercased().hasSuffix(".qcow2") ? .qcow2 : .raw)
         spec.kernel = try bootFile(call, "KernelId", prefix: "aki", project: project) { $0.kernel }
         spec.ramdisk = try bootFile(call, "RamdiskId", prefix: "ari", project: project) { $0.ramdisk }
         try write([Resource(metadata: ObjectMeta(name: name, project: project), spec: .image(spec))])

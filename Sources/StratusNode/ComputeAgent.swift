@@ -13,6 +13,7 @@ public struct ComputeAgent: Sendable {
     public let node: String
     private let hypervisor: any Hypervisor
     private let instanceDirectory: String
+    private let images: ImageCache
     private let logger: Logger
 
     /// - Parameter dataDirectory: where instance disks and console logs go (`DATA/instances/<id>`).
@@ -20,7 +21,9 @@ public struct ComputeAgent: Sendable {
         self.node = node
         self.hypervisor = hypervisor
         // Absolute: the paths go into domain XML, and QEMU does not run in this process's directory.
-        self.instanceDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.appendingPathComponent("instances").path
+        let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL
+        self.instanceDirectory = absolute.appendingPathComponent("instances").path
+        self.images = ImageCache(dataDirectory: absolute.path)
         self.logger = logger
     }
 
@@ -48,6 +51,9 @@ public struct ComputeAgent: Sendable {
             throw NodeError(.storage, "cannot create \(directory): \(error)")
         }
         let disk = try prepareDisk(intent.image, directory: directory)
+        // Kernels and ramdisks from the object store boot from the node's verified copies.
+        let kernel = try intent.image.kernel.map { location throws(NodeError) in hypervisor.domainType == "test" ? location : try images.local(location, objects: intent.image.objects) }
+        let ramdisk = try intent.image.ramdisk.map { location throws(NodeError) in hypervisor.domainType == "test" ? location : try images.local(location, objects: intent.image.objects) }
         var bridge = intent.nic?.bridge
         var nicNote = intent.nicNote
         if let wanted = bridge, hypervisor.domainType != "test", !FileManager.default.fileExists(atPath: "/sys/class/net/\(wanted)") {
@@ -56,7 +62,7 @@ public struct ComputeAgent: Sendable {
         }
         var definition = DomainDefinition(
             name: domainName, type: hypervisor.domainType, memoryMB: intent.memoryMB, vcpus: intent.vcpus,
-            disk: disk, diskFormat: "qcow2", kernel: intent.image.kernel, initrd: intent.image.ramdisk, cmdline: intent.image.cmdline,
+            disk: disk, diskFormat: "qcow2", kernel: kernel, initrd: ramdisk, cmdline: intent.image.cmdline,
             consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: bridge, mac: intent.nic?.mac,
             owner: DomainOwner(project: intent.project, name: intent.name, id: intent.id, generation: intent.generation)
         )
@@ -156,14 +162,16 @@ public struct ComputeAgent: Sendable {
         guard hypervisor.domainType != "test" else { return nil }  // the test driver touches no files
         let overlay = (directory as NSString).appendingPathComponent("disk.qcow2")
         if FileManager.default.fileExists(atPath: overlay) { return overlay }
-        guard image.source.hasPrefix("/") else {
-            throw NodeError(.imageUnavailable, "image source \(image.source) is not a local file; s3:// sources need the object store (a later issue)")
+        // An object-store image is fetched into the node's cache once and verified; the overlay is built on the copy.
+        let base = try images.local(image.source, objects: image.objects)
+        guard base.hasPrefix("/") else {
+            throw NodeError(.imageUnavailable, "image source \(image.source) is neither a local file nor an object the controller located")
         }
-        guard FileManager.default.fileExists(atPath: image.source) else {
-            throw NodeError(.imageUnavailable, "image file \(image.source) does not exist on \(node)")
+        guard FileManager.default.fileExists(atPath: base) else {
+            throw NodeError(.imageUnavailable, "image file \(base) does not exist on \(node)")
         }
         do {
-            try QemuImg.createOverlay(at: overlay, backing: image.source, format: image.format)
+            try QemuImg.createOverlay(at: overlay, backing: base, format: image.format)
         } catch {
             throw NodeError(.imageUnavailable, "\(error)")
         }

@@ -51,13 +51,32 @@ public struct ImageFiles: Sendable, Equatable, Codable {
     public var kernel: String?
     public var ramdisk: String?
     public var cmdline: String?
+    /// The files of `s3://` locations, by location: where the node reads each, and the size and
+    /// MD5 it must have. The node copies each into its image cache once, verified.
+    public var objects: [String: ImageObject]?
 
-    public init(source: String, format: String = "qcow2", kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil) {
+    public init(source: String, format: String = "qcow2", kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil, objects: [String: ImageObject]? = nil) {
         self.source = source
         self.format = format
         self.kernel = kernel
         self.ramdisk = ramdisk
         self.cmdline = cmdline
+        self.objects = objects
+    }
+}
+
+/// An object-store file an image is made of, as the controller found it.
+public struct ImageObject: Sendable, Equatable, Codable {
+    /// A path on this host (the object store's file; a URL when nodes are other hosts).
+    public var path: String
+    public var size: Int64
+    /// Hex MD5 of the whole file.
+    public var md5: String
+
+    public init(path: String, size: Int64, md5: String) {
+        self.path = path
+        self.size = size
+        self.md5 = md5
     }
 }
 

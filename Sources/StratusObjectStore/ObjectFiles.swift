@@ -24,7 +24,7 @@ struct ObjectFiles: Sendable {
         }
     }
 
-    /// The path of a stored file (`ab/uuid`).
+    /// The path of a stored file (`ab/uuid`); `ObjectRecord.path` names the same.
     func path(_ file: String) -> String { data + "/" + file }
 
     func newTemporary() -> String { temporary + "/" + UUID().uuidString.lowercased() }

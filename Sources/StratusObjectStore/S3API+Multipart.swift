@@ -104,7 +104,7 @@ extension S3API {
         let etag = "\"\(AWSEncoding.hex(Insecure.MD5.hash(data: digests)))-\(parts.count)\""
         var headers = upload.headers
         headers["x-amz-checksum-algorithm"] = nil
-        let record = ObjectRecord(bucket: bucketName, key: key, file: file, size: concatenated.size, etag: etag, lastModified: Timestamp.string(Date()), headers: headers, checksums: [:])
+        let record = ObjectRecord(bucket: bucketName, key: key, file: file, size: concatenated.size, etag: etag, lastModified: Timestamp.string(Date()), headers: headers, checksums: [:], md5: AWSEncoding.hex(concatenated.md5))
         let outcome = try store.finishUpload(id, object: record, condition: Self.writeCondition(request))
         guard outcome.written else {
             files.remove(file)

@@ -119,7 +119,7 @@ extension S3API {
         let etag = Self.etag(received.md5)
         let record = ObjectRecord(
             bucket: bucketName, key: key, file: file, size: received.size, etag: etag, lastModified: Timestamp.string(Date()),
-            headers: Self.objectHeaders(request), checksums: Self.declaredChecksums(received, request))
+            headers: Self.objectHeaders(request), checksums: Self.declaredChecksums(received, request), md5: AWSEncoding.hex(received.md5))
         let outcome: (written: Bool, replaced: String?)
         do { outcome = try store.putObject(record, condition: Self.writeCondition(request)) } catch {
             files.remove(file)
@@ -258,7 +258,7 @@ extension S3API {
         let now = Timestamp.string(Date())
         let record = ObjectRecord(
             bucket: bucketName, key: key, file: file, size: copied.size, etag: Self.etag(copied.md5), lastModified: now,
-            headers: directive == "REPLACE" ? Self.objectHeaders(request) : source.headers, checksums: source.checksums)
+            headers: directive == "REPLACE" ? Self.objectHeaders(request) : source.headers, checksums: source.checksums, md5: AWSEncoding.hex(copied.md5))
         let outcome = try store.putObject(record, condition: Self.writeCondition(request))
         guard outcome.written else {
             files.remove(file)

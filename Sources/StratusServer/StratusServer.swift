@@ -66,7 +66,8 @@ public struct StratusServer: Sendable {
         let transport = InProcessTransport.local(
             node: node, zone: configuration.zone, hypervisor: libvirt, dataDirectory: dataDirectory, capacity: configuration.nodeCapacity
         )
-        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
+        let locator = ObjectLocator(store: store, dataDirectory: dataDirectory)
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store), locator: locator)
         let directory = try Self.directory(configuration)
         let identity = IdentityReconciler(store: store, directory: directory, base: configuration.ldapBase ?? "", logger: Logger(label: "stratus.identity"))
         if let url = configuration.ldapURL {
@@ -76,7 +77,7 @@ public struct StratusServer: Sendable {
         _ = try store.credential(user: Store.rootUser)
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity],
+            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity, ImageReconciler(locator: locator)],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )

@@ -189,6 +189,10 @@ extension Store {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v11-object-md5") { db in
+            // The whole object's MD5 (a multipart ETag is not one): what a node checks an image it fetches against.
+            try db.execute(sql: "ALTER TABLE object ADD COLUMN md5 TEXT")
+        }
         return migrator
     }
 }

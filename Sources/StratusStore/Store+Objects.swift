@@ -23,8 +23,11 @@ public struct ObjectRecord: Sendable, Equatable {
     public var headers: [String: String]
     /// Checksums by algorithm (`CRC32`, `SHA256`, …), base64, as the client sent them.
     public var checksums: [String: String]
+    /// The MD5 of the whole object (hex): its ETag for a single PUT, not for a multipart one.
+    /// What a node verifies an image it fetches against.
+    public var md5: String?
 
-    public init(bucket: String, key: String, file: String, size: Int64, etag: String, lastModified: String, headers: [String: String], checksums: [String: String]) {
+    public init(bucket: String, key: String, file: String, size: Int64, etag: String, lastModified: String, headers: [String: String], checksums: [String: String], md5: String? = nil) {
         self.bucket = bucket
         self.key = key
         self.file = file
@@ -33,6 +36,14 @@ public struct ObjectRecord: Sendable, Equatable {
         self.lastModified = lastModified
         self.headers = headers
         self.checksums = checksums
+        self.md5 = md5
+    }
+
+    /// Where its bytes are under a data directory (`DATA/objects/data/<xx>/<uuid>`).
+    public func path(dataDirectory: String) -> String { Self.path(file, dataDirectory: dataDirectory) }
+
+    public static func path(_ file: String, dataDirectory: String) -> String {
+        (dataDirectory as NSString).appendingPathComponent("objects/data/" + file)
     }
 }
 
@@ -136,10 +147,10 @@ extension Store {
     }
 
     static func object(_ row: Row) -> ObjectRecord {
-        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]))
+        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]), md5: row[8])
     }
 
-    static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums"
+    static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums, md5"
 
     public func object(bucket: String, key: String) throws -> ObjectRecord? {
         try writer.read { db in
@@ -155,8 +166,8 @@ extension Store {
             let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
             if let condition, !condition(current?[1]) { return (false, nil) }
             try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums)])
+                INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums), object.md5])
             return (true, current?[0])
         }
     }
@@ -270,8 +281,8 @@ extension Store {
                 let current = try Row.fetchOne(db, sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?", arguments: [object.bucket, Self.keyValue(object.key)])
                 if let condition, !condition(current?[1]) { return (false, []) }
                 if let old: String = current?[0] { files.append(old) }
-                try db.execute(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums)])
+                try db.execute(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums), object.md5])
                 files.removeAll { $0 == object.file }
             }
             try db.execute(sql: "DELETE FROM part WHERE upload = ?", arguments: [id])

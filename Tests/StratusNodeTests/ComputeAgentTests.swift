@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import StratusCompute
 import StratusModel
@@ -106,5 +107,30 @@ import Testing
         }
         let report = try await transport.report(of: "n1")
         #expect(report.memoryMB == 4096 && report.vcpus == 4 && report.domainType == "test")
+    }
+}
+
+@Suite struct ImageCacheTests {
+    @Test("the image cache copies an object once, verified: a wrong size or MD5 leaves no cache entry; a local path is used as it is")
+    func verifiedCopies() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-cache-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = "\(directory)/object"
+        let bytes = Data((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try bytes.write(to: URL(fileURLWithPath: source))
+        let md5 = Insecure.MD5.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let cache = ImageCache(dataDirectory: "\(directory)/data")
+        let location = "s3://images/disk.raw"
+
+        #expect(throws: NodeError.self) { try cache.local(location, objects: [location: ImageObject(path: source, size: Int64(bytes.count), md5: String(repeating: "0", count: 32))]) }
+        #expect(throws: NodeError.self) { try cache.local(location, objects: [location: ImageObject(path: source, size: 5, md5: md5)]) }
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/data/images")) ?? []).isEmpty, "a failed copy leaves nothing behind")
+
+        let cached = try cache.local(location, objects: [location: ImageObject(path: source, size: Int64(bytes.count), md5: md5)])
+        #expect(cached == "\(directory)/data/images/\(md5)" && FileManager.default.contents(atPath: cached) == bytes)
+        try FileManager.default.removeItem(atPath: source)
+        #expect(try cache.local(location, objects: [location: ImageObject(path: source, size: Int64(bytes.count), md5: md5)]) == cached, "the second instance uses the cache")
+        #expect(try cache.local("/images/local.qcow2", objects: nil) == "/images/local.qcow2")
     }
 }

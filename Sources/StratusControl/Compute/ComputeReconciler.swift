@@ -18,11 +18,14 @@ public struct ComputeReconciler: Reconciler {
     private let store: Store
     private let transport: any NodeTransport
     private let scheduler: Scheduler
+    private let locator: ObjectLocator?
     private let logger: Logger
     private let lookups: LookupCache
 
-    public init(store: Store, transport: any NodeTransport, scheduler: Scheduler, concurrency: Int = 8, logger: Logger = Logger(label: "stratus.compute")) {
+    /// - Parameter locator: finds `s3://` image files in the object store (nil: such images cannot be built here).
+    public init(store: Store, transport: any NodeTransport, scheduler: Scheduler, locator: ObjectLocator? = nil, concurrency: Int = 8, logger: Logger = Logger(label: "stratus.compute")) {
         self.store = store
+        self.locator = locator
         self.transport = transport
         self.scheduler = scheduler
         self.concurrency = concurrency
@@ -47,7 +50,18 @@ public struct ComputeReconciler: Reconciler {
             let imageKey = imageReference(spec.image, project: resource.key.project)
             let files: ImageFiles
             if let imageResource = try lookups.get(imageKey), case .image(let image) = imageResource.resource.spec, !imageResource.isTerminating {
-                files = ImageFiles(source: image.source, format: image.format?.rawValue ?? "qcow2", kernel: image.kernel, ramdisk: image.ramdisk, cmdline: image.cmdline)
+                var objects: [String: ImageObject]?
+                if [image.source, image.kernel, image.ramdisk].contains(where: { $0?.hasPrefix("s3://") == true }) {
+                    guard let locator else {
+                        return .failed(reason: .imageUnavailable, message: "\(imageKey) comes from the object store, which this controller does not serve", retryable: false)
+                    }
+                    let found = try locator.objects(of: image)
+                    guard found.missing.isEmpty else {
+                        return .failed(reason: .imageUnavailable, message: "\(imageKey) is not available: " + found.missing.joined(separator: "; "), retryable: true)
+                    }
+                    objects = found.objects
+                }
+                files = ImageFiles(source: image.source, format: image.format?.rawValue ?? "qcow2", kernel: image.kernel, ramdisk: image.ramdisk, cmdline: image.cmdline, objects: objects)
             } else if let built = InstanceDetails(resource.resource.status).image.flatMap(ImageFiles.init(recorded:)) {
                 // As on EC2, an instance outlives its image: it keeps the files it was built from.
                 files = built

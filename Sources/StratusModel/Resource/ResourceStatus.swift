@@ -106,6 +106,9 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case imageUnavailable = "ImageUnavailable"
     case hypervisorError = "HypervisorError"
     case notAnInstance = "NotAnInstance"
+    // Images.
+    case imageAvailable = "ImageAvailable"
+    case objectMissing = "ObjectMissing"
     // Identity.
     case inStore = "InStore"
     case inDirectory = "InDirectory"
