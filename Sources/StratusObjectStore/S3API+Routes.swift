@@ -78,6 +78,12 @@ extension S3API {
     /// itsec for reads; anonymous callers read public buckets only.
     func bucketRecord(_ name: String, _ principal: Principal?, _ access: Access) throws -> BucketRecord {
         guard let bucket = try store.bucket(name) else { throw S3Error.noSuchBucket(name) }
+        try authorize(bucket, principal, access)
+        return bucket
+    }
+
+    func authorize(_ bucket: BucketRecord, _ principal: Principal?, _ access: Access) throws {
+        let name = bucket.name
         if let principal {
             let allowed = access == .read ? principal.canRead(project: bucket.project) : principal.isCloudAdmin || principal.memberships[bucket.project] != nil
             guard allowed else { throw S3Error.accessDenied("bucket \(name) belongs to a project you are not a member of") }
@@ -86,7 +92,6 @@ extension S3API {
                 throw S3Error.accessDenied("anonymous requests may only read public buckets; sign the request")
             }
         }
-        return bucket
     }
 
     func signed(_ principal: Principal?) throws -> Principal {

@@ -160,6 +160,10 @@ struct S3Call {
 
 enum S3XML {
     static func escape(_ text: String) -> String {
+        // Most names need nothing: scan the bytes once before building anything.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }) {
+            return text
+        }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {

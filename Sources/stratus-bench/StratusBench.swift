@@ -9,6 +9,7 @@ import StratusStore
 
 /// `stratus-bench identity [N]`: see `IdentityBench`.
 /// `stratus-bench ec2-load …`: see `EC2LoadBench` (driven by bench/ec2_load.py).
+/// `stratus-bench s3-load …`: see `S3LoadBench` (driven by bench/s3_compare.py).
 /// `stratus-bench compute [N]`: Instances → running libvirt test-driver domains, against the raw
 /// libvirt rate measured in the same process; then the time to repair an out-of-band destroy.
 @main
@@ -28,8 +29,17 @@ struct StratusBench {
             }
             return
         }
+        if arguments.first == "s3-load" {
+            do {
+                try S3LoadBench.run(Array(arguments.dropFirst()))
+            } catch {
+                FileHandle.standardError.write(Data("stratus-bench s3-load: \(error)\n".utf8))
+                exit(2)
+            }
+            return
+        }
         guard arguments.first == "compute" else {
-            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S]\n".utf8))
+            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S] | s3-load S3_URL ACCESS SECRET [--clients N] [--objects N]\n".utf8))
             exit(2)
         }
         let count = arguments.dropFirst().first.flatMap(Int.init) ?? 1000

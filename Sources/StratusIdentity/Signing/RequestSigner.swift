@@ -16,9 +16,12 @@ public struct RequestSigner: Sendable {
     }
 
     /// The headers to add (`Authorization`, `X-Amz-Date`, `X-Amz-Content-SHA256`) for a request to `url`.
-    public func headers(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(), now: Date = Date()) -> [(name: String, value: String)] {
+    ///
+    /// - Parameter unsignedPayload: sign `UNSIGNED-PAYLOAD` instead of the body's SHA-256 (S3
+    ///   allows it; a benchmark streaming a gigabyte does not hash it first).
+    public func headers(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(), unsignedPayload: Bool = false, now: Date = Date()) -> [(name: String, value: String)] {
         let amzDate = RequestVerifier.v4Stamp(now)
-        let payload = AWSEncoding.hex(SHA256.hash(data: body))
+        let payload = unsignedPayload ? "UNSIGNED-PAYLOAD" : AWSEncoding.hex(SHA256.hash(data: body))
         var host = url.host ?? ""
         if let port = url.port { host += ":\(port)" }
         var all = headers + [("host", host), ("x-amz-date", amzDate), ("x-amz-content-sha256", payload)]
@@ -27,7 +30,7 @@ public struct RequestSigner: Sendable {
         let request = SignableRequest(method: method, path: components?.percentEncodedPath ?? "/", query: components?.percentEncodedQuery ?? "", headers: all)
         let signed = Array(Set(all.map { $0.name.lowercased() })).sorted().joined(separator: ";")
         let scope = CredentialScope(accessKey: accessKey, date: String(amzDate.prefix(8)), region: region, service: service)
-        let verifier = RequestVerifier(service: .standard)
+        let verifier = RequestVerifier(service: service == "s3" ? .s3 : .standard)
         // The names come from `all`, so every signed header exists and this cannot throw.
         let canonical = (try? verifier.canonicalRequest(request, signedHeaders: signed, query: request.query, excludeSignature: false, payload: payload)) ?? ""
         let signature = RequestVerifier.signature(
