@@ -18,10 +18,11 @@ extension S3API {
 
     func createUpload(_ bucketName: String, _ key: String, _ principal: Principal?, _ request: Request) throws -> Response {
         _ = try bucketRecord(bucketName, try signed(principal), .write)
+        let tags = try ObjectTags.header(request) ?? [:]
         let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         var headers = Self.objectHeaders(request)
         if let algorithm = request.headers[.init("x-amz-checksum-algorithm")!] { headers["x-amz-checksum-algorithm"] = algorithm.uppercased() }
-        try store.createUpload(UploadRecord(id: id, bucket: bucketName, key: key, initiated: Timestamp.string(Date()), headers: headers))
+        try store.createUpload(UploadRecord(id: id, bucket: bucketName, key: key, initiated: Timestamp.string(Date()), headers: headers, tags: tags))
         return S3XML.response("InitiateMultipartUploadResult", "<Bucket>\(S3XML.escape(bucketName))</Bucket><Key>\(S3XML.escape(key))</Key><UploadId>\(id)</UploadId>")
     }
 
@@ -104,7 +105,7 @@ extension S3API {
         let etag = "\"\(AWSEncoding.hex(Insecure.MD5.hash(data: digests)))-\(parts.count)\""
         var headers = upload.headers
         headers["x-amz-checksum-algorithm"] = nil
-        let record = ObjectRecord(bucket: bucketName, key: key, file: file, size: concatenated.size, etag: etag, lastModified: Timestamp.string(Date()), headers: headers, checksums: [:], md5: AWSEncoding.hex(concatenated.md5))
+        let record = ObjectRecord(bucket: bucketName, key: key, file: file, size: concatenated.size, etag: etag, lastModified: Timestamp.string(Date()), headers: headers, checksums: [:], md5: AWSEncoding.hex(concatenated.md5), tags: upload.tags)
         let outcome = try store.finishUpload(id, object: record, condition: Self.writeCondition(request))
         guard outcome.written else {
             files.remove(file)

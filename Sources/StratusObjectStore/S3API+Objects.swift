@@ -110,6 +110,7 @@ extension S3API {
 
     func putObject(_ bucketName: String, _ key: String, _ auth: Auth, _ request: Request, _ context: S3RequestContext) async throws -> Response {
         _ = try bucketRecord(bucketName, try signed(auth?.principal), .write)
+        let tags = try ObjectTags.header(request) ?? [:]
         let received = try await receive(request, auth)
         let file: String
         do { file = try files.commit(received.temporaryPath) } catch {
@@ -119,7 +120,7 @@ extension S3API {
         let etag = Self.etag(received.md5)
         let record = ObjectRecord(
             bucket: bucketName, key: key, file: file, size: received.size, etag: etag, lastModified: Timestamp.string(Date()),
-            headers: Self.objectHeaders(request), checksums: Self.declaredChecksums(received, request), md5: AWSEncoding.hex(received.md5))
+            headers: Self.objectHeaders(request), checksums: Self.declaredChecksums(received, request), md5: AWSEncoding.hex(received.md5), tags: tags)
         let outcome: (written: Bool, replaced: String?)
         do { outcome = try store.putObject(record, condition: Self.writeCondition(request)) } catch {
             files.remove(file)
@@ -161,6 +162,7 @@ extension S3API {
         }
         var headers: HTTPFields = [.eTag: object.etag, .lastModified: HTTPDate.format(modified), .acceptRanges: "bytes"]
         for (name, value) in object.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
+        ObjectTags.count(object.tags, into: &headers)
         // response-* overrides, for signed requests (presigned downloads name their file this way).
         if principal != nil {
             for (parameter, header) in [("response-content-type", "content-type"), ("response-content-language", "content-language"), ("response-expires", "expires"),
@@ -255,6 +257,10 @@ extension S3API {
         let source = try copySource(request, principal)
         let directive = request.headers[.init("x-amz-metadata-directive")!]?.uppercased() ?? "COPY"
         guard directive == "COPY" || directive == "REPLACE" else { throw S3Error.invalidArgument("Unknown metadata directive \(directive).") }
+        let tagging = request.headers[.init("x-amz-tagging-directive")!]?.uppercased() ?? "COPY"
+        guard tagging == "COPY" || tagging == "REPLACE" else { throw S3Error.invalidArgument("Unknown tagging directive \(tagging).") }
+        // With COPY the source's tags go along and x-amz-tagging is ignored, as on S3.
+        let tags = tagging == "REPLACE" ? try ObjectTags.header(request) ?? [:] : source.tags
         if source.bucket == bucketName, source.key == key, directive == "COPY" {
             throw S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
@@ -267,7 +273,8 @@ extension S3API {
         let now = Timestamp.string(Date())
         let record = ObjectRecord(
             bucket: bucketName, key: key, file: file, size: copied.size, etag: Self.etag(copied.md5), lastModified: now,
-            headers: directive == "REPLACE" ? Self.objectHeaders(request) : source.headers, checksums: source.checksums, md5: AWSEncoding.hex(copied.md5))
+            headers: directive == "REPLACE" ? Self.objectHeaders(request) : source.headers, checksums: source.checksums, md5: AWSEncoding.hex(copied.md5),
+            tags: tags)
         let outcome = try store.putObject(record, condition: Self.writeCondition(request))
         guard outcome.written else {
             files.remove(file)

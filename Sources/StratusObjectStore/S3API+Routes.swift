@@ -52,16 +52,19 @@ extension S3API {
             if let upload = call.query["uploadId"] {
                 return try await uploadPart(bucket, key, upload: upload, call, auth, request, context)
             }
-            if call.has("tagging") || call.has("acl") { throw S3Error("NotImplemented", "This object sub-resource is not implemented.", status: 501) }
+            if call.has("tagging") { return try await putObjectTagging(bucket, key, principal, request) }
+            if call.has("acl") { throw S3Error("NotImplemented", "This object sub-resource is not implemented.", status: 501) }
             if request.headers[.init("x-amz-copy-source")!] != nil { return try await copyObject(bucket, key, auth, request) }
             return try await putObject(bucket, key, auth, request, context)
         case .get:
             if let upload = call.query["uploadId"] { return try listParts(bucket, key, upload: upload, call, principal) }
+            if call.has("tagging") { return try objectTagging(bucket, key, principal) }
             return try await getObject(bucket, key, call, principal, request, context, head: false)
         case .head:
             return try await getObject(bucket, key, call, principal, request, context, head: true)
         case .delete:
             if let upload = call.query["uploadId"] { return try abortUpload(bucket, key, upload: upload, principal) }
+            if call.has("tagging") { return try deleteObjectTagging(bucket, key, principal) }
             return try deleteObject(bucket, key, principal)
         case .post:
             if call.has("uploads") { return try createUpload(bucket, key, principal, request) }

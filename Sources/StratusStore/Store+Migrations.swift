@@ -193,6 +193,13 @@ extension Store {
             // The whole object's MD5 (a multipart ETag is not one): what a node checks an image it fetches against.
             try db.execute(sql: "ALTER TABLE object ADD COLUMN md5 TEXT")
         }
+        migrator.registerMigration("v12-object-tags") { db in
+            // S3 object tagging: an object's tags, and an upload's until it completes (JSON objects).
+            try db.execute(sql: """
+                ALTER TABLE object ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE upload ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+                """)
+        }
         return migrator
     }
 }

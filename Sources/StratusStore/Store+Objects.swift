@@ -26,8 +26,13 @@ public struct ObjectRecord: Sendable, Equatable {
     /// The MD5 of the whole object (hex): its ETag for a single PUT, not for a multipart one.
     /// What a node verifies an image it fetches against.
     public var md5: String?
+    /// The object's tags (S3 object tagging: at most 10, unique keys).
+    public var tags: [String: String]
 
-    public init(bucket: String, key: String, file: String, size: Int64, etag: String, lastModified: String, headers: [String: String], checksums: [String: String], md5: String? = nil) {
+    public init(
+        bucket: String, key: String, file: String, size: Int64, etag: String, lastModified: String, headers: [String: String], checksums: [String: String],
+        md5: String? = nil, tags: [String: String] = [:]
+    ) {
         self.bucket = bucket
         self.key = key
         self.file = file
@@ -37,6 +42,7 @@ public struct ObjectRecord: Sendable, Equatable {
         self.headers = headers
         self.checksums = checksums
         self.md5 = md5
+        self.tags = tags
     }
 
     /// Where its bytes are under a data directory (`DATA/objects/data/<xx>/<uuid>`).
@@ -54,13 +60,16 @@ public struct UploadRecord: Sendable, Equatable {
     public var key: String
     public var initiated: String
     public var headers: [String: String]
+    /// The tags the object gets when the upload completes (`x-amz-tagging` at its creation).
+    public var tags: [String: String]
 
-    public init(id: String, bucket: String, key: String, initiated: String, headers: [String: String]) {
+    public init(id: String, bucket: String, key: String, initiated: String, headers: [String: String], tags: [String: String] = [:]) {
         self.id = id
         self.bucket = bucket
         self.key = key
         self.initiated = initiated
         self.headers = headers
+        self.tags = tags
     }
 }
 
@@ -149,10 +158,15 @@ extension Store {
     }
 
     static func object(_ row: Row) -> ObjectRecord {
-        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]), md5: row[8])
+        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]), md5: row[8], tags: dictionary(row[9]))
     }
 
-    static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums, md5"
+    static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums, md5, tags"
+
+    /// The values of `objectColumns` for `object`, in order.
+    static func objectArguments(_ object: ObjectRecord) -> StatementArguments {
+        [object.bucket, keyValue(object.key), object.file, object.size, object.etag, object.lastModified, json(object.headers), json(object.checksums), object.md5, json(object.tags)]
+    }
 
     public func object(bucket: String, key: String) throws -> ObjectRecord? {
         try writer.read { db in
@@ -211,10 +225,16 @@ extension Store {
         try writer.write { db in
             let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
             if let condition, !condition(current?[1]) { return (false, nil) }
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums), object.md5])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: Self.objectArguments(object))
             return (true, current?[0])
+        }
+    }
+
+    /// Replaces an object's tags; false when there is no such object.
+    public func setObjectTags(bucket: String, key: String, _ tags: [String: String]) throws -> Bool {
+        try writer.write { db in
+            try db.cachedStatement(sql: "UPDATE object SET tags = ? WHERE bucket = ? AND key = ?").execute(arguments: [Self.json(tags), bucket, Self.keyValue(key)])
+            return db.changesCount > 0
         }
     }
 
@@ -279,22 +299,22 @@ extension Store {
 
     public func createUpload(_ upload: UploadRecord) throws {
         try writer.write { db in
-            try db.execute(sql: "INSERT INTO upload (id, bucket, key, initiated, headers) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [upload.id, upload.bucket, Self.keyValue(upload.key), upload.initiated, Self.json(upload.headers)])
+            try db.execute(sql: "INSERT INTO upload (id, bucket, key, initiated, headers, tags) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [upload.id, upload.bucket, Self.keyValue(upload.key), upload.initiated, Self.json(upload.headers), Self.json(upload.tags)])
         }
     }
 
     public func upload(_ id: String) throws -> UploadRecord? {
         try writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, bucket, key, initiated, headers FROM upload WHERE id = ?", arguments: [id])
-                .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4])) }
+            try Row.fetchOne(db, sql: "SELECT id, bucket, key, initiated, headers, tags FROM upload WHERE id = ?", arguments: [id])
+                .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4]), tags: Self.dictionary($0[5])) }
         }
     }
 
     public func uploads(bucket: String) throws -> [UploadRecord] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, bucket, key, initiated, headers FROM upload WHERE bucket = ? ORDER BY key, initiated", arguments: [bucket])
-                .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4])) }
+            try Row.fetchAll(db, sql: "SELECT id, bucket, key, initiated, headers, tags FROM upload WHERE bucket = ? ORDER BY key, initiated", arguments: [bucket])
+                .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4]), tags: Self.dictionary($0[5])) }
         }
     }
 
@@ -327,8 +347,7 @@ extension Store {
                 let current = try Row.fetchOne(db, sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?", arguments: [object.bucket, Self.keyValue(object.key)])
                 if let condition, !condition(current?[1]) { return (false, []) }
                 if let old: String = current?[0] { files.append(old) }
-                try db.execute(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [object.bucket, Self.keyValue(object.key), object.file, object.size, object.etag, object.lastModified, Self.json(object.headers), Self.json(object.checksums), object.md5])
+                try db.execute(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: Self.objectArguments(object))
                 files.removeAll { $0 == object.file }
             }
             try db.execute(sql: "DELETE FROM part WHERE upload = ?", arguments: [id])

@@ -38,8 +38,8 @@ import Testing
         return Boto3Run(output: result.output, serveLog: log, areas: areas)
     }
 
-    @Test("boto3, by area: buckets, objects, listing, conditions, multipart, copy, checksums, presigned URLs, isolation, hostile keys, errors", arguments: [
-        "buckets", "objects", "listing", "conditions", "multipart", "copy", "checksums", "presigned", "isolation", "keys", "errors",
+    @Test("boto3, by area: buckets, objects, listing, conditions, multipart, copy, tagging, checksums, presigned URLs, isolation, hostile keys, errors", arguments: [
+        "buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "keys", "errors",
     ])
     func boto3(area: String) async throws {
         let run = try await Self.boto3Run.value

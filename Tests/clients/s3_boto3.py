@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 
@@ -23,7 +24,7 @@ from botocore.exceptions import ClientError
 
 URL = os.environ["S3_URL"]
 DATA = os.environ["DATA_DIR"]
-AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "checksums", "presigned", "isolation", "keys", "errors"]
+AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "keys", "errors"]
 results = {name: "not run: an earlier area failed" for name in AREAS}
 current = None
 checks = 0
@@ -209,6 +210,64 @@ ranged_upload = s3.create_multipart_upload(Bucket="images", Key="ranged")["Uploa
 cp = s3.upload_part_copy(Bucket="images", Key="ranged", UploadId=ranged_upload, PartNumber=1, CopySource={"Bucket": "images", "Key": "disk.img"}, CopySourceRange="bytes=0-9")
 s3.complete_multipart_upload(Bucket="images", Key="ranged", UploadId=ranged_upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": cp["CopyPartResult"]["ETag"]}]})
 check(s3.get_object(Bucket="images", Key="ranged")["Body"].read() == part[:10], "UploadPartCopy with a range")
+
+area("tagging")
+
+
+def tag_set(bucket, key, who=None):
+    return {t["Key"]: t["Value"] for t in (who or s3).get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+def tagging(tags):
+    return {"TagSet": [{"Key": k, "Value": v} for k, v in tags]}
+
+
+s3.put_object(Bucket="images", Key="tagged", Body=b"t", Tagging=urllib.parse.urlencode({"project": "stratus", "team": "cloud ops", "ключ": "値"}))
+check(tag_set("images", "tagged") == {"project": "stratus", "team": "cloud ops", "ключ": "値"}, "x-amz-tagging on PutObject (URL-encoded, + as a space, UTF-8) is stored")
+check([t["Key"] for t in s3.get_object_tagging(Bucket="images", Key="tagged")["TagSet"]] == ["project", "team", "ключ"], "GetObjectTagging lists the tags sorted by key")
+check(s3.get_object(Bucket="images", Key="tagged")["TagCount"] == 3 and s3.head_object(Bucket="images", Key="tagged")["TagCount"] == 3, "GET and HEAD carry x-amz-tagging-count")
+check("TagCount" not in s3.head_object(Bucket="images", Key="meta"), "an object without tags has no x-amz-tagging-count")
+s3.put_object_tagging(Bucket="images", Key="tagged", Tagging=tagging([("only", "")]))
+check(tag_set("images", "tagged") == {"only": ""}, "PutObjectTagging replaces the whole set (an empty value is a value)")
+check(s3.delete_object_tagging(Bucket="images", Key="tagged")["ResponseMetadata"]["HTTPStatusCode"] == 204, "DeleteObjectTagging is 204")
+check(tag_set("images", "tagged") == {} and "TagCount" not in s3.get_object(Bucket="images", Key="tagged"), "and leaves no tags")
+check(s3.get_object(Bucket="images", Key="tagged")["Body"].read() == b"t", "tagging leaves the bytes alone")
+ten = [(f"k{i}", f"v{i}") for i in range(10)]
+s3.put_object_tagging(Bucket="images", Key="tagged", Tagging=tagging(ten))
+check(len(tag_set("images", "tagged")) == 10, "10 tags are allowed")
+check(error(s3.put_object_tagging, Bucket="images", Key="tagged", Tagging=tagging(ten + [("k10", "v")])) == ("BadRequest", 400), "11 tags are BadRequest (400), as AWS answers")
+check(len(tag_set("images", "tagged")) == 10, "and the tags are unchanged")
+s3.put_object_tagging(Bucket="images", Key="tagged", Tagging=tagging([("k" * 128, "v" * 256), ("é" * 128, "ü" * 256)]))
+check(tag_set("images", "tagged") == {"k" * 128: "v" * 256, "é" * 128: "ü" * 256}, "keys of 128 and values of 256 characters (not bytes) are allowed")
+check(error(s3.put_object_tagging, Bucket="images", Key="tagged", Tagging=tagging([("k" * 129, "v")])) == ("InvalidTag", 400), "a key of 129 characters is InvalidTag")
+check(error(s3.put_object_tagging, Bucket="images", Key="tagged", Tagging=tagging([("k", "v" * 257)])) == ("InvalidTag", 400), "a value of 257 characters is InvalidTag")
+check(error(s3.put_object_tagging, Bucket="images", Key="tagged", Tagging=tagging([("same", "a"), ("same", "b")])) == ("InvalidTag", 400), "two tags with one key are InvalidTag")
+check(error(s3.put_object_tagging, Bucket="images", Key="tagged", Tagging=tagging([("aws:owner", "x")])) == ("InvalidTag", 400), "a key starting with aws: is InvalidTag")
+check(error(s3.put_object_tagging, Bucket="images", Key="untagged-missing", Tagging=tagging([("a", "b")])) == ("NoSuchKey", 404), "tagging a missing key is NoSuchKey")
+check(error(s3.get_object_tagging, Bucket="images", Key="untagged-missing") == ("NoSuchKey", 404), "and so is reading its tags")
+check(error(s3.put_object, Bucket="images", Key="too-many", Body=b"x", Tagging="&".join(f"k{i}=v" for i in range(11))) == ("BadRequest", 400), "x-amz-tagging with 11 tags is BadRequest")
+check(error(s3.put_object, Bucket="images", Key="too-many", Body=b"x", Tagging="=v") == ("InvalidTag", 400), "x-amz-tagging with an empty key is InvalidTag")
+check(error(s3.put_object, Bucket="images", Key="too-many", Body=b"x", Tagging="a=1&a=2") == ("InvalidTag", 400), "x-amz-tagging with a repeated key is InvalidTag")
+check(error(s3.get_object, Bucket="images", Key="too-many") == ("NoSuchKey", 404), "and none of them stored an object")
+check(error(carol.get_object_tagging, Bucket="images", Key="tagged") == ("AccessDenied", 403), "another project cannot read the tags")
+check(error(carol.put_object_tagging, Bucket="images", Key="tagged", Tagging=tagging([("a", "b")])) == ("AccessDenied", 403), "nor write them")
+check(len(tag_set("images", "tagged", bob)) == 2, "a member of the project reads them")
+s3.put_object_tagging(Bucket="images", Key="tagged", Tagging=tagging([("color", "blue")]))
+s3.copy_object(Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, Tagging="ignored=yes")
+check(tag_set("images", "tagged-copy") == {"color": "blue"}, "CopyObject copies the source's tags (directive COPY ignores x-amz-tagging)")
+s3.copy_object(Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, TaggingDirective="REPLACE", Tagging="color=red&size=xl")
+check(tag_set("images", "tagged-copy") == {"color": "red", "size": "xl"}, "TaggingDirective REPLACE takes x-amz-tagging")
+s3.copy_object(Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, TaggingDirective="REPLACE")
+check(tag_set("images", "tagged-copy") == {}, "REPLACE without x-amz-tagging leaves none")
+check(error(s3.copy_object, Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, TaggingDirective="MERGE")[0] == "InvalidArgument", "an unknown tagging directive is InvalidArgument")
+check(error(s3.create_multipart_upload, Bucket="images", Key="tagged-mp", Tagging="k=" + "v" * 257) == ("InvalidTag", 400), "CreateMultipartUpload checks x-amz-tagging")
+mp = s3.create_multipart_upload(Bucket="images", Key="tagged-mp", Tagging="stage=done")["UploadId"]
+m1 = s3.upload_part(Bucket="images", Key="tagged-mp", UploadId=mp, PartNumber=1, Body=b"mp")["ETag"]
+check(error(s3.get_object_tagging, Bucket="images", Key="tagged-mp")[0] == "NoSuchKey", "an upload's tags wait for it to complete")
+s3.complete_multipart_upload(Bucket="images", Key="tagged-mp", UploadId=mp, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": m1}]})
+check(tag_set("images", "tagged-mp") == {"stage": "done"}, "CompleteMultipartUpload gives the object the tags of CreateMultipartUpload")
+s3.put_object(Bucket="images", Key="tagged-mp", Body=b"again")
+check(tag_set("images", "tagged-mp") == {}, "a PUT without x-amz-tagging replaces the object and its tags")
 
 area("checksums")
 data = b"checksummed body"
