@@ -54,7 +54,11 @@ extension S3API {
         }
         let etag = Self.etag(received.md5)
         let now = Timestamp.string(Date())
-        let outcome = try store.putPart(upload: id, PartRecord(number: number, file: file, size: received.size, etag: etag, lastModified: now))
+        let outcome: (recorded: Bool, replaced: String?)
+        do { outcome = try store.putPart(upload: id, PartRecord(number: number, file: file, size: received.size, etag: etag, lastModified: now)) } catch {
+            files.remove(file)
+            throw error
+        }
         guard outcome.recorded else {
             files.remove(file)
             throw S3Error.noSuchUpload(id)
@@ -106,7 +110,11 @@ extension S3API {
         var headers = upload.headers
         headers["x-amz-checksum-algorithm"] = nil
         let record = ObjectRecord(bucket: bucketName, key: key, file: file, size: concatenated.size, etag: etag, lastModified: Timestamp.string(Date()), headers: headers, checksums: [:], md5: AWSEncoding.hex(concatenated.md5), tags: upload.tags)
-        let outcome = try store.finishUpload(id, object: record, condition: Self.writeCondition(request))
+        let outcome: (written: Bool, files: [String])
+        do { outcome = try store.finishUpload(id, object: record, condition: Self.writeCondition(request)) } catch {
+            files.remove(file)
+            throw error
+        }
         guard outcome.written else {
             files.remove(file)
             throw S3Error.preconditionFailed

@@ -275,7 +275,11 @@ extension S3API {
             bucket: bucketName, key: key, file: file, size: copied.size, etag: Self.etag(copied.md5), lastModified: now,
             headers: directive == "REPLACE" ? Self.objectHeaders(request) : source.headers, checksums: source.checksums, md5: AWSEncoding.hex(copied.md5),
             tags: tags)
-        let outcome = try store.putObject(record, condition: Self.writeCondition(request))
+        let outcome: (written: Bool, replaced: String?)
+        do { outcome = try store.putObject(record, condition: Self.writeCondition(request)) } catch {
+            files.remove(file)
+            throw error
+        }
         guard outcome.written else {
             files.remove(file)
             throw S3Error.preconditionFailed

@@ -90,6 +90,8 @@ public struct S3API: Sendable {
     static func s3Error(_ error: any Error) -> S3Error {
         switch error {
         case let error as S3Error: return error
+        // AWS has no such code; Ceph RGW's (and so what S3 tools already know) is QuotaExceeded, 403.
+        case let error as ObjectQuotaExceeded: return S3Error("QuotaExceeded", error.message, status: 403)
         case let error as StoreError: return S3Error("InvalidRequest", error.message)
         case let error as HTTPError where error.status.code < 500: return S3Error("InvalidRequest", error.body ?? "\(error.status)", status: Int(error.status.code))
         default: return S3Error("InternalError", "We encountered an internal error. Please try again.", status: 500)

@@ -200,6 +200,53 @@ extension Store {
                 ALTER TABLE upload ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
                 """)
         }
+        migrator.registerMigration("v13-object-quota") { db in
+            // quotas.objectGigabytes: bytes per project in objects and in the parts of uploads in
+            // progress, kept by triggers in the write's own transaction (as v6 keeps instances), so
+            // the check before each write reads one row. Object and part writes replace rows with
+            // an upsert (an UPDATE), as REPLACE's implicit delete fires no trigger. Projects stored
+            // before get the quota's default, as v8 did, so the same manifest stays unchanged.
+            try db.execute(sql: """
+                CREATE TABLE objectUsage (project TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO objectUsage (project, bytes)
+                    SELECT bucket.project, SUM(sized.size) FROM (
+                        SELECT bucket, size FROM object
+                        UNION ALL SELECT upload.bucket, part.size FROM part JOIN upload ON upload.id = part.upload
+                    ) AS sized JOIN bucket ON bucket.name = sized.bucket GROUP BY bucket.project;
+                CREATE TRIGGER objectUsageInsert AFTER INSERT ON object BEGIN
+                    INSERT INTO objectUsage (project, bytes) SELECT project, NEW.size FROM bucket WHERE name = NEW.bucket
+                        ON CONFLICT (project) DO UPDATE SET bytes = bytes + excluded.bytes;
+                END;
+                CREATE TRIGGER objectUsageUpdate AFTER UPDATE OF size ON object BEGIN
+                    UPDATE objectUsage SET bytes = bytes - OLD.size + NEW.size WHERE project = (SELECT project FROM bucket WHERE name = NEW.bucket);
+                END;
+                CREATE TRIGGER objectUsageDelete AFTER DELETE ON object BEGIN
+                    UPDATE objectUsage SET bytes = bytes - OLD.size WHERE project = (SELECT project FROM bucket WHERE name = OLD.bucket);
+                END;
+                CREATE TRIGGER partUsageInsert AFTER INSERT ON part BEGIN
+                    INSERT INTO objectUsage (project, bytes)
+                        SELECT bucket.project, NEW.size FROM upload JOIN bucket ON bucket.name = upload.bucket WHERE upload.id = NEW.upload
+                        ON CONFLICT (project) DO UPDATE SET bytes = bytes + excluded.bytes;
+                END;
+                CREATE TRIGGER partUsageUpdate AFTER UPDATE OF size ON part BEGIN
+                    UPDATE objectUsage SET bytes = bytes - OLD.size + NEW.size
+                        WHERE project = (SELECT bucket.project FROM upload JOIN bucket ON bucket.name = upload.bucket WHERE upload.id = NEW.upload);
+                END;
+                CREATE TRIGGER partUsageDelete AFTER DELETE ON part BEGIN
+                    UPDATE objectUsage SET bytes = bytes - OLD.size
+                        WHERE project = (SELECT bucket.project FROM upload JOIN bucket ON bucket.name = upload.bucket WHERE upload.id = OLD.upload);
+                END;
+                """)
+            let rows = try Row.fetchAll(db, sql: "SELECT id, spec FROM resource WHERE kind = 'Project'")
+            for row in rows {
+                let id: Int64 = row[0]
+                let json: String = row[1]
+                let spec = try ResourceSpec.fromJSON(Data(json.utf8), kind: .project).defaulted()
+                let text = try CanonicalJSON.string(spec.body)
+                guard text != json else { continue }
+                try db.execute(sql: "UPDATE resource SET spec = ?, specHash = ? WHERE id = ?", arguments: [text, CanonicalJSON.sha256(Data(text.utf8)), id])
+            }
+        }
         return migrator
     }
 }

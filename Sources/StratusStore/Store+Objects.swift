@@ -53,6 +53,23 @@ public struct ObjectRecord: Sendable, Equatable {
     }
 }
 
+/// A write to the object store refused because it would take the project past `quotas.objectGigabytes`.
+public struct ObjectQuotaExceeded: Error, Sendable, CustomStringConvertible {
+    public let project: String
+    /// The quota, GiB.
+    public let gigabytes: Int64
+    /// Bytes the project holds now, and bytes the write would add.
+    public let used: Int64
+    public let adding: Int64
+
+    public var message: String {
+        "project \(project)'s quota allows \(gigabytes) GiB of objects; it holds \(used) bytes and this write would add \(adding) "
+            + "(raise spec.quotas.objectGigabytes of Project \(project), or delete objects or abort uploads)"
+    }
+
+    public var description: String { message }
+}
+
 /// A multipart upload in progress.
 public struct UploadRecord: Sendable, Equatable {
     public var id: String
@@ -163,6 +180,14 @@ extension Store {
 
     static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums, md5, tags"
 
+    /// Writes an object's row, replacing one of the same key with an UPDATE (which the usage
+    /// triggers see; REPLACE's implicit delete fires none).
+    static let upsertObject = """
+        INSERT INTO object (\(objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (bucket, key) DO UPDATE SET file = excluded.file, size = excluded.size, etag = excluded.etag, lastModified = excluded.lastModified,
+            headers = excluded.headers, checksums = excluded.checksums, md5 = excluded.md5, tags = excluded.tags
+        """
+
     /// The values of `objectColumns` for `object`, in order.
     static func objectArguments(_ object: ObjectRecord) -> StatementArguments {
         [object.bucket, keyValue(object.key), object.file, object.size, object.etag, object.lastModified, json(object.headers), json(object.checksums), object.md5, json(object.tags)]
@@ -223,9 +248,10 @@ extension Store {
     /// nil when there is none, decides).
     public func putObject(_ object: ObjectRecord, condition: (@Sendable (String?) -> Bool)? = nil) throws -> (written: Bool, replaced: String?) {
         try writer.write { db in
-            let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
+            let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag, size FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
             if let condition, !condition(current?[1]) { return (false, nil) }
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: Self.objectArguments(object))
+            try Self.checkObjectQuota(db, bucket: object.bucket, adding: object.size - (current?[2] ?? 0))
+            try db.cachedStatement(sql: Self.upsertObject).execute(arguments: Self.objectArguments(object))
             return (true, current?[0])
         }
     }
@@ -295,6 +321,28 @@ extension Store {
         }
     }
 
+    // MARK: - Quota
+
+    /// Bytes a project's buckets hold: objects and the parts of uploads in progress.
+    public func objectUsage(project: String) throws -> Int64 {
+        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT bytes FROM objectUsage WHERE project = ?", arguments: [project]) ?? 0 }
+    }
+
+    /// Refuses a write that adds `adding` bytes to a bucket when its project's
+    /// `quotas.objectGigabytes` would be passed. Runs in the write's transaction, so concurrent
+    /// uploads cannot together pass the quota; a write that adds nothing (or frees room) always passes.
+    static func checkObjectQuota(_ db: Database, bucket: String, adding: Int64) throws {
+        guard adding > 0, let project = try String.fetchOne(db.cachedStatement(sql: "SELECT project FROM bucket WHERE name = ?"), arguments: [bucket]) else { return }
+        let limit = try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT json_extract(spec, '$.quotas.objectGigabytes') FROM resource WHERE kind = 'Project' AND project = '' AND name = ?
+            """), arguments: [project])
+        var quotas = Quotas(objectGigabytes: limit)
+        quotas.applyDefaults()  // a project not (or no longer) stored gets the default
+        let gigabytes = Int64(quotas.objectGigabytes ?? 0)
+        let used = try Int64.fetchOne(db.cachedStatement(sql: "SELECT bytes FROM objectUsage WHERE project = ?"), arguments: [project]) ?? 0
+        if used + adding > gigabytes << 30 { throw ObjectQuotaExceeded(project: project, gigabytes: gigabytes, used: used, adding: adding) }
+    }
+
     // MARK: - Multipart uploads
 
     public func createUpload(_ upload: UploadRecord) throws {
@@ -323,10 +371,14 @@ extension Store {
     public func putPart(upload: String, _ part: PartRecord) throws -> (recorded: Bool, replaced: String?) {
         try writer.write { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM upload WHERE id = ?", arguments: [upload]) != nil else { return (false, nil) }
-            let old = try String.fetchOne(db, sql: "SELECT file FROM part WHERE upload = ? AND number = ?", arguments: [upload, part.number])
-            try db.execute(sql: "INSERT OR REPLACE INTO part (upload, number, file, size, etag, lastModified) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [upload, part.number, part.file, part.size, part.etag, part.lastModified])
-            return (true, old)
+            let old = try Row.fetchOne(db, sql: "SELECT file, size FROM part WHERE upload = ? AND number = ?", arguments: [upload, part.number])
+            let bucket = try String.fetchOne(db, sql: "SELECT bucket FROM upload WHERE id = ?", arguments: [upload]) ?? ""
+            try Self.checkObjectQuota(db, bucket: bucket, adding: part.size - (old?[1] ?? 0))
+            try db.execute(sql: """
+                INSERT INTO part (upload, number, file, size, etag, lastModified) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (upload, number) DO UPDATE SET file = excluded.file, size = excluded.size, etag = excluded.etag, lastModified = excluded.lastModified
+                """, arguments: [upload, part.number, part.file, part.size, part.etag, part.lastModified])
+            return (true, old?[0])
         }
     }
 
@@ -344,10 +396,13 @@ extension Store {
         try writer.write { db in
             var files = try String.fetchAll(db, sql: "SELECT file FROM part WHERE upload = ?", arguments: [id])
             if let object {
-                let current = try Row.fetchOne(db, sql: "SELECT file, etag FROM object WHERE bucket = ? AND key = ?", arguments: [object.bucket, Self.keyValue(object.key)])
+                let current = try Row.fetchOne(db, sql: "SELECT file, etag, size FROM object WHERE bucket = ? AND key = ?", arguments: [object.bucket, Self.keyValue(object.key)])
                 if let condition, !condition(current?[1]) { return (false, []) }
+                // The parts already count; the object takes their place (and the one it replaces').
+                let parts = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM part WHERE upload = ?", arguments: [id]) ?? 0
+                try Self.checkObjectQuota(db, bucket: object.bucket, adding: object.size - parts - (current?[2] ?? 0))
                 if let old: String = current?[0] { files.append(old) }
-                try db.execute(sql: "INSERT OR REPLACE INTO object (\(Self.objectColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: Self.objectArguments(object))
+                try db.execute(sql: Self.upsertObject, arguments: Self.objectArguments(object))
                 files.removeAll { $0 == object.file }
             }
             try db.execute(sql: "DELETE FROM part WHERE upload = ?", arguments: [id])

@@ -26,25 +26,39 @@ import Testing
         var output: String
         var serveLog: String
         var areas: [String: String]
+        /// `stratus describe project zeta` after its object quota was set.
+        var describedZeta: String
     }
 
+    /// One server for every boto3 area; zeta's object quota is 0, so each
+    /// write of a byte to its buckets is refused.
     static let boto3Run = Task<Boto3Run, any Error> {
-        let (_, server, environment) = try await cloud()
+        let (cli, server, environment) = try await cloud()
         defer { server.kill(SIGINT) }
+        try cli.write("zeta-quota.yaml", "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: zeta}\nspec: {manager: carol, quotas: {objectGigabytes: 0}}\n")
+        let quota = try await cli.run("apply", "-f", "zeta-quota.yaml")
+        #expect(quota.status == 0, "\(quota.stdout)\(quota.stderr)")
+        let described = try await cli.run("describe", "project", "zeta")
         let result = try await EC2ClientTests.run(["python3", "\(EC2ClientTests.clients)/s3_boto3.py"], environment: environment)
         let summary = result.output.split(separator: "\n").last { $0.hasPrefix("AREAS ") }.map { String($0.dropFirst("AREAS ".count)) } ?? "{}"
         let areas = (try? JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: String]) ?? [:]
         let log = (try? String(contentsOfFile: server.log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? ""
-        return Boto3Run(output: result.output, serveLog: log, areas: areas)
+        return Boto3Run(output: result.output, serveLog: log, areas: areas, describedZeta: described.stdout)
     }
 
-    @Test("boto3, by area: buckets, objects, listing, conditions, multipart, copy, tagging, checksums, presigned URLs, isolation, hostile keys, errors", arguments: [
-        "buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "keys", "errors",
+    @Test("boto3, by area: buckets, objects, listing, conditions, multipart, copy, tagging, checksums, presigned URLs, isolation, object quota, hostile keys, errors", arguments: [
+        "buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "quota", "keys", "errors",
     ])
     func boto3(area: String) async throws {
         let run = try await Self.boto3Run.value
         let result = run.areas[area] ?? "not run: the script stopped before it (\(run.areas.isEmpty ? "no summary" : "an earlier area failed"))"
         #expect(result == "passed", "boto3 \(area): \(result)\n\(run.output.suffix(2000))\n--- serve log:\n\(run.serveLog)")
+    }
+
+    @Test("describe project shows quotas.objectGigabytes")
+    func describeShowsObjectQuota() async throws {
+        let run = try await Self.boto3Run.value
+        #expect(run.describedZeta.contains("objectGigabytes: 0"), "\(run.describedZeta)")
     }
 
     @Test("awscli: mb, a 200 MiB cp (multipart), sync, ls, a byte-for-byte download, rb of a full bucket, rm, rb")

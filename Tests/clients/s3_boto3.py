@@ -2,7 +2,7 @@
 conditions, checksums, presigned URLs, isolation and error codes.
 
 Environment: S3_URL, alice's keys (acme) as AWS_*, bob's (acme, developer) as BOB_*, carol's
-(zeta) as CAROL_*, DATA_DIR (the server's data directory). Prints one line per check, then
+(zeta, whose quotas.objectGigabytes is 0) as CAROL_*, DATA_DIR (the server's data directory). Prints one line per check, then
 `AREAS {json}` as ec2_boto3.py does.
 """
 import base64
@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 URL = os.environ["S3_URL"]
 DATA = os.environ["DATA_DIR"]
-AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "keys", "errors"]
+AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "quota", "keys", "errors"]
 results = {name: "not run: an earlier area failed" for name in AREAS}
 current = None
 checks = 0
@@ -329,6 +329,25 @@ wrong_secret = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_acce
 check(error(wrong_secret.list_buckets) == ("SignatureDoesNotMatch", 403), "a wrong secret is SignatureDoesNotMatch (403)")
 unknown = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_access_key_id="AKIANOTAKEY", aws_secret_access_key="x" * 40)
 check(error(unknown.list_buckets) == ("InvalidAccessKeyId", 403), "an unknown key is InvalidAccessKeyId (403)")
+
+area("quota")
+carol.create_bucket(Bucket="zeta-data")
+stored_files = lambda: sorted(name for root, dirs, names in os.walk(os.path.join(DATA, "objects", "data")) for name in names)
+files_before = stored_files()
+check(error(carol.put_object, Bucket="zeta-data", Key="one-byte", Body=b"x") == ("QuotaExceeded", 403), "past quotas.objectGigabytes a PutObject is QuotaExceeded (403), as Ceph RGW answers")
+check(error(carol.get_object, Bucket="zeta-data", Key="one-byte")[0] == "NoSuchKey" and stored_files() == files_before, "and stores no object and leaves no file")
+carol.put_object(Bucket="zeta-data", Key="empty", Body=b"")
+check(carol.head_object(Bucket="zeta-data", Key="empty")["ContentLength"] == 0, "an empty object adds nothing and is stored")
+files_before = stored_files()
+zeta_upload = carol.create_multipart_upload(Bucket="zeta-data", Key="parts")["UploadId"]
+check(error(carol.upload_part, Bucket="zeta-data", Key="parts", UploadId=zeta_upload, PartNumber=1, Body=b"part") == ("QuotaExceeded", 403), "an UploadPart past the quota is QuotaExceeded (parts count)")
+check(carol.list_parts(Bucket="zeta-data", Key="parts", UploadId=zeta_upload).get("Parts", []) == [], "and records no part")
+check(stored_files() == files_before, f"and leaves no file ({len(stored_files())} files, {len(files_before)} before)")
+empty_part = carol.upload_part(Bucket="zeta-data", Key="parts", UploadId=zeta_upload, PartNumber=1, Body=b"")["ETag"]
+carol.complete_multipart_upload(Bucket="zeta-data", Key="parts", UploadId=zeta_upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": empty_part}]})
+check(carol.head_object(Bucket="zeta-data", Key="parts")["ContentLength"] == 0, "completing an upload adds nothing its parts did not")
+check(error(carol.copy_object, Bucket="zeta-data", Key="copy", CopySource={"Bucket": "zeta-data", "Key": "empty"}) == (None, 200), "copying an empty object adds nothing")
+check(s3.put_object(Bucket="images", Key="acme-has-room", Body=b"x")["ResponseMetadata"]["HTTPStatusCode"] == 200, "another project's quota is its own")
 
 area("keys")
 hostile = ["../escape", "../../etc/passwd", "/absolute", "%2e%2e/x", "a/../../b", "..", ".", "a//b", "nul\u0000byte", "sp ace", "x" * 1024, "日本語/キー", "\\windows\\path"]

@@ -31,6 +31,7 @@ public struct ProjectSpec: SpecBody {
         validator.range(quotas.addresses, limit, at: [.key("quotas"), .key("addresses")])
         validator.range(quotas.ram, 0...1_000_000_000, at: [.key("quotas"), .key("ram")], unit: " MB")
         validator.range(quotas.securityGroups, limit, at: [.key("quotas"), .key("securityGroups")])
+        validator.range(quotas.objectGigabytes, limit, at: [.key("quotas"), .key("objectGigabytes")], unit: " GiB")
     }
 
     public func references(project: String?) -> [Reference] {
@@ -50,10 +51,13 @@ public struct Quotas: Codable, Sendable, Equatable {
     public var gigabytes: Int?
     public var addresses: Int?
     public var securityGroups: Int?
+    /// Bytes in the project's S3 buckets, in GiB (2³⁰ bytes): objects and the parts of uploads
+    /// in progress. Checked by the object store as it writes (`QuotaExceeded`), not by admission.
+    public var objectGigabytes: Int?
 
     public init(
         instances: Int? = nil, cores: Int? = nil, ram: Int? = nil, volumes: Int? = nil, gigabytes: Int? = nil, addresses: Int? = nil,
-        securityGroups: Int? = nil
+        securityGroups: Int? = nil, objectGigabytes: Int? = nil
     ) {
         self.instances = instances
         self.cores = cores
@@ -62,6 +66,7 @@ public struct Quotas: Codable, Sendable, Equatable {
         self.volumes = volumes
         self.gigabytes = gigabytes
         self.addresses = addresses
+        self.objectGigabytes = objectGigabytes
     }
 
     /// Fills in the quotas not given.
@@ -73,5 +78,6 @@ public struct Quotas: Codable, Sendable, Equatable {
         if volumes == nil { volumes = 10 }
         if gigabytes == nil { gigabytes = 1000 }
         if addresses == nil { addresses = 10 }
+        if objectGigabytes == nil { objectGigabytes = 1000 }
     }
 }
