@@ -9,10 +9,10 @@ import Testing
     static let clients = CLI.repositoryRoot + "/Tests/clients"
 
     /// A server with alice and bob in acme (with its image), carol in zeta; returns the client environment.
-    static func cloud() async throws -> (CLI, Server, [String: String]) {
+    static func cloud(serverArguments: [String] = []) async throws -> (CLI, Server, [String: String]) {
         let cli = try CLI()
         let examples = try cli.copyExamples()
-        let server = try Server(cli: cli, arguments: ["--api-port", "0"])
+        let server = try Server(cli: cli, arguments: ["--api-port", "0"] + serverArguments)
         _ = try await server.url(cli: cli)
         let deadline = ContinuousClock.now + .seconds(30)
         var ec2URL: String?

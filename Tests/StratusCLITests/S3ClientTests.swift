@@ -4,9 +4,12 @@ import Testing
 
 /// The S3 API with unmodified real clients (boto3, awscli) against a live `stratus serve`.
 @Suite(.serialized) struct S3ClientTests {
+    /// The domain of virtual-host-style requests the boto3 run's server answers (`--s3-domain`).
+    static let domain = "s3.stratus.test"
+
     /// The EC2 tests' cloud (alice and bob in acme, carol in zeta), plus S3_URL and DATA_DIR.
-    static func cloud() async throws -> (CLI, Server, [String: String]) {
-        let (cli, server, environment) = try await EC2ClientTests.cloud()
+    static func cloud(serverArguments: [String] = []) async throws -> (CLI, Server, [String: String]) {
+        let (cli, server, environment) = try await EC2ClientTests.cloud(serverArguments: serverArguments)
         var merged = environment
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, merged["S3_URL"] == nil {
@@ -30,15 +33,17 @@ import Testing
         var describedZeta: String
     }
 
-    /// One server for every boto3 area; zeta's object quota is 0, so each
+    /// One server (with `--s3-domain`) for every boto3 area; zeta's object quota is 0, so each
     /// write of a byte to its buckets is refused.
     static let boto3Run = Task<Boto3Run, any Error> {
-        let (cli, server, environment) = try await cloud()
+        let (cli, server, base) = try await cloud(serverArguments: ["--s3-domain", domain])
         defer { server.kill(SIGINT) }
         try cli.write("zeta-quota.yaml", "apiVersion: stratus/v1\nkind: Project\nmetadata: {name: zeta}\nspec: {manager: carol, quotas: {objectGigabytes: 0}}\n")
         let quota = try await cli.run("apply", "-f", "zeta-quota.yaml")
         #expect(quota.status == 0, "\(quota.stdout)\(quota.stderr)")
         let described = try await cli.run("describe", "project", "zeta")
+        var environment = base
+        environment["S3_DOMAIN"] = domain
         let result = try await EC2ClientTests.run(["python3", "\(EC2ClientTests.clients)/s3_boto3.py"], environment: environment)
         let summary = result.output.split(separator: "\n").last { $0.hasPrefix("AREAS ") }.map { String($0.dropFirst("AREAS ".count)) } ?? "{}"
         let areas = (try? JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: String]) ?? [:]
@@ -46,8 +51,8 @@ import Testing
         return Boto3Run(output: result.output, serveLog: log, areas: areas, describedZeta: described.stdout)
     }
 
-    @Test("boto3, by area: buckets, objects, listing, conditions, multipart, copy, tagging, checksums, presigned URLs, isolation, object quota, hostile keys, errors", arguments: [
-        "buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "quota", "keys", "errors",
+    @Test("boto3, by area: buckets, objects, listing, conditions, multipart, copy, tagging, checksums, presigned URLs, isolation, virtual hosts, object quota, hostile keys, errors", arguments: [
+        "buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "virtual", "quota", "keys", "errors",
     ])
     func boto3(area: String) async throws {
         let run = try await Self.boto3Run.value

@@ -2,7 +2,8 @@
 conditions, checksums, presigned URLs, isolation and error codes.
 
 Environment: S3_URL, alice's keys (acme) as AWS_*, bob's (acme, developer) as BOB_*, carol's
-(zeta, whose quotas.objectGigabytes is 0) as CAROL_*, DATA_DIR (the server's data directory). Prints one line per check, then
+(zeta, whose quotas.objectGigabytes is 0) as CAROL_*, DATA_DIR (the server's data directory),
+S3_DOMAIN (the server's --s3-domain). Prints one line per check, then
 `AREAS {json}` as ec2_boto3.py does.
 """
 import base64
@@ -11,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import sys
 import urllib.error
 import urllib.parse
@@ -24,7 +26,7 @@ from botocore.exceptions import ClientError
 
 URL = os.environ["S3_URL"]
 DATA = os.environ["DATA_DIR"]
-AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "quota", "keys", "errors"]
+AREAS = ["buckets", "objects", "listing", "conditions", "multipart", "copy", "tagging", "checksums", "presigned", "isolation", "virtual", "quota", "keys", "errors"]
 results = {name: "not run: an earlier area failed" for name in AREAS}
 current = None
 checks = 0
@@ -329,6 +331,57 @@ wrong_secret = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_acce
 check(error(wrong_secret.list_buckets) == ("SignatureDoesNotMatch", 403), "a wrong secret is SignatureDoesNotMatch (403)")
 unknown = boto3.client("s3", endpoint_url=URL, region_name="nova", aws_access_key_id="AKIANOTAKEY", aws_secret_access_key="x" * 40)
 check(error(unknown.list_buckets) == ("InvalidAccessKeyId", 403), "an unknown key is InvalidAccessKeyId (403)")
+
+area("virtual")
+# bucket.DOMAIN must reach the server: nothing here resolves *.DOMAIN (glibc leaves even
+# *.localhost to DNS), so this process's resolver maps DOMAIN and its subdomains to 127.0.0.1.
+# Everything else is boto3's own: the URL it builds, the Host header it sends and signs.
+DOMAIN = os.environ["S3_DOMAIN"]
+PORT = urllib.parse.urlsplit(URL).port
+system_getaddrinfo = socket.getaddrinfo
+
+
+def loopback_for_domain(host, *args, **kwargs):
+    if isinstance(host, str) and (host == DOMAIN or host.endswith("." + DOMAIN)):
+        host = "127.0.0.1"
+    return system_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = loopback_for_domain
+
+
+def virtual_client(prefix="AWS"):
+    return boto3.client("s3", endpoint_url=f"http://{DOMAIN}:{PORT}", region_name="nova",
+                        aws_access_key_id=os.environ[f"{prefix}_ACCESS_KEY_ID"], aws_secret_access_key=os.environ[f"{prefix}_SECRET_ACCESS_KEY"],
+                        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "virtual"}))
+
+
+vhost = virtual_client()
+sent = []
+vhost.meta.events.register("before-send.s3", lambda request, **kwargs: sent.append(request.url))
+got = vhost.get_object(Bucket="images", Key="docs/readme.txt")["Body"].read()
+check(sent[-1] == f"http://images.{DOMAIN}:{PORT}/docs/readme.txt", f"boto3 (addressing_style virtual) names the bucket in the host: {sent[-1]}")
+check(got == b"second", "and the server reads the bucket from the Host header (path-style, /docs/… would be bucket docs)")
+vhost.put_object(Bucket="images", Key="vhost/put", Body=b"virtual", Tagging="via=vhost")
+check(s3.get_object(Bucket="images", Key="vhost/put")["Body"].read() == b"virtual", "a virtual-host PUT, signed for images.DOMAIN, is the path-style object")
+check(tag_set("images", "vhost/put") == {"via": "vhost"}, "sub-resources and headers work the same way")
+check([o["Key"] for o in vhost.list_objects_v2(Bucket="images", Prefix="vhost/")["Contents"]] == ["vhost/put"], "ListObjectsV2 on the bucket's host")
+check("images" in [b["Name"] for b in vhost.list_buckets()["Buckets"]], "the bare domain is the service: ListBuckets")
+check(error(vhost.get_object, Bucket="no-such-bucket", Key="x") == ("NoSuchBucket", 404), "an unknown bucket's host is NoSuchBucket")
+check(error(virtual_client("CAROL").get_object, Bucket="images", Key="docs/readme.txt") == ("AccessDenied", 403), "another project's bucket is AccessDenied by host too")
+presigned = vhost.generate_presigned_url("get_object", Params={"Bucket": "images", "Key": "docs/readme.txt"}, ExpiresIn=60)
+check(presigned.startswith(f"http://images.{DOMAIN}:{PORT}/") and urllib.request.urlopen(presigned).read() == b"second", "a virtual-host presigned URL")
+
+
+def anonymous_status(host, path):
+    try:
+        return urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", headers={"Host": host})).status
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode().split("<Code>")[1].split("</Code>")[0]
+
+
+check(anonymous_status(f"images.{DOMAIN}:{PORT}", "/docs/readme.txt") == (403, "AccessDenied"), "an unsigned GET on images.DOMAIN reaches the private bucket images (403)")
+check(anonymous_status(f"images.elsewhere.test:{PORT}", "/docs/readme.txt") == (404, "NoSuchBucket"), "a host outside DOMAIN is path-style: bucket docs (404)")
 
 area("quota")
 carol.create_bucket(Bucket="zeta-data")
