@@ -85,6 +85,21 @@ def rclone(args, work):
         server.wait()
 
 
+def weed_port():
+    """A free port whose +10000 (SeaweedFS's gRPC port for it) is free and valid too."""
+    import random
+    while True:
+        port = random.randint(20000, 30000)
+        try:
+            for candidate in (port, port + 10000):
+                probe = socket.socket()
+                probe.bind(("127.0.0.1", candidate))
+                probe.close()
+            return port
+        except OSError:
+            continue
+
+
 def seaweedfs(args, work):
     root = os.path.join(work, "seaweedfs")
     os.makedirs(root)
@@ -92,7 +107,7 @@ def seaweedfs(args, work):
     with open(config, "w") as f:
         json.dump({"identities": [{"name": "bench", "credentials": [{"accessKey": ACCESS, "secretKey": SECRET}],
                                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, f)
-    s3, master, volume, filer = free_port(), free_port(), free_port(), free_port()
+    s3, master, volume, filer = weed_port(), weed_port(), weed_port(), weed_port()
     log = open(os.path.join(work, "seaweedfs.log"), "w")
     server = subprocess.Popen(["weed", "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={master}", f"-volume.port={volume}",
                                f"-filer.port={filer}", "-s3", f"-s3.port={s3}", f"-s3.config={config}", "-master.volumeSizeLimitMB=1024"],

@@ -34,6 +34,7 @@ public struct ObjectLocator: Sendable {
             return .missing("\(location) does not exist yet; upload it: aws --endpoint-url \"$S3_URL\" s3 cp FILE \(location)")
         }
         guard let md5 = object.md5 else { return .missing("\(location) has no recorded checksum; upload it again") }
+        guard !object.file.isEmpty else { return .missing("\(location) is \(object.size) bytes, too small to be a disk, kernel or ramdisk") }
         return .object(ImageObject(path: object.path(dataDirectory: dataDirectory), size: object.size, md5: md5))
     }
 

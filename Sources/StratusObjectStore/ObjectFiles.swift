@@ -30,6 +30,18 @@ struct ObjectFiles: Sendable {
 
     func newTemporary() -> String { temporary + "/" + UUID().uuidString.lowercased() }
 
+    /// A body received in memory, written to a temporary file and synced (a part, a copy).
+    func materialize(_ received: ReceivedBody) async throws -> ReceivedBody {
+        guard let data = received.data else { return received }
+        let path = newTemporary()
+        let once = AsyncStream<ByteBuffer> { continuation in
+            continuation.yield(ByteBuffer(bytes: data))
+            continuation.finish()
+        }
+        let file = try await BodyReceiver.receive(once, to: path, chunked: nil, checksums: [], sha256: false, limit: Int64.max)
+        return ReceivedBody(temporaryPath: file.temporaryPath, size: received.size, md5: received.md5, sha256: received.sha256, checksums: received.checksums, trailers: received.trailers)
+    }
+
     /// Moves a complete temporary file into place and returns its stored name.
     func commit(_ temporaryPath: String) throws -> String {
         let name = UUID().uuidString.lowercased()
@@ -88,7 +100,9 @@ struct ObjectFiles: Sendable {
 
 /// What a body turned out to be once it is on disk.
 struct ReceivedBody {
+    /// The temporary file, or "" for a body kept in memory (`data`).
     let temporaryPath: String
+    var data: Data? = nil
     let size: Int64
     let md5: Data
     let sha256: Data?
@@ -115,6 +129,36 @@ enum BodyReceiver {
         pool.start()
         return pool
     }()
+
+    /// A body of at most `limit` bytes, kept in memory and digested as `receive` does (a small
+    /// object stored in its row).
+    static func receiveInMemory<Body: AsyncSequence>(
+        _ body: Body, chunked: AWSChunkedDecoder?, checksums algorithms: Set<ChecksumAlgorithm>, sha256 wantSHA256: Bool, limit: Int64
+    ) async throws -> ReceivedBody where Body.Element == ByteBuffer {
+        var md5 = Insecure.MD5()
+        var sha256 = SHA256()
+        var running = algorithms.map(RunningChecksum.init)
+        var data = Data()
+        var decoder = chunked
+        func take(_ bytes: UnsafeRawBufferPointer) throws {
+            guard Int64(data.count + bytes.count) <= limit else {
+                throw S3Error.incompleteBody("the body is longer than its declared length")
+            }
+            md5.update(bufferPointer: bytes)
+            if wantSHA256 { sha256.update(bufferPointer: bytes) }
+            for index in running.indices { running[index].update(bytes) }
+            data.append(contentsOf: bytes)
+        }
+        for try await buffer in body {
+            if decoder != nil { try decoder!.feed(buffer, emit: take) } else { try buffer.withUnsafeReadableBytes(take) }
+        }
+        try decoder?.finish()
+        var sums: [ChecksumAlgorithm: String] = [:]
+        for sum in running { sums[sum.algorithm] = sum.finish() }
+        return ReceivedBody(
+            temporaryPath: "", data: data, size: Int64(data.count), md5: Data(md5.finalize()), sha256: wantSHA256 ? Data(sha256.finalize()) : nil,
+            checksums: sums, trailers: decoder?.trailers ?? [:])
+    }
 
     static func receive<Body: AsyncSequence>(
         _ body: Body, to path: String, chunked: AWSChunkedDecoder?, checksums algorithms: Set<ChecksumAlgorithm>, sha256 wantSHA256: Bool, limit: Int64

@@ -42,7 +42,7 @@ extension S3API {
                 guard let parsed = try HTTPRange.parse(header, size: source.size) else { throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy") }
                 range = parsed
             }
-            received = try await copyBytes(source.file, range: range)
+            received = try await files.materialize(try await copyBytes(source, range: range))
             copied = true
         } else {
             received = try await receive(request, auth)

@@ -30,7 +30,18 @@ extension S3API {
 
     /// Streams the request's body to a temporary file and checks it against every digest the
     /// client declared (x-amz-content-sha256, Content-MD5, x-amz-checksum-*, trailers).
-    func receive(_ request: Request, _ auth: Auth, limit: Int64 = S3API.maximumPut) async throws -> ReceivedBody {
+    /// Bodies up to this size are kept in memory and stored in the object's row.
+    static let inlineLimit: Int64 = 64 << 10
+
+    /// The declared length of the object's bytes (aws-chunked framing aside), if any.
+    static func declaredLength(_ request: Request) -> Int64? {
+        if let decoded = request.headers[.init("x-amz-decoded-content-length")!].flatMap(Int64.init) { return decoded }
+        if request.headers[.contentEncoding]?.contains("aws-chunked") == true { return nil }
+        return request.headers[.contentLength].flatMap(Int64.init)
+    }
+
+    /// - Parameter inline: keep a body of at most `inlineLimit` declared bytes in memory.
+    func receive(_ request: Request, _ auth: Auth, limit: Int64 = S3API.maximumPut, inline: Bool = false) async throws -> ReceivedBody {
         let content = request.headers[.init("x-amz-content-sha256")!]
         var decoder: AWSChunkedDecoder?
         switch content {
@@ -54,7 +65,12 @@ extension S3API {
             }
             algorithms.insert(algorithm)
         }
-        let received = try await BodyReceiver.receive(request.body, to: files.newTemporary(), chunked: decoder, checksums: algorithms, sha256: wantSHA256, limit: limit)
+        let received: ReceivedBody
+        if inline, let length = Self.declaredLength(request), length <= Self.inlineLimit {
+            received = try await BodyReceiver.receiveInMemory(request.body, chunked: decoder, checksums: algorithms, sha256: wantSHA256, limit: length)
+        } else {
+            received = try await BodyReceiver.receive(request.body, to: files.newTemporary(), chunked: decoder, checksums: algorithms, sha256: wantSHA256, limit: limit)
+        }
         do {
             if let content, wantSHA256, let sha256 = received.sha256, AWSEncoding.hex(sha256) != content.lowercased() {
                 throw S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
@@ -111,18 +127,22 @@ extension S3API {
     func putObject(_ bucketName: String, _ key: String, _ auth: Auth, _ request: Request, _ context: S3RequestContext) async throws -> Response {
         _ = try bucketRecord(bucketName, try signed(auth?.principal), .write)
         let tags = try ObjectTags.header(request) ?? [:]
-        let received = try await receive(request, auth)
-        let file: String
-        do { file = try files.commit(received.temporaryPath) } catch {
-            unlink(received.temporaryPath)
-            throw error
+        let received = try await receive(request, auth, inline: true)
+        // A small object lives in its row; a larger one in a file, moved into place now.
+        var file = ""
+        if received.data == nil {
+            do { file = try files.commit(received.temporaryPath) } catch {
+                unlink(received.temporaryPath)
+                throw error
+            }
         }
         let etag = Self.etag(received.md5)
         let record = ObjectRecord(
             bucket: bucketName, key: key, file: file, size: received.size, etag: etag, lastModified: Timestamp.string(Date()),
-            headers: Self.objectHeaders(request), checksums: Self.declaredChecksums(received, request), md5: AWSEncoding.hex(received.md5), tags: tags)
+            headers: Self.objectHeaders(request), checksums: Self.declaredChecksums(received, request), md5: AWSEncoding.hex(received.md5), tags: tags,
+            data: received.data)
         let outcome: (written: Bool, replaced: String?)
-        do { outcome = try store.putObject(record, condition: Self.writeCondition(request)) } catch {
+        do { outcome = try await committer.put(record, condition: Self.writeCondition(request)) } catch {
             files.remove(file)
             throw error
         }
@@ -190,6 +210,9 @@ extension S3API {
         }
         if head || object.size == 0 { return Response(status: status, headers: headers) }
         let span = range.map { Int($0.lowerBound)...Int($0.upperBound) } ?? 0...Int(object.size - 1)
+        if let data = object.data {
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data[data.startIndex + span.lowerBound...data.startIndex + span.upperBound])))
+        }
         if span.count <= Self.smallObject {
             // One pread from the page cache costs less than a hop to NIO's file thread pool.
             return Response(status: status, headers: headers, body: .init(byteBuffer: try files.read(object.file, span)))
@@ -245,9 +268,18 @@ extension S3API {
         return object
     }
 
-    /// Copies `range` of a stored file to a new temporary file (fsynced), returning its path, size and MD5.
-    func copyBytes(_ file: String, range: ClosedRange<Int64>?) async throws -> ReceivedBody {
-        let chunks = try FileChunks(path: files.path(file), range: range)
+    /// Copies `range` of an object's bytes: a file's to a new temporary file (fsynced), a small
+    /// object's (kept in its row) in memory. Returns the copy with its size and MD5.
+    func copyBytes(_ source: ObjectRecord, range: ClosedRange<Int64>?) async throws -> ReceivedBody {
+        if let data = source.data {
+            let slice = range.map { data[data.startIndex + Int($0.lowerBound)...data.startIndex + Int($0.upperBound)] } ?? data[...]
+            let once = AsyncStream<ByteBuffer> { continuation in
+                continuation.yield(ByteBuffer(bytes: slice))
+                continuation.finish()
+            }
+            return try await BodyReceiver.receiveInMemory(once, chunked: nil, checksums: [], sha256: false, limit: Int64(slice.count))
+        }
+        let chunks = try FileChunks(path: files.path(source.file), range: range)
         return try await BodyReceiver.receive(chunks, to: files.newTemporary(), chunked: nil, checksums: [], sha256: false, limit: Self.maximumPut)
     }
 
@@ -264,19 +296,21 @@ extension S3API {
         if source.bucket == bucketName, source.key == key, directive == "COPY" {
             throw S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         }
-        let copied = try await copyBytes(source.file, range: nil)
-        let file: String
-        do { file = try files.commit(copied.temporaryPath) } catch {
-            unlink(copied.temporaryPath)
-            throw error
+        let copied = try await copyBytes(source, range: nil)
+        var file = ""
+        if copied.data == nil {
+            do { file = try files.commit(copied.temporaryPath) } catch {
+                unlink(copied.temporaryPath)
+                throw error
+            }
         }
         let now = Timestamp.string(Date())
         let record = ObjectRecord(
             bucket: bucketName, key: key, file: file, size: copied.size, etag: Self.etag(copied.md5), lastModified: now,
             headers: directive == "REPLACE" ? Self.objectHeaders(request) : source.headers, checksums: source.checksums, md5: AWSEncoding.hex(copied.md5),
-            tags: tags)
+            tags: tags, data: copied.data)
         let outcome: (written: Bool, replaced: String?)
-        do { outcome = try store.putObject(record, condition: Self.writeCondition(request)) } catch {
+        do { outcome = try await committer.put(record, condition: Self.writeCondition(request)) } catch {
             files.remove(file)
             throw error
         }

@@ -16,6 +16,7 @@ import StratusStore
 public struct S3API: Sendable {
     let store: Store
     let files: ObjectFiles
+    let committer: ObjectCommitter
     let authenticator: Authenticator
     let region: String
     /// The domain of virtual-host-style requests (`s3.example.com`: `bucket.s3.example.com`).
@@ -28,6 +29,7 @@ public struct S3API: Sendable {
     public init(store: Store, dataDirectory: String, region: String = "nova", domain: String? = nil, logger: Logger = Logger(label: "stratus.s3")) throws {
         self.store = store
         self.files = try ObjectFiles(dataDirectory: dataDirectory)
+        self.committer = ObjectCommitter(store: store)
         self.authenticator = Authenticator(store: store, service: .s3, scope: ("s3", [region]))
         self.region = region
         self.domain = domain?.lowercased()

@@ -247,6 +247,11 @@ extension Store {
                 try db.execute(sql: "UPDATE resource SET spec = ?, specHash = ? WHERE id = ?", arguments: [text, CanonicalJSON.sha256(Data(text.utf8)), id])
             }
         }
+        migrator.registerMigration("v14-inline-objects") { db in
+            // Small objects' bytes in the store: a PUT of a few KB then costs one group commit, not a
+            // file and its sync. A table of their own, so listings scan metadata only.
+            try db.execute(sql: "CREATE TABLE objectData (bucket TEXT NOT NULL, key BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY (bucket, key)) WITHOUT ROWID")
+        }
         return migrator
     }
 }

@@ -28,11 +28,15 @@ public struct ObjectRecord: Sendable, Equatable {
     public var md5: String?
     /// The object's tags (S3 object tagging: at most 10, unique keys).
     public var tags: [String: String]
+    /// A small object's bytes, kept in the store (its `file` is then empty): no file to create and
+    /// sync, and the store's commit makes it durable.
+    public var data: Data?
 
     public init(
         bucket: String, key: String, file: String, size: Int64, etag: String, lastModified: String, headers: [String: String], checksums: [String: String],
-        md5: String? = nil, tags: [String: String] = [:]
+        md5: String? = nil, tags: [String: String] = [:], data: Data? = nil
     ) {
+        self.data = data
         self.bucket = bucket
         self.key = key
         self.file = file
@@ -175,10 +179,27 @@ extension Store {
     }
 
     static func object(_ row: Row) -> ObjectRecord {
-        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]), md5: row[8], tags: dictionary(row[9]))
+        ObjectRecord(bucket: row[0], key: key(row[1]), file: row[2], size: row[3], etag: row[4], lastModified: row[5], headers: dictionary(row[6]), checksums: dictionary(row[7]), md5: row[8], tags: dictionary(row[9]), data: row[10])
     }
 
     static let objectColumns = "bucket, key, file, size, etag, lastModified, headers, checksums, md5, tags"
+
+    /// An object's row with its inline bytes, if it has some (`objectData`: apart, so listings
+    /// scan metadata only).
+    static let selectObject = """
+        SELECT o.bucket, o.key, o.file, o.size, o.etag, o.lastModified, o.headers, o.checksums, o.md5, o.tags, d.data
+        FROM object o LEFT JOIN objectData d ON d.bucket = o.bucket AND d.key = o.key
+        """
+
+    /// Records an object's row and its inline bytes (or removes bytes a file now replaces).
+    static func writeObject(_ db: Database, _ object: ObjectRecord) throws {
+        try db.cachedStatement(sql: upsertObject).execute(arguments: objectArguments(object))
+        if let data = object.data {
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO objectData (bucket, key, data) VALUES (?, ?, ?)").execute(arguments: [object.bucket, keyValue(object.key), data])
+        } else {
+            try db.cachedStatement(sql: "DELETE FROM objectData WHERE bucket = ? AND key = ?").execute(arguments: [object.bucket, keyValue(object.key)])
+        }
+    }
 
     /// Writes an object's row, replacing one of the same key with an UPDATE (which the usage
     /// triggers see; REPLACE's implicit delete fires none).
@@ -195,7 +216,7 @@ extension Store {
 
     public func object(bucket: String, key: String) throws -> ObjectRecord? {
         try writer.read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.objectColumns) FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)]).map(Self.object)
+            try Row.fetchOne(db.cachedStatement(sql: Self.selectObject + " WHERE o.bucket = ? AND o.key = ?"), arguments: [bucket, Self.keyValue(key)]).map(Self.object)
         }
     }
 
@@ -205,7 +226,7 @@ extension Store {
             let found = try Row.fetchOne(db.cachedStatement(sql: "SELECT name, project, createdAt, public FROM bucket WHERE name = ?"), arguments: [bucket])
                 .map { BucketRecord(name: $0[0], project: $0[1], createdAt: $0[2], isPublic: $0[3]) }
             guard found != nil else { return (nil, nil) }
-            let object = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.objectColumns) FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)]).map(Self.object)
+            let object = try Row.fetchOne(db.cachedStatement(sql: Self.selectObject + " WHERE o.bucket = ? AND o.key = ?"), arguments: [bucket, Self.keyValue(key)]).map(Self.object)
             return (found, object)
         }
     }
@@ -251,8 +272,35 @@ extension Store {
             let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag, size FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
             if let condition, !condition(current?[1]) { return (false, nil) }
             try Self.checkObjectQuota(db, bucket: object.bucket, adding: object.size - (current?[2] ?? 0))
-            try db.cachedStatement(sql: Self.upsertObject).execute(arguments: Self.objectArguments(object))
+            try Self.writeObject(db, object)
             return (true, current?[0])
+        }
+    }
+
+    /// Records several objects in one transaction, one commit for all (group commit): each as
+    /// `putObject` records it, in order, inside a savepoint of its own, so one refused (its
+    /// condition, the quota) changes nothing and the others still commit.
+    public func putObjects(_ batch: [(object: ObjectRecord, condition: (@Sendable (String?) -> Bool)?)]) throws -> [Result<(written: Bool, replaced: String?), any Error>] {
+        try writer.write { db in
+            var results: [Result<(written: Bool, replaced: String?), any Error>] = []
+            results.reserveCapacity(batch.count)
+            for (object, condition) in batch {
+                var outcome: (written: Bool, replaced: String?) = (false, nil)
+                do {
+                    try db.inSavepoint {
+                        let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag, size FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
+                        if let condition, !condition(current?[1]) { return .commit }
+                        try Self.checkObjectQuota(db, bucket: object.bucket, adding: object.size - (current?[2] ?? 0))
+                        try Self.writeObject(db, object)
+                        outcome = (true, current?[0])
+                        return .commit
+                    }
+                    results.append(.success(outcome))
+                } catch {
+                    results.append(.failure(error))
+                }
+            }
+            return results
         }
     }
 
@@ -269,6 +317,7 @@ extension Store {
         try writer.write { db in
             let file = try String.fetchOne(db.cachedStatement(sql: "SELECT file FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)])
             try db.cachedStatement(sql: "DELETE FROM object WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Self.keyValue(key)])
+            try db.cachedStatement(sql: "DELETE FROM objectData WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Self.keyValue(key)])
             return file
         }
     }
@@ -277,21 +326,21 @@ extension Store {
     /// (after it, unless `inclusive`), in key (UTF-8 byte) order.
     public func objects(bucket: String, prefix: String, start: String?, inclusive: Bool = false, limit: Int) throws -> [ObjectRecord] {
         try writer.read { db in
-            var sql = "SELECT \(Self.objectColumns) FROM object WHERE bucket = ?"
+            var sql = Self.selectObject + " WHERE o.bucket = ?"
             var arguments: [any DatabaseValueConvertible] = [bucket]
             if !prefix.isEmpty {
-                sql += " AND key >= ?"
+                sql += " AND o.key >= ?"
                 arguments.append(Self.keyValue(prefix))
                 if let end = Self.successor(of: prefix) {
-                    sql += " AND key < ?"
+                    sql += " AND o.key < ?"
                     arguments.append(Self.keyValue(end))
                 }
             }
             if let start {
-                sql += inclusive ? " AND key >= ?" : " AND key > ?"
+                sql += inclusive ? " AND o.key >= ?" : " AND o.key > ?"
                 arguments.append(Self.keyValue(start))
             }
-            sql += " ORDER BY key LIMIT ?"
+            sql += " ORDER BY o.key LIMIT ?"
             arguments.append(limit)
             return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(Self.object)
         }
@@ -402,7 +451,7 @@ extension Store {
                 let parts = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM part WHERE upload = ?", arguments: [id]) ?? 0
                 try Self.checkObjectQuota(db, bucket: object.bucket, adding: object.size - parts - (current?[2] ?? 0))
                 if let old: String = current?[0] { files.append(old) }
-                try db.execute(sql: Self.upsertObject, arguments: Self.objectArguments(object))
+                try Self.writeObject(db, object)
                 files.removeAll { $0 == object.file }
             }
             try db.execute(sql: "DELETE FROM part WHERE upload = ?", arguments: [id])
