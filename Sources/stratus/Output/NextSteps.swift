@@ -12,7 +12,7 @@ struct NextSteps {
         let stratus = command
         // Each command's own option (not the root command's), so it goes after the subcommand.
         let data = server.configuration.dataDir == ".stratus" ? "" : " --data-dir \(shellQuoted(server.configuration.dataDir))"
-        var lines = ["stratus serve is ready: resource API \(info.apiURL ?? "?"), EC2 API \(info.ec2URL ?? "?"). Next, in another terminal:"]
+        var lines = ["stratus serve is ready: resource API \(info.apiURL ?? "?"), EC2 API \(info.ec2URL ?? "?"), S3 API \(info.s3URL ?? "?"). Next, in another terminal:"]
         guard let instance = try? exampleInstance(server), !instance.project.isEmpty else {
             lines.append("  \(stratus) apply -f examples/\(data)")
             lines.append("  \(stratus) get instances\(data)")
