@@ -74,6 +74,14 @@ import Testing
         #expect(result.status == 0 && result.output.contains("awscli checks passed"), "\(result.output.suffix(2000))")
     }
 
+    @Test("rclone as a client: mkdir, copy (multipart), lsf, cat, check --download, purge")
+    func rclone() async throws {
+        let (_, server, environment) = try await Self.cloud()
+        defer { server.kill(SIGINT) }
+        let result = try await EC2ClientTests.run(["bash", "\(EC2ClientTests.clients)/s3_rclone.sh"], environment: environment)
+        #expect(result.status == 0 && result.output.contains("rclone checks passed"), "\(result.output.suffix(2000))")
+    }
+
     @Test("SigV2 and s3cmd: boto 2's header signatures and query-string URLs, s3cmd with --signature-v2 and with SigV4")
     func sigV2Clients() async throws {
         let (_, server, environment) = try await Self.cloud()
