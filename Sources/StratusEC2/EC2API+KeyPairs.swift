@@ -46,7 +46,7 @@ extension EC2API {
         let spec = KeyPairSpec(publicKey: key.publicKey + " " + name, user: call.principal.user == "admin" ? nil : call.principal.user)
         var metadata = Self.metadata(ec2Name: name, project: project)
         metadata.annotations[Self.fingerprintAnnotation] = key.fingerprint
-        try write([Resource(metadata: metadata, spec: .keyPair(spec))])
+        try write([Resource(metadata: metadata, spec: .keyPair(spec))], createOnly: Self.duplicateKey(name, resource: metadata.name))
         let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: metadata.name))
         return [
             .text("keyName", name), .text("keyFingerprint", key.fingerprint),
@@ -64,7 +64,9 @@ extension EC2API {
         let line = Data(base64Encoded: material).map { String(decoding: $0, as: UTF8.self) } ?? material
         let publicKey = line.trimmingCharacters(in: .whitespacesAndNewlines)
         do {
-            try write([Resource(metadata: Self.metadata(ec2Name: name, project: project), spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))])
+            let metadata = Self.metadata(ec2Name: name, project: project)
+            try write([Resource(metadata: metadata, spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))],
+                      createOnly: Self.duplicateKey(name, resource: metadata.name))
         } catch let error as EC2Error where error.code == "InvalidParameterValue" {
             throw EC2Error("InvalidKey.Format", "Key is not in valid OpenSSH public key format")
         }
@@ -90,6 +92,12 @@ extension EC2API {
         }
         _ = try store.delete([stored.key], reason: "deleted by \(call.principal.user) through the EC2 API")
         return [.text("return", "true")]
+    }
+
+    /// A create whose resource name is taken (by the same EC2 name, a concurrent create, or
+    /// another key pair that happens to be named so) changes nothing.
+    static func duplicateKey(_ name: String, resource: String) -> EC2Error {
+        EC2Error("InvalidKeyPair.Duplicate", "The keypair '\(name)' already exists\(resource == name ? "" : " (its resource name \(resource) is taken)").")
     }
 
     private func refuseDuplicateKey(_ name: String, project: String) throws {

@@ -43,10 +43,16 @@ extension EC2API {
     /// Admits new or changed resources through the same pipeline as `stratus apply` (rules,
     /// defaults, references, quotas) in one transaction; problems become EC2 errors.
     @discardableResult
-    func write(_ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil, keepCreated: Bool = false) throws -> ApplyPlan {
+    /// - Parameter createOnly: the error when a resource of the write exists already (decided in
+    ///   the write's transaction): a create must never turn into an update of another's resource.
+    func write(_ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil, keepCreated: Bool = false, createOnly: EC2Error? = nil) throws -> ApplyPlan {
         var options = applySet.map { ApplyOptions(applySet: $0, manager: "api") } ?? .api
         options.presetIds = presetIds
         options.keepCreated = keepCreated
+        if let createOnly {
+            // One being deleted may be made again, as on EC2 after a delete.
+            options.authorize = { change in if change.action != .create && !change.notes.contains("deletion cancelled") { throw createOnly } }
+        }
         do {
             return try store.apply(try resources.map { try Admission.document(for: $0) }, options: options)
         } catch let errors as ManifestErrors {

@@ -50,7 +50,8 @@ extension EC2API {
             throw EC2Error("InvalidGroup.Duplicate", "The security group '\(name)' already exists")
         }
         let metadata = Self.metadata(ec2Name: name, project: project)
-        try write([Resource(metadata: metadata, spec: .securityGroup(SecurityGroupSpec(description: description)))])
+        try write([Resource(metadata: metadata, spec: .securityGroup(SecurityGroupSpec(description: description)))],
+                  createOnly: EC2Error("InvalidGroup.Duplicate", "The security group '\(name)' already exists\(metadata.name == name ? "" : " (its resource name \(metadata.name) is taken)")"))
         let stored = try store.get(ResourceKey(kind: .securityGroup, project: project, name: metadata.name))
         return [.text("return", "true"), .text("groupId", stored?.metadata.id ?? "")]
     }

@@ -28,6 +28,7 @@ struct AWSChunkedDecoder {
     private var trailerSignature: String?
     /// How many bytes a header or trailer line may have (a garbled body is refused, not buffered).
     static let maximumLine = 4096
+    static let maximumTrailers = 16
 
     init(signing: ChunkedPayload?) {
         self.signing = signing
@@ -121,6 +122,9 @@ struct AWSChunkedDecoder {
 
     private mutating func trailerLine(_ content: [UInt8]) throws {
         if content.isEmpty {
+            if signing != nil, trailerSignature == nil, !trailers.isEmpty {
+                throw S3Error.signatureMismatch("a signed body's trailer needs x-amz-trailer-signature")
+            }
             if let signing, let claimed = trailerSignature {
                 let text = trailers.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)\n" }.joined()
                 guard AWSEncoding.constantTimeEqual(signing.trailerSignature(previous: previous, trailer: text), claimed.lowercased()) else {
@@ -134,6 +138,12 @@ struct AWSChunkedDecoder {
         guard let colon = text.firstIndex(of: ":") else { throw S3Error.incompleteBody("bad trailer line \"\(text.prefix(80))\"") }
         let name = text[..<colon].lowercased()
         let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        if name == "x-amz-trailer-signature" { trailerSignature = value } else { trailers[name] = value }
+        if name == "x-amz-trailer-signature" {
+            trailerSignature = value
+        } else {
+            // A trailer carries a checksum or two: a stream of lines is refused, not kept.
+            guard trailers.count < Self.maximumTrailers else { throw S3Error.incompleteBody("more than \(Self.maximumTrailers) trailer headers") }
+            trailers[name] = value
+        }
     }
 }

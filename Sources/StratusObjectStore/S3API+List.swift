@@ -37,7 +37,11 @@ extension S3API {
             }
         } else {
             start = call.query["marker"]
-            skipPrefix = !delimiter.isEmpty && start?.hasSuffix(delimiter) == true
+            // Only a marker that is itself a CommonPrefix (its first delimiter after the prefix
+            // ends it) stands for every key under it; a key like `a/` listed under prefix `a/` does not.
+            if let marker = start, !delimiter.isEmpty, marker.hasPrefix(prefix), let found = marker.dropFirst(prefix.count).range(of: delimiter) {
+                skipPrefix = found.upperBound == marker.endIndex
+            }
         }
 
         var contents: [Store.ListedObject] = []

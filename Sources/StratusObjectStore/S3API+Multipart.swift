@@ -98,7 +98,7 @@ extension S3API {
         }
         // The object is the parts' bytes in order, in one new file.
         let concatenated = try await BodyReceiver.receive(
-            PartChunks(paths: parts.map { files.path($0.file) }), to: files.newTemporary(), chunked: nil, checksums: [], sha256: false, limit: Int64.max)
+            PartChunks(paths: parts.map { (files.path($0.file), $0.size) }), to: files.newTemporary(), chunked: nil, checksums: [], sha256: false, limit: Int64.max)
         let file: String
         do { file = try files.commit(concatenated.temporaryPath) } catch {
             unlink(concatenated.temporaryPath)
@@ -146,6 +146,7 @@ extension S3API {
         _ = try upload(bucketName, key, id)
         let marker = call.query["part-number-marker"].flatMap(Int.init) ?? 0
         let maxParts = min(call.query["max-parts"].flatMap(Int.init) ?? 1000, 1000)
+        guard maxParts >= 0 else { throw S3Error.invalidArgument("max-parts must be an integer between 0 and 2147483647") }
         let all = try store.parts(upload: id).filter { $0.number > marker }
         let page = all.prefix(maxParts)
         var body = "<Bucket>\(S3XML.escape(bucketName))</Bucket><Key>\(S3XML.escape(key))</Key><UploadId>\(id)</UploadId><PartNumberMarker>\(marker)</PartNumberMarker>"
@@ -168,13 +169,13 @@ extension S3API {
     }
 }
 
-/// The bytes of several files in order, as 1 MiB buffers.
+/// The bytes of several files in order, as 1 MiB buffers; each must have its recorded size.
 struct PartChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
-    let paths: [String]
+    let paths: [(path: String, size: Int64)]
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        let paths: [String]
+        let paths: [(path: String, size: Int64)]
         var index = 0
         var current: FileChunks.AsyncIterator?
 
@@ -182,8 +183,10 @@ struct PartChunks: AsyncSequence, Sendable {
             while true {
                 if current == nil {
                     guard index < paths.count else { return nil }
-                    current = try FileChunks(path: paths[index], range: nil).makeAsyncIterator()
+                    let part = paths[index]
                     index += 1
+                    guard part.size > 0 else { continue }
+                    current = try FileChunks(path: part.path, range: 0...(part.size - 1)).makeAsyncIterator()
                 }
                 if let buffer = try await current!.next() { return buffer }
                 current = nil

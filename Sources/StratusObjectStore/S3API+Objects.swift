@@ -279,7 +279,14 @@ extension S3API {
             }
             return try await BodyReceiver.receiveInMemory(once, chunked: nil, checksums: [], sha256: false, limit: Int64(slice.count))
         }
-        let chunks = try FileChunks(path: files.path(source.file), range: range)
+        let span = range ?? (source.size > 0 ? 0...(source.size - 1) : nil)
+        guard (span.map { $0.upperBound - $0.lowerBound + 1 } ?? 0) <= Self.maximumPut else {
+            throw S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: \(Self.maximumPut); copy it in parts with UploadPartCopy.")
+        }
+        guard let span else {
+            return try await BodyReceiver.receiveInMemory(AsyncStream { $0.finish() }, chunked: nil, checksums: [], sha256: false, limit: 0)
+        }
+        let chunks = try FileChunks(path: files.path(source.file), range: span)
         return try await BodyReceiver.receive(chunks, to: files.newTemporary(), chunked: nil, checksums: [], sha256: false, limit: Self.maximumPut)
     }
 
@@ -343,7 +350,10 @@ enum HTTPDate {
             return Timestamp.date(text)
         }
         let clock = fields[4].split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3 else { return nil }
+        // A date out of these ranges is no date: the header is ignored, as an unparsable one is.
+        guard clock.count == 3, (1...31).contains(day), (1970...9999).contains(year), (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else {
+            return nil
+        }
         var parts = tm()
         parts.tm_year = Int32(year - 1900)
         parts.tm_mon = Int32(month)
@@ -396,7 +406,9 @@ enum SimpleXML {
         var out = ""
         var index = text.startIndex
         while index < text.endIndex {
-            if text[index] == "&", let semicolon = text[index...].firstIndex(of: ";") {
+            // An entity is at most a few characters: `;` is looked for nearby, never across the
+            // whole text (a body of a million `&` would cost a trillion steps).
+            if text[index] == "&", let semicolon = text[index...].prefix(12).firstIndex(of: ";") {
                 let entity = text[text.index(after: index)..<semicolon]
                 var replacement: String?
                 switch entity {
@@ -423,44 +435,57 @@ enum SimpleXML {
 }
 
 /// A stored file's bytes (or a range of them) as 1 MiB buffers, read as they are consumed.
+/// The file is opened at once (a missing file is an error, not an empty object), closed when
+/// the last iterator goes (whether or not it reached the end), and a read that fails or ends
+/// before the range does is an error, never a short object.
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
-    let path: String
+
+    final class Descriptor: Sendable {
+        let value: Int32
+        init(_ value: Int32) { self.value = value }
+        deinit { close(value) }
+    }
+
+    let descriptor: Descriptor
     let start: Int64
     let end: Int64?
 
     init(path: String, range: ClosedRange<Int64>?) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw S3Error("InternalError", "an object's file is missing", status: 500) }
-        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw S3Error("InternalError", "an object's file cannot be opened (errno \(errno))", status: 500) }
+        descriptor = Descriptor(fd)
         start = range?.lowerBound ?? 0
         end = range.map { $0.upperBound + 1 }
     }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        let descriptor: Int32
+        let descriptor: Descriptor
         var offset: Int64
         let end: Int64?
 
         mutating func next() async throws -> ByteBuffer? {
             let want = Int(Swift.min(Int64(1 << 20), (end ?? Int64.max) - offset))
-            guard want > 0 else {
-                close(descriptor)
-                return nil
-            }
+            guard want > 0 else { return nil }
             var buffer = ByteBufferAllocator().buffer(capacity: want)
-            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
-                Swift.max(0, pread(descriptor, pointer.baseAddress, want, off_t(offset)))
-            }
-            guard read > 0 else {
-                close(descriptor)
+            var result = 0
+            repeat {
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
+                    result = pread(descriptor.value, pointer.baseAddress, want, off_t(offset))
+                    return Swift.max(0, result)
+                }
+            } while result < 0 && errno == EINTR
+            guard result >= 0 else { throw S3Error("InternalError", "reading an object's file failed (errno \(errno))", status: 500) }
+            if result == 0 {
+                if end != nil { throw S3Error("InternalError", "an object's file is shorter than recorded", status: 500) }
                 return nil
             }
-            offset += Int64(read)
+            offset += Int64(result)
             return buffer
         }
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(descriptor: open(path, O_RDONLY | O_CLOEXEC), offset: start, end: end)
+        AsyncIterator(descriptor: descriptor, offset: start, end: end)
     }
 }

@@ -94,6 +94,7 @@ public struct S3API: Sendable {
         case let error as S3Error: return error
         // AWS has no such code; Ceph RGW's (and so what S3 tools already know) is QuotaExceeded, 403.
         case let error as ObjectQuotaExceeded: return S3Error("QuotaExceeded", error.message, status: 403)
+        case let error as ObjectBucketGone: return S3Error.noSuchBucket(error.bucket)
         case let error as StoreError: return S3Error("InvalidRequest", error.message)
         case let error as HTTPError where error.status.code < 500: return S3Error("InvalidRequest", error.body ?? "\(error.status)", status: Int(error.status.code))
         default: return S3Error("InternalError", "We encountered an internal error. Please try again.", status: 500)

@@ -58,6 +58,12 @@ public struct ObjectRecord: Sendable, Equatable {
 }
 
 /// A write to the object store refused because it would take the project past `quotas.objectGigabytes`.
+/// The bucket of a write was deleted while the body arrived: nothing is recorded.
+public struct ObjectBucketGone: Error, Sendable, CustomStringConvertible {
+    public let bucket: String
+    public var description: String { "bucket \(bucket) was deleted while the object was uploaded" }
+}
+
 public struct ObjectQuotaExceeded: Error, Sendable, CustomStringConvertible {
     public let project: String
     /// The quota, GiB.
@@ -380,8 +386,14 @@ extension Store {
     /// Refuses a write that adds `adding` bytes to a bucket when its project's
     /// `quotas.objectGigabytes` would be passed. Runs in the write's transaction, so concurrent
     /// uploads cannot together pass the quota; a write that adds nothing (or frees room) always passes.
+    /// Checks, inside a write's transaction, that the bucket still exists (it may have been
+    /// deleted while the body arrived, and its name taken by another project) and that `adding`
+    /// bytes fit the project's object quota.
     static func checkObjectQuota(_ db: Database, bucket: String, adding: Int64) throws {
-        guard adding > 0, let project = try String.fetchOne(db.cachedStatement(sql: "SELECT project FROM bucket WHERE name = ?"), arguments: [bucket]) else { return }
+        guard let project = try String.fetchOne(db.cachedStatement(sql: "SELECT project FROM bucket WHERE name = ?"), arguments: [bucket]) else {
+            throw ObjectBucketGone(bucket: bucket)
+        }
+        guard adding > 0 else { return }
         let limit = try Int.fetchOne(db.cachedStatement(sql: """
             SELECT json_extract(spec, '$.quotas.objectGigabytes') FROM resource WHERE kind = 'Project' AND project = '' AND name = ?
             """), arguments: [project])

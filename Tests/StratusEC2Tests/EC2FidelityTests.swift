@@ -231,4 +231,35 @@ import Testing
         _ = try store.apply(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(userOnly.utf8))]), options: ApplyOptions(applySet: "p", prune: true, allowMassDelete: true))
         #expect(try store.get(group)?.isTerminating == true)
     }
+
+    @Test("a create never overwrites another resource: an EC2 name equal to another key's or group's resource name is a duplicate, and the first is unchanged")
+    func createNeverOverwrites() async throws {
+        let store = try EC2RouterTests.store()
+        let first = try await Self.send(store, ["Action=CreateKeyPair&KeyName=Alice%20Key&KeyType=ed25519", "Action=CreateSecurityGroup&GroupName=Web%20Servers&GroupDescription=first"])
+        #expect(first.allSatisfy { $0.status == 200 })
+        let pair = try #require(try store.list(kind: .keyPair, project: "acme").first { EC2Name.of($0.metadata) == "Alice Key" })
+        let group = try #require(try store.list(kind: .securityGroup, project: "acme").first { EC2Name.of($0.metadata) == "Web Servers" })
+        let answers = try await Self.send(store, [
+            "Action=CreateKeyPair&KeyName=\(pair.key.name)&KeyType=ed25519",
+            "Action=ImportKeyPair&KeyName=\(pair.key.name)&PublicKeyMaterial=" + "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!,
+            "Action=CreateSecurityGroup&GroupName=\(group.key.name)&GroupDescription=second",
+        ], as: "bob")
+        #expect(answers[0].code == "InvalidKeyPair.Duplicate" && answers[1].code == "InvalidKeyPair.Duplicate", "\(answers.map(\.body))")
+        #expect(answers[2].code == "InvalidGroup.Duplicate" || answers[2].code == "UnauthorizedOperation", "\(answers[2].body)")
+        let after = try #require(try store.get(pair.key))
+        #expect(after.resource.spec == pair.resource.spec && EC2Name.of(after.metadata) == "Alice Key", "the first key pair is unchanged")
+        #expect(try store.get(group.key)?.resource.spec == group.resource.spec)
+    }
+
+    @Test("a project applied again while it is being deleted keeps its default group")
+    func defaultGroupSurvivesRecreate() throws {
+        let store = try Store(writer: DatabaseQueue())
+        let yaml = "apiVersion: stratus/v1\nkind: User\nmetadata: {name: dora}\nspec: {}\n---\napiVersion: stratus/v1\nkind: Project\nmetadata: {name: beta}\nspec: {manager: dora}\n"
+        _ = try store.apply(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(yaml.utf8))]), options: ApplyOptions(applySet: "p"))
+        let group = ResourceKey(kind: .securityGroup, project: "beta", name: Store.defaultGroup)
+        _ = try store.delete([ResourceKey(kind: .project, project: nil, name: "beta")])
+        #expect(try store.get(group)?.isTerminating == true)
+        _ = try store.apply(try ManifestLoader.load([ManifestSource(name: "p.yaml", data: Data(yaml.utf8))]), options: ApplyOptions(applySet: "p"))
+        #expect(try store.get(group)?.isTerminating == false, "the deletion of the project was cancelled, and its group's with it")
+    }
 }

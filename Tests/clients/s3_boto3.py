@@ -461,6 +461,23 @@ tampered.meta.events.register("before-send.s3.PutObject", tamper)
 check(error(tampered.put_object, Bucket="images", Key="tampered", Body=b"original!")[0] in ("XAmzContentSHA256Mismatch", "SignatureDoesNotMatch"), "a body changed after signing is refused")
 check(error(s3.get_object, Bucket="images", Key="tampered")[0] == "NoSuchKey", "and stores nothing")
 
+hostile_date = s3.generate_presigned_url("get_object", Params={"Bucket": "images", "Key": "docs/readme.txt"}, ExpiresIn=60)
+answer = urllib.request.urlopen(urllib.request.Request(hostile_date, headers={"If-Modified-Since": "Tue, 01 Dec 99999999999 14:00:00 GMT"}))
+check(answer.status == 200, "an If-Modified-Since no calendar has is ignored, not a crash")
+upload = s3.create_multipart_upload(Bucket="images", Key="parts")["UploadId"]
+check(error(s3.list_parts, Bucket="images", Key="parts", UploadId=upload, MaxParts=-1)[0] == "InvalidArgument", "a negative max-parts is InvalidArgument, not a crash")
+s3.abort_multipart_upload(Bucket="images", Key="parts", UploadId=upload)
+started = time.time()
+flood = "<Delete><Object><Key>" + "&" * 200_000 + "</Key></Object></Delete>"
+request = botocore.awsrequest.AWSRequest("POST", URL + "/images?delete", data=flood.encode(), headers={"x-amz-content-sha256": hashlib.sha256(flood.encode()).hexdigest()})
+botocore.auth.S3SigV4Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]), "s3", "nova").add_auth(request)
+prepared = request.prepare()
+try:
+    urllib.request.urlopen(urllib.request.Request(prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST"))
+except urllib.error.HTTPError:
+    pass
+check(time.time() - started < 5, f"a DeleteObjects body of 200,000 '&' is answered at once ({time.time() - started:.1f} s)")
+
 area(None)
 print(f"{checks} checks passed")
 finish(0)

@@ -239,7 +239,7 @@ extension Store {
                 }
             }
         }
-        for change in plan.changes where change.action == .create && change.key.kind == .project {
+        for change in plan.changes where change.key.kind == .project && (change.action == .create || change.notes.contains("deletion cancelled")) {
             try Self.insertDefaultGroup(db, project: change.key.name, now: now)
         }
     }

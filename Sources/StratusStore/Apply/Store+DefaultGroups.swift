@@ -16,8 +16,15 @@ extension Store {
     @discardableResult
     static func insertDefaultGroup(_ db: Database, project: String, now: String) throws -> ResourceKey? {
         let key = ResourceKey(kind: .securityGroup, project: project, name: Self.defaultGroup)
-        let exists = try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM resource WHERE kind = ? AND project = ? AND name = ?"), arguments: [key.kind.rawValue, project, key.name])
-        guard exists == nil else { return nil }
+        let existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT deletionTimestamp FROM resource WHERE kind = ? AND project = ? AND name = ?"), arguments: [key.kind.rawValue, project, key.name])
+        if let existing {
+            // A project made again while it (and so its group) was being deleted keeps its group.
+            guard (existing[0] as String?) != nil else { return nil }
+            try db.cachedStatement(sql: "UPDATE resource SET deletionTimestamp = NULL, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?")
+                .execute(arguments: [now, key.kind.rawValue, project, key.name])
+            try record(db, StoredEvent(time: now, key: key, reason: "Updated", message: "kept: project \(project) was made again while it was being deleted"))
+            return key
+        }
         let resource = Resource(metadata: ObjectMeta(name: key.name, project: project), spec: .securityGroup(SecurityGroupSpec(description: "default group")))
         let document = try Admission.document(for: resource, origin: "<project \(project)>")
         try db.cachedStatement(sql: """
