@@ -138,6 +138,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StratusNetwork",
+            dependencies: [
+                "StratusCompute",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CStratusIO"),
         .target(
             name: "StratusObjectStore",
@@ -240,6 +248,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "StratusNetworkTests", dependencies: ["StratusNetwork", "StratusCompute"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusServerTests",

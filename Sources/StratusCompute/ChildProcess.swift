@@ -7,17 +7,17 @@ import Foundation
 /// `FileHandle`'s reads die on EINTR. Every descriptor the server opens is close-on-exec (NIO's
 /// sockets, SQLite, these pipes), so the child inherits only what is set up here. Blocking:
 /// callers run it off the cooperative pool.
-struct ChildProcess {
+public struct ChildProcess: Sendable {
     /// The exit code if it exited; 128 + the signal if a signal ended it, as a shell reports.
-    var status: Int32
-    var output: String
-    var errors: String
+    public var status: Int32
+    public var output: String
+    public var errors: String
 
     /// Runs `tool` (an absolute path) with `arguments`, standard input from /dev/null.
     ///
     /// - Parameter outputFile: where standard output goes instead (created or truncated), for
     ///   binary output; `output` is then empty.
-    static func run(_ tool: String, _ arguments: [String], outputFile: String? = nil) throws -> ChildProcess {
+    public static func run(_ tool: String, _ arguments: [String], outputFile: String? = nil) throws -> ChildProcess {
         let output = try Pipe()
         defer { output.closeRead() }
         let errors = try Pipe()
