@@ -101,3 +101,65 @@ import Testing
         }
     }
 }
+
+/// dnsmasq per bridge, with a client namespace joined to the bridge by a veth (issue 14, part 1).
+@Suite(.serialized) struct DHCPServerTests {
+    @Test("a client on the bridge gets its fixed address and the gateway by DHCP; hosts are reloaded; a dead server is started again; stop leaves nothing")
+    func leaseToAClient() async throws {
+        try await LinuxHostNetworkTests.inNamespace { node in
+            let client = "stratus-cli-\(UUID().uuidString.prefix(8).lowercased())"
+            _ = try ChildProcess.run("/usr/sbin/ip", ["netns", "add", client])
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-dhcp-\(UUID().uuidString)").path
+            let dhcp = try DHCPServer(directory: directory, namespace: node)
+            defer {
+                dhcp.stop(bridge: "br101")
+                _ = try? ChildProcess.run("/usr/sbin/ip", ["netns", "del", client])
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            func ip(_ arguments: String...) throws {
+                let result = try ChildProcess.run("/usr/sbin/ip", arguments)
+                #expect(result.status == 0, "ip \(arguments.joined(separator: " ")): \(result.errors)")
+            }
+            let network = try LinuxHostNetwork(namespace: node)
+            _ = try await network.converge([NetworkIntent(name: "acme/default", bridge: "br101", segment: .vxlan(id: 101, device: "lo"), gateway: "10.0.101.1/24")])
+            try ip("-n", node, "link", "add", "vethc", "type", "veth", "peer", "name", "vethn")
+            try ip("-n", node, "link", "set", "vethc", "netns", client)
+            try ip("-n", node, "link", "set", "vethn", "master", "br101", "up")
+            try ip("-n", client, "link", "set", "vethc", "address", "52:54:00:00:00:42", "up")
+
+            let hosts = [DHCPHost(mac: "52:54:00:00:00:42", ip: "10.0.101.42", hostname: "web-1")]
+            let started = try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: hosts)
+            #expect(started == ["br101: DHCP server started (1 hosts)"], "\(started)")
+            #expect(try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: hosts).isEmpty, "nothing to do when in place")
+
+            // busybox udhcpc in the client namespace; its script records what it was given.
+            let record = "\(directory)/udhcpc.out"
+            let script = "\(directory)/udhcpc.sh"
+            try "#!/bin/sh\necho \"$1 $ip $router\" >> \(record)\n".write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+            let asked = try ChildProcess.run("/usr/sbin/ip", ["netns", "exec", client, "busybox", "udhcpc", "-i", "vethc", "-n", "-q", "-t", "5", "-T", "1", "-s", script])
+            let seen = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
+            #expect(asked.status == 0 && seen.contains("bound 10.0.101.42 10.0.101.1"), "udhcpc: \(asked.errors) \(seen)")
+            #expect(dhcp.leases(bridge: "br101").contains { $0.mac == "52:54:00:00:00:42" && $0.ip == "10.0.101.42" }, "\(dhcp.leases(bridge: "br101"))")
+
+            let more = hosts + [DHCPHost(mac: "52:54:00:00:00:43", ip: "10.0.101.43", hostname: "web-2")]
+            #expect(try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: more) == ["br101: DHCP hosts reloaded (2)"])
+            // The reload really happened: a client with the new host's MAC gets its address.
+            try ip("-n", client, "link", "set", "vethc", "down")
+            try ip("-n", client, "link", "set", "vethc", "address", "52:54:00:00:00:43", "up")
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try ChildProcess.run("/usr/sbin/ip", ["netns", "exec", client, "busybox", "udhcpc", "-i", "vethc", "-n", "-q", "-t", "5", "-T", "1", "-s", script])
+            #expect(((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").contains("bound 10.0.101.43 10.0.101.1"), "after SIGHUP dnsmasq serves the new host")
+            let pid = try #require(dhcp.pid("br101"))
+            kill(pid, SIGKILL)
+            for _ in 0..<50 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: more) == ["br101: DHCP server started (2 hosts)"], "a dead server is started again")
+            let again = try #require(dhcp.pid("br101"))
+            dhcp.stop(bridge: "br101")
+            // Gone, or a zombie left for a PID 1 that does not reap (daemons are not our children).
+            let state = (try? String(contentsOfFile: "/proc/\(again)/stat", encoding: .utf8)).flatMap { $0.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).first }
+            #expect(state == nil || state == "Z", "stop ends the process (state \(state.map(String.init) ?? "gone"))")
+            #expect(dhcp.pid("br101") == nil)
+        }
+    }
+}
