@@ -248,23 +248,8 @@ extension Store {
     /// As `objects(bucket:prefix:start:inclusive:limit:)`, with only what a listing shows.
     public func listing(bucket: String, prefix: String, start: String?, inclusive: Bool = false, limit: Int) throws -> [ListedObject] {
         try writer.read { db in
-            var sql = "SELECT key, size, etag, lastModified FROM object WHERE bucket = ?"
-            var arguments: [any DatabaseValueConvertible] = [bucket]
-            if !prefix.isEmpty {
-                sql += " AND key >= ?"
-                arguments.append(Self.keyValue(prefix))
-                if let end = Self.successor(of: prefix) {
-                    sql += " AND key < ?"
-                    arguments.append(Self.keyValue(end))
-                }
-            }
-            if let start {
-                sql += inclusive ? " AND key >= ?" : " AND key > ?"
-                arguments.append(Self.keyValue(start))
-            }
-            sql += " ORDER BY key LIMIT ?"
-            arguments.append(limit)
-            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map {
+            let (sql, arguments) = Self.keyRange("SELECT key, size, etag, lastModified FROM object WHERE bucket = ?", column: "key", bucket: bucket, prefix: prefix, start: start, inclusive: inclusive, limit: limit)
+            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map {
                 ListedObject(key: Self.key($0[0]), size: $0[1], etag: $0[2], lastModified: $0[3])
             }
         }
@@ -328,28 +313,27 @@ extension Store {
         }
     }
 
-    /// Up to `limit` objects of a bucket whose keys start with `prefix`, from `start` on
-    /// (after it, unless `inclusive`), in key (UTF-8 byte) order.
-    public func objects(bucket: String, prefix: String, start: String?, inclusive: Bool = false, limit: Int) throws -> [ObjectRecord] {
-        try writer.read { db in
-            var sql = Self.selectObject + " WHERE o.bucket = ?"
-            var arguments: [any DatabaseValueConvertible] = [bucket]
-            if !prefix.isEmpty {
-                sql += " AND o.key >= ?"
-                arguments.append(Self.keyValue(prefix))
-                if let end = Self.successor(of: prefix) {
-                    sql += " AND o.key < ?"
-                    arguments.append(Self.keyValue(end))
-                }
+    /// `select` (which names the bucket with `?`) narrowed to the keys that start with `prefix`,
+    /// from `start` on, in key order, at most `limit`: both bounds of the prefix are index
+    /// ranges, so a listing reads only the keys it returns.
+    static func keyRange(_ select: String, column: String, bucket: String, prefix: String, start: String?, inclusive: Bool, limit: Int) -> (String, StatementArguments) {
+        var sql = select
+        var arguments: [any DatabaseValueConvertible] = [bucket]
+        if !prefix.isEmpty {
+            sql += " AND \(column) >= ?"
+            arguments.append(keyValue(prefix))
+            if let end = successor(of: prefix) {
+                sql += " AND \(column) < ?"
+                arguments.append(keyValue(end))
             }
-            if let start {
-                sql += inclusive ? " AND o.key >= ?" : " AND o.key > ?"
-                arguments.append(Self.keyValue(start))
-            }
-            sql += " ORDER BY o.key LIMIT ?"
-            arguments.append(limit)
-            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(Self.object)
         }
+        if let start {
+            sql += inclusive ? " AND \(column) >= ?" : " AND \(column) > ?"
+            arguments.append(keyValue(start))
+        }
+        sql += " ORDER BY \(column) LIMIT ?"
+        arguments.append(limit)
+        return (sql, StatementArguments(arguments))
     }
 
     /// The least string greater than every string that starts with `prefix` (its last scalar

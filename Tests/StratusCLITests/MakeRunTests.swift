@@ -53,6 +53,16 @@ import Testing
         }
     }
 
+    /// Stops a serve that ran embedded QEMU guests: SIGTERM (serve stops its guests on the way
+    /// out), then any QEMU process still naming the data directory is killed by PID and reported.
+    static func stopEmbedded(_ server: Server, _ cli: CLI) {
+        server.kill(SIGTERM)
+        let left = qemuProcesses(naming: cli.dataDirectory)
+        for pid in left { kill(pid, SIGKILL) }
+        #expect(left.isEmpty, "QEMU processes left after serve stopped: \(left)")
+        if let alias = EmbeddedQEMU.alias(of: "\(cli.dataDirectory)/libvirt") { try? FileManager.default.removeItem(atPath: alias) }
+    }
+
     @Test("make run's start-up boots web-1 on real QEMU: its console shows the kernel's boot, the banner and a login prompt; the three printed next steps work; no Unschedulable warning")
     func makeRun() async throws {
         let image: TinyImage
@@ -95,12 +105,7 @@ import Testing
         func stop() {
             guard !stopped else { return }
             stopped = true
-            server.kill(SIGTERM)
-            // serve stops its embedded guests on the way out; anything left is stopped here, by PID, and reported.
-            let left = Self.qemuProcesses(naming: cli.dataDirectory)
-            for pid in left { kill(pid, SIGKILL) }
-            #expect(left.isEmpty, "QEMU processes left after serve stopped: \(left)")
-            if let alias = EmbeddedQEMU.alias(of: "\(cli.dataDirectory)/libvirt") { try? FileManager.default.removeItem(atPath: alias) }
+            Self.stopEmbedded(server, cli)
         }
         do {
             try await scenario()

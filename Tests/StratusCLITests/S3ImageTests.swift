@@ -23,11 +23,7 @@ import Testing
         func stop() {
             guard !stopped else { return }
             stopped = true
-            server.kill(SIGTERM)
-            let left = MakeRunTests.qemuProcesses(naming: cli.dataDirectory)
-            for pid in left { kill(pid, SIGKILL) }
-            #expect(left.isEmpty, "QEMU processes left after serve stopped: \(left)")
-            if let alias = EmbeddedQEMU.alias(of: "\(cli.dataDirectory)/libvirt") { try? FileManager.default.removeItem(atPath: alias) }
+            MakeRunTests.stopEmbedded(server, cli)
         }
         do {
             try await scenario()
