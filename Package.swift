@@ -93,6 +93,7 @@ let package = Package(
                 "StratusCompute",
                 "StratusIdentity",
                 "StratusNode",
+                "StratusNetwork",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -173,6 +174,7 @@ let package = Package(
                 "StratusEC2",
                 "StratusIdentity",
                 "StratusModel",
+                "StratusNetwork",
                 "StratusNode",
                 "StratusObjectStore",
                 "StratusStore",
@@ -248,7 +250,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StratusNetworkTests", dependencies: ["StratusNetwork", "StratusCompute"], swiftSettings: swiftSettings),
+        .testTarget(name: "StratusNetworkTests", dependencies: ["StratusNetwork", "StratusCompute", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusServerTests",

@@ -32,6 +32,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var apiPort = 8774
     public var ec2Port = 8773
     public var s3Port = 3333
+    public var hostNetwork = "off"
+    public var segmentation = "auto"
+    public var physicalInterface: String?
     public var s3Domain: String?
     public var apiMaxBody = 256
     public var httpIdleTimeout = 10
@@ -75,6 +78,13 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .text("listen", \.listen, valueName: "address", help: "Address the APIs listen on. Keep 127.0.0.1 unless the network in front is trusted."),
         .integer("api-port", \.apiPort, range: 0...65535, valueName: "port", help: "Port of the resource API (the CLI's --server); 0 picks a free one, written to DATA/serve.json."),
         .integer("ec2-port", \.ec2Port, range: 0...65535, valueName: "port", help: "Port of the EC2 Query API; 0 picks a free one, written to DATA/serve.json."),
+        .text("host-network", \.hostNetwork, valueName: "on|off", help: "Whether this server makes its networks real in the kernel of the namespace it runs in (bridges, segments, DHCP; needs root). Off by default: networks get their VLAN and bridge names, and say that nothing more is done.") { text throws(ConfigurationError) in
+            guard ["on", "off"].contains(text) else { throw ConfigurationError("host-network: expected on or off, got \"\(text)\"") }
+        },
+        .text("segmentation", \.segmentation, valueName: "auto|vlan|vxlan", help: "How networks leave the node: 802.1Q VLANs, VXLAN, or auto (VLAN where the kernel can make them, else VXLAN).") { text throws(ConfigurationError) in
+            guard ["auto", "vlan", "vxlan"].contains(text) else { throw ConfigurationError("segmentation: expected auto, vlan or vxlan, got \"\(text)\"") }
+        },
+        .optional("physical-interface", \.physicalInterface, valueName: "interface", help: "The interface segments ride on. Default: the interface of the default route, else lo (a one-host VXLAN)."),
         .integer("s3-port", \.s3Port, range: 0...65535, valueName: "port", help: "Port of the S3 API (buckets and objects under DATA/objects); 0 picks a free one, written to DATA/serve.json."),
         .optional("s3-domain", \.s3Domain, valueName: "domain", help: "Domain of virtual-host-style S3 requests: with s3.example.com, bucket.s3.example.com names bucket. Path-style requests always work.") { text throws(ConfigurationError) in
             guard !text.isEmpty, !text.contains("/"), !text.contains(":") else { throw ConfigurationError("s3-domain: expected a host name such as s3.example.com, got \"\(text)\"") }
@@ -103,7 +113,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

@@ -8,6 +8,7 @@ import StratusControl
 import StratusEC2
 import StratusIdentity
 import StratusModel
+import StratusNetwork
 import StratusNode
 import StratusObjectStore
 import StratusStore
@@ -77,7 +78,7 @@ public struct StratusServer: Sendable {
         _ = try store.credential(user: Store.rootUser)
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity, ImageReconciler(locator: locator)],
+            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity, ImageReconciler(locator: locator), try Self.networkReconciler(configuration, store: store, dataDirectory: dataDirectory)],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )
@@ -154,6 +155,27 @@ public struct StratusServer: Sendable {
                 logger.warning("cannot stop guest", metadata: ["stratus.domain": "\(domain.name)", "stratus.error": "\(error)"])
             }
         }
+    }
+
+    /// The network reconciler: managing this namespace's kernel with `--host-network on`.
+    static func networkReconciler(_ configuration: ServerConfiguration, store: Store, dataDirectory: String) throws -> NetworkReconciler {
+        guard configuration.hostNetwork == "on" else { return NetworkReconciler(store: store, host: nil) }
+        guard getuid() == 0 else { throw ConfigurationError("host-network: on needs root (bridges, segments and DHCP are the kernel's); run as root or leave it off") }
+        let network = try LinuxHostNetwork()
+        let dhcp = try DHCPServer(directory: (dataDirectory as NSString).appendingPathComponent("dhcp"))
+        return NetworkReconciler(store: store, host: .init(
+            network: network, dhcp: dhcp, segmentation: configuration.segmentation == "auto" ? nil : configuration.segmentation,
+            physicalInterface: configuration.physicalInterface ?? Self.defaultRouteInterface() ?? "lo"))
+    }
+
+    /// The interface of the IPv4 default route (`/proc/net/route`), if there is one.
+    static func defaultRouteInterface() -> String? {
+        guard let table = try? String(contentsOfFile: "/proc/net/route", encoding: .utf8) else { return nil }
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            if fields.count > 2, fields[1] == "00000000" { return String(fields[0]) }
+        }
+        return nil
     }
 
     /// The LDAP directory when one is configured; nil keeps identities in the store.

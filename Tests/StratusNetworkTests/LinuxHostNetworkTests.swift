@@ -1,11 +1,18 @@
 import Foundation
 import StratusCompute
+import StratusTestSupport
 import Testing
 
 @testable import StratusNetwork
 
 /// `LinuxHostNetwork` against a real kernel, inside a network namespace the test makes and
 /// deletes (issue 14, part 1).
+/// `ip` (or another tool) off Swift's cooperative pool: a test blocked in waitpid would hold
+/// one of its two threads and stall every other test's tasks.
+func run(_ tool: String, _ arguments: [String]) async throws -> ChildProcess {
+    try await offPool { try ChildProcess.run(tool, arguments) }
+}
+
 @Suite(.serialized) struct LinuxHostNetworkTests {
     /// Runs `body` with a fresh namespace, deleted afterwards whatever happens.
     static func inNamespace(_ body: (String) async throws -> Void) async throws {
@@ -14,13 +21,13 @@ import Testing
             return
         }
         let name = "stratus-net-\(UUID().uuidString.prefix(8).lowercased())"
-        let made = try ChildProcess.run("/usr/sbin/ip", ["netns", "add", name])
+        let made = try await run("/usr/sbin/ip", ["netns", "add", name])
         guard made.status == 0 else {
             Issue.record("skipped: ip netns add failed here: \(made.errors)")
             return
         }
         defer { _ = try? ChildProcess.run("/usr/sbin/ip", ["netns", "del", name]) }
-        _ = try ChildProcess.run("/usr/sbin/ip", ["-n", name, "link", "set", "lo", "up"])
+        _ = try await run("/usr/sbin/ip", ["-n", name, "link", "set", "lo", "up"])
         try await body(name)
     }
 
@@ -45,9 +52,9 @@ import Testing
             #expect(try await network.converge(wanted).isEmpty, "a second convergence changes nothing")
 
             // Out of band: a bridge deleted, a segment taken out of its bridge, an address removed.
-            _ = try ChildProcess.run("/usr/sbin/ip", ["-n", namespace, "link", "del", "br101"])
-            _ = try ChildProcess.run("/usr/sbin/ip", ["-n", namespace, "link", "set", "vx102", "nomaster"])
-            _ = try ChildProcess.run("/usr/sbin/ip", ["-n", namespace, "address", "del", "10.0.103.1/24", "dev", "br103"])
+            _ = try await run("/usr/sbin/ip", ["-n", namespace, "link", "del", "br101"])
+            _ = try await run("/usr/sbin/ip", ["-n", namespace, "link", "set", "vx102", "nomaster"])
+            _ = try await run("/usr/sbin/ip", ["-n", namespace, "address", "del", "10.0.103.1/24", "dev", "br103"])
             let repaired = try await network.converge(wanted)
             #expect(repaired.contains("br101: bridge created") && repaired.contains("vx102: enslaved to br102") && repaired.contains("br103: gateway 10.0.103.1/24"), "\(repaired)")
             #expect(!repaired.contains { $0.hasPrefix("br102: bridge") || $0.hasPrefix("vx103") }, "what was in place is left alone: \(repaired)")
@@ -55,8 +62,8 @@ import Testing
             #expect(links["vx101"]?.master == "br101" && links["vx102"]?.master == "br102" && links["br103"]?.addresses == ["10.0.103.1/24"])
 
             // A segment of the wrong kind or id is replaced.
-            _ = try ChildProcess.run("/usr/sbin/ip", ["-n", namespace, "link", "del", "vx101"])
-            _ = try ChildProcess.run("/usr/sbin/ip", ["-n", namespace, "link", "add", "vx101", "type", "vxlan", "id", "999", "dstport", "4789", "local", "127.0.0.1", "dev", "lo"])
+            _ = try await run("/usr/sbin/ip", ["-n", namespace, "link", "del", "vx101"])
+            _ = try await run("/usr/sbin/ip", ["-n", namespace, "link", "add", "vx101", "type", "vxlan", "id", "999", "dstport", "4789", "local", "127.0.0.1", "dev", "lo"])
             let replaced = try await network.converge(wanted)
             #expect(replaced.contains { $0.hasPrefix("vx101: a vxlan link with id 999 removed") }, "\(replaced)")
             #expect(try await network.observe()["vx101"]?.segmentId == 101)
@@ -79,7 +86,7 @@ import Testing
                 print("LinuxHostNetworkTests: skipped converging a vlan network: \(capabilities.vlanReason ?? "?"); vlan mode needs a TCG guest test, not written yet")
                 return
             }
-            _ = try ChildProcess.run("/usr/sbin/ip", ["-n", namespace, "link", "add", "uplink", "type", "veth", "peer", "name", "uplinkp"])
+            _ = try await run("/usr/sbin/ip", ["-n", namespace, "link", "add", "uplink", "type", "veth", "peer", "name", "uplinkp"])
             let intent = NetworkIntent(name: "p/default", bridge: "br200", segment: .vlan(id: 200, parent: "uplink"), gateway: "10.0.200.1/24")
             _ = try await network.converge([intent])
             let links = try await network.observe()
@@ -108,7 +115,7 @@ import Testing
     func leaseToAClient() async throws {
         try await LinuxHostNetworkTests.inNamespace { node in
             let client = "stratus-cli-\(UUID().uuidString.prefix(8).lowercased())"
-            _ = try ChildProcess.run("/usr/sbin/ip", ["netns", "add", client])
+            _ = try await run("/usr/sbin/ip", ["netns", "add", client])
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-dhcp-\(UUID().uuidString)").path
             let dhcp = try DHCPServer(directory: directory, namespace: node)
             defer {
@@ -116,46 +123,46 @@ import Testing
                 _ = try? ChildProcess.run("/usr/sbin/ip", ["netns", "del", client])
                 try? FileManager.default.removeItem(atPath: directory)
             }
-            func ip(_ arguments: String...) throws {
-                let result = try ChildProcess.run("/usr/sbin/ip", arguments)
+            func ip(_ arguments: String...) async throws {
+                let result = try await run("/usr/sbin/ip", arguments)
                 #expect(result.status == 0, "ip \(arguments.joined(separator: " ")): \(result.errors)")
             }
             let network = try LinuxHostNetwork(namespace: node)
             _ = try await network.converge([NetworkIntent(name: "acme/default", bridge: "br101", segment: .vxlan(id: 101, device: "lo"), gateway: "10.0.101.1/24")])
-            try ip("-n", node, "link", "add", "vethc", "type", "veth", "peer", "name", "vethn")
-            try ip("-n", node, "link", "set", "vethc", "netns", client)
-            try ip("-n", node, "link", "set", "vethn", "master", "br101", "up")
-            try ip("-n", client, "link", "set", "vethc", "address", "52:54:00:00:00:42", "up")
+            try await ip("-n", node, "link", "add", "vethc", "type", "veth", "peer", "name", "vethn")
+            try await ip("-n", node, "link", "set", "vethc", "netns", client)
+            try await ip("-n", node, "link", "set", "vethn", "master", "br101", "up")
+            try await ip("-n", client, "link", "set", "vethc", "address", "52:54:00:00:00:42", "up")
 
             let hosts = [DHCPHost(mac: "52:54:00:00:00:42", ip: "10.0.101.42", hostname: "web-1")]
-            let started = try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: hosts)
+            let started = try await offPool { try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: hosts) }
             #expect(started == ["br101: DHCP server started (1 hosts)"], "\(started)")
-            #expect(try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: hosts).isEmpty, "nothing to do when in place")
+            #expect(try await offPool { try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: hosts) }.isEmpty, "nothing to do when in place")
 
             // busybox udhcpc in the client namespace; its script records what it was given.
             let record = "\(directory)/udhcpc.out"
             let script = "\(directory)/udhcpc.sh"
             try "#!/bin/sh\necho \"$1 $ip $router\" >> \(record)\n".write(toFile: script, atomically: true, encoding: .utf8)
             chmod(script, 0o755)
-            let asked = try ChildProcess.run("/usr/sbin/ip", ["netns", "exec", client, "busybox", "udhcpc", "-i", "vethc", "-n", "-q", "-t", "5", "-T", "1", "-s", script])
+            let asked = try await run("/usr/sbin/ip", ["netns", "exec", client, "busybox", "udhcpc", "-i", "vethc", "-n", "-q", "-t", "5", "-T", "1", "-s", script])
             let seen = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
             #expect(asked.status == 0 && seen.contains("bound 10.0.101.42 10.0.101.1"), "udhcpc: \(asked.errors) \(seen)")
             #expect(dhcp.leases(bridge: "br101").contains { $0.mac == "52:54:00:00:00:42" && $0.ip == "10.0.101.42" }, "\(dhcp.leases(bridge: "br101"))")
 
             let more = hosts + [DHCPHost(mac: "52:54:00:00:00:43", ip: "10.0.101.43", hostname: "web-2")]
-            #expect(try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: more) == ["br101: DHCP hosts reloaded (2)"])
+            #expect(try await offPool { try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: more) } == ["br101: DHCP hosts reloaded (2)"])
             // The reload really happened: a client with the new host's MAC gets its address.
-            try ip("-n", client, "link", "set", "vethc", "down")
-            try ip("-n", client, "link", "set", "vethc", "address", "52:54:00:00:00:43", "up")
+            try await ip("-n", client, "link", "set", "vethc", "down")
+            try await ip("-n", client, "link", "set", "vethc", "address", "52:54:00:00:00:43", "up")
             try await Task.sleep(for: .milliseconds(300))
-            _ = try ChildProcess.run("/usr/sbin/ip", ["netns", "exec", client, "busybox", "udhcpc", "-i", "vethc", "-n", "-q", "-t", "5", "-T", "1", "-s", script])
+            _ = try await run("/usr/sbin/ip", ["netns", "exec", client, "busybox", "udhcpc", "-i", "vethc", "-n", "-q", "-t", "5", "-T", "1", "-s", script])
             #expect(((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").contains("bound 10.0.101.43 10.0.101.1"), "after SIGHUP dnsmasq serves the new host")
             let pid = try #require(dhcp.pid("br101"))
             kill(pid, SIGKILL)
             for _ in 0..<50 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: more) == ["br101: DHCP server started (2 hosts)"], "a dead server is started again")
+            #expect(try await offPool { try dhcp.converge(bridge: "br101", range: ("10.0.101.3", "10.0.101.250", "255.255.255.0"), router: "10.0.101.1", hosts: more) } == ["br101: DHCP server started (2 hosts)"], "a dead server is started again")
             let again = try #require(dhcp.pid("br101"))
-            dhcp.stop(bridge: "br101")
+            try await offPool { dhcp.stop(bridge: "br101") }
             // Gone, or a zombie left for a PID 1 that does not reap (daemons are not our children).
             let state = (try? String(contentsOfFile: "/proc/\(again)/stat", encoding: .utf8)).flatMap { $0.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).first }
             #expect(state == nil || state == "Z", "stop ends the process (state \(state.map(String.init) ?? "gone"))")

@@ -59,6 +59,8 @@ import Testing
     func sample(_ key: String) -> String {
         switch key {
         case "api-port", "ec2-port", "s3-port": "4321"
+        case "host-network": "on"
+        case "segmentation": "vxlan"
         case "s3-domain": "s3.example.test"
         case "api-max-body": "64"
         case "http-idle-timeout": "5"

@@ -106,6 +106,11 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case imageUnavailable = "ImageUnavailable"
     case hypervisorError = "HypervisorError"
     case notAnInstance = "NotAnInstance"
+    // Networks.
+    case networkConverged = "NetworkConverged"
+    case hostNetworkUnavailable = "HostNetworkUnavailable"
+    case vlanPoolExhausted = "VLANPoolExhausted"
+    case hostNetworkError = "HostNetworkError"
     // Images.
     case imageAvailable = "ImageAvailable"
     case objectMissing = "ObjectMissing"

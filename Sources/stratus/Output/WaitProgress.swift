@@ -13,10 +13,12 @@ struct WaitProgress {
     var out: Terminal
     var paint: Paint
 
-    /// Whether a resource has settled: Ready at its generation, or of a kind nothing converges yet.
+    /// Whether a resource has settled: Ready at its generation, of a kind nothing converges yet,
+    /// or as far as this server converges it (a network where host networking is off).
     static func isSettled(_ resource: StoredResource) -> Bool {
         guard let status = resource.resource.status, status.observedGeneration == resource.generation || status.condition(.synced)?.reason == .noReconciler else { return false }
         if status.condition(.synced)?.reason == .noReconciler { return true }
+        if status.condition(.ready)?.reason == .hostNetworkUnavailable { return true }
         return status.condition(.ready)?.status == .true
     }
 

@@ -1,0 +1,145 @@
+import Foundation
+import Logging
+import StratusModel
+import StratusNetwork
+import StratusStore
+
+/// Converges Networks: a VLAN id from the pool (100–4093) unless the spec names one, the bridge
+/// `br<vlan>`, and — when this server manages the host's networking (`--host-network on`) —
+/// the bridge, its gateway and its segment in the kernel (`HostNetwork`) and a DHCP server for
+/// the network's instances (`DHCPServer`). Without host networking a network still gets its
+/// VLAN and bridge name (instances are addressed from them) and says why nothing more happens.
+public struct NetworkReconciler: Reconciler {
+    public let name = "network"
+    public let kinds: Set<Kind> = [.network]
+    /// One at a time: each convergence is one `ip -batch` against the same kernel.
+    public let concurrency = 1
+
+    /// How the host is managed, when it is.
+    public struct Host: Sendable {
+        public var network: any HostNetwork
+        public var dhcp: DHCPServer
+        /// `vlan`, `vxlan`, or nil to choose by what the kernel can do.
+        public var segmentation: String?
+        /// The interface segments ride on (`lo` for a one-host VXLAN).
+        public var physicalInterface: String
+
+        public init(network: any HostNetwork, dhcp: DHCPServer, segmentation: String?, physicalInterface: String) {
+            self.network = network
+            self.dhcp = dhcp
+            self.segmentation = segmentation
+            self.physicalInterface = physicalInterface
+        }
+    }
+
+    let store: Store
+    let host: Host?
+    let logger: Logger
+    public static let vlanPool = "vlan"
+    public static let vlans = 100...4093
+
+    public init(store: Store, host: Host?, logger: Logger = Logger(label: "stratus.network")) {
+        self.store = store
+        self.host = host
+        self.logger = logger
+    }
+
+    public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
+        guard case .network(let spec) = resource.resource.spec else {
+            return .failed(reason: .wrongKind, message: "\(resource.key) is not a network", retryable: false)
+        }
+        let now = Timestamp.string(Date())
+        var status = resource.resource.status ?? ResourceStatus()
+        do {
+            let vlan: Int
+            if let fixed = spec.vlan {
+                vlan = fixed
+            } else if let allocated = try store.allocate(pool: Self.vlanPool, candidates: Self.vlans.lazy.map(String.init), owner: resource.key).flatMap(Int.init) {
+                vlan = allocated
+            } else {
+                return .failed(reason: .vlanPoolExhausted, message: "every VLAN id of \(Self.vlans) is taken; delete a network or give this one spec.vlan", retryable: true)
+            }
+            let bridge = spec.bridge ?? "br\(vlan)"
+            status.details["vlan"] = .string("\(vlan)")
+            status.details["bridge"] = .string(bridge)
+            guard let host else {
+                status.phase = "Pending"
+                status.setCondition(Condition(type: .ready, status: .false, reason: .hostNetworkUnavailable, message: "this server does not manage host networking (stratus serve --host-network on, as root); addresses are allocated, no bridge or DHCP is made", lastTransitionTime: now))
+                return .done(status)
+            }
+            guard case .success(let subnet) = IPv4Network.parse(spec.cidr) else {
+                return .failed(reason: .hostNetworkError, message: "spec.cidr \(spec.cidr) is not a network", retryable: false)
+            }
+            let capabilities = await host.network.capabilities()
+            let useVLAN = host.segmentation == "vlan" || (host.segmentation == nil && capabilities.vlan)
+            if useVLAN && !capabilities.vlan {
+                status.phase = "Pending"
+                status.setCondition(Condition(type: .ready, status: .false, reason: .hostNetworkUnavailable, message: capabilities.vlanReason ?? "VLANs cannot be made here", lastTransitionTime: now))
+                return .done(status)
+            }
+            let segment: Segment = useVLAN ? .vlan(id: vlan, parent: host.physicalInterface) : .vxlan(id: vlan, device: host.physicalInterface)
+            let gateway = "\(subnet.gateway)/\(subnet.prefix)"
+            let intent = NetworkIntent(name: resource.key.qualifiedName, bridge: bridge, segment: segment, gateway: gateway)
+            let changed = try await host.network.converge([intent])
+            if !changed.isEmpty { logger.info("network converged", metadata: ["stratus.network": "\(resource.key)", "stratus.changes": "\(changed.joined(separator: "; "))"]) }
+            status.details["segment"] = .string(useVLAN ? "vlan \(vlan) on \(host.physicalInterface)" : "vxlan \(vlan) over \(host.physicalInterface)")
+            var served = 0
+            if spec.dhcp != false {
+                let hosts = try dhcpHosts(resource)
+                served = hosts.count
+                let addresses = Array(subnet.instanceAddresses)
+                let netmask = IPv4Address(value: subnet.prefix == 0 ? 0 : UInt32.max << UInt32(32 - subnet.prefix))
+                if let first = addresses.first, let last = addresses.last {
+                    let dhcp = host.dhcp
+                    let router = "\(subnet.gateway)"
+                    _ = try await Self.blocking { try dhcp.converge(bridge: bridge, range: ("\(first)", "\(last)", "\(netmask)"), router: router, hosts: hosts) }
+                }
+            }
+            status.phase = "Ready"
+            status.setCondition(Condition(type: .ready, status: .true, reason: .networkConverged, message: "\(bridge) with \(gateway), \(status.details["segment"]?.stringValue ?? "")\(spec.dhcp != false ? ", DHCP for \(served) instance(s)" : "")", lastTransitionTime: now))
+            // Instances come and go; their DHCP entries follow at the next look.
+            return .requeue(status, after: .seconds(5))
+        } catch {
+            return .failed(reason: .hostNetworkError, message: "\(error)", retryable: true)
+        }
+    }
+
+    /// Runs blocking work (spawning and signalling dnsmasq) on a dispatch thread, not the controller's.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// The fixed addresses of the network's instances (those of its project with a MAC and an
+    /// IP on it: the network they name, or the project's only one).
+    func dhcpHosts(_ network: StoredResource) throws -> [DHCPHost] {
+        let networks = try store.list(kind: .network, project: network.key.project).filter { !$0.isTerminating }
+        return try store.list(kind: .instance, project: network.key.project).compactMap { instance in
+            guard !instance.isTerminating, case .instance(let spec) = instance.resource.spec else { return nil }
+            guard spec.network == network.key.name || (spec.network == nil && networks.count == 1) else { return nil }
+            let details = InstanceDetails(instance.resource.status)
+            guard let mac = details.mac, let ip = details.ip else { return nil }
+            return DHCPHost(mac: mac, ip: ip, hostname: instance.key.name)
+        }.sorted { $0.ip < $1.ip }
+    }
+
+    public func finalize(_ resource: StoredResource) async -> ReconcileResult {
+        guard let host, case .network(let spec) = resource.resource.spec else { return .done(ResourceStatus()) }
+        let vlan = spec.vlan ?? resource.resource.status?.details["vlan"]?.stringValue.flatMap(Int.init)
+        guard let vlan else { return .done(ResourceStatus()) }
+        let bridge = spec.bridge ?? "br\(vlan)"
+        let dhcp = host.dhcp
+        _ = try? await Self.blocking { dhcp.stop(bridge: bridge) }
+        do {
+            // Whichever segment it had, and the bridge once.
+            _ = try await host.network.remove([
+                NetworkIntent(name: resource.key.qualifiedName, bridge: bridge, segment: .vlan(id: vlan, parent: host.physicalInterface), gateway: ""),
+                NetworkIntent(name: resource.key.qualifiedName, bridge: "", segment: .vxlan(id: vlan, device: host.physicalInterface), gateway: ""),
+            ])
+        } catch {
+            return .failed(reason: .hostNetworkError, message: "\(error)", retryable: true)
+        }
+        return .done(ResourceStatus())
+    }
+}
