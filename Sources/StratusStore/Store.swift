@@ -24,6 +24,20 @@ public final class Store: Sendable {
     /// On first creation the built-in catalog (`manifests/catalog.yaml`) is applied.
     public convenience init(dataDirectory: String, logger: Logger = Logger(label: "stratus.store")) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Opening migrates: two processes opening a new (or older) store at once, a `stratus
+        // serve` and a CLI command, would both run the same migration and one would fail ("table
+        // … already exists"). An exclusive lock on a file beside the database makes them take
+        // turns; the second finds nothing left to do.
+        let lock = open((dataDirectory as NSString).appendingPathComponent("stratus.sqlite.lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if lock >= 0 {
+            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+        }
+        defer {
+            if lock >= 0 {
+                flock(lock, LOCK_UN)
+                close(lock)
+            }
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // No mmap_size: with constant writes SQLite unmaps the whole mapping at the start of

@@ -123,3 +123,33 @@ import Testing
         #expect(try store.allocate(pool: "vlan", candidates: vlans, owner: ResourceKey(kind: .network, project: "p", name: "c")) == "100")
     }
 }
+
+@Suite struct ConcurrentOpenTests {
+    @Test("processes opening a new data directory at once all succeed: migrations take turns")
+    func concurrentOpens() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-open-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Threads of this process stand in for processes: each opens its own connection pool,
+        // as a serve and a CLI command would, and SQLite's locking is per connection.
+        let results = await withTaskGroup(of: String?.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        DispatchQueue.global().async {
+                            do {
+                                _ = try Store(dataDirectory: directory)
+                                continuation.resume(returning: nil)
+                            } catch {
+                                continuation.resume(returning: "\(error)")
+                            }
+                        }
+                    }
+                }
+            }
+            var failures: [String] = []
+            for await failure in group { if let failure { failures.append(failure) } }
+            return failures
+        }
+        #expect(results.isEmpty, "\(results)")
+    }
+}
