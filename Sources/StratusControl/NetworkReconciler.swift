@@ -3,6 +3,7 @@ import Logging
 import StratusModel
 import StratusNetwork
 import StratusStore
+import Synchronization
 
 /// Converges Networks: a VLAN id from the pool (100–4093) unless the spec names one, the bridge
 /// `br<vlan>`, and — when this server manages the host's networking (`--host-network on`) —
@@ -35,6 +36,13 @@ public struct NetworkReconciler: Reconciler {
     let store: Store
     let host: Host?
     let logger: Logger
+    /// What the kernel can do, probed once (a probe makes and removes links) and only when the
+    /// segmentation depends on it.
+    let probed = ProbedCapabilities()
+
+    final class ProbedCapabilities: Sendable {
+        let value = Mutex<NetworkCapabilities?>(nil)
+    }
     public static let vlanPool = "vlan"
     public static let vlans = 100...4093
 
@@ -70,7 +78,15 @@ public struct NetworkReconciler: Reconciler {
             guard case .success(let subnet) = IPv4Network.parse(spec.cidr) else {
                 return .failed(reason: .hostNetworkError, message: "spec.cidr \(spec.cidr) is not a network", retryable: false)
             }
-            let capabilities = await host.network.capabilities()
+            var capabilities = NetworkCapabilities(vlan: false, vlanReason: nil)
+            if host.segmentation != "vxlan" {
+                if let known = probed.value.withLock({ $0 }) {
+                    capabilities = known
+                } else {
+                    capabilities = await host.network.capabilities()
+                    probed.value.withLock { [capabilities] in $0 = capabilities }
+                }
+            }
             let useVLAN = host.segmentation == "vlan" || (host.segmentation == nil && capabilities.vlan)
             if useVLAN && !capabilities.vlan {
                 status.phase = "Pending"

@@ -69,6 +69,11 @@ public struct NetworkCapabilities: Sendable, Equatable {
     public var vlan: Bool
     /// Why not, in words for the node's status.
     public var vlanReason: String?
+
+    public init(vlan: Bool, vlanReason: String?) {
+        self.vlan = vlan
+        self.vlanReason = vlanReason
+    }
 }
 
 /// A node's networking: observed from the kernel, never from memory, and converged in batches.

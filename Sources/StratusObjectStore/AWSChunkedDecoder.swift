@@ -95,12 +95,11 @@ struct AWSChunkedDecoder {
         guard let size = fields.first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces), radix: 16) }), size >= 0 else {
             throw S3Error.incompleteBody("bad aws-chunked chunk header \"\(text.prefix(80))\"")
         }
-        if let signing {
+        if signing != nil {
             guard fields.count == 2, fields[1].hasPrefix("chunk-signature=") else {
                 throw S3Error.incompleteBody("a signed aws-chunked chunk needs chunk-signature=")
             }
             expectedSignature = String(fields[1].dropFirst("chunk-signature=".count))
-            _ = signing
         }
         chunkHash = SHA256()
         if size == 0 {

@@ -54,30 +54,16 @@ struct RunningChecksum {
 
 /// Reflected CRC tables, eight per polynomial (slicing-by-8).
 enum CRCTables {
-    static let crc32 = tables32(0xEDB8_8320)
-    static let crc32c = tables32(0x82F6_3B78)
-    static let crc64 = tables64(0x9A6C_9329_AC4B_C9B5)
+    static let crc32 = tables(UInt32(0xEDB8_8320))
+    static let crc32c = tables(UInt32(0x82F6_3B78))
+    static let crc64 = tables(UInt64(0x9A6C_9329_AC4B_C9B5))
 
-    static func tables32(_ polynomial: UInt32) -> [UInt32] {
-        var table = [UInt32](repeating: 0, count: 256 * 8)
+    /// Eight tables of 256 entries for a reflected polynomial: table 0 is the bytewise CRC,
+    /// table k the CRC of a byte followed by k zero bytes.
+    static func tables<Word: FixedWidthInteger & UnsignedInteger>(_ polynomial: Word) -> [Word] {
+        var table = [Word](repeating: 0, count: 256 * 8)
         for byte in 0..<256 {
-            var crc = UInt32(byte)
-            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ polynomial : crc >> 1 }
-            table[byte] = crc
-        }
-        for slice in 1..<8 {
-            for byte in 0..<256 {
-                let previous = table[(slice - 1) * 256 + byte]
-                table[slice * 256 + byte] = (previous >> 8) ^ table[Int(previous & 0xff)]
-            }
-        }
-        return table
-    }
-
-    static func tables64(_ polynomial: UInt64) -> [UInt64] {
-        var table = [UInt64](repeating: 0, count: 256 * 8)
-        for byte in 0..<256 {
-            var crc = UInt64(byte)
+            var crc = Word(byte)
             for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ polynomial : crc >> 1 }
             table[byte] = crc
         }

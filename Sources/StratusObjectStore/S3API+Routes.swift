@@ -103,7 +103,7 @@ extension S3API {
     }
 
     /// Reads a small XML request body (DeleteObjects, CompleteMultipartUpload: at most 1 MiB).
-    func smallBody(_ request: Request, context: S3RequestContext? = nil) async throws -> String {
+    func smallBody(_ request: Request) async throws -> String {
         var request = request
         do {
             let buffer = try await request.collectBody(upTo: 1 << 20)
