@@ -427,7 +427,7 @@ extension CLI {
             process.waitUntilExit()
         }
         #expect(try await cli.run("apply", "-f", "\(examples)/images.yaml").status == 0)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         var lines: [String] = []
         while ContinuousClock.now < deadline {
             lines = (try String(contentsOfFile: output, encoding: .utf8)).split(separator: "\n").map(String.init)

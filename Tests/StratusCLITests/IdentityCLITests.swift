@@ -178,7 +178,7 @@ import Testing
         defer { server.kill(SIGINT) }
         _ = try await server.url(cli: cli)
         #expect(try await cli.run("apply", "-f", "\(examples)/identity.yaml").status == 0)
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline, try await slapd.dns("(objectClass=stratusKeyPair)").isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         #expect(try await slapd.dns("(objectClass=inetOrgPerson)").sorted() == ["uid=alice,ou=Users,\(slapd.base)", "uid=bob,ou=Users,\(slapd.base)"])
         #expect(try await slapd.values("member", of: "cn=netadmin,cn=acme,ou=Groups,\(slapd.base)") == ["uid=alice,ou=Users,\(slapd.base)"])

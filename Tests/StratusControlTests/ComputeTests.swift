@@ -273,7 +273,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         try await other.destroy(name)
         try await other.undefine(name)  // throws unless the domain was there to remove
         // No look in between: the controller may have defined it again before the next call returns.
-        #expect(try await eventually(timeout: .seconds(5)) { try await other.domain(named: name)?.state == .running })
+        #expect(try await eventually(timeout: .seconds(30)) { try await other.domain(named: name)?.state == .running })
         _ = try harness.store.delete([ResourceKey(kind: .instance, project: "drift", name: "web-1")])
         #expect(try await eventually { try await other.domain(named: name) == nil })
         await harness.stop()

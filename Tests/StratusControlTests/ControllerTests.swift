@@ -50,7 +50,7 @@ func volumes(_ names: [String]) throws -> [ManifestDocument] {
 }
 
 /// Polls until a condition holds or a deadline passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
+func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

@@ -152,7 +152,7 @@ import Testing
             let controller = Controller(store: store, reconcilers: [identity], resyncInterval: .seconds(1), pollInterval: .milliseconds(10))
             let task = Task { try await controller.run() }
             defer { task.cancel() }
-            #expect(try await eventually(timeout: .seconds(15)) { try await identity.drift().map(\.object) == ["unmanaged"] })
+            #expect(try await eventually(timeout: .seconds(60)) { try await identity.drift().map(\.object) == ["unmanaged"] })
             #expect(try await slapd.values("mail", of: alice) == ["alice@example.org"])
             #expect(try await slapd.dns("(uid=mallory)").count == 1, "an entry Stratus did not create is left alone")
             #expect(try await slapd.dns("(uid=ghost)").isEmpty, "a managed entry nobody wants is swept")
@@ -178,7 +178,7 @@ import Testing
             #expect(try await eventually { try store.get(bob)?.resource.status?.condition(.synced)?.reason == .directoryUnavailable })
             #expect(try store.events(for: bob).contains { $0.type == "Warning" && $0.reason == "DirectoryUnavailable" })
             try await slapd.start()
-            #expect(try await eventually(timeout: .seconds(20)) { try ready(store, .user, "bob") })
+            #expect(try await eventually(timeout: .seconds(60)) { try ready(store, .user, "bob") })
             #expect(try await slapd.dns("(uid=bob)") == ["uid=bob,ou=Users,\(slapd.base)"])
             #expect(try await slapd.values("member", of: "cn=itsec,ou=Groups,\(slapd.base)") == ["uid=bob,ou=Users,\(slapd.base)"])
         }

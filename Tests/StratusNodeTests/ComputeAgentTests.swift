@@ -89,7 +89,7 @@ import Testing
             for await event in events where event.kind.endsGuest { return event }
             return nil
         }
-        let deadline = Task { try await Task.sleep(for: .seconds(10)); waiter.cancel() }
+        let deadline = Task { try await Task.sleep(for: .seconds(60)); waiter.cancel() }
         let seen = await waiter.value
         deadline.cancel()
         #expect(seen == NodeEvent(node: "n1", instanceId: "i-0000beef", kind: .stopped))

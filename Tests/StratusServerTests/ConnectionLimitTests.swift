@@ -44,7 +44,7 @@ import FoundationNetworking
     }
 
     /// Whether `condition` holds within `seconds`, checked every 100 ms.
-    static func eventually(seconds: Int = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+    static func eventually(seconds: Int = 30, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
@@ -79,7 +79,7 @@ import FoundationNetworking
             let (body, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(apiPort)/healthz")!)
             #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: body, as: UTF8.self) == "ok\n", "a fresh request is answered")
             var open = slow
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)
             while !open.isEmpty, ContinuousClock.now < deadline {
                 open.removeAll { Self.closedByServer($0) }
                 try await Task.sleep(for: .milliseconds(100))
@@ -107,7 +107,7 @@ import FoundationNetworking
             let opened = try await offPool { try (0..<21).map { _ in try Self.halfOpen(port: apiPort, from: "127.0.0.3", sending: Self.slowHead) } }
             defer { for fd in opened { close(fd) } }
             var closed: Set<Int32> = []
-            let refused = try await Self.eventually(seconds: 3) {
+            let refused = try await Self.eventually(seconds: 8) {
                 closed.formUnion(opened.filter { Self.closedByServer($0) })
                 return !closed.isEmpty
             }

@@ -62,7 +62,7 @@ import FoundationNetworking
             #expect(info.apiPort != 8774 && info.apiPort != 0 && info.ec2Port != 0)
             let (body, response) = try await URLSession.shared.data(from: api.appendingPathComponent("healthz"))
             #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: body, as: UTF8.self) == "ok\n")
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)
             var phase: String?
             while ContinuousClock.now < deadline {
                 phase = try server.store.get(ResourceKey(kind: .instance, project: "acme", name: "web-1"))?.resource.status?.phase
