@@ -1,0 +1,270 @@
+import Foundation
+import StratusCompute
+
+/// What one node's packet filter must hold, whole: each instance's ingress rules and
+/// anti-spoofing, elastic addresses' NAT, the metadata redirect, isolation between networks.
+public struct FirewallIntent: Sendable, Equatable {
+    /// The bridges of the node's networks (`br100`).
+    public var bridges: [String]
+    /// Instances' traffic from this range leaving the node (not onto a bridge) is masqueraded
+    /// behind the node's own address, unless the instance has an elastic address.
+    public var privateRange: String?
+    /// Where guests' `169.254.169.254:80` goes.
+    public var metadata: MetadataTarget?
+    public var elastic: [ElasticMapping]
+    public var instances: [GuardedInstance]
+
+    public init(bridges: [String] = [], privateRange: String? = nil, metadata: MetadataTarget? = nil, elastic: [ElasticMapping] = [], instances: [GuardedInstance] = []) {
+        self.bridges = bridges
+        self.privateRange = privateRange
+        self.metadata = metadata
+        self.elastic = elastic
+        self.instances = instances
+    }
+}
+
+/// The metadata listener guests reach through `169.254.169.254:80`.
+public struct MetadataTarget: Sendable, Equatable {
+    public var ip: String
+    public var port: Int
+
+    public init(ip: String, port: Int) {
+        self.ip = ip
+        self.port = port
+    }
+}
+
+/// An elastic address associated with an instance: DNAT in, SNAT out.
+public struct ElasticMapping: Sendable, Equatable {
+    public var publicIp: String
+    public var privateIp: String
+
+    public init(publicIp: String, privateIp: String) {
+        self.publicIp = publicIp
+        self.privateIp = privateIp
+    }
+}
+
+/// One instance's NIC as the filter sees it: its bridge port, MAC and IP, and what may reach it.
+public struct GuardedInstance: Sendable, Equatable {
+    /// `i-0000beef`: names its chains.
+    public var id: String
+    /// The bridge port of its NIC (`tap0000beef`).
+    public var port: String
+    public var mac: String
+    public var ip: String
+    /// Allowed ingress; everything else is dropped (replies to its own traffic pass).
+    public var ingress: [FilterRule]
+
+    public init(id: String, port: String, mac: String, ip: String, ingress: [FilterRule]) {
+        self.id = id
+        self.port = port
+        self.mac = mac
+        self.ip = ip
+        self.ingress = ingress
+    }
+}
+
+/// One allowed kind of ingress: a protocol (nil for all), a port range (ICMP: a type), sources.
+public struct FilterRule: Sendable, Equatable {
+    public var proto: String?
+    public var ports: ClosedRange<Int>?
+    /// CIDRs or addresses; at least one.
+    public var sources: [String]
+
+    public init(proto: String?, ports: ClosedRange<Int>?, sources: [String]) {
+        self.proto = proto
+        self.ports = ports
+        self.sources = sources
+    }
+}
+
+/// Renders a `FirewallIntent` as one `nft -f` script that replaces Stratus' two tables
+/// atomically (`table ip stratus` for NAT and filtering, `table bridge stratus` for
+/// anti-spoofing on the instances' bridge ports) and touches no other table.
+///
+/// Filtering of traffic between instances on one bridge relies on br_netfilter (bridged IPv4
+/// passes the `ip` hooks); the kernel's own conntrack makes replies pass.
+public enum NFTRuleset {
+    public static let table = "stratus"
+
+    public static func render(_ intent: FirewallIntent) -> String {
+        let bridges = intent.bridges.filter(isInterface).sorted()
+        let instances = intent.instances.filter { isInterface($0.port) && isMAC($0.mac) && isIPv4($0.ip) && isName($0.id) }.sorted { $0.id < $1.id }
+        let elastic = intent.elastic.filter { isIPv4($0.publicIp) && isIPv4($0.privateIp) }.sorted { $0.publicIp < $1.publicIp }
+        let bridgeSet = bridges.isEmpty ? nil : "{ " + bridges.map { "\"\($0)\"" }.joined(separator: ", ") + " }"
+        var lines = ["table ip \(table)", "delete table ip \(table)", "table ip \(table) {"]
+        lines += ["  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;"]
+        if let bridgeSet, let target = intent.metadata, isIPv4(target.ip), (1...65535).contains(target.port) {
+            lines.append("    iifname \(bridgeSet) ip daddr 169.254.169.254 tcp dport 80 dnat to \(target.ip):\(target.port)")
+        }
+        if !elastic.isEmpty {
+            lines.append("    dnat to ip daddr map { " + elastic.map { "\($0.publicIp) : \($0.privateIp)" }.joined(separator: ", ") + " }")
+        }
+        lines += ["  }", "  chain output {", "    type nat hook output priority -100; policy accept;"]
+        // The node itself reaches an elastic address as anyone outside does.
+        if !elastic.isEmpty {
+            lines.append("    dnat to ip daddr map { " + elastic.map { "\($0.publicIp) : \($0.privateIp)" }.joined(separator: ", ") + " }")
+        }
+        lines += ["  }", "  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;"]
+        if !elastic.isEmpty {
+            let outward = bridgeSet.map { "oifname != \($0) " } ?? ""
+            lines.append("    \(outward)snat to ip saddr map { " + elastic.map { "\($0.privateIp) : \($0.publicIp)" }.joined(separator: ", ") + " }")
+        }
+        if let range = intent.privateRange, isCIDR(range), let bridgeSet {
+            lines.append("    ip saddr \(range) oifname != \(bridgeSet) masquerade")
+        }
+        lines += ["  }", "  chain forward {", "    type filter hook forward priority filter; policy accept;"]
+        lines += ["    ct state established,related accept", "    ct state invalid drop"]
+        if let bridgeSet {
+            // One network's instances do not reach another's, except through an elastic address.
+            for bridge in bridges { lines.append("    iifname \"\(bridge)\" oifname != \"\(bridge)\" oifname \(bridgeSet) ct status & dnat == 0 drop") }
+        }
+        if !instances.isEmpty {
+            lines.append("    ip daddr vmap { " + instances.map { "\($0.ip) : jump in-\($0.id)" }.joined(separator: ", ") + " }")
+        }
+        lines.append("  }")
+        for instance in instances {
+            lines.append("  chain in-\(instance.id) {")
+            for rule in instance.ingress {
+                if let line = ruleLine(rule) { lines.append("    " + line) }
+            }
+            lines += ["    drop", "  }"]
+        }
+        lines.append("}")
+        lines += ["table bridge \(table)", "delete table bridge \(table)", "table bridge \(table) {"]
+        if !instances.isEmpty {
+            let ports = "iifname vmap { " + instances.map { "\"\($0.port)\" : jump from-\($0.id)" }.joined(separator: ", ") + " }"
+            lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;", "    " + ports, "  }"]
+            lines += ["  chain input {", "    type filter hook input priority filter; policy accept;", "    " + ports, "  }"]
+            for instance in instances {
+                lines += [
+                    "  chain from-\(instance.id) {",
+                    "    ether saddr != \(instance.mac.lowercased()) drop",
+                    "    arp saddr ip != \(instance.ip) drop",
+                    "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
+                    "    ether type ip ip saddr != \(instance.ip) drop",
+                    "    ether type ip6 drop",
+                    "  }",
+                ]
+            }
+        }
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The nft statement of one rule, or nil when it names nothing valid.
+    static func ruleLine(_ rule: FilterRule) -> String? {
+        let sources = rule.sources.filter { isCIDR($0) || isIPv4($0) }.sorted()
+        guard !sources.isEmpty else { return nil }
+        let from = sources.count == 1 ? "ip saddr \(sources[0])" : "ip saddr { " + sources.joined(separator: ", ") + " }"
+        switch rule.proto {
+        case nil:
+            return "\(from) accept"
+        case "tcp", "udp":
+            guard let ports = rule.ports else { return "\(from) meta l4proto \(rule.proto!) accept" }
+            guard ports.lowerBound >= 0, ports.upperBound <= 65535 else { return nil }
+            let range = ports.lowerBound == ports.upperBound ? "\(ports.lowerBound)" : "\(ports.lowerBound)-\(ports.upperBound)"
+            return "\(from) \(rule.proto!) dport \(range) accept"
+        case "icmp":
+            guard let ports = rule.ports, ports.lowerBound >= 0 else { return "\(from) ip protocol icmp accept" }
+            guard ports.lowerBound <= 255 else { return nil }
+            return "\(from) icmp type \(ports.lowerBound) accept"
+        default:
+            return nil
+        }
+    }
+
+    static func isInterface(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 15 && name.utf8.allSatisfy { $0.isASCIIAlnum || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
+
+    static func isName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { $0.isASCIIAlnum || $0 == UInt8(ascii: "-") }
+    }
+
+    static func isMAC(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 6 && parts.allSatisfy { $0.count == 2 && $0.allSatisfy(\.isHexDigit) }
+    }
+
+    static func isIPv4(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCIIDigit) && Int($0)! <= 255 }
+    }
+
+    static func isCIDR(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 && isIPv4(String(parts[0])) && Int(parts[1]).map { (0...32).contains($0) } == true
+    }
+}
+
+extension UInt8 {
+    var isASCIIAlnum: Bool { (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+/// Stratus' tables in the node's kernel with nftables: replaced whole and atomically by one
+/// `nft -f`, read back with `nft list ruleset` (only the two `stratus` tables are looked at, and
+/// no other table is ever changed).
+///
+/// `namespace` runs nft in a named network namespace (`ip netns exec`), as the tests do.
+public struct LinuxFirewall: Sendable {
+    public let namespace: String?
+    let nft: String
+
+    public init(namespace: String? = nil) throws {
+        guard let nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].first(where: FileManager.default.isExecutableFile) else {
+            throw HostNetworkError("nftables' nft is not installed (apt-get install nftables)")
+        }
+        self.nft = nft
+        self.namespace = namespace
+    }
+
+    func run(_ arguments: [String]) async throws -> ChildProcess {
+        let (tool, full) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, nft] + arguments) } ?? (nft, arguments)
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try ChildProcess.run(tool, full) })
+            }
+        }
+    }
+
+    /// Stratus' two tables as the kernel lists them ("" when neither exists).
+    public func observe() async throws -> String {
+        let result = try await run(["list", "ruleset"])
+        guard result.status == 0 else { throw HostNetworkError("nft list ruleset failed: \(result.errors.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        return Self.ours(result.output)
+    }
+
+    /// The blocks of `table ip stratus` and `table bridge stratus` in a ruleset listing.
+    static func ours(_ listing: String) -> String {
+        var kept: [Substring] = []
+        var inside = false
+        for line in listing.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !inside, line == "table ip \(NFTRuleset.table) {" || line == "table bridge \(NFTRuleset.table) {" { inside = true }
+            if inside { kept.append(line) }
+            if inside, line == "}" { inside = false }
+        }
+        return kept.joined(separator: "\n")
+    }
+
+    /// Replaces both tables with `script` (as `NFTRuleset.render` makes it), atomically.
+    public func apply(_ script: String) async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-\(UUID().uuidString).nft").path
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        let result = try await run(["-f", file])
+        guard result.status == 0 else {
+            throw HostNetworkError("nft -f failed: \(result.errors.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Removes both tables (nothing else).
+    public func remove() async throws {
+        try await apply("table ip \(NFTRuleset.table)\ndelete table ip \(NFTRuleset.table)\ntable bridge \(NFTRuleset.table)\ndelete table bridge \(NFTRuleset.table)\n")
+    }
+}
