@@ -20,12 +20,14 @@ public struct DomainDefinition: Sendable, Equatable {
     /// The bridge of the project's network, when it has one.
     public var bridge: String?
     public var mac: String?
+    /// The NIC's bridge port (`tap0000beef`), so the node's filter knows it in advance.
+    public var port: String?
     public var owner: DomainOwner
 
     public init(
         name: String, uuid: String? = nil, type: String, memoryMB: Int, vcpus: Int, disk: String? = nil, diskFormat: String = "qcow2",
         kernel: String? = nil, initrd: String? = nil, cmdline: String? = nil, consoleLog: String? = nil,
-        bridge: String? = nil, mac: String? = nil, owner: DomainOwner
+        bridge: String? = nil, mac: String? = nil, port: String? = nil, owner: DomainOwner
     ) {
         self.name = name
         self.uuid = uuid
@@ -40,6 +42,7 @@ public struct DomainDefinition: Sendable, Equatable {
         self.consoleLog = consoleLog
         self.bridge = bridge
         self.mac = mac
+        self.port = port
         self.owner = owner
     }
 }
@@ -84,6 +87,7 @@ public enum DomainXML {
         if let bridge = d.bridge {
             devices += "<interface type='bridge'><source bridge='\(escape(bridge))'/>"
             if let mac = d.mac { devices += "<mac address='\(escape(mac))'/>" }
+            if let port = d.port { devices += "<target dev='\(escape(port))'/>" }
             devices += "<model type='virtio'/></interface>"
         }
         if let log = d.consoleLog {

@@ -24,17 +24,20 @@ public struct NetworkReconciler: Reconciler {
         public var segmentation: String?
         /// The interface segments ride on (`lo` for a one-host VXLAN).
         public var physicalInterface: String
+        /// The node's packet filter, which knows each network's bridge.
+        public var firewall: HostFirewall?
 
-        public init(network: any HostNetwork, dhcp: DHCPServer, segmentation: String?, physicalInterface: String) {
+        public init(network: any HostNetwork, dhcp: DHCPServer, segmentation: String?, physicalInterface: String, firewall: HostFirewall? = nil) {
             self.network = network
             self.dhcp = dhcp
             self.segmentation = segmentation
             self.physicalInterface = physicalInterface
+            self.firewall = firewall
         }
     }
 
     let store: Store
-    let host: Host?
+    public let host: Host?
     let logger: Logger
     /// What the kernel can do, probed once (a probe makes and removes links) and only when the
     /// segmentation depends on it.
@@ -111,6 +114,9 @@ public struct NetworkReconciler: Reconciler {
                     _ = try await Self.blocking { try dhcp.converge(bridge: bridge, range: ("\(first)", "\(last)", "\(netmask)"), router: router, hosts: hosts) }
                 }
             }
+            // Instances that came or went since the last look change the filter too; at most
+            // one check every 2 s however many networks requeue.
+            if let firewall = host.firewall { try await firewall.converge(unlessWithin: .seconds(2)) }
             status.phase = "Ready"
             status.setCondition(Condition(type: .ready, status: .true, reason: .networkConverged, message: "\(bridge) with \(gateway), \(status.details["segment"]?.stringValue ?? "")\(spec.dhcp != false ? ", DHCP for \(served) instance(s)" : "")", lastTransitionTime: now))
             // Instances come and go; their DHCP entries follow at the next look.
@@ -153,6 +159,7 @@ public struct NetworkReconciler: Reconciler {
                 NetworkIntent(name: resource.key.qualifiedName, bridge: bridge, segment: .vlan(id: vlan, parent: host.physicalInterface), gateway: ""),
                 NetworkIntent(name: resource.key.qualifiedName, bridge: "", segment: .vxlan(id: vlan, device: host.physicalInterface), gateway: ""),
             ])
+            try await host.firewall?.converge()
         } catch {
             return .failed(reason: .hostNetworkError, message: "\(error)", retryable: true)
         }

@@ -4,10 +4,25 @@ import StratusModel
 import StratusStore
 
 extension EC2API {
-    /// The public IP an address resource holds: its spec's, or the one the network reconciler allocated.
-    static func publicIp(_ address: StoredResource) -> String {
+    /// The public IP an address resource holds: its spec's, or the one allocated to it (at
+    /// AllocateAddress, or by the address reconciler for a manifest's).
+    func publicIp(_ address: StoredResource) -> String { Self.publicIp(address, store: store) }
+
+    static func publicIp(_ address: StoredResource, store: Store) -> String {
         if case .address(let spec) = address.resource.spec, let ip = spec.publicIp { return ip }
-        return address.resource.status?.details["publicIp"]?.stringValue ?? ""
+        if let ip = address.resource.status?.details["publicIp"]?.stringValue { return ip }
+        return (try? store.allocation(pool: Store.publicIpPool, owner: address.key)) ?? ""
+    }
+
+    /// The public IP of each instance with an associated address (DescribeInstances' `ipAddress`).
+    func publicIpsByInstance(_ call: EC2Call) throws -> [ResourceKey: String] {
+        var found: [ResourceKey: String] = [:]
+        for address in try visible(.address, call) where !address.isTerminating {
+            guard case .address(let spec) = address.resource.spec, let name = spec.instance else { continue }
+            let ip = publicIp(address)
+            if !ip.isEmpty { found[ResourceKey(kind: .instance, project: address.key.project, name: name)] = ip }
+        }
+        return found
     }
 
     func describeAddresses(_ call: EC2Call) throws -> [XMLNode] {
@@ -16,7 +31,7 @@ extension EC2API {
         var items: [(String, [XMLNode])] = []
         for address in try visible(.address, call) {
             guard case .address(let spec) = address.resource.spec, let id = address.metadata.id else { continue }
-            let ip = Self.publicIp(address)
+            let ip = publicIp(address)
             guard ips.isEmpty || ips.contains(ip), ids.isEmpty || ids.contains(id) else { continue }
             let instanceId = spec.instance.flatMap { (try? store.get(ResourceKey(kind: .instance, project: address.key.project, name: $0)))??.metadata.id }
             let values: [String: [String]] = ["public-ip": [ip], "allocation-id": [id], "instance-id": instanceId.map { [$0] } ?? [], "domain": ["standard"]]
@@ -33,17 +48,28 @@ extension EC2API {
         try call.authorize(.address, project: project)
         let id = Self.newId("eipalloc")
         let key = ResourceKey(kind: .address, project: project, name: id)
-        let ip = call.string("Address")
-        try write([Resource(metadata: ObjectMeta(name: id, project: project), spec: .address(AddressSpec(publicIp: ip)))], presetIds: [key: id])
-        let stored = try store.get(key)
-        return [.text("publicIp", stored.map(Self.publicIp) ?? ""), .text("allocationId", id), .text("domain", "standard")]
+        let claimed = call.string("Address")
+        if let claimed, IPv4Address(claimed) == nil { throw EC2Error.invalid("Address", claimed, "Expected an IPv4 address.") }
+        // The public IP is the caller's at once, as on EC2: taken before the address is written
+        // (so a full pool writes nothing), given back if the write fails.
+        guard let ip = try store.allocatePublicIp(claimed, range: publicRange, owner: key) else {
+            if let claimed { throw EC2Error("InvalidAddress.InUse", "Address \(claimed) is allocated to another account or address.") }
+            throw EC2Error("AddressLimitExceeded", "Every address of the public range \(publicRange) is allocated; release one (ReleaseAddress).")
+        }
+        do {
+            try write([Resource(metadata: ObjectMeta(name: id, project: project), spec: .address(AddressSpec(publicIp: claimed)))], presetIds: [key: id])
+        } catch {
+            try? store.release(pool: Store.publicIpPool, owner: key)
+            throw error
+        }
+        return [.text("publicIp", ip), .text("allocationId", id), .text("domain", "standard")]
     }
 
     /// The address named by `AllocationId` or `PublicIp`.
     func namedAddress(_ call: EC2Call) throws -> StoredResource {
         if let id = call.string("AllocationId") { return try resource(id, .address, call, error: "InvalidAllocationID") }
         let ip = try call.required("PublicIp")
-        guard let address = try visible(.address, call).first(where: { Self.publicIp($0) == ip }) else {
+        guard let address = try visible(.address, call).first(where: { publicIp($0) == ip }) else {
             throw EC2Error("InvalidAddress.NotFound", "Address '\(ip)' not found.")
         }
         return address
@@ -53,6 +79,8 @@ extension EC2API {
         let address = try namedAddress(call)
         try call.authorize(.address, project: address.key.project)
         _ = try store.delete([address.key], reason: "released through the EC2 API")
+        // The IP is free at once, as on EC2; the terminating address is already out of the filter.
+        try store.release(pool: Store.publicIpPool, owner: address.key)
         return [.text("return", "true")]
     }
 

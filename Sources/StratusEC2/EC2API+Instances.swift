@@ -67,7 +67,7 @@ extension EC2API {
     }
 
     /// An instance's `<item>` and the values its filters compare against.
-    func instanceItem(_ instance: StoredResource, images: ImageIds, groups names: EC2NameBook) -> (item: [XMLNode], values: [String: [String]]) {
+    func instanceItem(_ instance: StoredResource, images: ImageIds, groups names: EC2NameBook, publicIps: [ResourceKey: String] = [:]) -> (item: [XMLNode], values: [String: [String]]) {
         guard case .instance(let spec) = instance.resource.spec else { return ([], [:]) }
         let id = instance.metadata.id ?? ""
         let state = Self.state(instance)
@@ -93,6 +93,8 @@ extension EC2API {
             .element("monitoring", [.text("state", "disabled")]),
         ]
         item += XMLNode.optional("privateIpAddress", ip)
+        let publicIp = publicIps[instance.key]
+        item += XMLNode.optional("ipAddress", publicIp)
         item += [
             .set("groupSet", groups.map { [.text("groupId", $0.id ?? ""), .text("groupName", $0.name)] }),
             .text("architecture", "x86_64"),
@@ -106,7 +108,7 @@ extension EC2API {
             "key-name": keyName.map { [$0] } ?? [], "availability-zone": [zone], "image-id": [imageId],
             "instance-type": [spec.instanceType], "reservation-id": [Self.reservationId(instance)],
             "group-name": groups.map(\.name), "group-id": groups.compactMap(\.id), "private-ip-address": ip.map { [$0] } ?? [],
-            "owner-id": [instance.key.project],
+            "owner-id": [instance.key.project], "ip-address": publicIp.map { [$0] } ?? [],
         ]
         for (key, value) in instance.metadata.labels { values["tag:\(key)"] = [value] }
         values["tag-key"] = Array(instance.metadata.labels.keys)
@@ -116,7 +118,7 @@ extension EC2API {
 
     static let instanceFilters: Set<String> = [
         "instance-id", "instance-state-name", "instance-state-code", "key-name", "availability-zone", "image-id", "instance-type",
-        "reservation-id", "group-name", "group-id", "private-ip-address", "owner-id", "tag-key", "tag-value",
+        "reservation-id", "group-name", "group-id", "private-ip-address", "ip-address", "owner-id", "tag-key", "tag-value",
     ]
 
     static func passes(_ values: [String: [String]], _ filters: [(name: String, values: [String])]) throws -> Bool {
@@ -158,9 +160,10 @@ extension EC2API {
             try images.load(candidates, reader)
             return (candidates, try nameBook(call, in: reader))
         }
+        let publicIps = try publicIpsByInstance(call)
         for instance in candidates {
             guard let id = instance.metadata.id, wanted.isEmpty || wanted.contains(id) else { continue }
-            let (item, values) = instanceItem(instance, images: images, groups: groups)
+            let (item, values) = instanceItem(instance, images: images, groups: groups, publicIps: publicIps)
             if try Self.passes(values, filters) { entries.append((id, instance.key.project, Self.reservationId(instance), item)) }
         }
         var found = Set(entries.map(\.id))

@@ -22,9 +22,18 @@ public struct EC2API: Sendable {
     /// The region this endpoint serves, and its URL for DescribeRegions.
     let region: String
     let endpoint: String
+    /// The pool AllocateAddress takes public IPs from (`--public-range`).
+    let publicRange: IPv4Network
+    /// TEST-NET-3: a documentation range, so an unconfigured cloud hands out no real addresses.
+    public static let defaultPublicRange: IPv4Network = {
+        guard case .success(let range) = IPv4Network.parse("203.0.113.0/24") else { fatalError("203.0.113.0/24 is a CIDR") }
+        return range
+    }()
 
-    public init(store: Store, dataDirectory: String, node: (any NodeOperations)?, region: String = "nova", endpoint: String, terminatedRetention: Duration = .seconds(3600)) {
+    public init(store: Store, dataDirectory: String, node: (any NodeOperations)?, region: String = "nova", endpoint: String, terminatedRetention: Duration = .seconds(3600),
+                publicRange: IPv4Network = EC2API.defaultPublicRange) {
         self.store = store
+        self.publicRange = publicRange
         self.dataDirectory = dataDirectory
         self.node = node
         self.authenticator = Authenticator(store: store, service: .standard, scope: ("ec2", [region]))

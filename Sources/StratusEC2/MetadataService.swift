@@ -92,7 +92,7 @@ public struct MetadataService: Sendable {
             "security-groups": (spec.securityGroups ?? []).joined(separator: "\n"),
         ]
         if let address = try store.list(kind: .address, project: instance.key.project).first(where: { if case .address(let a) = $0.resource.spec { a.instance == instance.key.name } else { false } }) {
-            values["public-ipv4"] = EC2API.publicIp(address)
+            values["public-ipv4"] = EC2API.publicIp(address, store: store)
         }
         if let keyName = spec.keyName, let pair = try store.get(ResourceKey(kind: .keyPair, project: instance.key.project, name: keyName)),
             case .keyPair(let keySpec) = pair.resource.spec, let publicKey = keySpec.publicKey

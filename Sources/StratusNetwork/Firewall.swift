@@ -263,6 +263,27 @@ public struct LinuxFirewall: Sendable {
         }
     }
 
+    /// Turns on what the tables rely on: forwarding between interfaces, bridged IPv4 through
+    /// the `ip` hooks (br_netfilter, where the kernel has it), and — for a metadata listener on
+    /// loopback — routing of DNATed packets to 127.0.0.1 from the bridges (`route_localnet`).
+    public func enableForwarding(bridges: [String], localMetadata: Bool) async throws {
+        var settings = ["net.ipv4.ip_forward=1"]
+        if FileManager.default.fileExists(atPath: "/proc/sys/net/bridge/bridge-nf-call-iptables") { settings.append("net.bridge.bridge-nf-call-iptables=1") }
+        if localMetadata { settings += bridges.filter(NFTRuleset.isInterface).map { "net.ipv4.conf.\($0).route_localnet=1" } }
+        let sysctl = ["/usr/sbin/sysctl", "/sbin/sysctl"].first(where: FileManager.default.isExecutableFile) ?? "/usr/sbin/sysctl"
+        let (tool, arguments) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, sysctl, "-qw"] + settings) } ?? (sysctl, ["-qw"] + settings)
+        let result = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try ChildProcess.run(tool, arguments) }) }
+        }
+        guard result.status == 0 else { throw HostNetworkError("sysctl \(settings.joined(separator: " ")) failed: \(result.errors.trimmingCharacters(in: .whitespacesAndNewlines))") }
+    }
+
+    /// Whether bridged IPv4 passes the `ip` hooks, so instances on one bridge are filtered
+    /// from each other too (without br_netfilter only routed traffic is).
+    public var filtersBridgedTraffic: Bool {
+        (try? String(contentsOfFile: "/proc/sys/net/bridge/bridge-nf-call-iptables", encoding: .utf8))?.hasPrefix("1") ?? false
+    }
+
     /// Removes both tables (nothing else).
     public func remove() async throws {
         try await apply("table ip \(NFTRuleset.table)\ndelete table ip \(NFTRuleset.table)\ntable bridge \(NFTRuleset.table)\ndelete table bridge \(NFTRuleset.table)\n")

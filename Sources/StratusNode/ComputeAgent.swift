@@ -64,7 +64,7 @@ public struct ComputeAgent: Sendable {
             name: domainName, type: hypervisor.domainType, memoryMB: intent.memoryMB, vcpus: intent.vcpus,
             disk: disk, diskFormat: "qcow2", kernel: kernel, initrd: ramdisk, cmdline: intent.image.cmdline,
             consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: bridge, mac: intent.nic?.mac,
-            owner: DomainOwner(project: intent.project, name: intent.name, id: intent.id, generation: intent.generation)
+            port: bridge == nil ? nil : InstanceDetails.port(instanceId: intent.id), owner: DomainOwner(project: intent.project, name: intent.name, id: intent.id, generation: intent.generation)
         )
         let config = DomainXML.configDigest(of: definition)
         do {

@@ -35,6 +35,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var hostNetwork = "off"
     public var segmentation = "auto"
     public var physicalInterface: String?
+    public var publicRange = "203.0.113.0/24"
+    public var privateRange = "10.0.0.0/8"
     public var s3Domain: String?
     public var apiMaxBody = 256
     public var httpIdleTimeout = 10
@@ -85,6 +87,12 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             guard ["auto", "vlan", "vxlan"].contains(text) else { throw ConfigurationError("segmentation: expected auto, vlan or vxlan, got \"\(text)\"") }
         },
         .optional("physical-interface", \.physicalInterface, valueName: "interface", help: "The interface segments ride on. Default: the interface of the default route, else lo (a one-host VXLAN)."),
+        .text("public-range", \.publicRange, valueName: "CIDR", help: "The pool elastic addresses (Address, AllocateAddress) take their public IPs from; with --host-network on each associated one is NATed to its instance. The default is a documentation range (TEST-NET-3): set the range the node's uplink is routed.") { text throws(ConfigurationError) in
+            guard case .success = IPv4Network.parse(text) else { throw ConfigurationError("public-range: expected a CIDR such as 198.51.100.0/24, got \"\(text)\"") }
+        },
+        .text("private-range", \.privateRange, valueName: "CIDR", help: "The range of the networks' subnets: with --host-network on, instances' traffic from it that leaves the node is masqueraded behind the node's address (an instance with an elastic address leaves as that address).") { text throws(ConfigurationError) in
+            guard case .success = IPv4Network.parse(text) else { throw ConfigurationError("private-range: expected a CIDR such as 10.0.0.0/8, got \"\(text)\"") }
+        },
         .integer("s3-port", \.s3Port, range: 0...65535, valueName: "port", help: "Port of the S3 API (buckets and objects under DATA/objects); 0 picks a free one, written to DATA/serve.json."),
         .optional("s3-domain", \.s3Domain, valueName: "domain", help: "Domain of virtual-host-style S3 requests: with s3.example.com, bucket.s3.example.com names bucket. Path-style requests always work.") { text throws(ConfigurationError) in
             guard !text.isEmpty, !text.contains("/"), !text.contains(":") else { throw ConfigurationError("s3-domain: expected a host name such as s3.example.com, got \"\(text)\"") }
@@ -113,7 +121,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 

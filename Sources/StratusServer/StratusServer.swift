@@ -74,11 +74,18 @@ public struct StratusServer: Sendable {
         if let url = configuration.ldapURL {
             logger.info("identities converge into LDAP", metadata: ["stratus.ldap.url": "\(url)", "stratus.ldap.base": "\(configuration.ldapBase ?? "")"])
         }
+        guard case .success(let publicRange) = IPv4Network.parse(configuration.publicRange) else { throw ConfigurationError("public-range: \(configuration.publicRange) is not a CIDR") }
+        // With host networking guests reach the metadata service at 169.254.169.254 (DNATed to
+        // its listener, on loopback unless --metadata-listen says otherwise).
+        var metadataListen = configuration.metadataListen
+        if configuration.hostNetwork == "on", metadataListen == nil { metadataListen = "127.0.0.1:8775" }
+        let network = try Self.networkReconciler(configuration, store: store, dataDirectory: dataDirectory, node: node, metadata: metadataListen)
         // The administrator's key exists from the first start, so `stratus credentials admin` and --server work at once.
         _ = try store.credential(user: Store.rootUser)
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity, ImageReconciler(locator: locator), try Self.networkReconciler(configuration, store: store, dataDirectory: dataDirectory)],
+            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity, ImageReconciler(locator: locator), network,
+                          AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall)],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )
@@ -90,7 +97,7 @@ public struct StratusServer: Sendable {
         Self.raiseOpenFileLimit(logger: logger)
         let host = configuration.listen
         var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2, .s3]
-        if configuration.metadataListen != nil { expected.insert(.metadata) }
+        if metadataListen != nil { expected.insert(.metadata) }
         let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, region: configuration.region, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
         let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20, region: configuration.region)
@@ -100,7 +107,7 @@ public struct StratusServer: Sendable {
                 logger.info("resource API listening", metadata: ["stratus.url": "\(url)"])
             }
         let ec2Endpoint = configuration.ec2Port == 0 ? "" : "http://\(host):\(configuration.ec2Port)/services/Cloud"
-        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, region: configuration.region, endpoint: ec2Endpoint)
+        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, region: configuration.region, endpoint: ec2Endpoint, publicRange: publicRange)
             .application(host: host, port: configuration.ec2Port, limits: limits, logger: Logger(label: "stratus.ec2")) { chosen in
                 let url = "http://\(host):\(chosen)/services/Cloud"
                 await endpoints.bound(.ec2) { $0.ec2URL = url; $0.ec2Port = chosen }
@@ -113,7 +120,7 @@ public struct StratusServer: Sendable {
                 logger.info("S3 API listening", metadata: ["stratus.url": "\(url)"])
             }
         var services: [any Service] = [controller, api, ec2, s3]
-        if let listen = configuration.metadataListen {
+        if let listen = metadataListen {
             let (metadataHost, metadataPort) = try ServerConfiguration.hostAndPort(listen, setting: "metadata-listen")
             services.append(MetadataService(store: store).application(host: metadataHost, port: metadataPort, limits: limits, logger: Logger(label: "stratus.metadata")) { chosen in
                 let url = "http://\(metadataHost):\(chosen)"
@@ -158,14 +165,20 @@ public struct StratusServer: Sendable {
     }
 
     /// The network reconciler: managing this namespace's kernel with `--host-network on`.
-    static func networkReconciler(_ configuration: ServerConfiguration, store: Store, dataDirectory: String) throws -> NetworkReconciler {
+    static func networkReconciler(_ configuration: ServerConfiguration, store: Store, dataDirectory: String, node: String, metadata: String?) throws -> NetworkReconciler {
         guard configuration.hostNetwork == "on" else { return NetworkReconciler(store: store, host: nil) }
-        guard getuid() == 0 else { throw ConfigurationError("host-network: on needs root (bridges, segments and DHCP are the kernel's); run as root or leave it off") }
+        guard getuid() == 0 else { throw ConfigurationError("host-network: on needs root (bridges, segments, DHCP and the packet filter are the kernel's); run as root or leave it off") }
         let network = try LinuxHostNetwork()
         let dhcp = try DHCPServer(directory: (dataDirectory as NSString).appendingPathComponent("dhcp"))
+        var target: MetadataTarget?
+        if let metadata {
+            let (host, port) = try ServerConfiguration.hostAndPort(metadata, setting: "metadata-listen")
+            target = MetadataTarget(ip: host == "0.0.0.0" || host == "localhost" ? "127.0.0.1" : host, port: port)
+        }
+        let firewall = HostFirewall(store: store, firewall: try LinuxFirewall(), node: node, privateRange: configuration.privateRange, metadata: target)
         return NetworkReconciler(store: store, host: .init(
             network: network, dhcp: dhcp, segmentation: configuration.segmentation == "auto" ? nil : configuration.segmentation,
-            physicalInterface: configuration.physicalInterface ?? Self.defaultRouteInterface() ?? "lo"))
+            physicalInterface: configuration.physicalInterface ?? Self.defaultRouteInterface() ?? "lo", firewall: firewall))
     }
 
     /// The interface of the IPv4 default route (`/proc/net/route`), if there is one.

@@ -40,6 +40,24 @@ extension Store {
         }
     }
 
+    /// The value a resource holds in a pool, if any.
+    public func allocation(pool: String, owner: ResourceKey) throws -> String? {
+        try writer.read { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?"),
+                                arguments: [pool, owner.kind.rawValue, owner.project, owner.name])
+        }
+    }
+
+    /// The public IP of an elastic address: the one its spec claims, or the first free one of
+    /// `range`; nil when the claimed one is taken or the range is exhausted.
+    public func allocatePublicIp(_ claimed: String?, range: IPv4Network, owner: ResourceKey) throws -> String? {
+        if let claimed { return try allocate(pool: Self.publicIpPool, candidates: [claimed], owner: owner) }
+        return try allocate(pool: Self.publicIpPool, candidates: range.hostAddresses.lazy.map(\.description), owner: owner)
+    }
+
+    /// The pool of elastic addresses' public IPs.
+    public static let publicIpPool = "publicIp"
+
     /// Releases everything a resource holds in a pool.
     public func release(pool: String, owner: ResourceKey) throws {
         try writer.write { db in

@@ -7,6 +7,10 @@ import Testing
 @Suite(.serialized) struct HostNetworkTests {
     /// `ip`, off Swift's cooperative pool (a blocked pool thread stalls every other test).
     static func ip(_ arguments: String...) async -> (status: Int32, output: String) {
+        await ip(arguments)
+    }
+
+    static func ip(_ arguments: [String]) async -> (status: Int32, output: String) {
         (try? await offPool { blockingIP(arguments) }) ?? (-1, "")
     }
 
@@ -136,6 +140,177 @@ import Testing
                 gone = await Self.ip("-n", namespace, "link", "show", "br100").status != 0
             }
             #expect(gone, "the bridge is removed with the network")
+        }
+    }
+
+    @Test("serve --host-network on: an instance's namespace gets its address by DHCP and reaches the metadata service at 169.254.169.254; its elastic address reaches the port its group allows from outside, not another, not after disassociation; a flushed table is put back")
+    func addressesAndGroupsInTheKernel() async throws {
+        guard getuid() == 0 else {
+            Issue.record("skipped: --host-network on needs root, and this test runs as uid \(getuid())")
+            return
+        }
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let node = "st-e2e-node-\(tag)", guest = "st-e2e-vm-\(tag)", outside = "st-e2e-out-\(tag)"
+        for namespace in [node, guest, outside] {
+            guard await Self.ip("netns", "add", namespace).status == 0 else {
+                Issue.record("skipped: ip netns add failed")
+                return
+            }
+        }
+        defer { for namespace in [node, guest, outside] { _ = Self.blockingIP(["netns", "del", namespace]) } }
+        func ip(_ arguments: String...) async {
+            let result = await Self.ip(arguments)
+            #expect(result.status == 0, "ip \(arguments.joined(separator: " ")): \(result.output)")
+        }
+        for namespace in [node, guest, outside] { await ip("-n", namespace, "link", "set", "lo", "up") }
+        // The node's uplink: the outside routes the public range to it.
+        await ip("link", "add", "up0", "netns", node, "type", "veth", "peer", "name", "eth0", "netns", outside)
+        await ip("-n", node, "address", "add", "192.0.2.1/24", "dev", "up0")
+        await ip("-n", node, "link", "set", "up0", "up")
+        await ip("-n", outside, "address", "add", "192.0.2.2/24", "dev", "eth0")
+        await ip("-n", outside, "link", "set", "eth0", "up")
+        await ip("-n", outside, "route", "add", "198.51.100.0/24", "via", "192.0.2.1")
+
+        let cli = try CLI()
+        func cloud(associated: Bool) -> String {
+            """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin, netadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Network
+            metadata: {name: default, project: acme}
+            spec: {cidr: 10.30.0.0/24}
+            ---
+            apiVersion: stratus/v1
+            kind: SecurityGroup
+            metadata: {name: web, project: acme}
+            spec: {ingress: [{protocol: tcp, fromPort: 8080, toPort: 8080, cidr: 0.0.0.0/0}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: img, project: acme}
+            spec: {source: /images/img.qcow2}
+            ---
+            apiVersion: stratus/v1
+            kind: Instance
+            metadata: {name: web-1, project: acme}
+            spec: {image: img, instanceType: m1.tiny, securityGroups: [web]}
+            ---
+            apiVersion: stratus/v1
+            kind: Address
+            metadata: {name: eip-1, project: acme}
+            spec: {\(associated ? "instance: web-1" : "")}
+
+            """
+        }
+        try cli.write("cloud.yaml", cloud(associated: true))
+        let log = "\(cli.workDirectory)/serve.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        serve.arguments = ["netns", "exec", node, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
+                           "--hypervisor", "test", "--host-network", "on", "--segmentation", "vxlan", "--physical-interface", "lo",
+                           "--public-range", "198.51.100.0/24", "--apply", "\(cli.workDirectory)/cloud.yaml"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        serve.standardOutput = handle
+        serve.standardError = handle
+        try serve.run()
+        let dataDirectory = cli.dataDirectory
+        let stop: @Sendable () -> Void = {
+            serve.interrupt()
+            serve.waitUntilExit()
+            if let pid = try? String(contentsOfFile: "\(dataDirectory)/dhcp/br100.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let value = Int32(pid) { kill(value, SIGKILL) }
+        }
+        do {
+            try await scenario()
+        } catch {
+            _ = try? await offPool(stop)
+            throw error
+        }
+        _ = try? await offPool(stop)
+
+        func resource(_ kind: String, _ name: String) async throws -> [String: Any] {
+            let result = try await cli.run("get", kind, name, "-p", "acme", "-o", "json")
+            return (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+        func phase(_ kind: String, _ name: String) async throws -> String? {
+            (try await resource(kind, name)["status"] as? [String: Any])?["phase"] as? String
+        }
+        func waitFor(_ what: String, seconds: Int = 60, _ condition: () async throws -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if try await condition() { return }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let serveLog = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(1500)) } ?? ""
+            Issue.record("timed out waiting for \(what)\nserve running: \(serve.isRunning)\n\(serveLog)")
+            throw CancellationError()
+        }
+
+        func scenario() async throws {
+            try await waitFor("the network and the address to converge") {
+                let network = try await phase("network", "default")
+                let address = try await phase("address", "eip-1")
+                return network == "Ready" && address == "Associated"
+            }
+            let address = try await resource("address", "eip-1")
+            let publicIp = try #require(((address["status"] as? [String: Any])?["details"] as? [String: Any])?["publicIp"] as? String)
+            #expect(publicIp == "198.51.100.1", "the first address of --public-range: \(publicIp)")
+            let instance = try await resource("instance", "web-1")
+            let id = try #require((instance["metadata"] as? [String: Any])?["id"] as? String)
+            let details = ((instance["status"] as? [String: Any])?["details"] as? [String: Any]) ?? [:]
+            let mac = try #require(details["mac"] as? String), fixed = try #require(details["ip"] as? String)
+
+            // The "guest": a namespace on br100 through a veth named as the instance's bridge port.
+            let port = "tap" + id.dropFirst(2)
+            await ip("link", "add", port, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", guest)
+            await ip("-n", node, "link", "set", port, "master", "br100")
+            await ip("-n", node, "link", "set", port, "up")
+            await ip("-n", guest, "link", "set", "eth0", "address", mac)
+            await ip("-n", guest, "link", "set", "eth0", "up")
+            let script = "\(cli.workDirectory)/udhcpc.sh", record = "\(cli.workDirectory)/udhcpc.out"
+            try """
+                #!/bin/sh
+                echo "$1 $ip $router" >> \(record)
+                if [ "$1" = bound ]; then /usr/sbin/ip address add "$ip/$mask" dev "$interface"; /usr/sbin/ip route add default via "$router"; fi
+
+                """.write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+            let asked = await Self.ip("netns", "exec", guest, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", script)
+            let seen = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
+            #expect(asked.status == 0 && seen.contains("bound \(fixed) 10.30.0.1"), "the guest's lease is its allocated address \(fixed): \(asked.output) \(seen)")
+
+            let metadata = try await NamespaceTraffic.get(from: guest, "http://169.254.169.254/latest/meta-data/instance-id")
+            #expect(metadata == id, "the metadata service answers the guest with its own id through 169.254.169.254: \(metadata ?? "no answer")")
+            let publicFromMetadata = try await NamespaceTraffic.get(from: guest, "http://169.254.169.254/latest/meta-data/public-ipv4")
+            #expect(publicFromMetadata == publicIp, "and its public address: \(publicFromMetadata ?? "no answer")")
+
+            let stopListening = try await NamespaceTraffic.listen(in: guest, ports: [8080, 8081])
+            defer { stopListening() }
+            #expect(try await NamespaceTraffic.connects(from: outside, to: publicIp, 8080), "the group's port answers on the elastic address from outside")
+            #expect(try await !NamespaceTraffic.connects(from: outside, to: publicIp, 8081), "a port no rule allows does not")
+
+
+            // Disassociated: the NAT goes, within seconds.
+            try cli.write("cloud.yaml", cloud(associated: false))
+            #expect(try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml").status == 0)
+            try await waitFor("the address to be disassociated", seconds: 30) { try await phase("address", "eip-1") == "Allocated" }
+            try await waitFor("the NAT to leave the kernel", seconds: 20) { try await !NamespaceTraffic.connects(from: outside, to: publicIp, 8080) }
+
+            // The table flushed by hand is put back.
+            #expect(await Self.ip("netns", "exec", node, "nft", "flush", "table", "ip", "stratus").status == 0)
+            try await waitFor("the flushed table to be put back", seconds: 30) {
+                let listed = await Self.ip("netns", "exec", node, "nft", "list", "table", "ip", "stratus").output
+                return listed.contains("chain in-\(id)") && listed.contains("tcp dport 8080 accept")
+            }
         }
     }
 }

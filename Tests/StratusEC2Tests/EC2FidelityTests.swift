@@ -19,8 +19,8 @@ import Testing
     }
 
     /// Sends each form in order as `user` and returns the answers.
-    static func send(_ store: Store, _ forms: [String], as user: String = "alice", project: String = "acme") async throws -> [Answer] {
-        try await EC2RouterTests.app(store).test(.router) { client in
+    static func send(_ store: Store, _ forms: [String], as user: String = "alice", project: String = "acme", publicRange: IPv4Network = EC2API.defaultPublicRange) async throws -> [Answer] {
+        try await EC2RouterTests.app(store, publicRange: publicRange).test(.router) { client in
             var answers: [Answer] = []
             for form in forms {
                 let (headers, body) = try EC2RouterTests.signed(store, form + "&Version=2016-11-15", as: user, project: project)
@@ -70,6 +70,39 @@ import Testing
         #expect(answers[3].body.contains("instance web of project acme") && answers[3].body.contains("manifest set web"), "\(answers[3].body)")
         #expect(answers[4].status == 200 && answers[4].body.contains("<imageState>available</imageState>"))
         #expect(answers[5].code == "InvalidAMIID.NotFound", "a deregistered image cannot be launched: \(answers[5].body)")
+    }
+
+    @Test("AllocateAddress hands out the pool's addresses at once; a held one cannot be claimed; an exhausted pool is AddressLimitExceeded; an associated address is the instance's ipAddress")
+    func elasticAddresses() async throws {
+        let store = try EC2RouterTests.store()
+        let plan = try Self.apply(store, Self.imageAndInstance, set: "web")
+        let instance = try #require(plan.changes.first { $0.key.kind == .instance }?.id)
+        guard case .success(let range) = IPv4Network.parse("198.51.100.0/30") else { return }
+        let answers = try await Self.send(store, [
+            "Action=AllocateAddress",
+            "Action=AllocateAddress&Domain=standard",
+            "Action=AllocateAddress",
+            "Action=ReleaseAddress&PublicIp=198.51.100.1",
+            "Action=AllocateAddress&Address=198.51.100.2",
+            "Action=AllocateAddress&Address=198.51.100.1",
+            "Action=AssociateAddress&PublicIp=198.51.100.1&InstanceId=\(instance)",
+            "Action=DescribeInstances&InstanceId.1=\(instance)",
+            "Action=DescribeInstances&Filter.1.Name=ip-address&Filter.1.Value.1=198.51.100.1",
+            "Action=DescribeAddresses&PublicIp.1=198.51.100.1",
+            "Action=AllocateAddress&Address=not-an-ip",
+        ], publicRange: range)
+        #expect(Self.first("publicIp", in: answers[0].body) == "198.51.100.1" && Self.first("publicIp", in: answers[1].body) == "198.51.100.2", "the pool's host addresses in order: \(answers[0].body) \(answers[1].body)")
+        #expect(answers[2].code == "AddressLimitExceeded" && answers[2].body.contains("198.51.100.0/30"), "\(answers[2].body)")
+        #expect(answers[3].status == 200)
+        #expect(answers[4].code == "InvalidAddress.InUse", "a held address cannot be claimed: \(answers[4].body)")
+        #expect(answers[5].status == 200 && Self.first("publicIp", in: answers[5].body) == "198.51.100.1", "a released one can: \(answers[5].body)")
+        #expect(answers[6].status == 200, "\(answers[6].body)")
+        #expect(answers[7].body.contains("<ipAddress>198.51.100.1</ipAddress>"), "DescribeInstances shows the public IP: \(answers[7].body)")
+        #expect(answers[8].body.contains(instance), "and filters by it: \(answers[8].body)")
+        #expect(answers[9].body.contains("<instanceId>\(instance)</instanceId>"), "\(answers[9].body)")
+        #expect(answers[10].code == "InvalidParameterValue", "\(answers[10].body)")
+        #expect(try store.list(kind: .address, project: "acme").filter { !$0.isTerminating }.count == 2, "failed allocations leave no address behind")
+        #expect(try store.list(kind: .address, project: "acme").count == 3, "only the released one waits for its teardown")
     }
 
     /// The text of the first `<tag>` in `body`.

@@ -43,8 +43,8 @@ import Testing
         return store
     }
 
-    static func app(_ store: Store) -> some ApplicationProtocol {
-        EC2API(store: store, dataDirectory: NSTemporaryDirectory(), node: nil, endpoint: "").application(host: "127.0.0.1", port: 0, logger: .init(label: "test")) { _ in }
+    static func app(_ store: Store, publicRange: IPv4Network = EC2API.defaultPublicRange) -> some ApplicationProtocol {
+        EC2API(store: store, dataDirectory: NSTemporaryDirectory(), node: nil, endpoint: "", publicRange: publicRange).application(host: "127.0.0.1", port: 0, logger: .init(label: "test")) { _ in }
     }
 
     /// A form POST signed with SigV4 as `user` in `project`, for `service` and `region`.

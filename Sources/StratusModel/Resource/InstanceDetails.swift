@@ -44,3 +44,11 @@ public struct InstanceDetails: Sendable, Equatable {
     }
 }
 
+
+extension InstanceDetails {
+    /// The bridge port of an instance's NIC (`tap0000beef` for `i-0000beef`): named so the node's
+    /// packet filter can guard the port before the guest sends a packet.
+    public static func port(instanceId: String) -> String {
+        "tap" + String((instanceId.hasPrefix("i-") ? instanceId.dropFirst(2) : instanceId[...]).prefix(12))
+    }
+}

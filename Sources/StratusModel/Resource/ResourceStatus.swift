@@ -111,6 +111,11 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case hostNetworkUnavailable = "HostNetworkUnavailable"
     case vlanPoolExhausted = "VLANPoolExhausted"
     case hostNetworkError = "HostNetworkError"
+    case addressAssociated = "AddressAssociated"
+    case addressAllocated = "AddressAllocated"
+    case addressLimitExceeded = "AddressLimitExceeded"
+    case waitingForInstance = "WaitingForInstance"
+    case rulesInKernel = "RulesInKernel"
     // Images.
     case imageAvailable = "ImageAvailable"
     case objectMissing = "ObjectMissing"

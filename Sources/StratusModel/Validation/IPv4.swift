@@ -75,4 +75,13 @@ public struct IPv4Network: Sendable, Hashable, CustomStringConvertible {
         let base = address.value
         return AnySequence((UInt32(2)...UInt32(size - 2)).lazy.map { IPv4Address(value: base &+ $0) })
     }
+
+    /// Every host address, in order: all but the network and broadcast addresses (a /31 or
+    /// /32 has none to spare). The pool of elastic addresses.
+    public var hostAddresses: AnySequence<IPv4Address> {
+        let size = UInt64(1) << UInt64(32 - prefix)
+        let base = address.value
+        guard size >= 4 else { return AnySequence((0..<UInt32(size)).lazy.map { IPv4Address(value: base &+ $0) }) }
+        return AnySequence((UInt32(1)...UInt32(size - 2)).lazy.map { IPv4Address(value: base &+ $0) })
+    }
 }

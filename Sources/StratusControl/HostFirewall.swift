@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import StratusModel
+import StratusNetwork
+import StratusStore
+
+/// The node's packet filter, kept equal to the store: every instance's security groups,
+/// elastic addresses' NAT, the metadata redirect and isolation between networks, rendered whole
+/// (`NFTRuleset`) and replaced atomically in the kernel whenever what the store says, or what
+/// the kernel lists, differs from the last convergence.
+///
+/// Reconcilers of networks, addresses and security groups ask it to converge; asks that
+/// arrive while one runs are answered by the next run, so 1,000 associations cost a few
+/// replacements, not 1,000.
+public actor HostFirewall {
+    let store: Store
+    let firewall: LinuxFirewall
+    let node: String
+    let privateRange: String
+    let metadata: MetadataTarget?
+    let logger: Logger
+
+    /// The script last applied, and how the kernel listed the tables right after.
+    private var applied: (script: String, listed: String)?
+    private var requested = 0
+    private var completed = 0
+    private var running = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var lastError: (any Error)?
+    private var lastRun: ContinuousClock.Instant?
+
+    public init(store: Store, firewall: LinuxFirewall, node: String, privateRange: String, metadata: MetadataTarget?, logger: Logger = Logger(label: "stratus.firewall")) {
+        self.store = store
+        self.firewall = firewall
+        self.node = node
+        self.privateRange = privateRange
+        self.metadata = metadata
+        self.logger = logger
+    }
+
+    /// Makes the kernel hold what the store says now; returns whether the tables were replaced
+    /// by the run that covered this ask. Throws what that run failed with.
+    @discardableResult
+    public func converge(unlessWithin recent: Duration? = nil) async throws -> Bool {
+        if let recent, let last = lastRun, ContinuousClock.now - last < recent, !running { return false }
+        requested += 1
+        let mine = requested
+        var replaced = false
+        while completed < mine {
+            if running {
+                await withCheckedContinuation { waiters.append($0) }
+                continue
+            }
+            running = true
+            lastRun = ContinuousClock.now
+            let covering = requested
+            do {
+                replaced = try await convergeOnce()
+                lastError = nil
+            } catch {
+                lastError = error
+            }
+            completed = covering
+            running = false
+            let woken = waiters
+            waiters = []
+            for waiter in woken { waiter.resume() }
+        }
+        if let lastError { throw lastError }
+        return replaced
+    }
+
+    private func convergeOnce() async throws -> Bool {
+        let wanted = try intent()
+        let bridges = wanted.bridges
+        let script = NFTRuleset.render(wanted)
+        let listed = try await firewall.observe()
+        if let applied, applied.script == script, applied.listed == listed { return false }
+        if applied != nil, applied?.script == script {
+            logger.warning("the packet filter was changed outside Stratus; putting it back", metadata: ["stratus.node": "\(node)"])
+        }
+        try await firewall.enableForwarding(bridges: bridges, localMetadata: metadata?.ip.hasPrefix("127.") == true)
+        try await firewall.apply(script)
+        applied = (script, try await firewall.observe())
+        return true
+    }
+
+    /// What the filter must hold, from the store.
+    func intent() throws -> FirewallIntent {
+        let networks = try store.list(kind: .network).filter { !$0.isTerminating }
+        var bridges: [String] = []
+        for network in networks {
+            guard case .network(let spec) = network.resource.spec else { continue }
+            if let bridge = spec.bridge ?? network.resource.status?.details["bridge"]?.stringValue { bridges.append(bridge) }
+        }
+        let groups = try store.list(kind: .securityGroup).filter { !$0.isTerminating }
+        var rulesByGroup: [ResourceKey: [IngressRule]] = [:]
+        for group in groups {
+            if case .securityGroup(let spec) = group.resource.spec { rulesByGroup[group.key] = spec.ingress ?? [] }
+        }
+        struct Guarded {
+            var key: ResourceKey
+            var id: String
+            var mac: String
+            var ip: String
+            var groups: [String]
+        }
+        var guarded: [Guarded] = []
+        var ipByInstance: [ResourceKey: String] = [:]
+        for instance in try store.list(kind: .instance) where !instance.isTerminating {
+            guard case .instance(let spec) = instance.resource.spec, let id = instance.metadata.id else { continue }
+            let details = InstanceDetails(instance.resource.status)
+            guard let mac = details.mac, let ip = details.ip, details.node == nil || details.node == node else { continue }
+            ipByInstance[instance.key] = ip
+            guarded.append(Guarded(key: instance.key, id: id, mac: mac, ip: ip, groups: spec.securityGroups ?? ["default"]))
+        }
+        var members: [ResourceKey: [String]] = [:]  // group → its instances' IPs
+        for instance in guarded {
+            for group in instance.groups { members[ResourceKey(kind: .securityGroup, project: instance.key.project, name: group), default: []].append(instance.ip) }
+        }
+        let instances = guarded.map { instance in
+            var ingress: [FilterRule] = []
+            for group in instance.groups {
+                for rule in rulesByGroup[ResourceKey(kind: .securityGroup, project: instance.key.project, name: group)] ?? [] {
+                    let sources: [String]
+                    if let source = rule.sourceGroup {
+                        sources = members[ResourceKey(kind: .securityGroup, project: instance.key.project, name: source)] ?? []
+                    } else {
+                        sources = [rule.cidr ?? "0.0.0.0/0"]
+                    }
+                    guard !sources.isEmpty else { continue }
+                    let proto: String? = rule.protocol == .all ? nil : rule.protocol.rawValue
+                    var ports: ClosedRange<Int>?
+                    if let from = rule.fromPort {
+                        let to = max(rule.toPort ?? from, from)
+                        ports = from...to
+                    }
+                    ingress.append(FilterRule(proto: proto, ports: ports, sources: sources))
+                }
+            }
+            return GuardedInstance(id: instance.id, port: InstanceDetails.port(instanceId: instance.id), mac: instance.mac, ip: instance.ip, ingress: ingress)
+        }
+        var elastic: [ElasticMapping] = []
+        for address in try store.list(kind: .address) where !address.isTerminating {
+            guard case .address(let spec) = address.resource.spec, let name = spec.instance,
+                  let privateIp = ipByInstance[ResourceKey(kind: .instance, project: address.key.project, name: name)],
+                  let publicIp = try spec.publicIp ?? store.allocation(pool: Store.publicIpPool, owner: address.key)
+            else { continue }
+            elastic.append(ElasticMapping(publicIp: publicIp, privateIp: privateIp))
+        }
+        return FirewallIntent(bridges: bridges, privateRange: privateRange, metadata: metadata, elastic: elastic, instances: instances)
+    }
+}
