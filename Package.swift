@@ -204,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "stratus-bench",
             dependencies: [
-                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNode", "StratusStore", "StratusIdentity", "StratusTestSupport",
+                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNetwork", "StratusNode", "StratusStore", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

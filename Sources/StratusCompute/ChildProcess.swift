@@ -97,3 +97,22 @@ public struct ChildProcess: Sendable {
         func closeWrite() { close(write) }
     }
 }
+
+extension ChildProcess {
+    /// Where blocking tools run: a queue of its own, which — unlike the global queue, about as
+    /// wide as the CPUs — starts another thread when one blocks in `waitpid`, so `ip`, `nft`
+    /// and dnsmasq started by many reconciles at once run together instead of in line.
+    public static let blockingQueue = DispatchQueue(label: "stratus.child-process", attributes: .concurrent)
+
+    /// `run`, awaited on `blockingQueue`: never on Swift's cooperative pool.
+    public static func awaitRun(_ tool: String, _ arguments: [String]) async throws -> ChildProcess {
+        try await offPool { try run(tool, arguments) }
+    }
+
+    /// Runs blocking `work` on `blockingQueue` and awaits it.
+    public static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            blockingQueue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}

@@ -12,7 +12,9 @@ import StratusStore
 public struct AddressReconciler: Reconciler {
     public let name = "address"
     public let kinds: Set<Kind> = [.address, .securityGroup]
-    public let concurrency = 4
+    /// Many at once: a reconcile mostly waits for the packet filter, and every one that waits
+    /// is answered by the same next replacement of the tables.
+    public let concurrency = 256
 
     let store: Store
     let range: IPv4Network

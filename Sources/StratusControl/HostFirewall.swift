@@ -74,9 +74,10 @@ public actor HostFirewall {
         let wanted = try intent()
         let bridges = wanted.bridges
         let script = NFTRuleset.render(wanted)
-        let listed = try await firewall.observe()
-        if let applied, applied.script == script, applied.listed == listed { return false }
-        if applied != nil, applied?.script == script {
+        // The kernel is looked at only when the script is what was applied last: then a
+        // difference can only be a change by hand. A new script is applied in any case.
+        if let applied, applied.script == script {
+            guard try await firewall.observe() != applied.listed else { return false }
             logger.warning("the packet filter was changed outside Stratus; putting it back", metadata: ["stratus.node": "\(node)"])
         }
         try await firewall.enableForwarding(bridges: bridges, localMetadata: metadata?.ip.hasPrefix("127.") == true)
@@ -91,7 +92,9 @@ public actor HostFirewall {
         var bridges: [String] = []
         for network in networks {
             guard case .network(let spec) = network.resource.spec else { continue }
-            if let bridge = spec.bridge ?? network.resource.status?.details["bridge"]?.stringValue { bridges.append(bridge) }
+            // A network being converged for the first time has its VLAN, not yet a status.
+            let vlan = try spec.vlan.map(String.init) ?? store.allocation(pool: NetworkReconciler.vlanPool, owner: network.key)
+            if let bridge = spec.bridge ?? network.resource.status?.details["bridge"]?.stringValue ?? vlan.map({ "br\($0)" }) { bridges.append(bridge) }
         }
         let groups = try store.list(kind: .securityGroup).filter { !$0.isTerminating }
         var rulesByGroup: [ResourceKey: [IngressRule]] = [:]

@@ -56,8 +56,9 @@ public struct DHCPServer: Sendable {
         return pid
     }
 
-    /// Makes the bridge's DHCP server serve `hosts` from `range` (first and last address, and
-    /// the netmask) with `router` as the gateway: starts it if it does not run, tells it
+    /// Makes the bridge's DHCP server serve `hosts` on `range`'s subnet (the netmask) with
+    /// `router` as the gateway — those hosts only, as Nova's did: a MAC it does not know gets no
+    /// address, so a guest never holds one its instance was not given: starts it if it does not run, tells it
     /// (SIGHUP) when its hosts changed. Returns what it did.
     public func converge(bridge: String, range: (first: String, last: String, netmask: String), router: String, hosts: [DHCPHost]) throws -> [String] {
         var done: [String] = []
@@ -78,7 +79,7 @@ public struct DHCPServer: Sendable {
             // As root: its files are under the data directory, which is the server's alone (a
             // dnsmasq that dropped to nobody could not reread the hosts file there).
             "--conf-file=/dev/null", "--user=root", "--no-resolv", "--no-hosts", "--port=0", "--no-ping", "--bind-interfaces", "--interface=\(bridge)", "--except-interface=lo",
-            "--dhcp-range=\(range.first),\(range.last),\(range.netmask),1h", "--dhcp-option=option:router,\(router)", "--dhcp-hostsfile=\(hostsFile)",
+            "--dhcp-range=\(range.first),static,\(range.netmask),1h", "--dhcp-option=option:router,\(router)", "--dhcp-hostsfile=\(hostsFile)",
             "--dhcp-leasefile=\(file(bridge, "leases"))", "--pid-file=\(file(bridge, "pid"))", "--log-dhcp", "--log-facility=\(file(bridge, "log"))",
         ]
         var tool = dnsmasq

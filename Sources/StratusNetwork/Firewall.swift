@@ -92,8 +92,13 @@ public enum NFTRuleset {
         let bridges = intent.bridges.filter(isInterface).sorted()
         let instances = intent.instances.filter { isInterface($0.port) && isMAC($0.mac) && isIPv4($0.ip) && isName($0.id) }.sorted { $0.id < $1.id }
         let elastic = intent.elastic.filter { isIPv4($0.publicIp) && isIPv4($0.privateIp) }.sorted { $0.publicIp < $1.publicIp }
-        let bridgeSet = bridges.isEmpty ? nil : "{ " + bridges.map { "\"\($0)\"" }.joined(separator: ", ") + " }"
+        let bridgeSet = bridges.isEmpty ? nil : "@bridges"
         var lines = ["table ip \(table)", "delete table ip \(table)", "table ip \(table) {"]
+        if !bridges.isEmpty {
+            // Named sets: one rule serves every bridge (200 networks are 200 elements, not 200 rules of 200).
+            lines += ["  set bridges {", "    type ifname", "    elements = { " + bridges.map { "\"\($0)\"" }.joined(separator: ", ") + " }", "  }"]
+            lines += ["  set same {", "    type ifname . ifname", "    elements = { " + bridges.map { "\"\($0)\" . \"\($0)\"" }.joined(separator: ", ") + " }", "  }"]
+        }
         lines += ["  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;"]
         if let bridgeSet, let target = intent.metadata, isIPv4(target.ip), (1...65535).contains(target.port) {
             lines.append("    iifname \(bridgeSet) ip daddr 169.254.169.254 tcp dport 80 dnat to \(target.ip):\(target.port)")
@@ -116,9 +121,9 @@ public enum NFTRuleset {
         }
         lines += ["  }", "  chain forward {", "    type filter hook forward priority filter; policy accept;"]
         lines += ["    ct state established,related accept", "    ct state invalid drop"]
-        if let bridgeSet {
+        if !bridges.isEmpty {
             // One network's instances do not reach another's, except through an elastic address.
-            for bridge in bridges { lines.append("    iifname \"\(bridge)\" oifname != \"\(bridge)\" oifname \(bridgeSet) ct status & dnat == 0 drop") }
+            lines.append("    iifname @bridges oifname @bridges iifname . oifname != @same ct status & dnat == 0 drop")
         }
         if !instances.isEmpty {
             lines.append("    ip daddr vmap { " + instances.map { "\($0.ip) : jump in-\($0.id)" }.joined(separator: ", ") + " }")
@@ -226,11 +231,7 @@ public struct LinuxFirewall: Sendable {
 
     func run(_ arguments: [String]) async throws -> ChildProcess {
         let (tool, full) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, nft] + arguments) } ?? (nft, arguments)
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try ChildProcess.run(tool, full) })
-            }
-        }
+        return try await ChildProcess.awaitRun(tool, full)
     }
 
     /// Stratus' two tables as the kernel lists them ("" when neither exists).
@@ -271,10 +272,10 @@ public struct LinuxFirewall: Sendable {
         if FileManager.default.fileExists(atPath: "/proc/sys/net/bridge/bridge-nf-call-iptables") { settings.append("net.bridge.bridge-nf-call-iptables=1") }
         if localMetadata { settings += bridges.filter(NFTRuleset.isInterface).map { "net.ipv4.conf.\($0).route_localnet=1" } }
         let sysctl = ["/usr/sbin/sysctl", "/sbin/sysctl"].first(where: FileManager.default.isExecutableFile) ?? "/usr/sbin/sysctl"
-        let (tool, arguments) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, sysctl, "-qw"] + settings) } ?? (sysctl, ["-qw"] + settings)
-        let result = try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try ChildProcess.run(tool, arguments) }) }
-        }
+        // -e: a bridge the kernel does not hold yet (its network is still converging) is skipped;
+        // it gets the setting at the convergence after its links are made.
+        let (tool, arguments) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, sysctl, "-qew"] + settings) } ?? (sysctl, ["-qew"] + settings)
+        let result = try await ChildProcess.awaitRun(tool, arguments)
         guard result.status == 0 else { throw HostNetworkError("sysctl \(settings.joined(separator: " ")) failed: \(result.errors.trimmingCharacters(in: .whitespacesAndNewlines))") }
     }
 
