@@ -63,6 +63,28 @@ public struct NetworkReconciler: Reconciler {
         self.batcher = host.map { LinkBatcher(network: $0.network) }
     }
 
+    /// What the node's status says of its networking: whether this server manages it and, when
+    /// it does, how segments are made and whether the kernel can make VLANs (found out once).
+    public func nodeDetails() async -> [String: String] {
+        guard let host else {
+            return ["hostNetwork": "HostNetworkUnavailable: this server does not manage host networking (stratus serve --host-network on, as root); addresses are allocated, nothing is made in the kernel"]
+        }
+        let capabilities = await capabilities(host)
+        let segmentation = host.segmentation ?? (capabilities.vlan ? "vlan" : "vxlan")
+        return [
+            "hostNetwork": "on: \(segmentation) over \(host.physicalInterface)",
+            "vlan": capabilities.vlan ? "available" : (capabilities.vlanReason ?? "unavailable"),
+        ]
+    }
+
+    /// The kernel's abilities, probed at the first ask (a probe makes and removes links).
+    func capabilities(_ host: Host) async -> NetworkCapabilities {
+        if let known = probed.value.withLock({ $0 }) { return known }
+        let found = await host.network.capabilities()
+        probed.value.withLock { $0 = found }
+        return found
+    }
+
     public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
         guard case .network(let spec) = resource.resource.spec else {
             return .failed(reason: .wrongKind, message: "\(resource.key) is not a network", retryable: false)
@@ -90,14 +112,7 @@ public struct NetworkReconciler: Reconciler {
                 return .failed(reason: .hostNetworkError, message: "spec.cidr \(spec.cidr) is not a network", retryable: false)
             }
             var capabilities = NetworkCapabilities(vlan: false, vlanReason: nil)
-            if host.segmentation != "vxlan" {
-                if let known = probed.value.withLock({ $0 }) {
-                    capabilities = known
-                } else {
-                    capabilities = await host.network.capabilities()
-                    probed.value.withLock { [capabilities] in $0 = capabilities }
-                }
-            }
+            if host.segmentation != "vxlan" { capabilities = await self.capabilities(host) }
             let useVLAN = host.segmentation == "vlan" || (host.segmentation == nil && capabilities.vlan)
             if useVLAN && !capabilities.vlan {
                 status.phase = "Pending"

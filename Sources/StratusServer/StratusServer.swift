@@ -84,7 +84,7 @@ public struct StratusServer: Sendable {
         _ = try store.credential(user: Store.rootUser)
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute, identity, ImageReconciler(locator: locator), network,
+            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport, network: { await network.nodeDetails() }), compute, identity, ImageReconciler(locator: locator), network,
                           AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall)],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)

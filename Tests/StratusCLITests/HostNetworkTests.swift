@@ -109,6 +109,9 @@ import Testing
             #expect(status["phase"] as? String == "Ready", "\(status)\nserve running: \(serve.isRunning), exit \(serve.isRunning ? -1 : serve.terminationStatus)\n\(serveLog)")
             let details = status["details"] as? [String: Any] ?? [:]
             #expect(details["vlan"] as? String == "100" && details["bridge"] as? String == "br100", "the first VLAN id of the pool: \(details)")
+            let nodes = try await cli.run("get", "nodes", "-o", "json").stdout
+            #expect(nodes.contains("on: vxlan over lo"), "the node's status says how it makes segments: \(nodes.prefix(800))")
+            #expect(nodes.contains("8021q") || nodes.contains("available"), "and whether the kernel can make VLANs: \(nodes.prefix(800))")
 
             let links = await Self.ip("-n", namespace, "-json", "-d", "link", "show").output
             let parsed = (try? JSONSerialization.jsonObject(with: Data(links.utf8)) as? [[String: Any]]) ?? []

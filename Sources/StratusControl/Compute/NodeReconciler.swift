@@ -11,9 +11,12 @@ public struct NodeReconciler: Reconciler {
     public let kinds: Set<Kind> = [.node]
     public let concurrency = 1
     private let transport: any NodeTransport
+    /// What this node's networking can do (`NetworkReconciler.nodeDetails`), for its status.
+    private let network: (@Sendable () async -> [String: String])?
 
-    public init(transport: any NodeTransport) {
+    public init(transport: any NodeTransport, network: (@Sendable () async -> [String: String])? = nil) {
         self.transport = transport
+        self.network = network
     }
 
     public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
@@ -33,6 +36,9 @@ public struct NodeReconciler: Reconciler {
         status.details["vcpus"] = .int(report.vcpus)
         status.details["hypervisor"] = .string(report.hypervisor)
         status.details["domainType"] = .string(report.domainType)
+        if let network {
+            for (key, value) in await network() { status.details[key] = .string(value) }
+        }
         status.setCondition(Condition(type: .ready, status: .true, reason: .hypervisorReachable, message: "\(report.memoryMB) MB, \(report.vcpus) vCPUs via \(report.hypervisor)", lastTransitionTime: now))
         return .done(status)
     }

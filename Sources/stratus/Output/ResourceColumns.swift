@@ -52,6 +52,8 @@ enum ResourceColumns {
             return [
                 ("CIDR", { if case .network(let s) = $0.resource.spec { return s.cidr }; return "-" }),
                 ("VLAN", { if case .network(let s) = $0.resource.spec { return s.vlan.map(String.init) ?? detail($0, "vlan") }; return "-" }),
+                ("BRIDGE", { detail($0, "bridge") }),
+                ("SEGMENT", { detail($0, "segment") }),
             ]
         case .securityGroup:
             return [
@@ -62,6 +64,7 @@ enum ResourceColumns {
             return [
                 ("PUBLIC-IP", { if case .address(let s) = $0.resource.spec { return s.publicIp ?? detail($0, "publicIp") }; return "-" }),
                 ("INSTANCE", { if case .address(let s) = $0.resource.spec { return s.instance ?? "-" }; return "-" }),
+                ("PRIVATE-IP", { detail($0, "privateIp") }),
             ]
         case .image:
             return [
