@@ -89,13 +89,22 @@ public struct TinyImage: Sendable, Equatable, Codable {
         guard let deb = (try? manager.contentsOfDirectory(atPath: work))?.first(where: { $0.hasSuffix(".deb") }) else {
             throw TinyImageError(.kernelUnavailable, "apt-get download \(package) left no .deb in \(work)")
         }
-        // Only /boot: the package's modules (hundreds of MB) are not needed.
+        // /boot and the few modules a virtio NIC needs: the package's others (hundreds of MB) are not.
         try manager.createDirectory(atPathOrThrow: "\(work)/root")
-        try step("/bin/sh", ["-c", "/usr/bin/dpkg-deb --fsys-tarfile \"$1\" | /bin/tar -x -C \"$2\" ./boot", "sh", "\(work)/\(deb)", "\(work)/root"])
+        let members = ["./boot"] + networkModules.map { "./lib/modules/*/kernel/\($0.path)" }
+        try step("/bin/sh", ["-c", "deb=\"$1\" dir=\"$2\"; shift 2; /usr/bin/dpkg-deb --fsys-tarfile \"$deb\" | /bin/tar -x -C \"$dir\" --wildcards \"$@\"", "sh", "\(work)/\(deb)", "\(work)/root"] + members)
         let image = TinyImage(directory: "\(work)/image", kernelPackage: package, recipe: recipeDigest)
         try unpackKernel(from: "\(work)/root/boot", to: image.kernel, work: work)
+        var modules: [(name: String, contents: Data)] = []
+        let release = (try? manager.contentsOfDirectory(atPath: "\(work)/root/lib/modules"))?.first ?? ""
+        for module in networkModules {
+            guard let contents = manager.contents(atPath: "\(work)/root/lib/modules/\(release)/kernel/\(module.path)") else {
+                throw TinyImageError(.kernelUnavailable, "the kernel package has no \(module.path)")
+            }
+            modules.append((module.name, contents))
+        }
         do {
-            try initramfs(busybox: busybox).write(to: URL(fileURLWithPath: image.ramdisk))
+            try initramfs(busybox: busybox, modules: modules).write(to: URL(fileURLWithPath: image.ramdisk))
             try Data(count: 1 << 20).write(to: URL(fileURLWithPath: image.disk))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -171,13 +180,24 @@ public struct TinyImage: Sendable, Equatable, Codable {
         return false
     }
 
-    /// The guest's whole userland: busybox, an `/init` and the files a login prompt reads.
-    static func initramfs(busybox: Data) -> Data {
+    /// The modules a virtio NIC needs, in the order they load (Debian builds virtio itself as modules).
+    static let networkModules: [(name: String, path: String)] = [
+        ("virtio_ring", "drivers/virtio/virtio_ring.ko"), ("virtio", "drivers/virtio/virtio.ko"),
+        ("virtio_pci_modern_dev", "drivers/virtio/virtio_pci_modern_dev.ko"), ("virtio_pci_legacy_dev", "drivers/virtio/virtio_pci_legacy_dev.ko"),
+        ("virtio_pci", "drivers/virtio/virtio_pci.ko"), ("failover", "net/core/failover.ko"), ("net_failover", "drivers/net/net_failover.ko"),
+        ("virtio_net", "drivers/net/virtio_net.ko"),
+    ]
+
+    /// The guest's whole userland: busybox, an `/init`, the files a login prompt reads, the NIC's
+    /// modules and the DHCP client's script.
+    static func initramfs(busybox: Data, modules: [(name: String, contents: Data)] = []) -> Data {
         var archive = CPIOArchive()
-        for directory in ["/bin", "/dev", "/etc", "/proc", "/root", "/sys", "/tmp"] { archive.directory(directory) }
+        for directory in ["/bin", "/dev", "/etc", "/lib", "/lib/net", "/proc", "/root", "/sys", "/tmp"] { archive.directory(directory) }
         archive.characterDevice("/dev/console", major: 5, minor: 1)  // the kernel's console before devtmpfs is mounted
         archive.file("/bin/busybox", contents: busybox, mode: 0o755)
         archive.file("/init", contents: Data(initScript.utf8), mode: 0o755)
+        archive.file("/etc/udhcpc.sh", contents: Data(dhcpScript.utf8), mode: 0o755)
+        for module in modules { archive.file("/lib/net/\(module.name).ko", contents: module.contents) }
         archive.file("/etc/issue", contents: Data(issue.utf8))
         archive.file("/etc/passwd", contents: Data("root::0:0:root:/root:/bin/sh\n".utf8))
         archive.file("/etc/group", contents: Data("root:x:0:\n".utf8))
@@ -194,17 +214,50 @@ public struct TinyImage: Sendable, Equatable, Codable {
         /bin/busybox --install -s /bin
         hostname stratus-tiny
         echo "\(banner) up after $(cut -d' ' -f1 /proc/uptime) s: Linux $(uname -r), busybox $(busybox | head -1 | cut -d' ' -f2)"
+        for module in \(networkModules.map(\.name).joined(separator: " ")); do insmod /lib/net/$module.ko 2>/dev/null; done
+        if [ -e /sys/class/net/eth0 ]; then
+          # In the background, so the login prompt does not wait for the network.
+          (
+            ip link set lo up; ip link set eth0 up
+            if udhcpc -i eth0 -q -n -t 10 -T 2 -s /etc/udhcpc.sh >/dev/null 2>&1; then
+              echo "\(networkMarker) eth0 $(ip -4 addr show eth0 | grep -o 'inet [0-9./]*')"
+              # nc, not wget: the static busybox's wget crashes resolving even a numeric address here.
+              answer=$(printf 'GET /latest/meta-data/instance-id HTTP/1.0\\r\\nHost: 169.254.169.254\\r\\n\\r\\n' | nc -w 10 169.254.169.254 80)
+              echo "\(networkMarker) instance-id $(echo "$answer" | tail -n 1)"
+            else
+              echo "\(networkMarker) no DHCP lease on eth0"
+            fi
+          ) &
+        fi
         while true; do getty 115200 ttyS0 vt100; sleep 1; done
+
+        """
+
+    /// What the guest prints on its console about its NIC: its DHCP address, then the
+    /// instance-id the metadata service at 169.254.169.254 gave it.
+    public static let networkMarker = "stratus-net:"
+
+    /// busybox udhcpc's script: the lease's address and default route on the interface.
+    static let dhcpScript = """
+        #!/bin/busybox sh
+        case "$1" in
+          bound|renew)
+            ip addr flush dev "$interface"
+            ip addr add "$ip/${mask:-24}" dev "$interface"
+            [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+            ;;
+        esac
+        exit 0
 
         """
 
     /// getty expands `\\r` (kernel release) and `\\n` (host name).
     static let issue = "\n\(banner): Debian kernel \\r, busybox userland (\\n)\n\n"
 
-    private static let recipeVersion = 1
+    private static let recipeVersion = 4
     private static var recipeDigest: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(recipeVersion)\n\(initScript)\n\(issue)".utf8 {
+        for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\(networkModules.map(\.path))".utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }

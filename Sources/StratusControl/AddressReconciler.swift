@@ -32,6 +32,10 @@ public struct AddressReconciler: Reconciler {
         do {
             switch resource.resource.spec {
             case .address(let spec):
+                if let claimed = spec.publicIp, !(IPv4Address(claimed).map(range.contains) ?? false) {
+                    // Only the pool's addresses are anyone's to claim: not another's fixed IP, not the node's.
+                    return .failed(reason: .addressOutOfRange, message: "publicIp \(claimed) is not in the public range \(range) (--public-range); claim one of it or leave publicIp out", retryable: false)
+                }
                 guard let ip = try store.allocatePublicIp(spec.publicIp, range: range, owner: resource.key) else {
                     let message = spec.publicIp.map { "\($0) is held by another address; release it there or claim another" }
                         ?? "every address of the public range \(range) is taken; release one (ReleaseAddress, or delete an Address) or widen --public-range"
@@ -70,7 +74,8 @@ public struct AddressReconciler: Reconciler {
                 try await firewall.converge()
                 status.phase = "Ready"
                 let count = spec.ingress?.count ?? 0
-                status.setCondition(Condition(type: .ready, status: .true, reason: .rulesInKernel, message: "\(count) ingress rule(s) guard the group's instances; all other ingress is dropped", lastTransitionTime: now))
+                let bridged = firewall.filtersBridgedTraffic ? "" : " (between instances of one network nothing is filtered: br_netfilter is not loaded on this node)"
+                status.setCondition(Condition(type: .ready, status: .true, reason: .rulesInKernel, message: "\(count) ingress rule(s) guard the group's instances; all other ingress is dropped\(bridged)", lastTransitionTime: now))
                 return .done(status)
             default:
                 return .failed(reason: .wrongKind, message: "\(resource.key) is neither an address nor a security group", retryable: false)

@@ -26,8 +26,14 @@ public actor HostFirewall {
     private var completed = 0
     private var running = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var lastError: (any Error)?
+    /// What recent runs ended with, by the last ask each covered.
+    private var outcomes: [(covering: Int, outcome: Result<Bool, any Error>)] = []
+    /// Bridges whose `route_localnet` the kernel was seen to hold.
+    private var localRouting: Set<String> = []
     private var lastRun: ContinuousClock.Instant?
+
+    /// Whether instances on one bridge are filtered from each other (br_netfilter is loaded).
+    public nonisolated var filtersBridgedTraffic: Bool { firewall.filtersBridgedTraffic }
 
     public init(store: Store, firewall: LinuxFirewall, node: String, privateRange: String, metadata: MetadataTarget?, logger: Logger = Logger(label: "stratus.firewall")) {
         self.store = store
@@ -45,7 +51,6 @@ public actor HostFirewall {
         if let recent, let last = lastRun, ContinuousClock.now - last < recent, !running { return false }
         requested += 1
         let mine = requested
-        var replaced = false
         while completed < mine {
             if running {
                 await withCheckedContinuation { waiters.append($0) }
@@ -54,33 +59,37 @@ public actor HostFirewall {
             running = true
             lastRun = ContinuousClock.now
             let covering = requested
-            do {
-                replaced = try await convergeOnce()
-                lastError = nil
-            } catch {
-                lastError = error
-            }
+            let outcome: Result<Bool, any Error>
+            do { outcome = .success(try await convergeOnce()) } catch { outcome = .failure(error) }
+            outcomes.append((covering, outcome))
+            if outcomes.count > 64 { outcomes.removeFirst(outcomes.count - 64) }
             completed = covering
             running = false
             let woken = waiters
             waiters = []
             for waiter in woken { waiter.resume() }
         }
-        if let lastError { throw lastError }
-        return replaced
+        // The first run that started after this ask is the one that answers it.
+        guard let answer = outcomes.first(where: { $0.covering >= mine }) else { return false }
+        return try answer.outcome.get()
     }
 
     private func convergeOnce() async throws -> Bool {
         let wanted = try intent()
         let bridges = wanted.bridges
         let script = NFTRuleset.render(wanted)
+        if metadata?.ip.hasPrefix("127.") == true {
+            // A bridge made after the last run needs route_localnet even when the script is the same.
+            let missing = bridges.filter { !localRouting.contains($0) }
+            if !missing.isEmpty { localRouting.formUnion(try await firewall.enableForwarding(bridges: missing, localMetadata: true)) }
+        }
         // The kernel is looked at only when the script is what was applied last: then a
         // difference can only be a change by hand. A new script is applied in any case.
         if let applied, applied.script == script {
             guard try await firewall.observe() != applied.listed else { return false }
             logger.warning("the packet filter was changed outside Stratus; putting it back", metadata: ["stratus.node": "\(node)"])
         }
-        try await firewall.enableForwarding(bridges: bridges, localMetadata: metadata?.ip.hasPrefix("127.") == true)
+        if metadata?.ip.hasPrefix("127.") != true { _ = try await firewall.enableForwarding(bridges: [], localMetadata: false) }
         try await firewall.apply(script)
         applied = (script, try await firewall.observe())
         return true
@@ -134,11 +143,15 @@ public actor HostFirewall {
                     guard !sources.isEmpty else { continue }
                     let proto: String? = rule.protocol == .all ? nil : rule.protocol.rawValue
                     var ports: ClosedRange<Int>?
-                    if let from = rule.fromPort {
-                        let to = max(rule.toPort ?? from, from)
-                        ports = from...to
+                    var code: Int?
+                    if rule.protocol == .icmp {
+                        // EC2's ICMP rules: fromPort is the type, toPort the code (-1: any).
+                        if let type = rule.fromPort, type >= 0 { ports = type...type }
+                        code = rule.toPort.flatMap { $0 >= 0 ? $0 : nil }
+                    } else if let from = rule.fromPort {
+                        ports = from...max(rule.toPort ?? from, from)
                     }
-                    ingress.append(FilterRule(proto: proto, ports: ports, sources: sources))
+                    ingress.append(FilterRule(proto: proto, ports: ports, icmpCode: code, sources: sources))
                 }
             }
             return GuardedInstance(id: instance.id, port: InstanceDetails.port(instanceId: instance.id), mac: instance.mac, ip: instance.ip, ingress: ingress)
@@ -147,10 +160,11 @@ public actor HostFirewall {
         for address in try store.list(kind: .address) where !address.isTerminating {
             guard case .address(let spec) = address.resource.spec, let name = spec.instance,
                   let privateIp = ipByInstance[ResourceKey(kind: .instance, project: address.key.project, name: name)],
-                  let publicIp = try spec.publicIp ?? store.allocation(pool: Store.publicIpPool, owner: address.key)
+                  // What the address holds, never what its spec claims: a claim another holds is not its.
+                  let publicIp = try store.allocation(pool: Store.publicIpPool, owner: address.key)
             else { continue }
             elastic.append(ElasticMapping(publicIp: publicIp, privateIp: privateIp))
         }
-        return FirewallIntent(bridges: bridges, privateRange: privateRange, metadata: metadata, elastic: elastic, instances: instances)
+        return FirewallIntent(bridges: bridges, privateRange: privateRange, metadata: metadata, elastic: elastic, instances: instances, portPattern: InstanceDetails.portPattern)
     }
 }

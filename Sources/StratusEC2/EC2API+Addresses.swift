@@ -49,7 +49,9 @@ extension EC2API {
         let id = Self.newId("eipalloc")
         let key = ResourceKey(kind: .address, project: project, name: id)
         let claimed = call.string("Address")
-        if let claimed, IPv4Address(claimed) == nil { throw EC2Error.invalid("Address", claimed, "Expected an IPv4 address.") }
+        if let claimed, !(IPv4Address(claimed).map(publicRange.contains) ?? false) {
+            throw EC2Error.invalid("Address", claimed, "Expected an IPv4 address of the public range \(publicRange).")
+        }
         // The public IP is the caller's at once, as on EC2: taken before the address is written
         // (so a full pool writes nothing), given back if the write fails.
         guard let ip = try store.allocatePublicIp(claimed, range: publicRange, owner: key) else {
@@ -96,6 +98,12 @@ extension EC2API {
         if associate {
             let instance = try resource(try call.required("InstanceId"), .instance, call, error: "InvalidInstanceID")
             guard instance.key.project == address.key.project else { throw EC2Error.notFound("InvalidInstanceID", [instance.metadata.id ?? ""]) }
+            // EC2-classic: an instance has one elastic address; associating another moves it.
+            for other in try store.list(kind: .address, project: address.key.project) where other.key != address.key && !other.isTerminating {
+                guard case .address(var held) = other.resource.spec, held.instance == instance.key.name else { continue }
+                held.instance = nil
+                try update(other) { $0.spec = .address(held) }
+            }
             spec.instance = instance.key.name
         } else {
             spec.instance = nil

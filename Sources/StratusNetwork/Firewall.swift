@@ -13,8 +13,11 @@ public struct FirewallIntent: Sendable, Equatable {
     public var metadata: MetadataTarget?
     public var elastic: [ElasticMapping]
     public var instances: [GuardedInstance]
+    /// The names of every instance port (`st-i-*`): one not among `instances` sends nothing.
+    public var portPattern: String?
 
-    public init(bridges: [String] = [], privateRange: String? = nil, metadata: MetadataTarget? = nil, elastic: [ElasticMapping] = [], instances: [GuardedInstance] = []) {
+    public init(bridges: [String] = [], privateRange: String? = nil, metadata: MetadataTarget? = nil, elastic: [ElasticMapping] = [], instances: [GuardedInstance] = [], portPattern: String? = nil) {
+        self.portPattern = portPattern
         self.bridges = bridges
         self.privateRange = privateRange
         self.metadata = metadata
@@ -68,13 +71,16 @@ public struct GuardedInstance: Sendable, Equatable {
 /// One allowed kind of ingress: a protocol (nil for all), a port range (ICMP: a type), sources.
 public struct FilterRule: Sendable, Equatable {
     public var proto: String?
+    /// Ports; for ICMP the type alone (`icmpCode` holds the code).
     public var ports: ClosedRange<Int>?
+    public var icmpCode: Int?
     /// CIDRs or addresses; at least one.
     public var sources: [String]
 
-    public init(proto: String?, ports: ClosedRange<Int>?, sources: [String]) {
+    public init(proto: String?, ports: ClosedRange<Int>?, icmpCode: Int? = nil, sources: [String]) {
         self.proto = proto
         self.ports = ports
+        self.icmpCode = icmpCode
         self.sources = sources
     }
 }
@@ -91,7 +97,10 @@ public enum NFTRuleset {
     public static func render(_ intent: FirewallIntent) -> String {
         let bridges = intent.bridges.filter(isInterface).sorted()
         let instances = intent.instances.filter { isInterface($0.port) && isMAC($0.mac) && isIPv4($0.ip) && isName($0.id) }.sorted { $0.id < $1.id }
+        // One mapping per public and per private address: a map with a key twice is refused whole.
+        var seenPublic = Set<String>(), seenPrivate = Set<String>()
         let elastic = intent.elastic.filter { isIPv4($0.publicIp) && isIPv4($0.privateIp) }.sorted { $0.publicIp < $1.publicIp }
+            .filter { seenPublic.insert($0.publicIp).inserted && seenPrivate.insert($0.privateIp).inserted }
         let bridgeSet = bridges.isEmpty ? nil : "@bridges"
         var lines = ["table ip \(table)", "delete table ip \(table)", "table ip \(table) {"]
         if !bridges.isEmpty {
@@ -119,6 +128,11 @@ public enum NFTRuleset {
         if let range = intent.privateRange, isCIDR(range), let bridgeSet {
             lines.append("    ip saddr \(range) oifname != \(bridgeSet) masquerade")
         }
+        lines += ["  }", "  chain input {", "    type filter hook input priority filter; policy accept;"]
+        if !bridges.isEmpty {
+            // route_localnet lets DNATed packets reach 127.0.0.1 from the bridges; nothing else may.
+            lines.append("    iifname @bridges ip daddr 127.0.0.0/8 ct status & dnat == 0 drop")
+        }
         lines += ["  }", "  chain forward {", "    type filter hook forward priority filter; policy accept;"]
         lines += ["    ct state established,related accept", "    ct state invalid drop"]
         if !bridges.isEmpty {
@@ -127,6 +141,10 @@ public enum NFTRuleset {
         }
         if !instances.isEmpty {
             lines.append("    ip daddr vmap { " + instances.map { "\($0.ip) : jump in-\($0.id)" }.joined(separator: ", ") + " }")
+        }
+        if !bridges.isEmpty {
+            // An address on a network that is no instance's (yet): nothing reaches it.
+            lines.append("    oifname @bridges drop")
         }
         lines.append("  }")
         for instance in instances {
@@ -138,21 +156,37 @@ public enum NFTRuleset {
         }
         lines.append("}")
         lines += ["table bridge \(table)", "delete table bridge \(table)", "table bridge \(table) {"]
+        if !bridges.isEmpty {
+            lines += ["  set bridges {", "    type ifname", "    elements = { " + bridges.map { "\"\($0)\"" }.joined(separator: ", ") + " }", "  }"]
+        }
         if !instances.isEmpty {
-            let ports = "iifname vmap { " + instances.map { "\"\($0.port)\" : jump from-\($0.id)" }.joined(separator: ", ") + " }"
-            lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;", "    " + ports, "  }"]
-            lines += ["  chain input {", "    type filter hook input priority filter; policy accept;", "    " + ports, "  }"]
-            for instance in instances {
-                lines += [
-                    "  chain from-\(instance.id) {",
-                    "    ether saddr != \(instance.mac.lowercased()) drop",
-                    "    arp saddr ip != \(instance.ip) drop",
-                    "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
-                    "    ether type ip ip saddr != \(instance.ip) drop",
-                    "    ether type ip6 drop",
-                    "  }",
-                ]
-            }
+            lines += ["  set ports {", "    type ifname", "    elements = { " + instances.map { "\"\($0.port)\"" }.joined(separator: ", ") + " }", "  }"]
+        }
+        var guard_: [String] = []
+        if !instances.isEmpty {
+            guard_.append("    oifname @ports ether type ip6 drop")
+            guard_.append("    iifname vmap { " + instances.map { "\"\($0.port)\" : jump from-\($0.id)" }.joined(separator: ", ") + " }")
+        }
+        // A guest's port the filter does not know yet (its instance has no address yet) sends nothing.
+        if let pattern = intent.portPattern, isPortPattern(pattern) { guard_.append("    iifname \"\(pattern)\" drop") }
+        if !guard_.isEmpty {
+            lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;"] + guard_ + ["  }"]
+            lines += ["  chain input {", "    type filter hook input priority filter; policy accept;"] + guard_.filter { !$0.contains("oifname") } + ["  }"]
+            lines += ["  chain output {", "    type filter hook output priority filter; policy accept;"] + guard_.filter { $0.contains("oifname") } + ["  }"]
+        }
+        for instance in instances {
+            lines += [
+                "  chain from-\(instance.id) {",
+                "    ether saddr != \(instance.mac.lowercased()) drop",
+                "    arp saddr ip != \(instance.ip) drop",
+                "    arp saddr ether != \(instance.mac.lowercased()) drop",
+                "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
+                // Only IPv4 and ARP: tagged frames would pass br_netfilter unfiltered.
+                "    ether type != { ip, arp } drop",
+                "    ip saddr != \(instance.ip) drop",
+                "    accept",
+                "  }",
+            ]
         }
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"
@@ -174,6 +208,10 @@ public enum NFTRuleset {
         case "icmp":
             guard let ports = rule.ports, ports.lowerBound >= 0 else { return "\(from) ip protocol icmp accept" }
             guard ports.lowerBound <= 255 else { return nil }
+            if let code = rule.icmpCode, code >= 0 {
+                guard code <= 255 else { return nil }
+                return "\(from) icmp type \(ports.lowerBound) icmp code \(code) accept"
+            }
             return "\(from) icmp type \(ports.lowerBound) accept"
         default:
             return nil
@@ -182,6 +220,10 @@ public enum NFTRuleset {
 
     static func isInterface(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 15 && name.utf8.allSatisfy { $0.isASCIIAlnum || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
+
+    static func isPortPattern(_ pattern: String) -> Bool {
+        pattern.hasSuffix("*") && pattern.count >= 3 && isInterface(String(pattern.dropLast()))
     }
 
     static func isName(_ name: String) -> Bool {
@@ -267,16 +309,34 @@ public struct LinuxFirewall: Sendable {
     /// Turns on what the tables rely on: forwarding between interfaces, bridged IPv4 through
     /// the `ip` hooks (br_netfilter, where the kernel has it), and — for a metadata listener on
     /// loopback — routing of DNATed packets to 127.0.0.1 from the bridges (`route_localnet`).
-    public func enableForwarding(bridges: [String], localMetadata: Bool) async throws {
+    /// Returns the bridges that now hold `route_localnet` (one not made yet is skipped, and asked
+    /// for again at a later run).
+    @discardableResult
+    public func enableForwarding(bridges: [String], localMetadata: Bool) async throws -> Set<String> {
+        let sysctl = ["/usr/sbin/sysctl", "/sbin/sysctl"].first(where: FileManager.default.isExecutableFile) ?? "/usr/sbin/sysctl"
+        func run(_ arguments: [String]) async throws -> ChildProcess {
+            let (tool, full) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, sysctl] + arguments) } ?? (sysctl, arguments)
+            return try await ChildProcess.awaitRun(tool, full)
+        }
+        if !FileManager.default.fileExists(atPath: "/proc/sys/net/bridge/bridge-nf-call-iptables"),
+           let modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first(where: FileManager.default.isExecutableFile) {
+            _ = try? await ChildProcess.awaitRun(modprobe, ["br_netfilter"])  // where modules can be loaded; reported otherwise
+        }
         var settings = ["net.ipv4.ip_forward=1"]
         if FileManager.default.fileExists(atPath: "/proc/sys/net/bridge/bridge-nf-call-iptables") { settings.append("net.bridge.bridge-nf-call-iptables=1") }
-        if localMetadata { settings += bridges.filter(NFTRuleset.isInterface).map { "net.ipv4.conf.\($0).route_localnet=1" } }
-        let sysctl = ["/usr/sbin/sysctl", "/sbin/sysctl"].first(where: FileManager.default.isExecutableFile) ?? "/usr/sbin/sysctl"
-        // -e: a bridge the kernel does not hold yet (its network is still converging) is skipped;
-        // it gets the setting at the convergence after its links are made.
-        let (tool, arguments) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0, sysctl, "-qew"] + settings) } ?? (sysctl, ["-qew"] + settings)
-        let result = try await ChildProcess.awaitRun(tool, arguments)
+        let local = localMetadata ? bridges.filter(NFTRuleset.isInterface) : []
+        settings += local.map { "net.ipv4.conf.\($0).route_localnet=1" }
+        // -e: a bridge the kernel does not hold yet (its network is still converging) is skipped.
+        let result = try await run(["-qew"] + settings)
         guard result.status == 0 else { throw HostNetworkError("sysctl \(settings.joined(separator: " ")) failed: \(result.errors.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        guard !local.isEmpty else { return [] }
+        let read = try await run(["-e"] + local.map { "net.ipv4.conf.\($0).route_localnet" })
+        var holding: Set<String> = []
+        for line in read.output.split(separator: "\n") where line.hasSuffix("= 1") {
+            let key = line.split(separator: " ").first.map(String.init) ?? ""
+            if let bridge = local.first(where: { "net.ipv4.conf.\($0).route_localnet" == key }) { holding.insert(bridge) }
+        }
+        return holding
     }
 
     /// Whether bridged IPv4 passes the `ip` hooks, so instances on one bridge are filtered

@@ -68,7 +68,7 @@ public struct StratusServer: Sendable {
             node: node, zone: configuration.zone, hypervisor: libvirt, dataDirectory: dataDirectory, capacity: configuration.nodeCapacity
         )
         let locator = ObjectLocator(store: store, dataDirectory: dataDirectory)
-        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store), locator: locator)
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store), locator: locator, networksManaged: configuration.hostNetwork == "on")
         let directory = try Self.directory(configuration)
         let identity = IdentityReconciler(store: store, directory: directory, base: configuration.ldapBase ?? "", logger: Logger(label: "stratus.identity"))
         if let url = configuration.ldapURL {

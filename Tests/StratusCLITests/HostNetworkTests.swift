@@ -1,4 +1,5 @@
 import Foundation
+import StratusCompute
 import StratusTestSupport
 import Testing
 
@@ -273,7 +274,7 @@ import Testing
             let mac = try #require(details["mac"] as? String), fixed = try #require(details["ip"] as? String)
 
             // The "guest": a namespace on br100 through a veth named as the instance's bridge port.
-            let port = "tap" + id.dropFirst(2)
+            let port = "st-" + id
             await ip("link", "add", port, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", guest)
             await ip("-n", node, "link", "set", port, "master", "br100")
             await ip("-n", node, "link", "set", port, "up")
@@ -314,6 +315,101 @@ import Testing
                 let listed = await Self.ip("netns", "exec", node, "nft", "list", "table", "ip", "stratus").output
                 return listed.contains("chain in-\(id)") && listed.contains("tcp dport 8080 accept")
             }
+        }
+    }
+
+    @Test("a real TCG guest on the project's bridge gets its address by DHCP and reads its instance-id from 169.254.169.254, as its console shows")
+    func realGuestDHCPAndMetadata() async throws {
+        guard getuid() == 0 else {
+            Issue.record("skipped: --host-network on needs root, and this test runs as uid \(getuid())")
+            return
+        }
+        let tiny: TinyImage
+        do {
+            tiny = try await TinyImage.build().image
+        } catch {
+            Issue.record("cannot build the tiny image on this machine: \(error)")
+            return
+        }
+        let node = "st-vm-node-\(UUID().uuidString.prefix(6).lowercased())"
+        guard await Self.ip("netns", "add", node).status == 0 else {
+            Issue.record("skipped: ip netns add failed")
+            return
+        }
+        defer { _ = Self.blockingIP(["netns", "del", node]) }
+        _ = await Self.ip("-n", node, "link", "set", "lo", "up")
+        let cli = try CLI()
+        try cli.write("cloud.yaml", """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin, netadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Network
+            metadata: {name: default, project: acme}
+            spec: {cidr: 10.40.0.0/24}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: tiny, project: acme}
+            spec: {source: \(tiny.disk), format: raw, kernel: \(tiny.kernel), ramdisk: \(tiny.ramdisk), cmdline: "\(TinyImage.cmdline)"}
+            ---
+            apiVersion: stratus/v1
+            kind: Instance
+            metadata: {name: vm-1, project: acme}
+            spec: {image: tiny, instanceType: m1.tiny}
+
+            """)
+        let log = "\(cli.workDirectory)/serve.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        serve.arguments = ["netns", "exec", node, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
+                           "--hypervisor", "embed", "--host-network", "on", "--segmentation", "vxlan", "--physical-interface", "lo", "--apply", "\(cli.workDirectory)/cloud.yaml"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        serve.standardOutput = handle
+        serve.standardError = handle
+        try serve.run()
+        let dataDirectory = cli.dataDirectory
+        let stop: @Sendable () -> Void = {
+            serve.interrupt()
+            serve.waitUntilExit()
+            if let pid = try? String(contentsOfFile: "\(dataDirectory)/dhcp/br100.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let value = Int32(pid) { kill(value, SIGKILL) }
+        }
+        do {
+            try await scenario()
+        } catch {
+            _ = try? await offPool(stop)
+            throw error
+        }
+        _ = try? await offPool(stop)
+
+        func scenario() async throws {
+            var console = ""
+            var instance: [String: Any] = [:]
+            let deadline = ContinuousClock.now + .seconds(180)
+            while ContinuousClock.now < deadline {
+                let shown = try await cli.run("get", "instance", "vm-1", "-p", "acme", "-o", "json")
+                instance = (try? JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]) ?? [:]
+                if let id = (instance["metadata"] as? [String: Any])?["id"] as? String {
+                    console = try await cli.run("console", id, "-p", "acme").stdout
+                    if console.contains("\(TinyImage.networkMarker) instance-id") || console.contains("\(TinyImage.networkMarker) no DHCP") { break }
+                }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            let id = (instance["metadata"] as? [String: Any])?["id"] as? String ?? "?"
+            let fixed = (((instance["status"] as? [String: Any])?["details"] as? [String: Any])?["ip"] as? String) ?? "?"
+            let serveLog = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(1500)) } ?? ""
+            let xml = (try? FileManager.default.subpathsOfDirectory(atPath: "\(dataDirectory)/libvirt"))?.filter { $0.hasSuffix("\(id).xml") }
+                .compactMap { try? String(contentsOfFile: "\(dataDirectory)/libvirt/\($0)", encoding: .utf8) }.first.map { String($0.prefix(3000)) } ?? "no domain XML found"
+            #expect(console.contains("\(TinyImage.networkMarker) eth0 inet \(fixed)/24"), "the guest's DHCP lease is its allocated address \(fixed): \(console.suffix(1200))\n\(serveLog)\n\(instance["status"] ?? "")\n\(xml)")
+            #expect(console.contains("\(TinyImage.networkMarker) instance-id \(id)"), "the guest read its own instance-id \(id) from 169.254.169.254: \(console.suffix(600))")
         }
     }
 }

@@ -18,8 +18,8 @@ import Testing
             return
         }
         let tag = UUID().uuidString.prefix(6).lowercased()
-        let node = "st-fw-node-\(tag)", a = "st-fw-a-\(tag)", b = "st-fw-b-\(tag)", c = "st-fw-c-\(tag)", outside = "st-fw-out-\(tag)"
-        let all = [node, a, b, c, outside]
+        let node = "st-fw-node-\(tag)", a = "st-fw-a-\(tag)", b = "st-fw-b-\(tag)", c = "st-fw-c-\(tag)", d = "st-fw-d-\(tag)", outside = "st-fw-out-\(tag)"
+        let all = [node, a, b, c, d, outside]
         for namespace in all {
             guard try await run(Self.ip, ["netns", "add", namespace]).status == 0 else {
                 Issue.record("skipped: ip netns add failed")
@@ -39,9 +39,11 @@ import Testing
             try await sh("-n", node, "link", "set", bridge, "up")
         }
         let guests: [(namespace: String, port: String, mac: String, ip: String, bridge: String)] = [
-            (a, "tap0000000a", "52:54:00:00:00:0a", "10.0.100.3", "br100"),
-            (b, "tap0000000b", "52:54:00:00:00:0b", "10.0.100.4", "br100"),
-            (c, "tap0000000c", "52:54:00:00:00:0c", "10.0.101.3", "br101"),
+            (a, "st-i-0000000a", "52:54:00:00:00:0a", "10.0.100.3", "br100"),
+            (b, "st-i-0000000b", "52:54:00:00:00:0b", "10.0.100.4", "br100"),
+            (c, "st-i-0000000c", "52:54:00:00:00:0c", "10.0.101.3", "br101"),
+            // d's instance has no address the filter knows yet: its port sends and receives nothing.
+            (d, "st-i-0000000d", "52:54:00:00:00:0d", "10.0.100.5", "br100"),
         ]
         for guest in guests {
             try await sh("link", "add", guest.port, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", guest.namespace)
@@ -66,10 +68,10 @@ import Testing
             bridges: ["br100", "br101"], privateRange: "10.0.0.0/8", metadata: MetadataTarget(ip: "127.0.0.1", port: 8775),
             elastic: [ElasticMapping(publicIp: "203.0.113.5", privateIp: "10.0.100.3")],
             instances: [
-                GuardedInstance(id: "i-0000000a", port: "tap0000000a", mac: "52:54:00:00:00:0a", ip: "10.0.100.3", ingress: [web]),
-                GuardedInstance(id: "i-0000000b", port: "tap0000000b", mac: "52:54:00:00:00:0b", ip: "10.0.100.4", ingress: []),
-                GuardedInstance(id: "i-0000000c", port: "tap0000000c", mac: "52:54:00:00:00:0c", ip: "10.0.101.3", ingress: [FilterRule(proto: "tcp", ports: 8080...8081, sources: ["0.0.0.0/0"])]),
-            ])
+                GuardedInstance(id: "i-0000000a", port: "st-i-0000000a", mac: "52:54:00:00:00:0a", ip: "10.0.100.3", ingress: [web]),
+                GuardedInstance(id: "i-0000000b", port: "st-i-0000000b", mac: "52:54:00:00:00:0b", ip: "10.0.100.4", ingress: []),
+                GuardedInstance(id: "i-0000000c", port: "st-i-0000000c", mac: "52:54:00:00:00:0c", ip: "10.0.101.3", ingress: [FilterRule(proto: "tcp", ports: 8080...8081, sources: ["0.0.0.0/0"])]),
+            ], portPattern: "st-i-*")
         let firewall = try LinuxFirewall(namespace: node)
         #expect(try await firewall.observe() == "", "no Stratus table before the first convergence")
         // A table of someone else's, which Stratus must never touch.
@@ -96,6 +98,10 @@ import Testing
             // b claims another address: its packets are dropped at its bridge port.
             try await sh("-n", b, "address", "add", "10.0.100.9/24", "dev", "eth0")
             #expect(try await !NamespaceTraffic.connects(from: b, to: "10.0.100.3", 8080, bindingTo: "10.0.100.9"), "a packet from an address not the instance's own is dropped at its port")
+            let stopD = try await NamespaceTraffic.listen(in: d, ports: [8080])
+            defer { stopD() }
+            #expect(try await !NamespaceTraffic.connects(from: d, to: "10.0.100.3", 8080), "a port the filter does not know sends nothing")
+            #expect(try await !NamespaceTraffic.connects(from: b, to: "10.0.100.5", 8080), "and an address no instance holds is reached by nothing")
         } else {
             print("FirewallTests: skipped the same-bridge checks: br_netfilter is not loaded in this kernel (no /proc/sys/net/bridge)")
         }
@@ -123,6 +129,13 @@ import Testing
         #expect(NFTRuleset.ruleLine(FilterRule(proto: "icmp", ports: 8...8, sources: ["0.0.0.0/0"])) == "ip saddr 0.0.0.0/0 icmp type 8 accept")
         #expect(NFTRuleset.ruleLine(FilterRule(proto: "icmp", ports: -1...(-1), sources: ["0.0.0.0/0"])) == "ip saddr 0.0.0.0/0 ip protocol icmp accept")
         #expect(NFTRuleset.ruleLine(FilterRule(proto: nil, ports: nil, sources: ["10.0.0.4"])) == "ip saddr 10.0.0.4 accept")
+        #expect(NFTRuleset.ruleLine(FilterRule(proto: "icmp", ports: 3...3, icmpCode: 4, sources: ["0.0.0.0/0"])) == "ip saddr 0.0.0.0/0 icmp type 3 icmp code 4 accept")
+        let twice = NFTRuleset.render(FirewallIntent(bridges: ["br100"], elastic: [
+            ElasticMapping(publicIp: "203.0.113.5", privateIp: "10.0.0.3"), ElasticMapping(publicIp: "203.0.113.5", privateIp: "10.0.0.4"),
+            ElasticMapping(publicIp: "203.0.113.6", privateIp: "10.0.0.3"),
+        ]))
+        #expect(twice.contains("dnat to ip daddr map { 203.0.113.5 : 10.0.0.3 }"), "one mapping per public and per private address: a map with a key twice is refused whole: \(twice)")
+        #expect(twice.contains("iifname @bridges ip daddr 127.0.0.0/8 ct status & dnat == 0 drop"), "guests reach loopback only through the metadata redirect")
         #expect(NFTRuleset.ruleLine(FilterRule(proto: "tcp", ports: 22...22, sources: ["10.0.0.0/8; flush ruleset"])) == nil)
         let hostile = NFTRuleset.render(FirewallIntent(
             bridges: ["br100\"; flush ruleset"], elastic: [ElasticMapping(publicIp: "1.2.3.4 } ; flush", privateIp: "10.0.0.3")],

@@ -23,8 +23,13 @@ public struct ComputeReconciler: Reconciler {
     private let lookups: LookupCache
 
     /// - Parameter locator: finds `s3://` image files in the object store (nil: such images cannot be built here).
-    public init(store: Store, transport: any NodeTransport, scheduler: Scheduler, locator: ObjectLocator? = nil, concurrency: Int = 8, logger: Logger = Logger(label: "stratus.compute")) {
+    /// - Parameter networksManaged: the server makes networks real on the node (`--host-network
+    ///   on`): an instance then boots only once its network is Ready, so its guest finds the
+    ///   bridge, its DHCP entry and its filter in place. Otherwise it boots at once, its NIC left
+    ///   out while the bridge does not exist.
+    public init(store: Store, transport: any NodeTransport, scheduler: Scheduler, locator: ObjectLocator? = nil, concurrency: Int = 8, networksManaged: Bool = false, logger: Logger = Logger(label: "stratus.compute")) {
         self.store = store
+        self.networksManaged = networksManaged
         self.locator = locator
         self.transport = transport
         self.scheduler = scheduler
@@ -32,6 +37,8 @@ public struct ComputeReconciler: Reconciler {
         self.logger = logger
         self.lookups = LookupCache(store: store)
     }
+
+    let networksManaged: Bool
 
     /// The libvirt domain name of an instance.
     public static func domainName(id: String) -> String { InstanceIntent.domainName(id: id) }
@@ -75,6 +82,9 @@ public struct ComputeReconciler: Reconciler {
                 return .failed(reason: .unschedulable, message: unschedulable.description, retryable: true)
             }
             let (nic, nicNote) = try networkInterface(for: resource, spec: spec, id: id)
+            if let waiting = nic.waitingFor {
+                return .requeue(pendingStatus(resource, node: node, nic: nic, message: waiting, reason: .waitingForNetwork, now: now), after: .seconds(1))
+            }
             let intent = InstanceIntent(
                 id: id, project: resource.key.project, name: resource.key.name, generation: resource.generation,
                 memoryMB: type.memoryMB, vcpus: type.vcpus,
@@ -260,6 +270,8 @@ public struct ComputeReconciler: Reconciler {
         var mac: String?
         var ip: String?
         var bridge: String?
+        /// Why the instance may not boot yet: its network is not Ready on the node.
+        var waitingFor: String?
 
         var intent: NICIntent? {
             guard let network, let mac, let bridge else { return nil }
@@ -288,13 +300,15 @@ public struct ComputeReconciler: Reconciler {
         let derived = "52:54:00:\(hex.prefix(2)):\(hex.dropFirst(2).prefix(2)):\(hex.suffix(2))"
         let fallback = (0..<64).lazy.map { _ in String(format: "52:54:00:%02x:%02x:%02x", Int.random(in: 0...255), Int.random(in: 0...255), Int.random(in: 0...255)) }
         let mac = try store.allocate(pool: "mac", candidates: [derived] + Array(fallback), owner: resource.key)
-        let allocated = Allocated(network: network.key.name, mac: mac, ip: ip)
+        var allocated = Allocated(network: network.key.name, mac: mac, ip: ip)
+        if networksManaged, network.resource.status?.phase != "Ready" {
+            allocated.waitingFor = "waiting for network \(network.key.name) to be Ready on the node (its bridge, DHCP and packet filter)"
+        }
         guard let bridge = networkSpec.bridge ?? networkSpec.vlan.map({ "br\($0)" }) ?? network.resource.status?.details["bridge"]?.stringValue else {
             return (allocated, "network \(network.key.name) has no bridge yet (no vlan allocated)")
         }
-        var withBridge = allocated
-        withBridge.bridge = bridge
-        return (withBridge, nil)
+        allocated.bridge = bridge
+        return (allocated, nil)
     }
 
     private func imageReference(_ image: String, project: String) -> ResourceKey {
@@ -303,7 +317,7 @@ public struct ComputeReconciler: Reconciler {
         return ResourceKey(kind: .image, project: project, name: image)
     }
 
-    private func pendingStatus(_ resource: StoredResource, node: String, nic: Allocated, message: String, now: String) -> ResourceStatus {
+    private func pendingStatus(_ resource: StoredResource, node: String, nic: Allocated, message: String, reason: ConditionReason = .awaitingNodeAgent, now: String) -> ResourceStatus {
         var status = resource.resource.status ?? ResourceStatus()
         status.phase = "Pending"
         var details = InstanceDetails(status)
@@ -311,7 +325,7 @@ public struct ComputeReconciler: Reconciler {
         details.mac = nic.mac
         details.ip = nic.ip
         details.write(into: &status)
-        status.setCondition(Condition(type: .ready, status: .false, reason: .awaitingNodeAgent, message: message, lastTransitionTime: now))
+        status.setCondition(Condition(type: .ready, status: .false, reason: reason, message: message, lastTransitionTime: now))
         return status
     }
 }

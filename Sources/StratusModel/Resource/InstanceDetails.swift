@@ -46,9 +46,13 @@ public struct InstanceDetails: Sendable, Equatable {
 
 
 extension InstanceDetails {
-    /// The bridge port of an instance's NIC (`tap0000beef` for `i-0000beef`): named so the node's
-    /// packet filter can guard the port before the guest sends a packet.
+    /// The bridge port of an instance's NIC (`st-i-0000beef` for `i-0000beef`): named so the
+    /// node's packet filter can guard the port before the guest sends a packet, and drop what
+    /// comes from a Stratus port it does not know yet (`st-i-*`).
     public static func port(instanceId: String) -> String {
-        "tap" + String((instanceId.hasPrefix("i-") ? instanceId.dropFirst(2) : instanceId[...]).prefix(12))
+        "st-" + String(instanceId.prefix(12))
     }
+
+    /// The name pattern of every instance's bridge port.
+    public static let portPattern = "st-i-*"
 }

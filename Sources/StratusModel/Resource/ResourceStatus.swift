@@ -114,7 +114,9 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case addressAssociated = "AddressAssociated"
     case addressAllocated = "AddressAllocated"
     case addressLimitExceeded = "AddressLimitExceeded"
+    case addressOutOfRange = "AddressOutOfRange"
     case waitingForInstance = "WaitingForInstance"
+    case waitingForNetwork = "WaitingForNetwork"
     case rulesInKernel = "RulesInKernel"
     // Images.
     case imageAvailable = "ImageAvailable"
