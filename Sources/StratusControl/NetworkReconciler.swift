@@ -54,10 +54,18 @@ public struct NetworkReconciler: Reconciler {
         let value = Mutex<NetworkCapabilities?>(nil)
     }
     public static let vlanPool = "vlan"
+    public static let defaultPrivateRange: IPv4Network = {
+        guard case .success(let range) = IPv4Network.parse("10.0.0.0/8") else { preconditionFailure("10.0.0.0/8 is a CIDR") }
+        return range
+    }()
     public static let vlans = 100...4093
 
-    public init(store: Store, host: Host?, logger: Logger = Logger(label: "stratus.network")) {
+    /// The range networks without `spec.cidr` get their /24 from, numbered by VLAN id.
+    let privateRange: IPv4Network
+
+    public init(store: Store, host: Host?, privateRange: IPv4Network = NetworkReconciler.defaultPrivateRange, logger: Logger = Logger(label: "stratus.network")) {
         self.store = store
+        self.privateRange = privateRange
         self.host = host
         self.logger = logger
         self.batcher = host.map { LinkBatcher(network: $0.network) }
@@ -103,13 +111,22 @@ public struct NetworkReconciler: Reconciler {
             let bridge = spec.bridge ?? "br\(vlan)"
             status.details["vlan"] = .string("\(vlan)")
             status.details["bridge"] = .string(bridge)
+            let cidr: String
+            if let fixed = spec.cidr {
+                cidr = fixed
+            } else if let slice = NetworkSpec.slice(of: privateRange, vlan: vlan) {
+                cidr = slice.description
+            } else {
+                return .failed(reason: .hostNetworkError, message: "the private range \(privateRange) has no /24 numbered \(vlan) (VLAN \(vlan)); give spec.cidr, or a wider --private-range", retryable: false)
+            }
+            status.details["cidr"] = .string(cidr)
             guard let host else {
                 status.phase = "Pending"
                 status.setCondition(Condition(type: .ready, status: .false, reason: .hostNetworkUnavailable, message: "this server does not manage host networking (stratus serve --host-network on, as root); addresses are allocated, no bridge or DHCP is made", lastTransitionTime: now))
                 return .done(status)
             }
-            guard case .success(let subnet) = IPv4Network.parse(spec.cidr) else {
-                return .failed(reason: .hostNetworkError, message: "spec.cidr \(spec.cidr) is not a network", retryable: false)
+            guard case .success(let subnet) = IPv4Network.parse(cidr) else {
+                return .failed(reason: .hostNetworkError, message: "spec.cidr \(cidr) is not a network", retryable: false)
             }
             var capabilities = NetworkCapabilities(vlan: false, vlanReason: nil)
             if host.segmentation != "vxlan" { capabilities = await self.capabilities(host) }

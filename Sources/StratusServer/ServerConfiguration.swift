@@ -90,7 +90,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .text("public-range", \.publicRange, valueName: "CIDR", help: "The pool elastic addresses (Address, AllocateAddress) take their public IPs from; with --host-network on each associated one is NATed to its instance. The default is a documentation range (TEST-NET-3): set the range the node's uplink is routed.") { text throws(ConfigurationError) in
             guard case .success = IPv4Network.parse(text) else { throw ConfigurationError("public-range: expected a CIDR such as 198.51.100.0/24, got \"\(text)\"") }
         },
-        .text("private-range", \.privateRange, valueName: "CIDR", help: "The range of the networks' subnets: with --host-network on, instances' traffic from it that leaves the node is masqueraded behind the node's address (an instance with an elastic address leaves as that address).") { text throws(ConfigurationError) in
+        .text("private-range", \.privateRange, valueName: "CIDR", help: "The range of the networks' subnets: a Network without spec.cidr gets the /24 its VLAN id numbers (VLAN 100 of 10.0.0.0/8: 10.0.100.0/24); with --host-network on, instances' traffic from it that leaves the node is masqueraded behind the node's address (one with an elastic address leaves as that address).") { text throws(ConfigurationError) in
             guard case .success = IPv4Network.parse(text) else { throw ConfigurationError("private-range: expected a CIDR such as 10.0.0.0/8, got \"\(text)\"") }
         },
         .integer("s3-port", \.s3Port, range: 0...65535, valueName: "port", help: "Port of the S3 API (buckets and objects under DATA/objects); 0 picks a free one, written to DATA/serve.json."),

@@ -166,7 +166,8 @@ public struct StratusServer: Sendable {
 
     /// The network reconciler: managing this namespace's kernel with `--host-network on`.
     static func networkReconciler(_ configuration: ServerConfiguration, store: Store, dataDirectory: String, node: String, metadata: String?) throws -> NetworkReconciler {
-        guard configuration.hostNetwork == "on" else { return NetworkReconciler(store: store, host: nil) }
+        guard case .success(let privateRange) = IPv4Network.parse(configuration.privateRange) else { throw ConfigurationError("private-range: \(configuration.privateRange) is not a CIDR") }
+        guard configuration.hostNetwork == "on" else { return NetworkReconciler(store: store, host: nil, privateRange: privateRange) }
         guard getuid() == 0 else { throw ConfigurationError("host-network: on needs root (bridges, segments, DHCP and the packet filter are the kernel's); run as root or leave it off") }
         let network = try LinuxHostNetwork()
         let dhcp = try DHCPServer(directory: (dataDirectory as NSString).appendingPathComponent("dhcp"))
@@ -178,7 +179,7 @@ public struct StratusServer: Sendable {
         let firewall = HostFirewall(store: store, firewall: try LinuxFirewall(), node: node, privateRange: configuration.privateRange, metadata: target)
         return NetworkReconciler(store: store, host: .init(
             network: network, dhcp: dhcp, segmentation: configuration.segmentation == "auto" ? nil : configuration.segmentation,
-            physicalInterface: configuration.physicalInterface ?? Self.defaultRouteInterface() ?? "lo", firewall: firewall))
+            physicalInterface: configuration.physicalInterface ?? Self.defaultRouteInterface() ?? "lo", firewall: firewall), privateRange: privateRange)
     }
 
     /// The interface of the IPv4 default route (`/proc/net/route`), if there is one.

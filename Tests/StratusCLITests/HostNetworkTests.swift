@@ -56,7 +56,7 @@ import Testing
             apiVersion: stratus/v1
             kind: Network
             metadata: {name: default, project: acme}
-            spec: {cidr: 10.20.0.0/24}
+            spec: {}  # its subnet: the /24 of the private range that its VLAN id numbers
             ---
             apiVersion: stratus/v1
             kind: Image
@@ -118,7 +118,7 @@ import Testing
             let parsed = (try? JSONSerialization.jsonObject(with: Data(links.utf8)) as? [[String: Any]]) ?? []
             let segment = parsed.first { $0["ifname"] as? String == "vx100" }
             #expect(parsed.contains { $0["ifname"] as? String == "br100" } && segment?["master"] as? String == "br100", "the kernel holds br100 and vx100 in it: \(links.prefix(600))")
-            #expect(await Self.ip("-n", namespace, "address", "show", "br100").output.contains("10.20.0.1/24"), "the gateway is on the bridge")
+            #expect(await Self.ip("-n", namespace, "address", "show", "br100").output.contains("10.0.100.1/24"), "the gateway of 10.0.100.0/24, the slice of 10.0.0.0/8 numbered by VLAN 100, is on the bridge")
             let instance = try await cli.run("get", "instance", "web-1", "-p", "acme", "-o", "json").stdout
             let mac = (instance.firstMatch(of: /"mac" : "([0-9a-f:]+)"/)?.1).map(String.init) ?? (instance.firstMatch(of: /"mac":"([0-9a-f:]+)"/)?.1).map(String.init)
             let hosts = (try? String(contentsOfFile: "\(cli.dataDirectory)/dhcp/br100.hosts", encoding: .utf8)) ?? ""
@@ -131,7 +131,7 @@ import Testing
             var back = false
             for _ in 0..<100 where !back {
                 try await Task.sleep(for: .milliseconds(200))
-                back = await Self.ip("-n", namespace, "address", "show", "br100").output.contains("10.20.0.1/24")
+                back = await Self.ip("-n", namespace, "address", "show", "br100").output.contains("10.0.100.1/24")
             }
             #expect(back, "a bridge deleted by hand is back with its gateway within 20 s")
 

@@ -69,4 +69,42 @@ import Testing
         let node = await NetworkReconciler(store: store, host: nil).nodeDetails()
         #expect(node["hostNetwork"]?.hasPrefix("HostNetworkUnavailable") == true, "\(node)")
     }
+
+    @Test("a Network without a CIDR gets the /24 of the private range its VLAN id numbers; one with a CIDR keeps it")
+    func subnetsFromThePrivateRange() async throws {
+        let store = try Store(writer: DatabaseQueue())
+        let text = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Network
+            metadata: {name: auto, project: acme}
+            spec: {}
+            ---
+            apiVersion: stratus/v1
+            kind: Network
+            metadata: {name: fixed, project: acme}
+            spec: {cidr: 192.168.7.0/24, vlan: 300}
+            """
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "n.yaml", data: Data(text.utf8))]), options: ApplyOptions())
+        guard case .success(let range) = IPv4Network.parse("172.16.0.0/12") else { return }
+        let reconciler = NetworkReconciler(store: store, host: nil, privateRange: range)
+        guard case .done(let auto) = await reconciler.reconcile(try #require(try store.get(ResourceKey(kind: .network, project: "acme", name: "auto")))),
+              case .done(let fixed) = await reconciler.reconcile(try #require(try store.get(ResourceKey(kind: .network, project: "acme", name: "fixed")))) else {
+            Issue.record("both networks reconcile")
+            return
+        }
+        #expect(auto.details["vlan"]?.stringValue == "100" && auto.details["cidr"]?.stringValue == "172.16.100.0/24", "\(auto.details)")
+        #expect(fixed.details["cidr"]?.stringValue == "192.168.7.0/24")
+        #expect(NetworkSpec.slice(of: range, vlan: 4095)?.description == "172.31.255.0/24")
+        #expect(NetworkSpec.slice(of: range, vlan: 4096) == nil, "a /12 holds 4,096 /24s")
+    }
 }

@@ -289,11 +289,17 @@ public struct ComputeReconciler: Reconciler {
         guard let network = chosen, case .network(let networkSpec) = network.resource.spec else {
             return (Allocated(), networks.isEmpty ? nil : "the project has several networks; set spec.network")
         }
-        guard case .success(let subnet) = IPv4Network.parse(networkSpec.cidr) else {
-            return (Allocated(), "network \(network.key.name) has an invalid cidr \(networkSpec.cidr)")
+        guard let cidr = networkSpec.subnet(network.resource.status) else {
+            // Its subnet comes from the private range once the network reconciler numbered it.
+            var waiting = Allocated()
+            if networksManaged { waiting.waitingFor = "waiting for network \(network.key.name) to get its subnet" }
+            return (waiting, "network \(network.key.name) has no subnet yet")
+        }
+        guard case .success(let subnet) = IPv4Network.parse(cidr) else {
+            return (Allocated(), "network \(network.key.name) has an invalid cidr \(cidr)")
         }
         guard let ip = try store.allocate(pool: Store.fixedIPPool, candidates: subnet.instanceAddresses.lazy.map(\.description), owner: resource.key) else {
-            return (Allocated(), "network \(network.key.name) (\(networkSpec.cidr)) has no free address left")
+            return (Allocated(), "network \(network.key.name) (\(cidr)) has no free address left")
         }
         // 52:54:00 is QEMU's prefix; the rest comes from the id, with a fallback if that is taken.
         let hex = String(id.suffix(6))

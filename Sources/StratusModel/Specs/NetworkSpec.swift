@@ -2,7 +2,9 @@
 public struct NetworkSpec: SpecBody {
     public static let kind = Kind.network
 
-    public var cidr: String
+    /// The subnet; absent, the network reconciler gives it the /24 of the private range
+    /// (`--private-range`, 10.0.0.0/8) that its VLAN id numbers, shown as `status.details.cidr`.
+    public var cidr: String?
     /// The 802.1Q tag; allocated from the pool when absent.
     public var vlan: Int?
     /// The bridge name; `br<vlan>` when absent.
@@ -10,7 +12,7 @@ public struct NetworkSpec: SpecBody {
     public var dhcp: Bool?
     public var dns: [String]?
 
-    public init(cidr: String, vlan: Int? = nil, bridge: String? = nil, dhcp: Bool? = nil, dns: [String]? = nil) {
+    public init(cidr: String? = nil, vlan: Int? = nil, bridge: String? = nil, dhcp: Bool? = nil, dns: [String]? = nil) {
         self.cidr = cidr
         self.vlan = vlan
         self.bridge = bridge
@@ -21,6 +23,19 @@ public struct NetworkSpec: SpecBody {
     public mutating func applyDefaults() {
         if dhcp == nil { dhcp = true }
         if dns == nil { dns = [] }
+    }
+
+    /// The subnet the network has: its spec's, or the one the network reconciler gave it.
+    public func subnet(_ status: ResourceStatus?) -> String? {
+        cidr ?? status?.details["cidr"]?.stringValue
+    }
+
+    /// The /24 of `range` numbered `vlan` (VLAN 100 of 10.0.0.0/8: 10.0.100.0/24), if the range
+    /// holds that many.
+    public static func slice(of range: IPv4Network, vlan: Int) -> IPv4Network? {
+        guard range.prefix <= 24, vlan >= 0, UInt64(vlan) < UInt64(1) << UInt64(24 - range.prefix) else { return nil }
+        guard case .success(let slice) = IPv4Network.parse("\(IPv4Address(value: range.address.value + UInt32(vlan) << 8))/24") else { return nil }
+        return slice
     }
 
     public func validate(_ validator: inout Validator) {

@@ -50,7 +50,7 @@ enum ResourceColumns {
             ]
         case .network:
             return [
-                ("CIDR", { if case .network(let s) = $0.resource.spec { return s.cidr }; return "-" }),
+                ("CIDR", { if case .network(let s) = $0.resource.spec { return s.subnet($0.resource.status) ?? "-" }; return "-" }),
                 ("VLAN", { if case .network(let s) = $0.resource.spec { return s.vlan.map(String.init) ?? detail($0, "vlan") }; return "-" }),
                 ("BRIDGE", { detail($0, "bridge") }),
                 ("SEGMENT", { detail($0, "segment") }),
