@@ -67,13 +67,13 @@ public struct IPv4Network: Sendable, Hashable, CustomStringConvertible {
     /// The gateway: the first host address (the bridge's, where DHCP and the metadata redirect live).
     public var gateway: IPv4Address { IPv4Address(value: address.value &+ 1) }
 
-    /// The addresses instances get, in order: every host address after the gateway (the network
-    /// address, the gateway and the broadcast address are never handed out, as in Nova).
+    /// The addresses instances get, in order: from `.3` to the last before the broadcast address.
+    /// As in Nova, the network address, the gateway `.1` and `.2` (its VPN's) are never handed out.
     public var instanceAddresses: AnySequence<IPv4Address> {
         let size = UInt64(1) << UInt64(32 - prefix)
-        guard size >= 4 else { return AnySequence([]) }
+        guard size >= 8 else { return AnySequence([]) }
         let base = address.value
-        return AnySequence((UInt32(2)...UInt32(size - 2)).lazy.map { IPv4Address(value: base &+ $0) })
+        return AnySequence((UInt32(3)...UInt32(size - 2)).lazy.map { IPv4Address(value: base &+ $0) })
     }
 
     /// Every host address, in order: all but the network and broadcast addresses (a /31 or
