@@ -104,7 +104,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
             modules.append((module.name, contents))
         }
         do {
-            try initramfs(busybox: busybox, modules: modules).write(to: URL(fileURLWithPath: image.ramdisk))
+            try initramfs(busybox: busybox, modules: modules, tools: try iproute2Files()).write(to: URL(fileURLWithPath: image.ramdisk))
             try Data(count: 1 << 20).write(to: URL(fileURLWithPath: image.disk))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -186,13 +186,47 @@ public struct TinyImage: Sendable, Equatable, Codable {
         ("virtio_pci_modern_dev", "drivers/virtio/virtio_pci_modern_dev.ko"), ("virtio_pci_legacy_dev", "drivers/virtio/virtio_pci_legacy_dev.ko"),
         ("virtio_pci", "drivers/virtio/virtio_pci.ko"), ("failover", "net/core/failover.ko"), ("net_failover", "drivers/net/net_failover.ko"),
         ("virtio_net", "drivers/net/virtio_net.ko"),
+        // For the VLAN proof (this host's kernel has no 8021q; the guest's does): bridges, 802.1Q, dummy.
+        ("llc", "net/llc/llc.ko"), ("stp", "net/802/stp.ko"), ("bridge", "net/bridge/bridge.ko"), ("garp", "net/802/garp.ko"), ("mrp", "net/802/mrp.ko"),
+        ("8021q", "net/8021q/8021q.ko"), ("dummy", "drivers/net/dummy.ko"),
     ]
+
+    /// iproute2's `ip` and the libraries it loads, copied from this host (iproute2 is installed
+    /// for the node's own networking): the guest runs the same batches the reconciler does.
+    static let iproute2 = "/usr/sbin/ip"
+
+    /// `ip` and its libraries by path (from `ldd`), as they go into the initramfs.
+    static func iproute2Files() throws(TinyImageError) -> [(path: String, contents: Data)] {
+        let listing = try step("/usr/bin/ldd", [iproute2])
+        var paths = [iproute2]
+        for line in listing.split(separator: "\n") {
+            // "libbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if let arrow = fields.firstIndex(of: "=>"), arrow + 1 < fields.count, fields[arrow + 1].hasPrefix("/") { paths.append(fields[arrow + 1]) }
+            else if let first = fields.first, first.hasPrefix("/") { paths.append(first) }
+        }
+        return try paths.map { path throws(TinyImageError) in
+            guard let contents = FileManager.default.contents(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path) else {
+                throw TinyImageError(.toolMissing, "cannot read \(path) for the tiny image (apt-get install iproute2)")
+            }
+            return (path, contents)
+        }
+    }
 
     /// The guest's whole userland: busybox, an `/init`, the files a login prompt reads, the NIC's
     /// modules and the DHCP client's script.
-    static func initramfs(busybox: Data, modules: [(name: String, contents: Data)] = []) -> Data {
+    static func initramfs(busybox: Data, modules: [(name: String, contents: Data)] = [], tools: [(path: String, contents: Data)] = []) -> Data {
         var archive = CPIOArchive()
         for directory in ["/bin", "/dev", "/etc", "/lib", "/lib/net", "/proc", "/root", "/sys", "/tmp"] { archive.directory(directory) }
+        var made: Set<String> = ["/bin", "/dev", "/etc", "/lib", "/lib/net", "/proc", "/root", "/sys", "/tmp"]
+        for tool in tools {
+            var parent = ""
+            for component in tool.path.split(separator: "/").dropLast() {
+                parent += "/" + component
+                if made.insert(parent).inserted { archive.directory(parent) }
+            }
+            archive.file(tool.path, contents: tool.contents, mode: 0o755)
+        }
         archive.characterDevice("/dev/console", major: 5, minor: 1)  // the kernel's console before devtmpfs is mounted
         archive.file("/bin/busybox", contents: busybox, mode: 0o755)
         archive.file("/init", contents: Data(initScript.utf8), mode: 0o755)
@@ -229,6 +263,13 @@ public struct TinyImage: Sendable, Equatable, Codable {
             fi
           ) &
         fi
+        if [ -f /etc/stratus/vlan.batch ]; then
+          # The VLAN proof: the reconciler's batch, run by iproute2, read back as JSON (kernel
+          # messages kept off the console, so none lands inside the listing).
+          dmesg -n 1
+          /usr/sbin/ip -batch /etc/stratus/vlan.batch && echo "\(vlanMarker) batch done" || echo "\(vlanMarker) batch failed"
+          echo "\(vlanMarker) begin"; /usr/sbin/ip -json -d address show; echo; echo "\(vlanMarker) end"
+        fi
         while true; do getty 115200 ttyS0 vt100; sleep 1; done
 
         """
@@ -236,6 +277,9 @@ public struct TinyImage: Sendable, Equatable, Codable {
     /// What the guest prints on its console about its NIC: its DHCP address, then the
     /// instance-id the metadata service at 169.254.169.254 gave it.
     public static let networkMarker = "stratus-net:"
+    /// What the guest prints around the links it made from `/etc/stratus/vlan.batch`, when an
+    /// initramfs appended to its own carries one.
+    public static let vlanMarker = "stratus-vlan:"
 
     /// busybox udhcpc's script: the lease's address and default route on the interface.
     static let dhcpScript = """
@@ -254,7 +298,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
     /// getty expands `\\r` (kernel release) and `\\n` (host name).
     static let issue = "\n\(banner): Debian kernel \\r, busybox userland (\\n)\n\n"
 
-    private static let recipeVersion = 4
+    private static let recipeVersion = 9
     private static var recipeDigest: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\(networkModules.map(\.path))".utf8 {

@@ -83,7 +83,7 @@ func run(_ tool: String, _ arguments: [String]) async throws -> ChildProcess {
             #expect(left["stvlanprobe"] == nil && left["stvlanprobep"] == nil, "the probe leaves nothing behind: \(left.keys.sorted())")
             guard capabilities.vlan else {
                 #expect(capabilities.vlanReason?.contains("8021q") == true, "\(capabilities)")
-                print("LinuxHostNetworkTests: skipped converging a vlan network: \(capabilities.vlanReason ?? "?"); vlan mode needs a TCG guest test, not written yet")
+                print("LinuxHostNetworkTests: skipped converging a vlan network: \(capabilities.vlanReason ?? "?"); VLANGuestTests proves the vlan mode inside a TCG guest instead")
                 return
             }
             _ = try await run("/usr/sbin/ip", ["-n", namespace, "link", "add", "uplink", "type", "veth", "peer", "name", "uplinkp"])
