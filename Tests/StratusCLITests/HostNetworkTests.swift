@@ -318,7 +318,7 @@ import Testing
         }
     }
 
-    @Test("a real TCG guest on the project's bridge gets its address by DHCP and reads its instance-id from 169.254.169.254, as its console shows")
+    @Test("a real TCG guest on the network its project got with it gets its address by DHCP and reads its instance-id from 169.254.169.254, as its console shows")
     func realGuestDHCPAndMetadata() async throws {
         guard getuid() == 0 else {
             Issue.record("skipped: --host-network on needs root, and this test runs as uid \(getuid())")
@@ -350,11 +350,7 @@ import Testing
             metadata: {name: acme}
             spec: {manager: alice}
             ---
-            apiVersion: stratus/v1
-            kind: Network
-            metadata: {name: default, project: acme}
-            spec: {cidr: 10.40.0.0/24}
-            ---
+            # No Network: the first instance gets the project one (VLAN 100: 10.0.100.0/24).
             apiVersion: stratus/v1
             kind: Image
             metadata: {name: tiny, project: acme}

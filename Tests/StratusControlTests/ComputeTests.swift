@@ -17,15 +17,15 @@ struct ComputeHarness {
     let task: Task<Void, any Error>
     let data: String
 
-    init(uri: String? = nil, resync: Duration = .seconds(60), memoryMB: Int = 8192) throws {
+    init(uri: String? = nil, resync: Duration = .seconds(60), memoryMB: Int = 8192, networksManaged: Bool = false) throws {
         store = try Store(writer: DatabaseQueue())
         hypervisor = try LibvirtHypervisor(uri: try uri ?? privateNodeURI(memoryMB: memoryMB))
         data = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-data-\(UUID().uuidString)").path
         try NodeReconciler.register("node-1", zone: "nova", in: store)
         let transport = InProcessTransport.local(node: "node-1", hypervisor: hypervisor, dataDirectory: data)
-        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store))
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store), networksManaged: networksManaged)
         let controller = Controller(
-            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute],
+            store: store, reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport), compute] + (networksManaged ? [NetworkReconciler(store: store, host: nil)] : []),
             resyncInterval: resync, pollInterval: .milliseconds(10), queue: WorkQueue(baseDelay: .milliseconds(20), maxDelay: .milliseconds(200))
         )
         self.controller = controller
@@ -180,6 +180,21 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         #expect(xml.contains("<source bridge='br100'/>") || xml.contains("<source bridge=\"br100\"/>"), "\(xml)")
         #expect(xml.lowercased().contains(mac))
         #expect(try harness.store.allocate(pool: "mac", candidates: [mac], owner: ResourceKey(kind: .instance, project: "acme", name: "other")) == nil)
+        await harness.stop()
+    }
+
+    @Test("with host networking managed, a project's first instance gets the project a default network, and waits until it is Ready")
+    func defaultNetworkForTheFirstInstance() async throws {
+        let harness = try ComputeHarness(networksManaged: true)
+        try harness.store.apply(cloud(instances: [("web-1", "m1.tiny")]), options: ApplyOptions())
+        let key = ResourceKey(kind: .network, project: "acme", name: "default")
+        #expect(try await eventually { try harness.store.get(key) != nil }, "the network is made")
+        let network = try #require(try harness.store.get(key))
+        #expect(network.metadata.manager == "stratus" && network.metadata.applySet == "networks", "\(network.metadata)")
+        // The network reconciler here manages no host: the network says so and stays Pending,
+        // so the instance waits for it rather than booting without its NIC.
+        #expect(try await eventually { try harness.instance("web-1")?.resource.status?.condition(.ready)?.reason == .waitingForNetwork })
+        #expect(try harness.store.get(key)?.resource.status?.details["cidr"]?.stringValue == "10.0.100.0/24")
         await harness.stop()
     }
 

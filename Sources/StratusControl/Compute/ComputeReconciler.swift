@@ -286,6 +286,14 @@ public struct ComputeReconciler: Reconciler {
     private func networkInterface(for resource: StoredResource, spec: InstanceSpec, id: String) throws -> (Allocated, note: String?) {
         let networks = try lookups.list(.network, project: resource.key.project).filter { !$0.isTerminating }
         let chosen = spec.network.flatMap { name in networks.first { $0.key.name == name } } ?? (networks.count == 1 ? networks.first : nil)
+        if networks.isEmpty, networksManaged, spec.network == nil {
+            // As the seed did: a project's first instance gets the project a network (its VLAN
+            // and /24 numbered by the network reconciler); the instance boots once it is Ready.
+            try Self.makeDefaultNetwork(project: resource.key.project, in: store)
+            var waiting = Allocated()
+            waiting.waitingFor = "waiting for the project's network \(Self.defaultNetwork), made for its first instance, to be Ready"
+            return (waiting, nil)
+        }
         guard let network = chosen, case .network(let networkSpec) = network.resource.spec else {
             return (Allocated(), networks.isEmpty ? nil : "the project has several networks; set spec.network")
         }
@@ -315,6 +323,17 @@ public struct ComputeReconciler: Reconciler {
         }
         allocated.bridge = bridge
         return (allocated, nil)
+    }
+
+    /// The network made for a project's first instance when the server manages host networking.
+    public static let defaultNetwork = "default"
+
+    /// Applies the project's `default` Network (no CIDR: the private range's /24 of its VLAN),
+    /// by field manager `stratus` in apply set `networks`, unless the project has one.
+    static func makeDefaultNetwork(project: String, in store: Store) throws {
+        guard try store.get(ResourceKey(kind: .network, project: project, name: defaultNetwork)) == nil else { return }
+        let resource = Resource(metadata: ObjectMeta(name: defaultNetwork, project: project), spec: .network(NetworkSpec()))
+        try store.apply([try Admission.document(for: resource, origin: "<first instance of project \(project)>")], options: ApplyOptions(applySet: "networks", manager: "stratus"))
     }
 
     private func imageReference(_ image: String, project: String) -> ResourceKey {
