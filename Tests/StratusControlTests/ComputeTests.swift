@@ -194,7 +194,7 @@ func cloud(instances: [(String, String)], power: String = "running", project: St
         // The network reconciler here manages no host: the network says so and stays Pending,
         // so the instance waits for it rather than booting without its NIC.
         #expect(try await eventually { try harness.instance("web-1")?.resource.status?.condition(.ready)?.reason == .waitingForNetwork })
-        #expect(try harness.store.get(key)?.resource.status?.details["cidr"]?.stringValue == "10.0.100.0/24")
+        #expect(try await eventually { try harness.store.get(key)?.resource.status?.details["cidr"]?.stringValue == "10.0.100.0/24" }, "its subnet: the /24 of VLAN 100")
         await harness.stop()
     }
 
