@@ -152,7 +152,7 @@ public struct NetworkReconciler: Reconciler {
                 if let first = addresses.first, let last = addresses.last {
                     let dhcp = host.dhcp
                     let router = "\(subnet.gateway)"
-                    _ = try await Self.blocking { try dhcp.converge(bridge: bridge, range: ("\(first)", "\(last)", "\(netmask)"), router: router, hosts: hosts) }
+                    _ = try await ChildProcess.offPool { try dhcp.converge(bridge: bridge, range: ("\(first)", "\(last)", "\(netmask)"), router: router, hosts: hosts) }
                 }
             }
             // The filter knows the bridge before the network is Ready (the metadata redirect,
@@ -169,11 +169,6 @@ public struct NetworkReconciler: Reconciler {
         } catch {
             return .failed(reason: .hostNetworkError, message: "\(error)", retryable: true)
         }
-    }
-
-    /// Runs blocking work (spawning and signalling dnsmasq) on a dispatch thread, not the controller's.
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await ChildProcess.offPool(work)
     }
 
     /// The fixed addresses of the network's instances (those of its project with a MAC and an
@@ -195,7 +190,7 @@ public struct NetworkReconciler: Reconciler {
         guard let vlan else { return .done(ResourceStatus()) }
         let bridge = spec.bridge ?? "br\(vlan)"
         let dhcp = host.dhcp
-        _ = try? await Self.blocking { dhcp.stop(bridge: bridge) }
+        _ = try? await ChildProcess.offPool { dhcp.stop(bridge: bridge) }
         do {
             // Whichever segment it had, and the bridge once.
             _ = try await host.network.remove([

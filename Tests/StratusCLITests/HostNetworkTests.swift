@@ -28,6 +28,38 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// `stratus serve --host-network on` (VXLAN over lo) inside `namespace`, applying the CLI's
+    /// `cloud.yaml`, its output in `serve.log`; `stop` ends it and the DHCP server of br100.
+    struct NamespacedServe: Sendable {
+        let process: Process
+        let log: String
+        let dataDirectory: String
+
+        func stop() async {
+            let (process, dataDirectory) = (process, dataDirectory)
+            _ = try? await offPool {
+                process.interrupt()
+                process.waitUntilExit()
+                if let pid = try? String(contentsOfFile: "\(dataDirectory)/dhcp/br100.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let value = Int32(pid) { kill(value, SIGKILL) }
+            }
+        }
+    }
+
+    static func serve(in namespace: String, cli: CLI, hypervisor: String, arguments: [String] = []) throws -> NamespacedServe {
+        let log = "\(cli.workDirectory)/serve.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        serve.arguments = ["netns", "exec", namespace, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
+                           "--hypervisor", hypervisor, "--host-network", "on", "--segmentation", "vxlan", "--physical-interface", "lo"]
+            + arguments + ["--apply", "\(cli.workDirectory)/cloud.yaml"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        serve.standardOutput = handle
+        serve.standardError = handle
+        try serve.run()
+        return NamespacedServe(process: serve, log: log, dataDirectory: cli.dataDirectory)
+    }
+
     @Test("serve --host-network on in a namespace: a network gets its VLAN id, bridge, VXLAN segment, gateway and a DHCP server with its instance's address; deleting it removes them")
     func networksInTheKernel() async throws {
         guard getuid() == 0 else {
@@ -69,29 +101,15 @@ import Testing
             spec: {image: img, instanceType: m1.tiny}
 
             """)
-        let log = "\(cli.workDirectory)/serve.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        serve.arguments = ["netns", "exec", namespace, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
-                           "--hypervisor", "test", "--host-network", "on", "--segmentation", "vxlan", "--physical-interface", "lo", "--apply", "\(cli.workDirectory)/cloud.yaml"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        serve.standardOutput = handle
-        serve.standardError = handle
-        try serve.run()
-        let dataDirectory = cli.dataDirectory
-        let stop: @Sendable () -> Void = {
-            serve.interrupt()
-            serve.waitUntilExit()
-            if let pid = try? String(contentsOfFile: "\(dataDirectory)/dhcp/br100.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let value = Int32(pid) { kill(value, SIGKILL) }
-        }
+        let server = try Self.serve(in: namespace, cli: cli, hypervisor: "test")
+        let serve = server.process, log = server.log
         do {
             try await scenario()
         } catch {
-            _ = try? await offPool(stop)
+            await server.stop()
             throw error
         }
-        _ = try? await offPool(stop)
+        await server.stop()
 
         func scenario() async throws {
             func network() async throws -> [String: Any] {
@@ -216,30 +234,15 @@ import Testing
             """
         }
         try cli.write("cloud.yaml", cloud(associated: true))
-        let log = "\(cli.workDirectory)/serve.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        serve.arguments = ["netns", "exec", node, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
-                           "--hypervisor", "test", "--host-network", "on", "--segmentation", "vxlan", "--physical-interface", "lo",
-                           "--public-range", "198.51.100.0/24", "--apply", "\(cli.workDirectory)/cloud.yaml"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        serve.standardOutput = handle
-        serve.standardError = handle
-        try serve.run()
-        let dataDirectory = cli.dataDirectory
-        let stop: @Sendable () -> Void = {
-            serve.interrupt()
-            serve.waitUntilExit()
-            if let pid = try? String(contentsOfFile: "\(dataDirectory)/dhcp/br100.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let value = Int32(pid) { kill(value, SIGKILL) }
-        }
+        let server = try Self.serve(in: node, cli: cli, hypervisor: "test", arguments: ["--public-range", "198.51.100.0/24"])
+        let serve = server.process, log = server.log
         do {
             try await scenario()
         } catch {
-            _ = try? await offPool(stop)
+            await server.stop()
             throw error
         }
-        _ = try? await offPool(stop)
+        await server.stop()
 
         func resource(_ kind: String, _ name: String) async throws -> [String: Any] {
             let result = try await cli.run("get", kind, name, "-p", "acme", "-o", "json")
@@ -362,29 +365,15 @@ import Testing
             spec: {image: tiny, instanceType: m1.tiny}
 
             """)
-        let log = "\(cli.workDirectory)/serve.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        serve.arguments = ["netns", "exec", node, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
-                           "--hypervisor", "embed", "--host-network", "on", "--segmentation", "vxlan", "--physical-interface", "lo", "--apply", "\(cli.workDirectory)/cloud.yaml"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        serve.standardOutput = handle
-        serve.standardError = handle
-        try serve.run()
-        let dataDirectory = cli.dataDirectory
-        let stop: @Sendable () -> Void = {
-            serve.interrupt()
-            serve.waitUntilExit()
-            if let pid = try? String(contentsOfFile: "\(dataDirectory)/dhcp/br100.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), let value = Int32(pid) { kill(value, SIGKILL) }
-        }
+        let server = try Self.serve(in: node, cli: cli, hypervisor: "embed")
+        let log = server.log, dataDirectory = cli.dataDirectory
         do {
             try await scenario()
         } catch {
-            _ = try? await offPool(stop)
+            await server.stop()
             throw error
         }
-        _ = try? await offPool(stop)
+        await server.stop()
 
         func scenario() async throws {
             var console = ""
