@@ -42,9 +42,11 @@ extension S3API {
                 guard let parsed = try HTTPRange.parse(header, size: source.size) else { throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy") }
                 range = parsed
             }
+            try checkQuotaBeforeBody(request, bucket: bucketName, key: key, upload: id, part: number, bytes: range.map { $0.upperBound - $0.lowerBound + 1 } ?? source.size)
             received = try await files.materialize(try await copyBytes(source, range: range))
             copied = true
         } else {
+            try checkQuotaBeforeBody(request, bucket: bucketName, key: key, upload: id, part: number)
             received = try await receive(request, auth)
         }
         let file: String

@@ -127,6 +127,7 @@ extension S3API {
     func putObject(_ bucketName: String, _ key: String, _ auth: Auth, _ request: Request, _ context: S3RequestContext) async throws -> Response {
         _ = try bucketRecord(bucketName, try signed(auth?.principal), .write)
         let tags = try ObjectTags.header(request) ?? [:]
+        try checkQuotaBeforeBody(request, bucket: bucketName, key: key)
         let received = try await receive(request, auth, inline: true)
         // A small object lives in its row; a larger one in a file, moved into place now.
         var file = ""
@@ -155,6 +156,16 @@ extension S3API {
         var headers: HTTPFields = [.eTag: etag, .contentLength: "0"]
         for (algorithm, value) in record.checksums { headers[.init("x-amz-checksum-" + algorithm.lowercased())!] = value }
         return Response(status: .ok, headers: headers)
+    }
+
+    /// Refuses a body declared too large for the project's object quota before reading it
+    /// (`QuotaExceeded`, 403). Small bodies are left to the write's own check: reading them costs
+    /// less than asking twice.
+    func checkQuotaBeforeBody(_ request: Request, bucket: String, key: String, upload: String? = nil, part: Int = 0, bytes: Int64? = nil) throws {
+        guard let length = bytes ?? Self.declaredLength(request), length > Self.inlineLimit else { return }
+        do { try store.checkObjectQuota(bucket: bucket, key: key, upload: upload, part: part, bytes: length) } catch {
+            throw Self.s3Error(error)
+        }
     }
 
     func object(_ bucket: String, _ key: String) throws -> ObjectRecord {

@@ -20,11 +20,14 @@ extension S3API {
             switch call.method {
             case .put:
                 if call.has("acl") { return try putBucketACL(bucket, principal, request) }
-                if call.has("tagging") || call.has("policy") || call.has("versioning") || call.has("cors") || call.has("lifecycle") {
+                if call.has("tagging") { return try await putBucketTagging(bucket, principal, request) }
+                if call.has("policy") || call.has("versioning") || call.has("cors") || call.has("lifecycle") {
                     throw S3Error("NotImplemented", "This bucket sub-resource is not implemented.", status: 501)
                 }
                 return try await createBucket(bucket, principal, request)
-            case .delete: return try deleteBucket(bucket, principal)
+            case .delete:
+                if call.has("tagging") { return try deleteBucketTagging(bucket, principal) }
+                return try deleteBucket(bucket, principal)
             case .head:
                 _ = try bucketRecord(bucket, principal, .read)
                 return Response(status: .ok, headers: [.init("x-amz-bucket-region")!: region, .contentLength: "0"])
@@ -34,6 +37,7 @@ extension S3API {
                     return S3XML.response("LocationConstraint", S3XML.escape(region))
                 }
                 if call.has("acl") { return try bucketACL(bucket, principal) }
+                if call.has("tagging") { return try bucketTagging(bucket, principal) }
                 if call.has("uploads") { return try listUploads(bucket, call, principal) }
                 if call.has("versioning") {
                     _ = try bucketRecord(bucket, principal, .read)

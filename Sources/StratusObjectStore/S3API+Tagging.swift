@@ -4,17 +4,22 @@ import Hummingbird
 import StratusIdentity
 import StratusStore
 
-/// S3 object tagging's rules: at most 10 tags, keys 1–128 and values 0–256 characters, unique
-/// keys, none starting with `aws:`. AWS answers too many tags with `BadRequest` and every other
-/// broken tag with `InvalidTag`, both 400.
+/// S3 tagging's rules: at most 10 tags on an object and 50 on a bucket, keys 1–128 and values
+/// 0–256 characters, unique keys, none starting with `aws:`. AWS answers too many object tags
+/// with `BadRequest`, too many bucket tags and every other broken tag with `InvalidTag`, all 400.
 enum ObjectTags {
     static let maximumCount = 10
+    static let maximumBucketCount = 50
     static let maximumKey = 128
     static let maximumValue = 256
 
     /// Checks a tag set as the client sent it (in order, duplicates included).
-    static func validated(_ pairs: [(key: String, value: String)]) throws -> [String: String] {
-        guard pairs.count <= maximumCount else { throw S3Error("BadRequest", "Object tags cannot be greater than \(maximumCount)") }
+    static func validated(_ pairs: [(key: String, value: String)], bucket: Bool = false) throws -> [String: String] {
+        if bucket {
+            guard pairs.count <= maximumBucketCount else { throw invalid("Bucket tag count cannot be greater than \(maximumBucketCount)") }
+        } else {
+            guard pairs.count <= maximumCount else { throw S3Error("BadRequest", "Object tags cannot be greater than \(maximumCount)") }
+        }
         var tags: [String: String] = [:]
         for (key, value) in pairs {
             guard !key.isEmpty else { throw invalid("The TagKey you have provided is invalid") }
@@ -33,7 +38,7 @@ enum ObjectTags {
     }
 
     /// A `<Tagging><TagSet><Tag><Key>…</Key><Value>…</Value></Tag>…</TagSet></Tagging>` document.
-    static func document(_ text: String) throws -> [String: String] {
+    static func document(_ text: String, bucket: Bool = false) throws -> [String: String] {
         let malformed = S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
         guard text.contains("<Tagging"), let set = SimpleXML.elements("TagSet", in: text).first ?? empty("TagSet", in: text) else { throw malformed }
         let pairs = try SimpleXML.elements("Tag", in: set).map { tag in
@@ -42,7 +47,13 @@ enum ObjectTags {
             }
             return (key: key, value: value)
         }
-        return try validated(pairs)
+        return try validated(pairs, bucket: bucket)
+    }
+
+    /// The GetObjectTagging and GetBucketTagging answer: the tag set sorted by key.
+    static func response(_ tags: [String: String]) -> Response {
+        let set = tags.sorted { $0.key < $1.key }.map { "<Tag>\(S3XML.element("Key", $0.key))\(S3XML.element("Value", $0.value))</Tag>" }
+        return S3XML.response("Tagging", "<TagSet>\(set.joined())</TagSet>")
     }
 
     /// "" for an empty element written self-closing (botocore sends an empty value as `<Value />`), else nil.
@@ -71,15 +82,37 @@ extension S3API {
     /// anonymous readers get the bytes, not the tags).
     func objectTagging(_ bucketName: String, _ key: String, _ principal: Principal?) throws -> Response {
         _ = try bucketRecord(bucketName, try signed(principal), .read)
-        let object = try object(bucketName, key)
-        let tags = object.tags.sorted { $0.key < $1.key }.map { "<Tag>\(S3XML.element("Key", $0.key))\(S3XML.element("Value", $0.value))</Tag>" }
-        return S3XML.response("Tagging", "<TagSet>\(tags.joined())</TagSet>")
+        return ObjectTags.response(try object(bucketName, key).tags)
     }
 
     /// DeleteObjectTagging: removes every tag (204).
     func deleteObjectTagging(_ bucketName: String, _ key: String, _ principal: Principal?) throws -> Response {
         _ = try bucketRecord(bucketName, try signed(principal), .write)
         guard try store.setObjectTags(bucket: bucketName, key: key, [:]) else { throw S3Error.noSuchKey(key) }
+        return Response(status: .noContent)
+    }
+
+    /// PutBucketTagging: replaces the bucket's whole tag set (204, as S3 answers).
+    func putBucketTagging(_ bucketName: String, _ principal: Principal?, _ request: Request) async throws -> Response {
+        _ = try bucketRecord(bucketName, try signed(principal), .write)
+        let tags = try ObjectTags.document(try await smallBody(request), bucket: true)
+        guard try store.setBucketTags(bucketName, tags) else { throw S3Error.noSuchBucket(bucketName) }
+        return Response(status: .noContent)
+    }
+
+    /// GetBucketTagging: the tag set, or `NoSuchTagSet` (404) when the bucket has none, as on S3.
+    func bucketTagging(_ bucketName: String, _ principal: Principal?) throws -> Response {
+        _ = try bucketRecord(bucketName, try signed(principal), .read)
+        guard let tags = try store.bucketTags(bucketName) else {
+            throw S3Error("NoSuchTagSet", "The TagSet does not exist", status: 404)
+        }
+        return ObjectTags.response(tags)
+    }
+
+    /// DeleteBucketTagging: removes the tag set (204).
+    func deleteBucketTagging(_ bucketName: String, _ principal: Principal?) throws -> Response {
+        _ = try bucketRecord(bucketName, try signed(principal), .write)
+        guard try store.setBucketTags(bucketName, nil) else { throw S3Error.noSuchBucket(bucketName) }
         return Response(status: .noContent)
     }
 }

@@ -252,6 +252,10 @@ extension Store {
             // file and its sync. A table of their own, so listings scan metadata only.
             try db.execute(sql: "CREATE TABLE objectData (bucket TEXT NOT NULL, key BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY (bucket, key)) WITHOUT ROWID")
         }
+        migrator.registerMigration("v15-bucket-tags") { db in
+            // S3 bucket tagging: the tag set as JSON; NULL when the bucket has none (GetBucketTagging's NoSuchTagSet).
+            try db.execute(sql: "ALTER TABLE bucket ADD COLUMN tags TEXT")
+        }
         return migrator
     }
 }

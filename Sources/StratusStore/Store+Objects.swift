@@ -145,6 +145,21 @@ extension Store {
         }
     }
 
+    /// A bucket's tag set: nil when the bucket has none (or does not exist).
+    public func bucketTags(_ name: String) throws -> [String: String]? {
+        try writer.read { db in
+            try String.fetchOne(db, sql: "SELECT tags FROM bucket WHERE name = ?", arguments: [name]).map(Self.dictionary)
+        }
+    }
+
+    /// Replaces a bucket's tag set (nil removes it); false when the bucket does not exist.
+    public func setBucketTags(_ name: String, _ tags: [String: String]?) throws -> Bool {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE bucket SET tags = ? WHERE name = ?", arguments: [tags.map(Self.json), name])
+            return db.changesCount > 0
+        }
+    }
+
     /// Creates a bucket; returns the existing one (unchanged) when the name is taken.
     public func createBucket(_ name: String, project: String) throws -> (bucket: BucketRecord, created: Bool) {
         try writer.write { db in
@@ -365,6 +380,21 @@ extension Store {
     /// Bytes a project's buckets hold: objects and the parts of uploads in progress.
     public func objectUsage(project: String) throws -> Int64 {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT bytes FROM objectUsage WHERE project = ?", arguments: [project]) ?? 0 }
+    }
+
+    /// Before a large body is read: refuses a write of `bytes` declared bytes to `key` (or to part
+    /// `part` of `upload`) that cannot fit the project's object quota, so a client is told at once
+    /// instead of after sending gigabytes. The write's own transaction checks again.
+    public func checkObjectQuota(bucket: String, key: String, upload: String? = nil, part: Int = 0, bytes: Int64) throws {
+        try writer.read { db in
+            let current: Int64?
+            if let upload {
+                current = try Int64.fetchOne(db, sql: "SELECT size FROM part WHERE upload = ? AND number = ?", arguments: [upload, part])
+            } else {
+                current = try Int64.fetchOne(db.cachedStatement(sql: "SELECT size FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)])
+            }
+            try Self.checkObjectQuota(db, bucket: bucket, adding: bytes - (current ?? 0))
+        }
     }
 
     /// Refuses a write that adds `adding` bytes to a bucket when its project's

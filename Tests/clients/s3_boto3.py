@@ -257,6 +257,21 @@ check(len(tag_set("images", "tagged", bob)) == 2, "a member of the project reads
 s3.put_object_tagging(Bucket="images", Key="tagged", Tagging=tagging([("color", "blue")]))
 s3.copy_object(Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, Tagging="ignored=yes")
 check(tag_set("images", "tagged-copy") == {"color": "blue"}, "CopyObject copies the source's tags (directive COPY ignores x-amz-tagging)")
+check(error(s3.get_bucket_tagging, Bucket="images") == ("NoSuchTagSet", 404), "GetBucketTagging of a bucket without tags is NoSuchTagSet (404), as on S3")
+check(s3.put_bucket_tagging(Bucket="images", Tagging=tagging([("team", "cloud ops"), ("cost", "")]))["ResponseMetadata"]["HTTPStatusCode"] == 204, "PutBucketTagging is 204")
+check({t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="images")["TagSet"]} == {"team": "cloud ops", "cost": ""}, "GetBucketTagging returns the set")
+check(len(bob.get_bucket_tagging(Bucket="images")["TagSet"]) == 2, "a member of the project reads a bucket's tags")
+check(error(carol.get_bucket_tagging, Bucket="images") == ("AccessDenied", 403), "another project cannot read a bucket's tags")
+check(error(carol.put_bucket_tagging, Bucket="images", Tagging=tagging([("a", "b")])) == ("AccessDenied", 403), "nor write them")
+fifty = [(f"k{i}", "v") for i in range(50)]
+s3.put_bucket_tagging(Bucket="images", Tagging=tagging(fifty))
+check(len(s3.get_bucket_tagging(Bucket="images")["TagSet"]) == 50, "a bucket holds 50 tags")
+check(error(s3.put_bucket_tagging, Bucket="images", Tagging=tagging(fifty + [("k50", "v")])) == ("InvalidTag", 400), "51 bucket tags are InvalidTag (400)")
+check(error(s3.put_bucket_tagging, Bucket="images", Tagging=tagging([("aws:x", "v")])) == ("InvalidTag", 400), "a bucket tag key starting with aws: is InvalidTag")
+check(len(s3.get_bucket_tagging(Bucket="images")["TagSet"]) == 50, "a refused PutBucketTagging leaves the set as it was")
+check(error(s3.put_bucket_tagging, Bucket="no-such-bucket-x", Tagging=tagging([("a", "b")])) == ("NoSuchBucket", 404), "tagging a missing bucket is NoSuchBucket")
+check(s3.delete_bucket_tagging(Bucket="images")["ResponseMetadata"]["HTTPStatusCode"] == 204, "DeleteBucketTagging is 204")
+check(error(s3.get_bucket_tagging, Bucket="images") == ("NoSuchTagSet", 404), "and the set is gone")
 s3.copy_object(Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, TaggingDirective="REPLACE", Tagging="color=red&size=xl")
 check(tag_set("images", "tagged-copy") == {"color": "red", "size": "xl"}, "TaggingDirective REPLACE takes x-amz-tagging")
 s3.copy_object(Bucket="images", Key="tagged-copy", CopySource={"Bucket": "images", "Key": "tagged"}, TaggingDirective="REPLACE")
@@ -396,6 +411,37 @@ zeta_upload = carol.create_multipart_upload(Bucket="zeta-data", Key="parts")["Up
 check(error(carol.upload_part, Bucket="zeta-data", Key="parts", UploadId=zeta_upload, PartNumber=1, Body=b"part") == ("QuotaExceeded", 403), "an UploadPart past the quota is QuotaExceeded (parts count)")
 check(carol.list_parts(Bucket="zeta-data", Key="parts", UploadId=zeta_upload).get("Parts", []) == [], "and records no part")
 check(stored_files() == files_before, f"and leaves no file ({len(stored_files())} files, {len(files_before)} before)")
+
+
+def declared_put(path, length, signer):
+    """A signed PUT that declares `length` bytes and sends none: what the server answers before the body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    url = URL.rstrip("/") + path
+    request = AWSRequest(method="PUT", url=url, headers={"Content-Length": str(length), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(signer._request_signer._credentials.get_frozen_credentials(), "s3", "nova").add_auth(request)
+    parsed = urllib.parse.urlsplit(url)
+    connection = socket.create_connection((parsed.hostname, parsed.port), timeout=10)
+    head = f"PUT {parsed.path}{'?' + parsed.query if parsed.query else ''} HTTP/1.1\r\nHost: {parsed.netloc}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
+    connection.sendall(head.encode())
+    answer = b""
+    try:
+        while b"</Error>" not in answer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    except socket.timeout:
+        pass
+    connection.close()
+    return answer.decode(errors="replace")
+
+
+answer = declared_put("/zeta-data/declared-large", 100 << 20, carol)
+check(answer.startswith("HTTP/1.1 403") and "<Code>QuotaExceeded</Code>" in answer, f"a PutObject declaring 100 MiB past the quota is refused before its body is sent: {answer[:300]!r}")
+answer = declared_put(f"/zeta-data/parts?partNumber=2&uploadId={zeta_upload}", 100 << 20, carol)
+check(answer.startswith("HTTP/1.1 403") and "<Code>QuotaExceeded</Code>" in answer, f"and so is an UploadPart: {answer[:300]!r}")
+check(stored_files() == files_before, "neither left a file")
 empty_part = carol.upload_part(Bucket="zeta-data", Key="parts", UploadId=zeta_upload, PartNumber=1, Body=b"")["ETag"]
 carol.complete_multipart_upload(Bucket="zeta-data", Key="parts", UploadId=zeta_upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": empty_part}]})
 check(carol.head_object(Bucket="zeta-data", Key="parts")["ContentLength"] == 0, "completing an upload adds nothing its parts did not")
