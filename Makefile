@@ -2,15 +2,18 @@
 SWIFT ?= swift
 DATA ?= .stratus
 BIN := .build/debug/stratus
-# What `make run` starts serve with; MakeRunTests starts serve with these same flags.
+# What `make run` starts serve with, and where it puts the tiny image first (project acme's
+# bucket images, which examples/images.yaml names); MakeRunTests uses these same flags.
 SERVE_FLAGS := --hypervisor embed --apply examples/
+IMAGE_FLAGS := --upload s3://images/tiny/ -p acme
 
 .PHONY: run test bench install-deps build build-tests release clean
 
-## run: install what is missing, build, build the tiny guest image (once), then start the
-## controller on ./$(DATA) with real QEMU guests (KVM if it works, else TCG) and apply examples/
+## run: install what is missing, build, build the tiny guest image (once) and put it into the
+## object store of ./$(DATA), then start the controller there with real QEMU guests (KVM if it
+## works, else TCG) and apply examples/
 run: install-deps build
-	$(BIN) image build-tiny
+	$(BIN) image build-tiny --data-dir $(DATA) $(IMAGE_FLAGS)
 	$(BIN) serve --data-dir $(DATA) $(SERVE_FLAGS)
 
 ## test: install what is missing, build once (with tests), run every test

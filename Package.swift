@@ -193,6 +193,7 @@ let package = Package(
                 "StratusCompute",
                 "StratusIdentity",
                 "StratusModel",
+                "StratusObjectStore",
                 "StratusServer",
                 "StratusStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,5 @@
 import Foundation
+import StratusCompute
 import StratusModel
 import StratusStore
 import Testing
@@ -85,10 +86,18 @@ struct CLI {
         return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
     }
 
-    /// Copies the repository's examples into the work directory, to edit them.
-    func copyExamples() throws -> String {
+    /// Copies the repository's examples into the work directory, to edit them. The examples'
+    /// Image names the tiny image in the object store (`make run` puts it there); unless
+    /// `objectStoreImage`, the copy names the same files by their local paths instead, which
+    /// libvirt's test driver never opens, so a test need not upload 70 MB before it applies them.
+    func copyExamples(objectStoreImage: Bool = false) throws -> String {
         let target = (workDirectory as NSString).appendingPathComponent("examples")
         try FileManager.default.copyItem(atPath: (Self.repositoryRoot as NSString).appendingPathComponent("examples"), toPath: target)
+        if !objectStoreImage {
+            let images = (target as NSString).appendingPathComponent("images.yaml")
+            let text = try String(contentsOfFile: images, encoding: .utf8).replacingOccurrences(of: "s3://images/tiny/", with: TinyImage.defaultDirectory + "/")
+            try text.write(toFile: images, atomically: true, encoding: .utf8)
+        }
         return target
     }
 

@@ -6,14 +6,18 @@ import Testing
 /// `make run`'s start-up path: `stratus image build-tiny`, then `stratus serve` with the Makefile's
 /// own flags (real guests on libvirt's embedded QEMU), on a temporary data directory and free ports.
 @Suite(.serialized) struct MakeRunTests {
-    /// What `make run` passes to `stratus serve` after `--data-dir`, read from the Makefile itself.
-    static func makefileServeFlags() throws -> [String] {
+    /// A variable of the Makefile (`NAME := words`), split at spaces.
+    static func makefileFlags(_ name: String) throws -> [String] {
         let makefile = try String(contentsOfFile: (CLI.repositoryRoot as NSString).appendingPathComponent("Makefile"), encoding: .utf8)
-        let prefix = "SERVE_FLAGS := "
-        let line = try #require(makefile.split(separator: "\n").first { $0.hasPrefix(prefix) }, "the Makefile defines SERVE_FLAGS")
-        #expect(makefile.contains("\t$(BIN) image build-tiny\n\t$(BIN) serve --data-dir $(DATA) $(SERVE_FLAGS)\n"), "make run builds the image, then serves with SERVE_FLAGS")
+        let prefix = "\(name) := "
+        let line = try #require(makefile.split(separator: "\n").first { $0.hasPrefix(prefix) }, "the Makefile defines \(name)")
+        #expect(makefile.contains("\t$(BIN) image build-tiny --data-dir $(DATA) $(IMAGE_FLAGS)\n\t$(BIN) serve --data-dir $(DATA) $(SERVE_FLAGS)\n"),
+                "make run builds the image and puts it into the object store with IMAGE_FLAGS, then serves with SERVE_FLAGS")
         return line.dropFirst(prefix.count).split(separator: " ").map(String.init)
     }
+
+    /// What `make run` passes to `stratus serve` after `--data-dir`, read from the Makefile itself.
+    static func makefileServeFlags() throws -> [String] { try makefileFlags("SERVE_FLAGS") }
 
     /// A shell line as a user pastes it (the next steps serve printed) in `directory`, with no Stratus or AWS variables of the test's own.
     static func shell(_ line: String, in directory: String) async throws -> CLI.Result {
@@ -81,15 +85,25 @@ import Testing
         print("MakeRunTests: guests run as <domain type='\(expectedType)'>: \(kvm.reason)\(kvm.usable ? "" : "; KVM is skipped, TCG is used")")
 
         let cli = try CLI()
-        let built = try await cli.run("image", "build-tiny")
+        // As make run runs it (the CLI's STRATUS_DATA is the data directory serve gets below).
+        let imageFlags = try Self.makefileFlags("IMAGE_FLAGS")
+        #expect(imageFlags == ["--upload", "s3://images/tiny/", "-p", "acme"], "\(imageFlags)")
+        let built = try await cli.run(["image", "build-tiny"] + imageFlags)
         #expect(built.status == 0 && built.stdout.contains("up to date") && built.stdout.contains(image.kernel), "\(built.stdout)\(built.stderr)")
+        for key in ["vmlinux", "initrd.cpio", "disk.raw"] {
+            #expect(built.stdout.contains("stored s3://images/tiny/\(key) ("), "build-tiny put \(key) into the object store: \(built.stdout)")
+        }
+        let again = try await cli.run(["image", "build-tiny"] + imageFlags)
+        #expect(again.status == 0 && again.stdout.contains("s3://images/tiny/vmlinux is up to date"), "a second make run writes nothing again: \(again.stdout)\(again.stderr)")
+        let taken = try await cli.run("image", "build-tiny", "--upload", "s3://images/other/", "-p", "zeta")
+        #expect(taken.status == 1 && taken.stderr.contains("bucket images belongs to project acme, not zeta"), "another project cannot write into acme's bucket: \(taken.stderr)")
         let images = try String(contentsOfFile: (CLI.repositoryRoot as NSString).appendingPathComponent("examples/images.yaml"), encoding: .utf8)
-        for field in ["source: \(image.disk)", "format: raw", "kernel: \(image.kernel)", "ramdisk: \(image.ramdisk)", "cmdline: \(TinyImage.cmdline)"] {
-            #expect(images.contains(field), "examples/images.yaml points at the tiny image: \(field)")
+        for field in ["source: s3://images/tiny/disk.raw", "format: raw", "kernel: s3://images/tiny/vmlinux", "ramdisk: s3://images/tiny/initrd.cpio", "cmdline: \(TinyImage.cmdline)"] {
+            #expect(images.contains(field), "examples/images.yaml names the tiny image in the object store: \(field)")
         }
 
         // The machine is shared: one guest at a time. web-2 and db-1 are applied stopped; make run boots all three.
-        let examples = try cli.copyExamples()
+        let examples = try cli.copyExamples(objectStoreImage: true)
         let documents = try cli.read("examples/instances.yaml").components(separatedBy: "---\n").map { document in
             ["name: web-2\n", "name: db-1\n"].contains(where: document.contains) ? document + "  powerState: stopped\n" : document
         }
@@ -164,6 +178,11 @@ import Testing
             let events = try await cli.run("events", "-o", "json")
             #expect(events.status == 0 && events.stdout.contains("web-1"), "\(events.stderr)")
             #expect(!events.stdout.contains("Unschedulable") && !events.stdout.contains("capacity not reported"), "\(events.stdout)")
+
+            let described = try await cli.run("get", "images", "-p", "acme", "-o", "json")
+            #expect(described.stdout.contains("\"Available\"") && described.stdout.contains("in the object store"), "the examples' image is Available from the object store: \(described.stdout)")
+            let md5 = try FileManager.default.contentsOfDirectory(atPath: "\(cli.dataDirectory)/images").filter { $0.count == 32 }
+            #expect(md5.count == 3, "the node cached the kernel, ramdisk and disk from the object store by MD5: \(md5)")
 
             let node = try await cli.run("get", "nodes", "-o", "json")
             #expect(node.stdout.contains("\"domainType\" : \"\(expectedType)\"") || node.stdout.contains("\"domainType\": \"\(expectedType)\""), "\(node.stdout)")
