@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// The `stratus` command: thin wrappers around the library, which does the work.
 @main
@@ -27,6 +29,12 @@ struct Stratus: AsyncParsableCommand {
 
     /// Runs the command; usage errors exit 1 like every other error (2 is reserved for `diff`'s "differences").
     static func main() async {
+        // Swift concurrency's jobs run on NIO's event loops (one thread per core), before any job
+        // is enqueued: a request's handler then runs on the thread that read it, without a hop
+        // between NIO's threads and the cooperative pool for every request (small S3 GETs: about
+        // 1.3× as many per second; BENCHMARKS.md). Blocking work stays off these threads
+        // (ChildProcess.offPool, libvirt's own queue), as it already had to stay off the pool.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
