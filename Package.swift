@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "StratusAccess", targets: ["StratusAccess"]),
         .library(name: "StratusServer", targets: ["StratusServer"]),
         .library(name: "StratusNode", targets: ["StratusNode"]),
+        .library(name: "StratusStorage", targets: ["StratusStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -94,6 +95,7 @@ let package = Package(
                 "StratusIdentity",
                 "StratusNode",
                 "StratusNetwork",
+                "StratusStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -149,6 +151,14 @@ let package = Package(
         ),
         .target(name: "CStratusIO"),
         .target(
+            name: "StratusStorage",
+            dependencies: [
+                "CStratusIO",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StratusObjectStore",
             dependencies: [
                 "CStratusIO",
@@ -177,6 +187,7 @@ let package = Package(
                 "StratusNetwork",
                 "StratusNode",
                 "StratusObjectStore",
+                "StratusStorage",
                 "StratusStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -253,6 +264,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "StratusStorageTests", dependencies: ["StratusStorage", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNetworkTests", dependencies: ["StratusNetwork", "StratusCompute", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
