@@ -278,7 +278,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StratusCLITests",
-            dependencies: ["StratusCompute", "StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
+            dependencies: ["StratusCompute", "StratusStorage", "StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
             swiftSettings: swiftSettings
         ),
     ]

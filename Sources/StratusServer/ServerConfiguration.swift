@@ -44,6 +44,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var region = "nova"
     public var maxConnectionsPerClient = 1_000
     public var metadataListen: String?
+    public var aoeInterface: String?
+    public var aoeCheckInterface: String?
+    public var volumeDir: String?
     public var logLevel = Logger.Level.info
     public var ldapURL: String?
     public var ldapBindDN: String?
@@ -104,6 +107,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .optional("metadata-listen", \.metadataListen, valueName: "host:port", help: "Where the instance metadata service listens, e.g. 169.254.169.254:80 on a compute node. Default: off.") { text throws(ConfigurationError) in
             _ = try ServerConfiguration.hostAndPort(text, setting: "metadata-listen")
         },
+        .optional("aoe-interface", \.aoeInterface, valueName: "interface", help: "The interface vblade exports volumes on over ATA-over-Ethernet (needs root). AoE has no authentication: use an interface of a storage network only. Default: none, and volumes say that nothing is exported."),
+        .optional("aoe-check-interface", \.aoeCheckInterface, valueName: "interface", help: "Another port of the same Ethernet segment, from which this node checks each export answers (Query Config, ATA IDENTIFY): a raw socket does not hear answers on the interface that sends them, so it cannot be --aoe-interface itself. With a bridge: a veth pair for vblade and one for the check, both enslaved to it."),
+        .optional("volume-dir", \.volumeDir, valueName: "dir", help: "Where file-backed volumes are kept (sparse files). Default: DATA/volumes."),
         .choice("log-level", \.logLevel, help: "Log level."),
         .optional("ldap-url", \.ldapURL, valueName: "url", help: "LDAP server the identity reconciler keeps equal to the users and projects, e.g. ldap://127.0.0.1:389. Without it identities live in the store only."),
         .optional("ldap-bind-dn", \.ldapBindDN, valueName: "dn", help: "DN to bind to LDAP as."),
@@ -121,7 +127,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 
@@ -170,6 +176,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
         if ldapURL == nil, let stray = ["ldap-bind-dn", "ldap-password-file", "ldap-base"].first(where: { sources[$0] != nil }) {
             throw ConfigurationError("\(stray) is set but ldap-url is not: set ldap-url to use an LDAP directory")
+        }
+        if (aoeInterface == nil) != (aoeCheckInterface == nil) {
+            throw ConfigurationError(aoeInterface == nil
+                ? "aoe-check-interface is set but aoe-interface is not: set aoe-interface, where vblade exports"
+                : "aoe-interface needs aoe-check-interface too: another port of the same Ethernet segment, from which the node checks its exports answer")
+        }
+        if let aoeInterface, aoeInterface == aoeCheckInterface {
+            throw ConfigurationError("aoe-check-interface must be another port than aoe-interface (\(aoeInterface)): a raw socket does not hear the answers to what its own interface sends")
         }
     }
 

@@ -11,6 +11,7 @@ import StratusModel
 import StratusNetwork
 import StratusNode
 import StratusObjectStore
+import StratusStorage
 import StratusStore
 import UnixSignals
 
@@ -31,6 +32,8 @@ public struct StratusServer: Sendable {
     public let node: String
     /// The embedded QEMU driver, whose guests are this process's and stop with it.
     let embeddedHypervisor: LibvirtHypervisor?
+    /// This node's volume exports, which stop with it (the next start exports them again).
+    let export: (any BlockExport)?
 
     /// Opens the store, applies `--apply`, connects this node's drivers and builds every service.
     ///
@@ -82,10 +85,13 @@ public struct StratusServer: Sendable {
         let network = try Self.networkReconciler(configuration, store: store, dataDirectory: dataDirectory, node: node, metadata: metadataListen)
         // The administrator's key exists from the first start, so `stratus credentials admin` and --server work at once.
         _ = try store.credential(user: Store.rootUser)
+        let storage = try Self.storage(configuration, dataDirectory: dataDirectory)
+        if let storage { logger.info("volumes are exported over AoE", metadata: ["stratus.aoe.interface": "\(storage.export.interface)", "stratus.aoe.check": "\(storage.check.interface)"]) }
         let controller = Controller(
             store: store,
             reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport, network: { await network.nodeDetails() }), compute, identity, ImageReconciler(locator: locator), network,
-                          AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall)],
+                          AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall),
+                          VolumeReconciler(store: store, storage: storage, node: node)],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )
@@ -130,8 +136,22 @@ public struct StratusServer: Sendable {
         }
         return StratusServer(
             configuration: configuration, store: store, initialApply: initialApply, services: services, endpoints: endpoints, node: node,
-            embeddedHypervisor: embedded ? libvirt : nil
+            embeddedHypervisor: embedded ? libvirt : nil, export: storage?.export
         )
+    }
+
+    /// This node's volume export with `--aoe-interface`: file-backed volumes and vblade, checked from `--aoe-check-interface`.
+    static func storage(_ configuration: ServerConfiguration, dataDirectory: String) throws -> VolumeReconciler.Storage? {
+        guard let interface = configuration.aoeInterface, let checkInterface = configuration.aoeCheckInterface else { return nil }
+        guard getuid() == 0 else { throw ConfigurationError("aoe-interface: exporting volumes needs root (vblade and the wire check use raw sockets); run as root or leave it out") }
+        let directory = configuration.volumeDir ?? (dataDirectory as NSString).appendingPathComponent("volumes")
+        do {
+            let export = try FileBlockExport(directory: directory, interface: interface, logger: Logger(label: "stratus.storage"))
+            let check = try AoESocketCheck(interface: checkInterface)
+            return VolumeReconciler.Storage(export: export, check: check)
+        } catch {
+            throw ConfigurationError("aoe-interface: \(error)")
+        }
     }
 
     /// Runs every service until one fails or a signal asks for a graceful shutdown.
@@ -146,9 +166,11 @@ public struct StratusServer: Sendable {
             try await group.run()
         } catch {
             await stopEmbeddedGuests(logger: logger)
+            await export?.stopAll()
             throw error
         }
         await stopEmbeddedGuests(logger: logger)
+        await export?.stopAll()
     }
 
     /// Powers off every running Stratus guest of the embedded driver.

@@ -82,9 +82,20 @@ import Testing
 
     /// What a setting needs beside it to be valid (LDAP settings come together).
     func companions(_ key: String) -> [String] {
+        if key == "aoe-interface" { return ["--aoe-check-interface", "aoe-check"] }
+        if key == "aoe-check-interface" { return ["--aoe-interface", "aoe-export"] }
         guard key.hasPrefix("ldap-") else { return [] }
         let needed = [("ldap-url", "ldap://127.0.0.1:389"), ("ldap-bind-dn", "cn=a"), ("ldap-base", "dc=b")]
         return needed.filter { $0.0 != key }.flatMap { ["--\($0.0)", $0.1] }
+    }
+
+    @Test("aoe-interface and aoe-check-interface come together, and name two ports")
+    func aoeInterfaces() throws {
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--aoe-interface", "eth1"], environment: [:]) }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--aoe-check-interface", "eth2"], environment: [:]) }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--aoe-interface", "eth1", "--aoe-check-interface", "eth1"], environment: [:]) }
+        let both = try ServerConfiguration.resolve(arguments: ["--aoe-interface", "eth1", "--aoe-check-interface", "eth2"], environment: [:])
+        #expect(both.aoeInterface == "eth1" && both.aoeCheckInterface == "eth2" && both.volumeDir == nil)
     }
 
     @Test("an unknown key in the config file is refused with its position and a did-you-mean")

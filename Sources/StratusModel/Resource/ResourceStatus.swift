@@ -118,6 +118,12 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case waitingForInstance = "WaitingForInstance"
     case waitingForNetwork = "WaitingForNetwork"
     case rulesInKernel = "RulesInKernel"
+    // Volumes.
+    case volumeExported = "VolumeExported"
+    case aoeInterfaceNotConfigured = "AoEInterfaceNotConfigured"
+    case exportNotAnswering = "ExportNotAnswering"
+    case aoeAddressesExhausted = "AoEAddressesExhausted"
+    case storageError = "StorageError"
     // Images.
     case imageAvailable = "ImageAvailable"
     case objectMissing = "ObjectMissing"

@@ -89,6 +89,8 @@ enum ResourceColumns {
             return [
                 ("SIZE-GB", { if case .volume(let s) = $0.resource.spec { return String(s.sizeGB) }; return "-" }),
                 ("ATTACHED-TO", { if case .volume(let s) = $0.resource.spec { return s.attachment.map { "\($0.instance):\($0.device ?? "")" } ?? "-" }; return "-" }),
+                ("AOE", { detail($0, "aoe") }),
+                ("STORAGE-NODE", { detail($0, "storageNode") }),
             ]
         case .node:
             return [

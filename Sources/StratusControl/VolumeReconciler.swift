@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+import StratusModel
+import StratusStorage
+import StratusStore
+
+/// Converges volumes on this storage node: each gets a cluster-unique AoE address from the
+/// store's allocation table, a backing store and a vblade export (`BlockExport`), and is
+/// `Available` only when its target answers on the wire with the volume's size (`AoEWireCheck`).
+/// Every reconcile and resync checks again; a target that stopped answering is `Ready=False`
+/// and its export is restarted. Without `--aoe-interface` nothing is exported, and the volume
+/// says so.
+///
+/// AoE addresses: pool `aoe`, values `e<shelf>.<slot>`, shelves 1–65534 and slots 0–254 (shelf
+/// 0xffff and slot 0xff are Query Config's broadcast; shelf 0 is left to hand-made exports), the
+/// lowest free first. The table's primary key (pool, value) makes two volumes sharing an address
+/// impossible, whichever controller allocates.
+public struct VolumeReconciler: Reconciler {
+    public let name = "volume"
+    public let kinds: Set<Kind> = [.volume]
+    public let concurrency = 16
+
+    public static let aoePool = "aoe"
+
+    /// The export of this node and how to check it, when it exports volumes.
+    public struct Storage: Sendable {
+        public var export: any BlockExport
+        public var check: any AoEWireCheck
+        public init(export: any BlockExport, check: any AoEWireCheck) {
+            self.export = export
+            self.check = check
+        }
+    }
+
+    let store: Store
+    let storage: Storage?
+    let node: String
+    let logger: Logger
+
+    public init(store: Store, storage: Storage?, node: String, logger: Logger = Logger(label: "stratus.volume")) {
+        self.store = store
+        self.storage = storage
+        self.node = node
+        self.logger = logger
+    }
+
+    /// Every AoE address in allocation order, lazily.
+    static var addresses: some Sequence<String> {
+        (UInt16(1)...UInt16(65534)).lazy.flatMap { shelf in (UInt8(0)...UInt8(254)).lazy.map { "e\(shelf).\($0)" } }
+    }
+
+    static func parse(_ address: String) -> (shelf: UInt16, slot: UInt8)? {
+        guard address.hasPrefix("e") else { return nil }
+        let parts = address.dropFirst().split(separator: ".")
+        // Shelf 0xffff and slot 0xff are Query Config's broadcast, never a target's.
+        guard parts.count == 2, let shelf = UInt16(parts[0]), let slot = UInt8(parts[1]), shelf != AoE.everyShelf, slot != AoE.everySlot else { return nil }
+        return (shelf, slot)
+    }
+
+    public func reconcile(_ resource: StoredResource) async -> ReconcileResult {
+        guard case .volume(let spec) = resource.resource.spec, let id = resource.metadata.id else {
+            return .failed(reason: .wrongKind, message: "\(resource.key) is not a volume with an id", retryable: false)
+        }
+        var status = resource.resource.status ?? ResourceStatus()
+        let now = Timestamp.string(Date())
+        let address: String
+        do {
+            guard let allocated = try store.allocate(pool: Self.aoePool, candidates: Self.addresses, owner: resource.key) else {
+                return .failed(reason: .aoeAddressesExhausted, message: "every AoE shelf and slot is taken; delete volumes", retryable: true)
+            }
+            address = allocated
+        } catch {
+            return .failed(reason: .storageError, message: "cannot allocate an AoE address: \(error)", retryable: true)
+        }
+        guard let (shelf, slot) = Self.parse(address) else {
+            return .failed(reason: .storageError, message: "the stored AoE address \(address) is not e<shelf>.<slot>", retryable: false)
+        }
+        status.details["aoe"] = .string(address)
+        status.details["storageNode"] = .string(node)
+        let bytes = Int64(spec.sizeGB) << 30
+        guard let storage else {
+            status.phase = "Pending"
+            status.details["interface"] = nil
+            status.setCondition(Condition(type: .ready, status: .false, reason: .aoeInterfaceNotConfigured, message: "this server exports no volumes: start it with --aoe-interface IF (the interface vblade exports on) and --aoe-check-interface IF (another port of that Ethernet segment, from which it checks them)", lastTransitionTime: now))
+            return .done(status)
+        }
+        status.details["interface"] = .string(storage.export.interface)
+        let report: ExportReport
+        do {
+            report = try await storage.export.ensure(ExportIntent(volume: id, bytes: bytes, shelf: shelf, slot: slot))
+        } catch {
+            status.phase = "Failed"
+            status.setCondition(Condition(type: .ready, status: .false, reason: .storageError, message: "\(error)", lastTransitionTime: now))
+            return .requeue(status, after: .seconds(5))
+        }
+        let wanted = UInt64(bytes) / 512
+        let answer = await storage.check.identify(shelf: shelf, slot: slot, attempts: 10)
+        if let answer, answer.sectors == wanted {
+            status.phase = "Available"
+            status.setCondition(Condition(type: .ready, status: .true, reason: .volumeExported, message: "\(address) answers on \(storage.check.interface) with \(answer.sectors) sectors (\(spec.sizeGB) GB)", lastTransitionTime: now))
+            return .done(status)
+        }
+        let why = answer.map { "\(address) answers with \($0.sectors) sectors, not the volume's \(wanted)" }
+            ?? "\(address) does not answer Query Config and IDENTIFY on \(storage.check.interface)\(report.pid == nil ? " (vblade is not running)" : "")"
+        status.phase = resource.resource.status?.phase == "Available" ? "Available" : "Pending"
+        status.setCondition(Condition(type: .ready, status: .false, reason: .exportNotAnswering, message: why + "; its export is restarted", lastTransitionTime: now))
+        logger.warning("volume export not answering; restarting it", metadata: ["stratus.volume": "\(id)", "stratus.aoe": "\(address)", "stratus.reason": "\(why)"])
+        try? await storage.export.restart(volume: id)
+        return .requeue(status, after: .seconds(2))
+    }
+
+    public func finalize(_ resource: StoredResource) async -> ReconcileResult {
+        if let storage, let id = resource.metadata.id {
+            do { try await storage.export.remove(volume: id) } catch {
+                return .failed(reason: .storageError, message: "cannot remove the export of \(id): \(error)", retryable: true)
+            }
+        }
+        do { try store.release(pool: Self.aoePool, owner: resource.key) } catch {
+            return .failed(reason: .storageError, message: "cannot release the AoE address: \(error)", retryable: true)
+        }
+        return .done(ResourceStatus())
+    }
+
+    /// Backing stores no volume describes (a volume deleted while the server was down).
+    public func sweep(_ wanted: [StoredResource]) async -> [String] {
+        guard let storage else { return [] }
+        let ids = Set(wanted.compactMap(\.metadata.id))
+        var removed: [String] = []
+        for volume in await storage.export.volumes() where !ids.contains(volume) {
+            if (try? await storage.export.remove(volume: volume)) != nil { removed.append(volume) }
+        }
+        return removed
+    }
+}
+
+/// Asks the wire whether an AoE target answers, and with what size.
+public protocol AoEWireCheck: Sendable {
+    var interface: String { get }
+    /// IDENTIFY of `e<shelf>.<slot>` after Query Config finds it; nil when it does not answer in `attempts` tries.
+    func identify(shelf: UInt16, slot: UInt8, attempts: Int) async -> AoE.Identity?
+}
+
+/// The wire check on a raw socket: one `AoEClient`, its exchanges one at a time on a thread of its own.
+public final class AoESocketCheck: AoEWireCheck {
+    public let interface: String
+    let client: AoEClient
+    let queue = DispatchQueue(label: "stratus.aoe.check")
+
+    public init(interface: String, namespace: String? = nil) throws {
+        self.interface = interface
+        client = try AoEClient(interface: interface, namespace: namespace)
+    }
+
+    public func identify(shelf: UInt16, slot: UInt8, attempts: Int) async -> AoE.Identity? {
+        for attempt in 0..<max(1, attempts) {
+            let found: AoE.Identity? = await withCheckedContinuation { continuation in
+                queue.async { [client] in
+                    let target = try? client.discover(shelf: shelf, slot: slot, timeout: .milliseconds(200)).first
+                    continuation.resume(returning: target?.identity)
+                }
+            }
+            if let found { return found }
+            if attempt + 1 < attempts { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+        return nil
+    }
+}

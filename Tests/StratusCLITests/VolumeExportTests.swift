@@ -1,0 +1,146 @@
+import Foundation
+import StratusStorage
+import StratusTestSupport
+import Testing
+
+/// `stratus serve --aoe-interface` in a network namespace (`san`): a bridge of the storage
+/// segment with three veth ports (vblade's, the wire check's, and one to the initiator namespace
+/// `ini`). Volumes become vblade exports that the Swift AoE client in `ini` finds on the wire.
+@Suite(.serialized) struct VolumeExportTests {
+    static func ip(_ arguments: [String]) async -> (status: Int32, output: String) { await HostNetworkTests.ip(arguments) }
+
+    /// Processes whose command line is vblade exporting `backing` (or any file under it, with `under`).
+    static func vblades(exporting backing: String, under: Bool = false) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return arguments.first?.hasSuffix("vblade") == true && (under ? arguments.last?.hasPrefix(backing) == true : arguments.last == backing) ? pid : nil
+        }
+    }
+
+    @Test("a Volume is exported by vblade and Available only once it answers on the wire; EC2 shows available; a killed vblade comes back; deleting the volume ends its export and file")
+    func volumesOnTheWire() async throws {
+        guard getuid() == 0 else {
+            Issue.record("skipped: exporting volumes needs root (vblade, raw sockets, namespaces); this test runs as uid \(getuid())")
+            return
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
+            Issue.record("skipped: vblade is not installed (make install-deps installs it)")
+            return
+        }
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let (san, ini) = ("stratus-vsan-\(tag)", "stratus-vini-\(tag)")
+        var commands: [[String]] = [
+            ["netns", "add", san], ["netns", "add", ini],
+            ["-n", san, "link", "set", "lo", "up"],
+            ["-n", san, "link", "add", "br-aoe", "type", "bridge"],
+            ["-n", san, "link", "add", "aoe-export", "type", "veth", "peer", "name", "aoe-export-p"],
+            ["-n", san, "link", "add", "aoe-check", "type", "veth", "peer", "name", "aoe-check-p"],
+            ["-n", san, "link", "add", "to-ini", "type", "veth", "peer", "name", "eth0", "netns", ini],
+            ["-n", san, "link", "set", "aoe-export-p", "master", "br-aoe"], ["-n", san, "link", "set", "aoe-check-p", "master", "br-aoe"],
+            ["-n", san, "link", "set", "to-ini", "master", "br-aoe"],
+        ]
+        for link in ["br-aoe", "aoe-export", "aoe-export-p", "aoe-check", "aoe-check-p", "to-ini"] { commands.append(["-n", san, "link", "set", link, "up"]) }
+        commands.append(["-n", ini, "link", "set", "eth0", "up"])
+        for command in commands
+        {
+            let result = await Self.ip(command)
+            #expect(result.status == 0, "ip \(command.joined(separator: " ")): \(result.output)")
+        }
+        let cli = try CLI()
+        var serve: Process?
+        defer {
+            if let serve, serve.isRunning { serve.interrupt(); serve.waitUntilExit() }
+            for pid in Self.vblades(exporting: "\(cli.dataDirectory)/volumes/", under: true) { kill(pid, SIGKILL) }
+            _ = HostNetworkTests.blockingIP(["netns", "del", san])
+            _ = HostNetworkTests.blockingIP(["netns", "del", ini])
+        }
+        try cli.write("cloud.yaml", """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Volume
+            metadata: {name: data-1, project: acme}
+            spec: {sizeGB: 1}
+
+            """)
+        let log = "\(cli.workDirectory)/serve.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", san, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
+                             "--hypervisor", "test", "--aoe-interface", "aoe-export", "--aoe-check-interface", "aoe-check", "--apply", "\(cli.workDirectory)/cloud.yaml"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        serve = process
+        let serveLog = { (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? "" }
+
+        func volume() async throws -> [String: Any] {
+            let listed = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
+            return (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+        func details(_ resource: [String: Any]) -> [String: Any] { ((resource["status"] as? [String: Any])?["details"] as? [String: Any]) ?? [:] }
+        func phase(_ resource: [String: Any]) -> String? { (resource["status"] as? [String: Any])?["phase"] as? String }
+
+        var current: [String: Any] = [:]
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            current = try await volume()
+            if phase(current) == "Available" { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(phase(current) == "Available", "the volume became Available: \(current)\n\(serveLog())")
+        let address = details(current)["aoe"] as? String
+        #expect(address == "e1.0", "the first volume gets shelf 1, slot 0: \(details(current))")
+        let id = try #require((current["metadata"] as? [String: Any])?["id"] as? String)
+        let backing = "\(cli.dataDirectory)/volumes/\(id).img"
+        let first = Self.vblades(exporting: backing)
+        #expect(first.count == 1, "one vblade exports \(backing): \(first)")
+        let table = try await cli.run("get", "volumes", "-p", "acme")
+        #expect(table.stdout.contains("AOE") && table.stdout.contains("e1.0") && table.stdout.contains("STORAGE-NODE"), "\(table.stdout)")
+
+        // The initiator's side of the wire: the export answers with the volume's size.
+        let client = try AoEClient(interface: "eth0", namespace: ini)
+        let found = try await offPool { try client.discover(timeout: .seconds(1)) }
+        #expect(found.first { $0.address == "e1.0" }?.identity?.sectors == 2_097_152, "e1.0 answers IDENTIFY with 1 GiB in sectors: \(found)")
+
+        // EC2 shows the same volume as available.
+        let info = try #require(FileManager.default.contents(atPath: "\(cli.dataDirectory)/serve.json").flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] })
+        let ec2 = try #require(info["ec2URL"] as? String, "serve.json names the EC2 URL: \(info)")
+        let credentials = IdentityCLITests.exports(try await cli.run("credentials", "alice", "-p", "acme").stdout)
+        let script = "import boto3; print([v['State'] for v in boto3.client('ec2', endpoint_url='\(ec2)', region_name='nova').describe_volumes()['Volumes']])"
+        let described = try await EC2ClientTests.run(["/usr/sbin/ip", "netns", "exec", san, "python3", "-c", script], environment: credentials)
+        #expect(described.output.contains("['available']"), "DescribeVolumes: \(described.output)")
+
+        // vblade killed by PID: the supervisor starts it again and the export answers again.
+        if let pid = first.first { kill(pid, SIGKILL) }
+        var again: [AoETarget] = []
+        let back = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < back {
+            again = try await offPool { try client.discover(timeout: .milliseconds(300)) }
+            if again.contains(where: { $0.address == "e1.0" }), let now = Self.vblades(exporting: backing).first, !first.contains(now) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(again.contains { $0.address == "e1.0" } && Self.vblades(exporting: backing).count == 1, "a new vblade answers: \(again), \(Self.vblades(exporting: backing))")
+
+        let deleted = try await cli.run("delete", "volume", "data-1", "-p", "acme")
+        #expect(deleted.status == 0, "\(deleted.stdout)\(deleted.stderr)")
+        let gone = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < gone, !Self.vblades(exporting: backing).isEmpty || FileManager.default.fileExists(atPath: backing) {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(Self.vblades(exporting: backing).isEmpty && !FileManager.default.fileExists(atPath: backing), "deleting the volume stopped its vblade and removed its file\n\(serveLog())")
+        let silent = try await offPool { try client.discover(timeout: .milliseconds(500)) }
+        #expect(!silent.contains { $0.address == "e1.0" }, "and e1.0 answers no more: \(silent)")
+    }
+}

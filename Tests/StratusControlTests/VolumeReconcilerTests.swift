@@ -1,0 +1,53 @@
+import Foundation
+import GRDB
+import StratusModel
+import StratusStore
+import Testing
+
+@testable import StratusControl
+
+/// Volumes without an AoE interface: addressed, and saying that nothing is exported. With one:
+/// `VolumeExportTests` (real vblade in namespaces).
+@Suite struct VolumeReconcilerTests {
+    static let cloud = """
+        apiVersion: stratus/v1
+        kind: User
+        metadata: {name: alice}
+        spec: {}
+        ---
+        apiVersion: stratus/v1
+        kind: Project
+        metadata: {name: acme}
+        spec: {manager: alice}
+        ---
+        apiVersion: stratus/v1
+        kind: Volume
+        metadata: {name: a, project: acme}
+        spec: {sizeGB: 1}
+        ---
+        apiVersion: stratus/v1
+        kind: Volume
+        metadata: {name: b, project: acme}
+        spec: {sizeGB: 2}
+        """
+
+    @Test("each volume gets the next free AoE address (e1.0, e1.1, …), keeps it, and says AoEInterfaceNotConfigured; deleting one frees its address")
+    func withoutStorage() async throws {
+        let store = try Store(writer: DatabaseQueue())
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(Self.cloud.utf8))]), options: ApplyOptions())
+        let reconciler = VolumeReconciler(store: store, storage: nil, node: "n1")
+        func volume(_ name: String) throws -> StoredResource { try #require(try store.get(ResourceKey(kind: .volume, project: "acme", name: name))) }
+        guard case .done(let a) = await reconciler.reconcile(try volume("a")), case .done(let b) = await reconciler.reconcile(try volume("b")),
+            case .done(let again) = await reconciler.reconcile(try volume("a"))
+        else {
+            Issue.record("volumes without storage are recorded, not failed")
+            return
+        }
+        #expect(a.details["aoe"]?.stringValue == "e1.0" && b.details["aoe"]?.stringValue == "e1.1" && again.details["aoe"]?.stringValue == "e1.0", "\(a.details) \(b.details)")
+        #expect(a.phase == "Pending" && a.condition(.ready)?.reason == .aoeInterfaceNotConfigured && a.details["storageNode"]?.stringValue == "n1", "\(a)")
+        #expect(a.condition(.ready)?.message?.contains("--aoe-interface") == true)
+        #expect(await reconciler.finalize(try volume("a")) == .done(ResourceStatus()))
+        #expect(try store.allocation(pool: VolumeReconciler.aoePool, owner: ResourceKey(kind: .volume, project: "acme", name: "a")) == nil, "a deleted volume's address is free")
+        #expect(VolumeReconciler.parse("e65534.254")! == (65534, 254) && VolumeReconciler.parse("e1") == nil && VolumeReconciler.parse("e1.255") == nil)
+    }
+}
