@@ -154,6 +154,7 @@ let package = Package(
             name: "StratusStorage",
             dependencies: [
                 "CStratusIO",
+                "StratusCompute",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -218,8 +219,9 @@ let package = Package(
         .executableTarget(
             name: "stratus-bench",
             dependencies: [
-                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNetwork", "StratusNode", "StratusStore", "StratusIdentity", "StratusTestSupport",
+                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNetwork", "StratusNode", "StratusStorage", "StratusStore", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -34,20 +34,9 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        // The child starts with no signal blocked and default handlers: it inherits this
-        // thread's mask otherwise (NIO's and the runtime's threads block most signals), and a
-        // daemon started so would never see SIGTERM or SIGHUP.
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        Self.cleanSignals(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, tool, &actions, &attributes, argv, environ)
         output.closeWrite()
@@ -99,6 +88,53 @@ public struct ChildProcess: Sendable {
 }
 
 extension ChildProcess {
+    /// Initializes `attributes` so that the child starts with no signal blocked and default
+    /// handlers: it inherits the spawning thread's mask otherwise (NIO's and the runtime's threads
+    /// block most signals), and a daemon started so would never see SIGTERM or SIGHUP.
+    static func cleanSignals(_ attributes: inout posix_spawnattr_t, flags: Int32 = 0) {
+        posix_spawnattr_init(&attributes)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | flags))
+    }
+
+    /// Starts a long-running `tool` in a session of its own (a Ctrl-C to the server's terminal
+    /// does not reach it; the server stops it), standard input from /dev/null and its output
+    /// appended to `log` (or /dev/null). Returns its PID; the caller reaps it (`exitStatus`).
+    public static func spawn(_ tool: String, _ arguments: [String], log: String? = nil) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var attributes = posix_spawnattr_t()
+        cleanSignals(&attributes, flags: 0x80)  // POSIX_SPAWN_SETSID (glibc), which Swift does not import
+        defer { posix_spawnattr_destroy(&attributes) }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, tool, &actions, &attributes, argv, environ)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+        return pid
+    }
+
+    /// The exit status of a spawned child that has ended (reaping it), as `status` reports it;
+    /// nil while it runs.
+    public static func exitStatus(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        var reaped = waitpid(pid, &status, WNOHANG)
+        while reaped < 0 && errno == EINTR { reaped = waitpid(pid, &status, WNOHANG) }
+        if reaped == 0 { return nil }
+        if reaped < 0 { return -1 }  // not ours (or already reaped): gone all the same
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
     /// Where blocking tools run: a queue of its own, which — unlike the global queue, about as
     /// wide as the CPUs — starts another thread when one blocks in `waitpid`, so `ip`, `nft`
     /// and dnsmasq started by many reconciles at once run together instead of in line.

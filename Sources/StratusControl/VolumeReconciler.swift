@@ -152,15 +152,18 @@ public final class AoESocketCheck: AoEWireCheck {
     }
 
     public func identify(shelf: UInt16, slot: UInt8, attempts: Int) async -> AoE.Identity? {
+        // A vblade just started answers within milliseconds; one that is not there must not hold
+        // the (serial) client long: short waits first, growing to 200 ms.
         for attempt in 0..<max(1, attempts) {
+            let wait = Duration.milliseconds(min(200, 10 << min(attempt, 5)))
             let found: AoE.Identity? = await withCheckedContinuation { continuation in
                 queue.async { [client] in
-                    let target = try? client.discover(shelf: shelf, slot: slot, timeout: .milliseconds(200)).first
+                    let target = try? client.discover(shelf: shelf, slot: slot, timeout: wait).first
                     continuation.resume(returning: target?.identity)
                 }
             }
             if let found { return found }
-            if attempt + 1 < attempts { try? await Task.sleep(for: .milliseconds(100)) }
+            if attempt + 1 < attempts { try? await Task.sleep(for: .milliseconds(20)) }
         }
         return nil
     }

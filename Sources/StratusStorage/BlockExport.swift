@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StratusCompute
 
 /// What a storage node should export for one volume.
 public struct ExportIntent: Sendable, Equatable {
@@ -47,11 +48,14 @@ public protocol BlockExport: Sendable {
 /// File-backed volumes exported by vblade: `DIR/<vol-id>.img`, sparse (grown with ftruncate,
 /// never shrunk), and one supervised `vblade <shelf> <slot> <interface> <file>` per volume.
 ///
-/// Supervision: a vblade that exits while its volume is wanted is started again (after 1 s,
-/// doubling to 30 s while it keeps dying). Each vblade's PID, shelf and slot are kept in
+/// Supervision: vblade is spawned in a session of its own with a clean signal mask
+/// (`ChildProcess.spawn`), and one loop looks at every export four times a second: a vblade that
+/// ended while its volume is wanted is started again (after 0.1 s the first time, then 1, 2, 4 …
+/// 30 s while it keeps dying). Each vblade's PID, shelf, slot and interface are kept in
 /// `DIR/<vol-id>.pid`, so after the server was killed the next one adopts the vblade still
 /// running (same command line, checked in `/proc`) instead of exporting the volume twice, and
-/// watches it by polling; on a graceful stop every vblade is stopped with the server.
+/// watches it with `kill(pid, 0)`, as it is not its child; on a graceful stop every vblade is
+/// stopped with the server.
 public actor FileBlockExport: BlockExport {
     public nonisolated let interface: String
     let directory: String
@@ -62,19 +66,17 @@ public actor FileBlockExport: BlockExport {
 
     final class Child {
         var intent: ExportIntent
-        var process: Process?
-        /// The PID of a vblade this server adopted (not its child): watched by polling.
-        var adopted: Int32?
+        var pid: Int32?
+        /// Whether `pid` is this process's child (reaped with waitpid) or adopted (polled).
+        var spawned = false
         var restarts = 0
-        var wanted = true
-        var watcher: Task<Void, Never>?
+        var notBefore = ContinuousClock.now
 
         init(intent: ExportIntent) { self.intent = intent }
-
-        var pid: Int32? { process.map { $0.isRunning ? $0.processIdentifier : nil } ?? adopted }
     }
 
     var children: [String: Child] = [:]
+    var supervisor: Task<Void, Never>?
 
     public init(directory: String, interface: String, vblade: String = "/usr/sbin/vblade", prefix: [String] = [], logger: Logger = Logger(label: "stratus.storage")) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -97,24 +99,23 @@ public actor FileBlockExport: BlockExport {
 
     public func ensure(_ intent: ExportIntent) async throws -> ExportReport {
         guard Self.validVolume(intent.volume) else { throw AoEError("\(intent.volume) is not a volume id") }
+        if supervisor == nil { supervisor = Task { [weak self] in await self?.supervise() } }
         let path = backing(intent.volume)
         let grown = try Self.sizeBacking(path, to: intent.bytes)
         if let child = children[intent.volume] {
             let moved = child.intent.shelf != intent.shelf || child.intent.slot != intent.slot
             child.intent = intent
-            child.wanted = true
             // vblade reads the size and address when it starts.
-            if grown || moved || child.pid == nil { try restartChild(child) }
+            if grown || moved { try restartChild(child) } else if child.pid == nil { try start(child) }
             return report(child)
         }
         let child = Child(intent: intent)
         children[intent.volume] = child
         if !grown, let pid = adoptable(intent) {
-            child.adopted = pid
-            child.watcher = watch(adopted: pid, volume: intent.volume)
+            child.pid = pid
             logger.info("adopted the running export", metadata: ["stratus.volume": "\(intent.volume)", "stratus.pid": "\(pid)"])
         } else {
-            if let stale = Self.readPidFile(pidFile(intent.volume)), Self.isVblade(stale.pid, backing: path) { Self.stop(pid: stale.pid) }
+            if let stale = Self.readPidFile(pidFile(intent.volume)), Self.isVblade(stale.pid, backing: path) { Self.stop(pid: stale.pid, spawned: false) }
             try start(child)
         }
         return report(child)
@@ -128,15 +129,14 @@ public actor FileBlockExport: BlockExport {
         guard Self.validVolume(volume) else { throw AoEError("\(volume) is not a volume id") }
         let path = backing(volume)
         if let child = children.removeValue(forKey: volume) {
-            child.wanted = false
-            child.watcher?.cancel()
-            if let pid = child.pid { Self.stop(pid: pid) }
+            if let pid = child.pid { Self.stop(pid: pid, spawned: child.spawned) }
         } else if let stale = Self.readPidFile(pidFile(volume)), Self.isVblade(stale.pid, backing: path) {
-            Self.stop(pid: stale.pid)
+            Self.stop(pid: stale.pid, spawned: false)
         }
         unlink(pidFile(volume))
         // Wiped before it goes: no byte of it can turn up in a later volume's blocks.
-        if let descriptor = Optional(open(path, O_WRONLY | O_CLOEXEC)), descriptor >= 0 {
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        if descriptor >= 0 {
             ftruncate(descriptor, 0)
             fsync(descriptor)
             close(descriptor)
@@ -150,10 +150,10 @@ public actor FileBlockExport: BlockExport {
     }
 
     public func stopAll() async {
+        supervisor?.cancel()
+        supervisor = nil
         for child in children.values {
-            child.wanted = false
-            child.watcher?.cancel()
-            if let pid = child.pid { Self.stop(pid: pid) }
+            if let pid = child.pid { Self.stop(pid: pid, spawned: child.spawned) }
             unlink(pidFile(child.intent.volume))
         }
         children.removeAll()
@@ -167,75 +167,51 @@ public actor FileBlockExport: BlockExport {
     // MARK: - vblade
 
     func restartChild(_ child: Child) throws {
-        child.watcher?.cancel()
-        child.watcher = nil
-        if let pid = child.pid { Self.stop(pid: pid) }
-        child.process = nil
-        child.adopted = nil
+        if let pid = child.pid { Self.stop(pid: pid, spawned: child.spawned) }
+        child.pid = nil
         try start(child)
     }
 
     func start(_ child: Child) throws {
         let intent = child.intent
-        let process = Process()
         let arguments = ["\(intent.shelf)", "\(intent.slot)", interface, backing(intent.volume)]
-        if prefix.isEmpty {
-            process.executableURL = URL(fileURLWithPath: vblade)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: prefix[0])
-            process.arguments = Array(prefix.dropFirst()) + [vblade] + arguments
-        }
-        let log = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardInput = log
-        process.standardOutput = log
-        process.standardError = log
-        let volume = intent.volume
-        process.terminationHandler = { [weak self] ended in
-            guard let self else { return }
-            Task { await self.exited(volume: volume, process: ended) }
-        }
-        do { try process.run() } catch { throw AoEError("cannot start vblade for \(volume): \(error)") }
-        child.process = process
-        try? "\(process.processIdentifier) \(intent.shelf) \(intent.slot) \(interface)\n".write(toFile: pidFile(volume), atomically: true, encoding: .utf8)
-        logger.info("exporting over AoE", metadata: ["stratus.volume": "\(volume)", "stratus.aoe": "e\(intent.shelf).\(intent.slot)", "stratus.interface": "\(interface)", "stratus.pid": "\(process.processIdentifier)"])
+        let (tool, all) = prefix.isEmpty ? (vblade, arguments) : (prefix[0], Array(prefix.dropFirst()) + [vblade] + arguments)
+        let pid: pid_t
+        do { pid = try ChildProcess.spawn(tool, all) } catch { throw AoEError("cannot start vblade for \(intent.volume): \(error)") }
+        child.pid = pid
+        child.spawned = true
+        try? "\(pid) \(intent.shelf) \(intent.slot) \(interface)\n".write(toFile: pidFile(intent.volume), atomically: true, encoding: .utf8)
+        logger.info("exporting over AoE", metadata: ["stratus.volume": "\(intent.volume)", "stratus.aoe": "e\(intent.shelf).\(intent.slot)", "stratus.interface": "\(interface)", "stratus.pid": "\(pid)"])
     }
 
-    /// A vblade ended: start it again if its volume is still wanted and it is still the current one.
-    func exited(volume: String, process: Process) async {
-        guard let child = children[volume], child.wanted, child.process === process else { return }
-        await died(child, status: "exit status \(process.terminationStatus)")
-    }
-
-    func died(_ child: Child, status: String) async {
-        child.restarts += 1
-        let delay = Duration.seconds(min(30, 1 << min(child.restarts - 1, 5)))
-        logger.warning("vblade died; starting it again", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.status": "\(status)", "stratus.restarts": "\(child.restarts)", "stratus.delay": "\(delay)"])
-        child.process = nil
-        child.adopted = nil
-        try? await Task.sleep(for: child.restarts == 1 ? .milliseconds(100) : delay)
-        guard child.wanted, children[child.intent.volume] === child, child.pid == nil else { return }
-        do { try start(child) } catch { logger.error("cannot restart vblade", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.error": "\(error)"]) }
-    }
-
-    /// Polls an adopted vblade (not this process's child, so no exit status arrives).
-    func watch(adopted pid: Int32, volume: String) -> Task<Void, Never> {
-        Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                if Task.isCancelled { return }
-                if kill(pid, 0) != 0 && errno == ESRCH {
-                    guard let self else { return }
-                    await self.adoptedEnded(volume: volume, pid: pid)
-                    return
+    /// Four times a second: reaps or polls every export, and starts again the ones that ended.
+    func supervise() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            for child in children.values {
+                if let pid = child.pid {
+                    let ended: String?
+                    if child.spawned {
+                        ended = ChildProcess.exitStatus(pid).map { "exit status \($0)" }
+                    } else {
+                        ended = kill(pid, 0) != 0 && errno == ESRCH ? "adopted PID \(pid) ended" : nil
+                    }
+                    guard let ended else { continue }
+                    child.pid = nil
+                    child.restarts += 1
+                    let delay: Duration = child.restarts == 1 ? .milliseconds(100) : .seconds(min(30, 1 << min(child.restarts - 2, 5)))
+                    child.notBefore = now + delay
+                    logger.warning("vblade ended; starting it again", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.status": "\(ended)", "stratus.restarts": "\(child.restarts)", "stratus.delay": "\(delay)"])
+                } else if now >= child.notBefore {
+                    do { try start(child) } catch {
+                        child.notBefore = now + .seconds(5)
+                        logger.error("cannot restart vblade", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.error": "\(error)"])
+                    }
                 }
             }
         }
-    }
-
-    func adoptedEnded(volume: String, pid: Int32) async {
-        guard let child = children[volume], child.wanted, child.adopted == pid else { return }
-        await died(child, status: "adopted PID \(pid) ended")
     }
 
     /// The PID of a vblade still exporting exactly this intent (from its PID file and `/proc`).
@@ -253,23 +229,22 @@ public actor FileBlockExport: BlockExport {
         return (pid, shelf, slot, String(fields[3]))
     }
 
-    /// Whether `pid` is a vblade exporting `backing` (its command line's last argument).
+    /// Whether `pid` is a live vblade exporting `backing` (its command line's last argument).
     static func isVblade(_ pid: Int32, backing: String) -> Bool {
         guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
         let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         return arguments.first.map { $0.hasSuffix("vblade") } == true && arguments.last == backing
     }
 
-    /// SIGTERM, then SIGKILL if it is still there after 2 s.
-    static func stop(pid: Int32) {
+    /// SIGTERM, then SIGKILL if it is still there after 2 s; a child of ours is reaped.
+    static func stop(pid: Int32, spawned: Bool) {
         guard pid > 0, kill(pid, SIGTERM) == 0 else { return }
         for _ in 0..<200 {
-            if kill(pid, 0) != 0 { return }
-            // A child of ours lingers as a zombie until reaped; Process reaps it, so look at /proc's state.
-            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z ") { return }
+            if spawned ? ChildProcess.exitStatus(pid) != nil : kill(pid, 0) != 0 { return }
             usleep(10_000)
         }
         kill(pid, SIGKILL)
+        if spawned { for _ in 0..<100 where ChildProcess.exitStatus(pid) == nil { usleep(10_000) } }
     }
 
     /// Creates the backing file or grows it (sparse) to `bytes`; true when its size changed.

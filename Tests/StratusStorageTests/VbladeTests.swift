@@ -89,6 +89,10 @@ import Testing
             let report = try await export.ensure(ExportIntent(volume: volume, bytes: 64 << 20, shelf: 1, slot: 2))
             let first = try #require(report.pid, "vblade runs: \(report)")
             started.append(first)
+            // `ip netns exec` becomes vblade once it has entered the namespace.
+            let exec = ContinuousClock.now + .seconds(20)
+            while Self.vblades(exporting: backing) != [first], ContinuousClock.now < exec { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(Self.vblades(exporting: backing) == [first], "the PID reported is the vblade exporting the file")
             #expect(report.backing == backing)
             let info = try FileManager.default.attributesOfItem(atPath: backing)
             #expect((info[.size] as? Int) == 64 << 20, "the backing file has the volume's size")
