@@ -23,6 +23,9 @@ public struct DomainDefinition: Sendable, Equatable {
     /// The NIC's bridge port (`tap0000beef`), so the node's filter knows it in advance.
     public var port: String?
     public var owner: DomainOwner
+    /// Volumes attached as virtio disks (`vdb`…): in the rendered XML, not in the config digest,
+    /// since they are hot-plugged rather than restarted for.
+    public var volumes: [DomainVolume] = []
 
     public init(
         name: String, uuid: String? = nil, type: String, memoryMB: Int, vcpus: Int, disk: String? = nil, diskFormat: String = "qcow2",
@@ -47,19 +50,68 @@ public struct DomainDefinition: Sendable, Equatable {
     }
 }
 
+/// A volume as a disk of a domain: its serial (the volume id) is how the guest and Stratus tell it.
+public struct DomainVolume: Sendable, Equatable, Codable {
+    /// The volume id (`vol-…`), the disk's serial (`/dev/disk/by-id/virtio-vol-…` in the guest).
+    public var serial: String
+    /// The target device (`vdb`).
+    public var device: String
+    /// A file (the backing file on this node) or a block device (`/dev/etherd/e1.2`).
+    public var source: String
+
+    public init(serial: String, device: String, source: String) {
+        self.serial = serial
+        self.device = device
+        self.source = source
+    }
+
+    var isBlock: Bool { source.hasPrefix("/dev/") }
+}
+
 /// Renders domain XML and reads Stratus' ownership metadata back.
 public enum DomainXML {
+    /// The `<disk>` element of an attached volume (raw, virtio, serial = the volume id).
+    public static func disk(_ volume: DomainVolume) -> String {
+        let (type, attribute) = volume.isBlock ? ("block", "dev") : ("file", "file")
+        return "<disk type='\(type)' device='disk'><driver name='qemu' type='raw' cache='none'/><source \(attribute)='\(escape(volume.source))'/>"
+            + "<target dev='\(escape(volume.device))' bus='virtio'/><serial>\(escape(volume.serial))</serial></disk>"
+    }
+
+    /// The volumes of a domain's XML: disks whose serial is a volume id, serial → target device.
+    public static func volumes(in xml: String) -> [String: String] {
+        var found: [String: String] = [:]
+        var rest = xml[...]
+        while let start = rest.range(of: "<disk"), let end = rest[start.upperBound...].range(of: "</disk>") {
+            let disk = rest[start.lowerBound..<end.upperBound]
+            rest = rest[end.upperBound...]
+            guard let open = disk.range(of: "<serial>"), let close = disk[open.upperBound...].range(of: "</serial>") else { continue }
+            let serial = unescape(String(disk[open.upperBound..<close.lowerBound]))
+            guard serial.hasPrefix("vol-") else { continue }
+            var device = ""
+            if let target = disk.range(of: "<target dev="), let quote = disk[target.upperBound...].first {
+                let value = disk[disk.index(after: target.upperBound)...]
+                device = String(value.prefix { $0 != quote })
+            }
+            found[serial] = device
+        }
+        return found
+    }
+
     /// The XML namespace of the metadata element that marks a domain as Stratus'.
     public static let namespace = "https://stratus.invalid/xmlns/instance/1"
 
     /// The domain XML for a definition.
     public static func render(_ d: DomainDefinition) -> String {
-        let body = configuration(d)
+        var body = configuration(d)
+        if !d.volumes.isEmpty, let end = body.range(of: "</devices>", options: .backwards) {
+            body.replaceSubrange(end.lowerBound..<end.lowerBound, with: d.volumes.map(disk).joined())
+        }
+        let digest = configDigest(configuration(d))
         let o = d.owner
         return """
             <domain type='\(escape(d.type))'>\
             <name>\(escape(d.name))</name>\(d.uuid.map { "<uuid>\(escape($0))</uuid>" } ?? "")\
-            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)' config='\(configDigest(body))'/></metadata>\
+            <metadata><stratus:instance xmlns:stratus='\(namespace)' project='\(escape(o.project))' name='\(escape(o.name))' id='\(escape(o.id))' generation='\(o.generation)' config='\(digest)'/></metadata>\
             \(body)\
             </domain>
             """

@@ -29,6 +29,12 @@ public protocol Hypervisor: Sendable {
     func reboot(_ name: String) async throws
     /// The domain's XML as libvirt holds it (live configuration when running), or nil.
     func xml(of name: String) async throws -> String?
+    /// The domain's persistent definition, as the next start would use it.
+    func definedXML(of name: String) async throws -> String?
+    /// Adds a device (a `<disk>`) to the running domain (`live`), to its definition (`config`), or both.
+    func attachDevice(_ name: String, xml: String, live: Bool, config: Bool) async throws
+    /// Removes a device, as `attachDevice` adds one.
+    func detachDevice(_ name: String, xml: String, live: Bool, config: Bool) async throws
     /// Lifecycle events (started, stopped, undefined, …) of every domain, as libvirt reports them.
     func lifecycleEvents() throws -> AsyncStream<DomainEvent>
 }

@@ -146,6 +146,26 @@ public final class LibvirtHypervisor: Hypervisor {
         }
     }
 
+    public func definedXML(of name: String) async throws -> String? {
+        try await call { conn in
+            guard let domain = virDomainLookupByName(conn, name) else { return nil }
+            defer { virDomainFree(domain) }
+            guard let xml = virDomainGetXMLDesc(domain, VIR_DOMAIN_XML_INACTIVE.rawValue) else { return nil }
+            defer { free(xml) }
+            return String(cString: xml)
+        }
+    }
+
+    public func attachDevice(_ name: String, xml: String, live: Bool, config: Bool) async throws {
+        let flags = (live ? VIR_DOMAIN_AFFECT_LIVE.rawValue : 0) | (config ? VIR_DOMAIN_AFFECT_CONFIG.rawValue : 0)
+        try await withDomain(name, "attach a device to") { virDomainAttachDeviceFlags($0, xml, flags) }
+    }
+
+    public func detachDevice(_ name: String, xml: String, live: Bool, config: Bool) async throws {
+        let flags = (live ? VIR_DOMAIN_AFFECT_LIVE.rawValue : 0) | (config ? VIR_DOMAIN_AFFECT_CONFIG.rawValue : 0)
+        try await withDomain(name, "detach a device from") { virDomainDetachDeviceFlags($0, xml, flags) }
+    }
+
     public func define(xml: String) async throws {
         try await call { conn in
             guard let domain = virDomainDefineXML(conn, xml) else {

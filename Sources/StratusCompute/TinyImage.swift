@@ -189,6 +189,8 @@ public struct TinyImage: Sendable, Equatable, Codable {
         // For the VLAN proof (this host's kernel has no 8021q; the guest's does): bridges, 802.1Q, dummy.
         ("llc", "net/llc/llc.ko"), ("stp", "net/802/stp.ko"), ("bridge", "net/bridge/bridge.ko"), ("garp", "net/802/garp.ko"), ("mrp", "net/802/mrp.ko"),
         ("8021q", "net/8021q/8021q.ko"), ("dummy", "drivers/net/dummy.ko"),
+        // Volumes: virtio disks hot-plugged into the running guest.
+        ("virtio_blk", "drivers/block/virtio_blk.ko"),
     ]
 
     /// iproute2's `ip` and the libraries it loads, copied from this host (iproute2 is installed
@@ -263,6 +265,21 @@ public struct TinyImage: Sendable, Equatable, Codable {
             fi
           ) &
         fi
+        # Volumes: each virtio disk that appears (hot-plugged or not) is named with its serial, once.
+        (
+          seen=""
+          while true; do
+            for disk in /sys/block/vd*; do
+              [ -e "$disk/serial" ] || continue
+              name=${disk##*/}; serial=$(cat $disk/serial)
+              [ -n "$serial" ] || continue
+              case " $seen " in *" $name:$serial "*) continue ;; esac
+              seen="$seen $name:$serial"
+              echo "\(diskMarker) $name serial $serial sectors $(cat $disk/size)"
+            done
+            sleep 1
+          done
+        ) &
         if [ -f /etc/stratus/vlan.batch ]; then
           # The VLAN proof: the reconciler's batch, run by iproute2, read back as JSON (kernel
           # messages kept off the console, so none lands inside the listing).
@@ -277,6 +294,8 @@ public struct TinyImage: Sendable, Equatable, Codable {
     /// What the guest prints on its console about its NIC: its DHCP address, then the
     /// instance-id the metadata service at 169.254.169.254 gave it.
     public static let networkMarker = "stratus-net:"
+    /// What the guest prints for each virtio disk with a serial it sees: `stratus-disk: vdb serial vol-… sectors N`.
+    public static let diskMarker = "stratus-disk:"
     /// What the guest prints around the links it made from `/etc/stratus/vlan.batch`, when an
     /// initramfs appended to its own carries one.
     public static let vlanMarker = "stratus-vlan:"
@@ -298,7 +317,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
     /// getty expands `\\r` (kernel release) and `\\n` (host name).
     static let issue = "\n\(banner): Debian kernel \\r, busybox userland (\\n)\n\n"
 
-    private static let recipeVersion = 9
+    private static let recipeVersion = 10
     private static var recipeDigest: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\(networkModules.map(\.path))".utf8 {

@@ -36,6 +36,19 @@ public struct VolumeReconciler: Reconciler {
     let storage: Storage?
     let node: String
     let logger: Logger
+    let enqueue = Enqueuer()
+
+    /// The controller's enqueue, kept from `watch`, to reconcile an instance whose volumes changed.
+    final class Enqueuer: @unchecked Sendable {
+        private let lock = NSLock()
+        private var body: (@Sendable (ResourceKey) async -> Void)?
+        func set(_ body: @escaping @Sendable (ResourceKey) async -> Void) { lock.withLock { self.body = body } }
+        func instance(_ key: ResourceKey) async { if let body = lock.withLock({ self.body }) { await body(key) } }
+    }
+
+    public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
+        self.enqueue.set(enqueue)
+    }
 
     public init(store: Store, storage: Storage?, node: String, logger: Logger = Logger(label: "stratus.volume")) {
         self.store = store
@@ -93,12 +106,13 @@ public struct VolumeReconciler: Reconciler {
             status.setCondition(Condition(type: .ready, status: .false, reason: .storageError, message: "\(error)", lastTransitionTime: now))
             return .requeue(status, after: .seconds(5))
         }
+        status.details["backing"] = .string(report.backing)
         let wanted = UInt64(bytes) / 512
         let answer = await storage.check.identify(shelf: shelf, slot: slot, attempts: 10)
         if let answer, answer.sectors == wanted {
             status.phase = "Available"
             status.setCondition(Condition(type: .ready, status: .true, reason: .volumeExported, message: "\(address) answers on \(storage.check.interface) with \(answer.sectors) sectors (\(spec.sizeGB) GB)", lastTransitionTime: now))
-            return .done(status)
+            return await attachment(resource, spec: spec, id: id, status: status, now: now)
         }
         let why = answer.map { "\(address) answers with \($0.sectors) sectors, not the volume's \(wanted)" }
             ?? "\(address) does not answer Query Config and IDENTIFY on \(storage.check.interface)\(report.pid == nil ? " (vblade is not running)" : "")"
@@ -106,6 +120,35 @@ public struct VolumeReconciler: Reconciler {
         status.setCondition(Condition(type: .ready, status: .false, reason: .exportNotAnswering, message: why + "; its export is restarted", lastTransitionTime: now))
         logger.warning("volume export not answering; restarting it", metadata: ["stratus.volume": "\(id)", "stratus.aoe": "\(address)", "stratus.reason": "\(why)"])
         try? await storage.export.restart(volume: id)
+        return .requeue(status, after: .seconds(2))
+    }
+
+    /// An exported volume's attachment, as the instance's node reported it (`status.details.volumes`
+    /// of the instance): `Attached` once its node has the disk in the domain; else why not. The
+    /// instance is reconciled whenever the volume's attachment changes, and the volume looks again
+    /// while its node has not answered.
+    func attachment(_ resource: StoredResource, spec: VolumeSpec, id: String, status: ResourceStatus, now: String) async -> ReconcileResult {
+        var status = status
+        let previous = status.details["attachedTo"]?.stringValue
+        let wanted = spec.attachment?.instance
+        if previous != wanted {
+            for name in [previous, wanted].compactMap({ $0 }) { await enqueue.instance(ResourceKey(kind: .instance, project: resource.key.project, name: name)) }
+        }
+        status.details["attachedTo"] = wanted.map(JSONValue.string)
+        guard let wanted else {
+            status.details["attachment"] = nil
+            return .done(status)
+        }
+        let instance = try? store.get(ResourceKey(kind: .instance, project: resource.key.project, name: wanted))
+        let state = instance?.resource.status?.details["volumes"]?.objectValue?[id]?.stringValue
+        status.details["attachment"] = .string(state ?? "attaching: waiting for \(wanted)'s node")
+        if state == "attached" {
+            status.phase = "Attached"
+            return .done(status)
+        }
+        if let state, state.hasPrefix("AoEInitiatorUnavailable") {
+            status.setCondition(Condition(type: .ready, status: .false, reason: .aoeInitiatorUnavailable, message: state, lastTransitionTime: now))
+        }
         return .requeue(status, after: .seconds(2))
     }
 

@@ -27,7 +27,7 @@ extension EC2API {
             if let attachment = spec.attachment {
                 let instanceId = (try? store.get(ResourceKey(kind: .instance, project: volume.key.project, name: attachment.instance)))??.metadata.id ?? attachment.instance
                 attachedTo = [instanceId]
-                attachments = [[.text("volumeId", id), .text("instanceId", instanceId), .text("device", attachment.device ?? "/dev/vdb"), .text("status", "attached"), .text("attachTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("deleteOnTermination", "false")]]
+                attachments = [[.text("volumeId", id), .text("instanceId", instanceId), .text("device", attachment.device ?? "/dev/vdb"), .text("status", volume.resource.status?.details["attachment"]?.stringValue == "attached" ? "attached" : "attaching"), .text("attachTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("deleteOnTermination", "false")]]
             }
             let values: [String: [String]] = ["volume-id": [id], "status": [status], "availability-zone": [zone], "attachment.instance-id": attachedTo, "size": ["\(spec.sizeGB)"]]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(volume, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }

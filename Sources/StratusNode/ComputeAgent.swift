@@ -62,12 +62,27 @@ public struct ComputeAgent: Sendable {
             // Expected without host networking (make run): the status says so; not a warning.
             logger.debug("NIC left out: its bridge is not present", metadata: ["stratus.instance": "\(intent.id)", "stratus.bridge": "\(wanted)"])
         }
+        // A volume is attached when the node can reach it: its file here, or the aoe initiator's device.
+        var volumeStates: [String: String] = [:]
+        var present: [DomainVolume] = []
+        for volume in intent.volumes ?? [] {
+            if hypervisor.domainType == "test" || FileManager.default.fileExists(atPath: volume.source) {
+                present.append(volume)
+            } else if volume.source.hasPrefix("/dev/etherd/") {
+                volumeStates[volume.serial] = FileManager.default.fileExists(atPath: "/dev/etherd")
+                    ? "AoETargetNotFound: \(volume.source) is not discovered on \(node) (aoe-discover)"
+                    : "AoEInitiatorUnavailable: \(node) has no AoE initiator (the aoe kernel module) to reach \(volume.source)"
+            } else {
+                volumeStates[volume.serial] = "VolumeNotFound: \(volume.source) does not exist on \(node)"
+            }
+        }
         var definition = DomainDefinition(
             name: domainName, type: hypervisor.domainType, memoryMB: intent.memoryMB, vcpus: intent.vcpus,
             disk: disk, diskFormat: "qcow2", kernel: kernel, initrd: ramdisk, cmdline: intent.image.cmdline,
             consoleLog: (directory as NSString).appendingPathComponent("console.log"), bridge: bridge, mac: intent.nic?.mac,
             port: bridge == nil ? nil : InstanceDetails.port(instanceId: intent.id), owner: DomainOwner(project: intent.project, name: intent.name, id: intent.id, generation: intent.generation)
         )
+        definition.volumes = present
         let config = DomainXML.configDigest(of: definition)
         do {
             var existing = try await hypervisor.domain(named: domainName)
@@ -93,14 +108,49 @@ public struct ComputeAgent: Sendable {
             }
             var restartFrom: Int?
             if state.isActive, !startedNow, let live = existing?.owner, live.config != config { restartFrom = live.generation }
-            return InstanceReport(
+            try await attachVolumes(present, domain: domainName, active: state.isActive, states: &volumeStates)
+            var report = InstanceReport(
                 id: intent.id, node: node, domain: domainName, state: state, generation: intent.generation,
                 settled: state.isActive == (intent.powerState == .running), restartRequiredFrom: restartFrom, bridge: bridge, nicNote: nicNote
             )
+            report.volumes = volumeStates
+            return report
         } catch let error as HypervisorError {
             throw NodeError(.hypervisor, error.description)
         } catch {
             throw NodeError(.hypervisor, "\(error)")
+        }
+    }
+
+    /// Makes the domain's volume disks (serial `vol-…`) those of `wanted`: hot-plugged into the
+    /// running guest and kept in its definition; others are unplugged. Records each wanted one's state.
+    private func attachVolumes(_ wanted: [DomainVolume], domain: String, active: Bool, states: inout [String: String]) async throws {
+        let defined = DomainXML.volumes(in: try await hypervisor.definedXML(of: domain) ?? "")
+        let live = active ? DomainXML.volumes(in: try await hypervisor.xml(of: domain) ?? "") : defined
+        for volume in wanted {
+            let (inLive, inConfig) = (live[volume.serial] != nil, defined[volume.serial] != nil)
+            if inLive && inConfig {
+                states[volume.serial] = "attached"
+                continue
+            }
+            do {
+                try await hypervisor.attachDevice(domain, xml: DomainXML.disk(volume), live: active && !inLive, config: !inConfig)
+                states[volume.serial] = "attached"
+                logger.info("volume attached", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(volume.serial)", "stratus.device": "\(volume.device)"])
+            } catch {
+                states[volume.serial] = "HotPlugFailed: \(error)"
+            }
+        }
+        let keep = Set(wanted.map(\.serial))
+        for serial in Set(defined.keys).union(live.keys) where !keep.contains(serial) {
+            let device = live[serial] ?? defined[serial] ?? ""
+            let stub = DomainXML.disk(DomainVolume(serial: serial, device: device, source: ""))
+            do {
+                try await hypervisor.detachDevice(domain, xml: stub, live: active && live[serial] != nil, config: defined[serial] != nil)
+                logger.info("volume detached", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(serial)"])
+            } catch {
+                logger.warning("cannot detach volume", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(serial)", "stratus.error": "\(error)"])
+            }
         }
     }
 

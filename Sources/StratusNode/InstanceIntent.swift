@@ -1,3 +1,4 @@
+import StratusCompute
 import StratusModel
 
 /// What the controller wants one node to hold for one instance: self-contained, so the node
@@ -20,6 +21,9 @@ public struct InstanceIntent: Sendable, Equatable, Codable {
     public var nic: NICIntent?
     /// Why the controller left the NIC out (several networks, no free address, no bridge yet).
     public var nicNote: String?
+    /// The volumes attached to it: serial (volume id), device, and where the node finds the
+    /// volume (its backing file when the volume lives on this node, else `/dev/etherd/e<shelf>.<slot>`).
+    public var volumes: [DomainVolume]?
 
     public init(
         id: String, project: String, name: String, generation: Int, memoryMB: Int, vcpus: Int, image: ImageFiles,

@@ -18,6 +18,8 @@ public struct InstanceReport: Sendable, Equatable, Codable {
     public var bridge: String?
     /// Why the NIC was left out, if it was.
     public var nicNote: String?
+    /// Each wanted volume: `attached`, or why it is not (`AoEInitiatorUnavailable: …`).
+    public var volumes: [String: String] = [:]
 
     public init(
         id: String, node: String, domain: String, state: DomainState, generation: Int, settled: Bool,

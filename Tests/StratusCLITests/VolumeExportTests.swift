@@ -1,4 +1,5 @@
 import Foundation
+import StratusCompute
 import StratusStorage
 import StratusTestSupport
 import Testing
@@ -18,16 +19,9 @@ import Testing
         }
     }
 
-    @Test("a Volume is exported by vblade and Available only once it answers on the wire; EC2 shows available; a killed vblade comes back; deleting the volume ends its export and file")
-    func volumesOnTheWire() async throws {
-        guard getuid() == 0 else {
-            Issue.record("skipped: exporting volumes needs root (vblade, raw sockets, namespaces); this test runs as uid \(getuid())")
-            return
-        }
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
-            Issue.record("skipped: vblade is not installed (make install-deps installs it)")
-            return
-        }
+    /// Namespace `san` with bridge br-aoe and veth ports aoe-export, aoe-check and to-ini (whose
+    /// peer is `eth0` in namespace `ini`), all up.
+    static func storageSegment() async -> (san: String, ini: String) {
         let tag = UUID().uuidString.prefix(6).lowercased()
         let (san, ini) = ("stratus-vsan-\(tag)", "stratus-vini-\(tag)")
         var commands: [[String]] = [
@@ -47,6 +41,35 @@ import Testing
             let result = await Self.ip(command)
             #expect(result.status == 0, "ip \(command.joined(separator: " ")): \(result.output)")
         }
+        return (san, ini)
+    }
+
+    /// `stratus serve` in `namespace` exporting volumes on aoe-export, checked from aoe-check, applying `cloud.yaml`.
+    static func serve(in namespace: String, cli: CLI, hypervisor: String) throws -> (Process, log: String) {
+        let log = "\(cli.workDirectory)/serve.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", namespace, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
+                             "--hypervisor", hypervisor, "--aoe-interface", "aoe-export", "--aoe-check-interface", "aoe-check", "--apply", "\(cli.workDirectory)/cloud.yaml"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return (process, log)
+    }
+
+    @Test("a Volume is exported by vblade and Available only once it answers on the wire; EC2 shows available; a killed vblade comes back; deleting the volume ends its export and file")
+    func volumesOnTheWire() async throws {
+        guard getuid() == 0 else {
+            Issue.record("skipped: exporting volumes needs root (vblade, raw sockets, namespaces); this test runs as uid \(getuid())")
+            return
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
+            Issue.record("skipped: vblade is not installed (make install-deps installs it)")
+            return
+        }
+        let (san, ini) = await Self.storageSegment()
         let cli = try CLI()
         var serve: Process?
         defer {
@@ -72,16 +95,7 @@ import Testing
             spec: {sizeGB: 1}
 
             """)
-        let log = "\(cli.workDirectory)/serve.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", san, CLI.binary, "serve", "--data-dir", cli.dataDirectory, "--api-port", "0", "--ec2-port", "0", "--s3-port", "0",
-                             "--hypervisor", "test", "--aoe-interface", "aoe-export", "--aoe-check-interface", "aoe-check", "--apply", "\(cli.workDirectory)/cloud.yaml"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let (process, log) = try Self.serve(in: san, cli: cli, hypervisor: "test")
         serve = process
         let serveLog = { (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? "" }
 
@@ -142,5 +156,104 @@ import Testing
         #expect(Self.vblades(exporting: backing).isEmpty && !FileManager.default.fileExists(atPath: backing), "deleting the volume stopped its vblade and removed its file\n\(serveLog())")
         let silent = try await offPool { try client.discover(timeout: .milliseconds(500)) }
         #expect(!silent.contains { $0.address == "e1.0" }, "and e1.0 answers no more: \(silent)")
+    }
+
+    @Test("a volume attached to a running TCG guest is hot-plugged: the guest sees a virtio disk with the volume's serial and size; the volume is Attached and EC2 shows in-use, attached")
+    func hotPlugIntoRunningGuest() async throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
+            Issue.record("skipped: needs root and vblade (uid \(getuid()))")
+            return
+        }
+        let image: TinyImage
+        do {
+            image = try await TinyImage.build().image
+        } catch {
+            Issue.record("skipped: the tiny image cannot be built on this machine, so no guest can boot: \(error)")
+            return
+        }
+        let (san, ini) = await Self.storageSegment()
+        let cli = try CLI()
+        var serve: Process?
+        defer {
+            if let serve, serve.isRunning { serve.interrupt(); serve.waitUntilExit() }
+            for pid in MakeRunTests.qemuProcesses(naming: cli.dataDirectory) { kill(pid, SIGKILL) }
+            for pid in Self.vblades(exporting: "\(cli.dataDirectory)/volumes/", under: true) { kill(pid, SIGKILL) }
+            if let alias = EmbeddedQEMU.alias(of: "\(cli.dataDirectory)/libvirt") { try? FileManager.default.removeItem(atPath: alias) }
+            _ = HostNetworkTests.blockingIP(["netns", "del", san])
+            _ = HostNetworkTests.blockingIP(["netns", "del", ini])
+        }
+        let cloud = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: tiny, project: acme}
+            spec: {source: \(image.disk), format: raw, kernel: \(image.kernel), ramdisk: \(image.ramdisk), cmdline: "\(TinyImage.cmdline)"}
+            ---
+            apiVersion: stratus/v1
+            kind: Instance
+            metadata: {name: web-1, project: acme}
+            spec: {image: tiny, instanceType: m1.tiny}
+            ---
+            apiVersion: stratus/v1
+            kind: Volume
+            metadata: {name: data-1, project: acme}
+            spec: {sizeGB: 1}
+
+            """
+        try cli.write("cloud.yaml", cloud)
+        let (process, log) = try Self.serve(in: san, cli: cli, hypervisor: "embed")
+        serve = process
+        let serveLog = { (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? "" }
+        func console() async throws -> String { try await cli.run("console", "web-1", "-p", "acme").stdout }
+
+        var text = ""
+        let booted = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < booted {
+            text = try await console()
+            if text.contains("login:") { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(text.contains("stratus-tiny login:"), "web-1 booted: \(text.suffix(1500))\n\(serveLog())")
+        #expect(!text.contains(TinyImage.diskMarker), "no volume disk before the attachment: \(text.suffix(500))")
+
+        // Attach while the guest runs.
+        try cli.write("cloud.yaml", cloud.replacingOccurrences(of: "spec: {sizeGB: 1}", with: "spec: {sizeGB: 1, attachment: {instance: web-1, device: /dev/vdb}}"))
+        let applied = try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml")
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        let volume = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
+        let id = try #require(((try? JSONSerialization.jsonObject(with: Data(volume.stdout.utf8))) as? [String: Any]).flatMap { ($0["metadata"] as? [String: Any])?["id"] as? String })
+        let line = "\(TinyImage.diskMarker) vdb serial \(id) sectors 2097152"
+        let plugged = ContinuousClock.now + .seconds(90)
+        while ContinuousClock.now < plugged {
+            text = try await console()
+            if text.contains(line) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(text.contains(line), "the guest sees the hot-plugged disk (\(line)): \(text.suffix(1500))\n\(serveLog())")
+
+        var phase = ""
+        let attached = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < attached {
+            let listed = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
+            phase = (((try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))) as? [String: Any])?["status"] as? [String: Any])?["phase"] as? String ?? ""
+            if phase == "Attached" { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(phase == "Attached", "the volume is Attached\n\(serveLog())")
+        let info = try #require(FileManager.default.contents(atPath: "\(cli.dataDirectory)/serve.json").flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] })
+        let ec2 = try #require(info["ec2URL"] as? String)
+        let credentials = IdentityCLITests.exports(try await cli.run("credentials", "alice", "-p", "acme").stdout)
+        let script = "import boto3; v = boto3.client('ec2', endpoint_url='\(ec2)', region_name='nova').describe_volumes()['Volumes'][0]; print(v['State'], [a['State'] for a in v['Attachments']], [a['Device'] for a in v['Attachments']])"
+        let described = try await EC2ClientTests.run(["/usr/sbin/ip", "netns", "exec", san, "python3", "-c", script], environment: credentials)
+        #expect(described.output.contains("in-use ['attached'] ['/dev/vdb']"), "DescribeVolumes: \(described.output)")
     }
 }

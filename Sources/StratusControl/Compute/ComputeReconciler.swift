@@ -85,12 +85,14 @@ public struct ComputeReconciler: Reconciler {
             if let waiting = nic.waitingFor {
                 return .requeue(pendingStatus(resource, node: node, nic: nic, message: waiting, reason: .waitingForNetwork, now: now), after: .seconds(1))
             }
-            let intent = InstanceIntent(
+            var intent = InstanceIntent(
                 id: id, project: resource.key.project, name: resource.key.name, generation: resource.generation,
                 memoryMB: type.memoryMB, vcpus: type.vcpus,
                 image: files,
                 powerState: spec.powerState ?? .running, nic: nic.intent, nicNote: nicNote
             )
+            let volumes = try attachedVolumes(of: resource, node: node)
+            intent.volumes = volumes.isEmpty ? nil : volumes
             switch await converge(intent, on: node) {
             case .success(let report):
                 return status(resource, intent: intent, report: report, nic: nic, now: now)
@@ -103,6 +105,22 @@ public struct ComputeReconciler: Reconciler {
         } catch {
             return .failed(reason: .reconcileError, message: "\(error)", retryable: true)
         }
+    }
+
+    /// The exported volumes attached to an instance, as its node reaches them: the backing file
+    /// when the volume lives on the instance's node, else the AoE initiator's device.
+    private func attachedVolumes(of resource: StoredResource, node: String) throws -> [DomainVolume] {
+        try store.list(kind: .volume, project: resource.key.project).compactMap { volume -> DomainVolume? in
+            guard !volume.isTerminating, case .volume(let spec) = volume.resource.spec, let attachment = spec.attachment, attachment.instance == resource.key.name,
+                let id = volume.metadata.id, let status = volume.resource.status, ["Available", "Attached"].contains(status.phase ?? ""),
+                let aoe = status.details["aoe"]?.stringValue
+            else { return nil }
+            let device = String((attachment.device ?? "/dev/vdb").dropFirst("/dev/".count))
+            if status.details["storageNode"]?.stringValue == node, let backing = status.details["backing"]?.stringValue {
+                return DomainVolume(serial: id, device: device, source: backing)
+            }
+            return DomainVolume(serial: id, device: device, source: "/dev/etherd/\(aoe)")
+        }.sorted { $0.device < $1.device }
     }
 
     /// The transport's answer as a value: a `catch … where` on the typed error inside `reconcile`
@@ -122,6 +140,7 @@ public struct ComputeReconciler: Reconciler {
             node: report.node, domain: report.domain, domainState: report.state.description,
             network: report.nicNote ?? report.bridge.map { "bridge \($0)" }, mac: nic.mac, ip: nic.ip, image: intent.image.recorded
         ).write(into: &status)
+        status.details["volumes"] = report.volumes.isEmpty ? nil : .object(report.volumes.mapValues(JSONValue.string))
         if let live = report.restartRequiredFrom {
             status.setCondition(Condition(type: .configApplied, status: .false, reason: .restartRequired, message: "the running domain still has generation \(live)'s memory, vCPUs or disks; set powerState: stopped, then running, to apply generation \(intent.generation)", lastTransitionTime: now))
         } else if status.condition(.configApplied) != nil {

@@ -124,6 +124,7 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case exportNotAnswering = "ExportNotAnswering"
     case aoeAddressesExhausted = "AoEAddressesExhausted"
     case storageError = "StorageError"
+    case aoeInitiatorUnavailable = "AoEInitiatorUnavailable"
     // Images.
     case imageAvailable = "ImageAvailable"
     case objectMissing = "ObjectMissing"
