@@ -58,21 +58,22 @@ public struct DomainVolume: Sendable, Equatable, Codable {
     public var device: String
     /// A file (the backing file on this node) or a block device (`/dev/etherd/e1.2`).
     public var source: String
+    /// Whether `source` is a block device (the AoE initiator's) rather than a file.
+    public var block: Bool
 
-    public init(serial: String, device: String, source: String) {
+    public init(serial: String, device: String, source: String, block: Bool = false) {
         self.serial = serial
         self.device = device
         self.source = source
+        self.block = block
     }
-
-    var isBlock: Bool { source.hasPrefix("/dev/") }
 }
 
 /// Renders domain XML and reads Stratus' ownership metadata back.
 public enum DomainXML {
     /// The `<disk>` element of an attached volume (raw, virtio, serial = the volume id).
     public static func disk(_ volume: DomainVolume) -> String {
-        let (type, attribute) = volume.isBlock ? ("block", "dev") : ("file", "file")
+        let (type, attribute) = volume.block ? ("block", "dev") : ("file", "file")
         return "<disk type='\(type)' device='disk'><driver name='qemu' type='raw' cache='none'/><source \(attribute)='\(escape(volume.source))'/>"
             + "<target dev='\(escape(volume.device))' bus='virtio'/><serial>\(escape(volume.serial))</serial></disk>"
     }

@@ -102,57 +102,100 @@ public struct VolumeReconciler: Reconciler {
         do {
             report = try await storage.export.ensure(ExportIntent(volume: id, bytes: bytes, shelf: shelf, slot: slot))
         } catch {
-            status.phase = "Failed"
+            // An attached or available volume keeps its phase (its guest keeps the disk); Ready says what is wrong.
+            if !["Available", "Attached", "Detaching"].contains(status.phase ?? "") { status.phase = "Failed" }
             status.setCondition(Condition(type: .ready, status: .false, reason: .storageError, message: "\(error)", lastTransitionTime: now))
             return .requeue(status, after: .seconds(5))
         }
         status.details["backing"] = .string(report.backing)
         let wanted = UInt64(bytes) / 512
-        let answer = await storage.check.identify(shelf: shelf, slot: slot, attempts: 10)
+        let answer: AoE.Identity?
+        do {
+            answer = try await storage.check.identify(shelf: shelf, slot: slot, attempts: 10)
+        } catch {
+            // The check itself cannot ask (its interface is down): nothing is known of the export, so it is not restarted.
+            status.setCondition(Condition(type: .ready, status: .false, reason: .storageError, message: "the wire check cannot ask on \(storage.check.interface): \(error)", lastTransitionTime: now))
+            return .requeue(status, after: .seconds(5))
+        }
+        let previouslyMissed = resource.resource.status?.condition(.ready)?.reason == .exportNotAnswering
         if let answer, answer.sectors == wanted {
-            status.phase = "Available"
+            if !["Attached", "Detaching"].contains(status.phase ?? "") { status.phase = "Available" }
             status.setCondition(Condition(type: .ready, status: .true, reason: .volumeExported, message: "\(address) answers on \(storage.check.interface) with \(answer.sectors) sectors (\(spec.sizeGB) GB)", lastTransitionTime: now))
             return await attachment(resource, spec: spec, id: id, status: status, now: now)
         }
         let why = answer.map { "\(address) answers with \($0.sectors) sectors, not the volume's \(wanted)" }
             ?? "\(address) does not answer Query Config and IDENTIFY on \(storage.check.interface)\(report.pid == nil ? " (vblade is not running)" : "")"
-        status.phase = resource.resource.status?.phase == "Available" ? "Available" : "Pending"
-        status.setCondition(Condition(type: .ready, status: .false, reason: .exportNotAnswering, message: why + "; its export is restarted", lastTransitionTime: now))
-        logger.warning("volume export not answering; restarting it", metadata: ["stratus.volume": "\(id)", "stratus.aoe": "\(address)", "stratus.reason": "\(why)"])
-        try? await storage.export.restart(volume: id)
+        // A volume that was exported keeps its phase: a check that misses must not take a disk from its guest.
+        if !["Available", "Attached", "Detaching"].contains(status.phase ?? "") { status.phase = "Pending" }
+        // The first miss is looked at again; a second in a row restarts the export.
+        status.setCondition(Condition(type: .ready, status: .false, reason: .exportNotAnswering, message: why + (previouslyMissed ? "; its export is restarted" : "; checking again"), lastTransitionTime: now))
+        if previouslyMissed {
+            logger.warning("volume export not answering; restarting it", metadata: ["stratus.volume": "\(id)", "stratus.aoe": "\(address)", "stratus.reason": "\(why)"])
+            do { try await storage.export.restart(volume: id) } catch {
+                logger.error("cannot restart the export", metadata: ["stratus.volume": "\(id)", "stratus.error": "\(error)"])
+            }
+        }
         return .requeue(status, after: .seconds(2))
     }
 
-    /// An exported volume's attachment, as the instance's node reported it (`status.details.volumes`
-    /// of the instance): `Attached` once its node has the disk in the domain; else why not. The
-    /// instance is reconciled whenever the volume's attachment changes, and the volume looks again
-    /// while its node has not answered.
+    /// An exported volume's attachment, as the instances' nodes report it (`status.details.volumes`
+    /// of an instance: the volume's state there, absent once the domain no longer has it).
+    ///
+    /// `details.attachedTo` names the one instance the compute side may give the disk to. It moves
+    /// to a new instance only once the previous one has released the disk (its guest let go), so
+    /// one volume is never in two domains; meanwhile the volume is `Detaching`. `Attached` once the
+    /// instance's node reports `attached`. The instances concerned are enqueued whenever their part
+    /// changes or their node has not answered for this volume, and the volume looks again until settled.
     func attachment(_ resource: StoredResource, spec: VolumeSpec, id: String, status: ResourceStatus, now: String) async -> ReconcileResult {
         var status = status
+        let project = resource.key.project
+        func state(on name: String) -> String? {
+            (try? store.get(ResourceKey(kind: .instance, project: project, name: name)))?.resource.status?.details["volumes"]?.objectValue?[id]?.stringValue
+        }
+        func enqueue(_ name: String) async { await self.enqueue.instance(ResourceKey(kind: .instance, project: project, name: name)) }
         let previous = status.details["attachedTo"]?.stringValue
         let wanted = spec.attachment?.instance
-        if previous != wanted {
-            for name in [previous, wanted].compactMap({ $0 }) { await enqueue.instance(ResourceKey(kind: .instance, project: resource.key.project, name: name)) }
+        if let previous, previous != wanted {
+            if let held = state(on: previous) {
+                status.phase = "Detaching"
+                status.details["attachment"] = .string("detaching from \(previous): \(held)")
+                await enqueue(previous)
+                return .requeue(status, after: .seconds(2))
+            }
+            status.details["attachedTo"] = nil
         }
-        status.details["attachedTo"] = wanted.map(JSONValue.string)
         guard let wanted else {
             status.details["attachment"] = nil
+            status.phase = "Available"
             return .done(status)
         }
-        let instance = try? store.get(ResourceKey(kind: .instance, project: resource.key.project, name: wanted))
-        let state = instance?.resource.status?.details["volumes"]?.objectValue?[id]?.stringValue
-        status.details["attachment"] = .string(state ?? "attaching: waiting for \(wanted)'s node")
-        if state == "attached" {
+        if status.details["attachedTo"]?.stringValue != wanted {
+            status.details["attachedTo"] = .string(wanted)
+            await enqueue(wanted)
+        }
+        let reported = state(on: wanted)
+        status.details["attachment"] = .string(reported ?? "attaching: waiting for \(wanted)'s node")
+        if reported == "attached" {
             status.phase = "Attached"
             return .done(status)
         }
-        if let state, state.hasPrefix("AoEInitiatorUnavailable") {
-            status.setCondition(Condition(type: .ready, status: .false, reason: .aoeInitiatorUnavailable, message: state, lastTransitionTime: now))
+        status.phase = "Available"
+        if reported == nil { await enqueue(wanted) }
+        if let reported, reported.hasPrefix("AoEInitiatorUnavailable") {
+            status.setCondition(Condition(type: .ready, status: .false, reason: .aoeInitiatorUnavailable, message: reported, lastTransitionTime: now))
         }
         return .requeue(status, after: .seconds(2))
     }
 
     public func finalize(_ resource: StoredResource) async -> ReconcileResult {
+        // A disk a guest still holds is not removed under it: its instance is asked to let go first.
+        if let id = resource.metadata.id, let holder = resource.resource.status?.details["attachedTo"]?.stringValue {
+            let instance = ResourceKey(kind: .instance, project: resource.key.project, name: holder)
+            if let held = (try? store.get(instance))?.resource.status?.details["volumes"]?.objectValue?[id]?.stringValue {
+                await enqueue.instance(instance)
+                return .failed(reason: .storageError, message: "\(id) is still in \(holder)'s domain (\(held)); it is deleted once the guest releases it", retryable: true)
+            }
+        }
         if let storage, let id = resource.metadata.id {
             do { try await storage.export.remove(volume: id) } catch {
                 return .failed(reason: .storageError, message: "cannot remove the export of \(id): \(error)", retryable: true)
@@ -170,6 +213,8 @@ public struct VolumeReconciler: Reconciler {
         let ids = Set(wanted.compactMap(\.metadata.id))
         var removed: [String] = []
         for volume in await storage.export.volumes() where !ids.contains(volume) {
+            // `wanted` was read when the resync began: a volume created since is in the store now.
+            if (try? store.get(ec2Id: volume)) != nil { continue }
             if (try? await storage.export.remove(volume: volume)) != nil { removed.append(volume) }
         }
         return removed
@@ -179,8 +224,9 @@ public struct VolumeReconciler: Reconciler {
 /// Asks the wire whether an AoE target answers, and with what size.
 public protocol AoEWireCheck: Sendable {
     var interface: String { get }
-    /// IDENTIFY of `e<shelf>.<slot>` after Query Config finds it; nil when it does not answer in `attempts` tries.
-    func identify(shelf: UInt16, slot: UInt8, attempts: Int) async -> AoE.Identity?
+    /// IDENTIFY of `e<shelf>.<slot>` after Query Config finds it; nil when it does not answer in
+    /// `attempts` tries. Throws when the check cannot ask at all (its interface is gone or down).
+    func identify(shelf: UInt16, slot: UInt8, attempts: Int) async throws -> AoE.Identity?
 }
 
 /// The wire check on a raw socket: one `AoEClient`, its exchanges one at a time on a thread of its own.
@@ -194,15 +240,14 @@ public final class AoESocketCheck: AoEWireCheck {
         client = try AoEClient(interface: interface, namespace: namespace)
     }
 
-    public func identify(shelf: UInt16, slot: UInt8, attempts: Int) async -> AoE.Identity? {
+    public func identify(shelf: UInt16, slot: UInt8, attempts: Int) async throws -> AoE.Identity? {
         // A vblade just started answers within milliseconds; one that is not there must not hold
         // the (serial) client long: short waits first, growing to 200 ms.
         for attempt in 0..<max(1, attempts) {
             let wait = Duration.milliseconds(min(200, 10 << min(attempt, 5)))
-            let found: AoE.Identity? = await withCheckedContinuation { continuation in
+            let found: AoE.Identity? = try await withCheckedThrowingContinuation { continuation in
                 queue.async { [client] in
-                    let target = try? client.discover(shelf: shelf, slot: slot, timeout: wait).first
-                    continuation.resume(returning: target?.identity)
+                    continuation.resume(with: Result { try client.discover(shelf: shelf, slot: slot, timeout: wait).first?.identity })
                 }
             }
             if let found { return found }

@@ -9,7 +9,8 @@ extension EC2API {
         if volume.isTerminating { return "deleting" }
         guard case .volume(let spec) = volume.resource.spec else { return "creating" }
         switch volume.resource.status?.phase {
-        case "Available", "Ready", "Attached": return spec.attachment == nil ? "available" : "in-use"
+        case "Attached", "Detaching": return "in-use"
+        case "Available", "Ready": return spec.attachment == nil ? "available" : "in-use"
         default: return spec.attachment == nil ? "creating" : "in-use"
         }
     }
@@ -64,6 +65,9 @@ extension EC2API {
     func deleteVolume(_ call: EC2Call) throws -> [XMLNode] {
         let volume = try resource(try call.required("VolumeId"), .volume, call, error: "InvalidVolume")
         try call.authorize(.volume, project: volume.key.project)
+        if volume.resource.status?.phase == "Detaching" {
+            throw EC2Error("VolumeInUse", "Volume \(volume.metadata.id ?? "") is still detaching from its instance")
+        }
         if case .volume(let spec) = volume.resource.spec, spec.attachment != nil {
             throw EC2Error("VolumeInUse", "Volume \(volume.metadata.id ?? "") is currently attached to \(spec.attachment!.instance)")
         }
@@ -81,7 +85,13 @@ extension EC2API {
             let instance = try resource(try call.required("InstanceId"), .instance, call, error: "InvalidInstanceID")
             guard instance.key.project == volume.key.project else { throw EC2Error.notFound("InvalidInstanceID", [instanceId ?? ""]) }
             if let current = spec.attachment { throw EC2Error("VolumeInUse", "\(volume.metadata.id ?? "") is already attached to an instance (\(current.instance))") }
+            if volume.resource.status?.phase == "Detaching" { throw EC2Error("VolumeInUse", "\(volume.metadata.id ?? "") is still detaching from its previous instance") }
             let linux = device.map { $0.replacingOccurrences(of: "/dev/sd", with: "/dev/vd").replacingOccurrences(of: "/dev/xvd", with: "/dev/vd") } ?? "/dev/vdb"
+            for other in try store.list(kind: .volume, project: volume.key.project) where other.key != volume.key && !other.isTerminating {
+                if case .volume(let otherSpec) = other.resource.spec, let taken = otherSpec.attachment, taken.instance == instance.key.name, (taken.device ?? "/dev/vdb") == linux {
+                    throw EC2Error("InvalidParameterValue", "Invalid value '\(device ?? linux)' for unixDevice. Attachment point \(device ?? linux) is already in use")
+                }
+            }
             spec.attachment = VolumeAttachment(instance: instance.key.name, device: linux)
             device = linux
         } else {

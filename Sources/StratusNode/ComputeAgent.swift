@@ -141,17 +141,21 @@ public struct ComputeAgent: Sendable {
                 states[volume.serial] = "HotPlugFailed: \(error)"
             }
         }
+        // Unplugging asks the guest: a volume is reported `detaching` until the domain no longer has it.
         let keep = Set(wanted.map(\.serial))
         for serial in Set(defined.keys).union(live.keys) where !keep.contains(serial) {
             let device = live[serial] ?? defined[serial] ?? ""
             let stub = DomainXML.disk(DomainVolume(serial: serial, device: device, source: ""))
             do {
                 try await hypervisor.detachDevice(domain, xml: stub, live: active && live[serial] != nil, config: defined[serial] != nil)
-                logger.info("volume detached", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(serial)"])
+                logger.info("volume detach asked", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(serial)"])
             } catch {
                 logger.warning("cannot detach volume", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(serial)", "stratus.error": "\(error)"])
             }
         }
+        let still = Set(DomainXML.volumes(in: try await hypervisor.definedXML(of: domain) ?? "").keys)
+            .union(active ? Set(DomainXML.volumes(in: try await hypervisor.xml(of: domain) ?? "").keys) : [])
+        for serial in still where !keep.contains(serial) { states[serial] = "detaching: the guest has not released it yet" }
     }
 
     /// Powers off and undefines an instance's domain and removes its files; nothing to do is success.

@@ -161,7 +161,7 @@ public struct AoEError: Error, Sendable, CustomStringConvertible {
 
 /// An AoE initiator on a raw `AF_PACKET` socket bound to one interface: discovers targets with
 /// Query Config, identifies them with ATA IDENTIFY and reads sectors with READ EXT. Blocking
-/// (the wire check runs it off the cooperative pool); one exchange at a time per client.
+/// (the wire check runs it off the cooperative pool); its exchanges take turns (a lock).
 public final class AoEClient: @unchecked Sendable {
     public let interface: String
     let descriptor: Int32
@@ -220,9 +220,16 @@ public final class AoEClient: @unchecked Sendable {
         }
     }
 
+    /// One exchange at a time: replies are read from one socket, so two at once would take each other's frames.
+    private let exchange = NSLock()
+
     /// Every target that answers Query Config within `timeout` (all of them, or one shelf and slot),
     /// each identified with ATA IDENTIFY.
     public func discover(shelf: UInt16 = AoE.everyShelf, slot: UInt8 = AoE.everySlot, timeout: Duration = .milliseconds(500)) throws -> [AoETarget] {
+        try exchange.withLock { try discoverLocked(shelf: shelf, slot: slot, timeout: timeout) }
+    }
+
+    private func discoverLocked(shelf: UInt16, slot: UInt8, timeout: Duration) throws -> [AoETarget] {
         let tag = tag()
         try send(AoE.queryConfig(from: mac, shelf: shelf, slot: slot, tag: tag))
         var found: [AoETarget] = []
@@ -235,18 +242,22 @@ public final class AoEClient: @unchecked Sendable {
             return single
         }
         for index in found.indices {
-            found[index].identity = try identify(found[index], timeout: timeout)
+            found[index].identity = try identifyLocked(found[index], timeout: timeout)
         }
         return found.sorted { ($0.shelf, $0.slot) < ($1.shelf, $1.slot) }
     }
 
     /// ATA IDENTIFY DEVICE of one target; nil when it does not answer within `timeout`.
     public func identify(_ target: AoETarget, timeout: Duration = .milliseconds(500)) throws -> AoE.Identity? {
+        try exchange.withLock { try identifyLocked(target, timeout: timeout) }
+    }
+
+    private func identifyLocked(_ target: AoETarget, timeout: Duration) throws -> AoE.Identity? {
         let tag = tag()
         try send(AoE.ata(from: mac, to: Self.parse(target.mac), shelf: target.shelf, slot: target.slot, tag: tag, command: .identify))
         var identity: AoE.Identity?
         try replies(tag: tag, until: .now + timeout) { frame, header in
-            guard header.command == AoE.Command.ata.rawValue, !header.isError, let ata = AoE.parseATA(frame) else { return false }
+            guard header.command == AoE.Command.ata.rawValue, header.shelf == target.shelf, header.slot == target.slot, !header.isError, let ata = AoE.parseATA(frame) else { return false }
             identity = AoE.parseIdentity(ata.data)
             return true
         }
@@ -255,17 +266,23 @@ public final class AoEClient: @unchecked Sendable {
 
     /// `count` sectors from `lba` (at most the target's `maxSectors`).
     public func read(_ target: AoETarget, lba: UInt64, count: UInt8, timeout: Duration = .milliseconds(500)) throws -> [UInt8] {
+        guard count > 0 else { throw AoEError("a read needs at least one sector") }
+        return try exchange.withLock { try readLocked(target, lba: lba, count: count, timeout: timeout) }
+    }
+
+    private func readLocked(_ target: AoETarget, lba: UInt64, count: UInt8, timeout: Duration) throws -> [UInt8] {
         let tag = tag()
         try send(AoE.ata(from: mac, to: Self.parse(target.mac), shelf: target.shelf, slot: target.slot, tag: tag, command: .readExt, lba: lba, count: count))
         var data: [UInt8]?
         var failure: String?
         try replies(tag: tag, until: .now + timeout) { frame, header in
-            guard header.command == AoE.Command.ata.rawValue, let ata = AoE.parseATA(frame) else { return false }
+            guard header.command == AoE.Command.ata.rawValue, header.shelf == target.shelf, header.slot == target.slot, let ata = AoE.parseATA(frame) else { return false }
             if header.isError || ata.status & 0x01 != 0 { failure = "error \(header.error), ATA status \(ata.status)" } else { data = Array(ata.data.prefix(Int(count) * AoE.sectorSize)) }
             return true
         }
         if let failure { throw AoEError("\(target.address) refused a read of LBA \(lba): \(failure)") }
         guard let data else { throw AoEError("\(target.address) did not answer a read of LBA \(lba) within \(timeout)") }
+        guard data.count == Int(count) * AoE.sectorSize else { throw AoEError("\(target.address) answered a read of \(count) sectors at LBA \(lba) with \(data.count) bytes") }
         return data
     }
 

@@ -35,7 +35,8 @@ public protocol BlockExport: Sendable {
     var interface: String { get }
     /// Creates (or grows) the backing store and makes sure its export runs.
     func ensure(_ intent: ExportIntent) async throws -> ExportReport
-    /// Stops the export and removes the backing store, wiped first.
+    /// Stops the export and removes the backing store (its blocks freed; a new volume's file reads
+    /// zeros, as the filesystem gives new blocks).
     func remove(volume: String) async throws
     /// Restarts a volume's export (a target that stopped answering).
     func restart(volume: String) async throws
@@ -49,11 +50,12 @@ public protocol BlockExport: Sendable {
 /// never shrunk), and one supervised `vblade <shelf> <slot> <interface> <file>` per volume.
 ///
 /// Supervision: vblade is spawned in a session of its own with a clean signal mask
-/// (`ChildProcess.spawn`), and one loop looks at every export four times a second: a vblade that
-/// ended while its volume is wanted is started again (after 0.1 s the first time, then 1, 2, 4 …
-/// 30 s while it keeps dying). Each vblade's PID, shelf, slot and interface are kept in
-/// `DIR/<vol-id>.pid`, so after the server was killed the next one adopts the vblade still
-/// running (same command line, checked in `/proc`) instead of exporting the volume twice, and
+/// (`ChildProcess.spawn`, its output in `DIR/<vol-id>.log`), and one loop looks at every export
+/// four times a second: a vblade that ended while its volume is wanted is started again (after
+/// 0.1 s the first time, then 1, 2, 4 … 30 s while it keeps dying; a minute up starts that over).
+/// Each vblade's PID, shelf, slot and interface are kept in `DIR/<vol-id>.pid`, so after the
+/// server was killed the next one adopts the vblade still running (the same shelf, slot,
+/// interface and file on its command line in `/proc`) instead of exporting the volume twice, and
 /// watches it with `kill(pid, 0)`, as it is not its child; on a graceful stop every vblade is
 /// stopped with the server.
 public actor FileBlockExport: BlockExport {
@@ -71,6 +73,7 @@ public actor FileBlockExport: BlockExport {
         var spawned = false
         var restarts = 0
         var notBefore = ContinuousClock.now
+        var startedAt = ContinuousClock.now
 
         init(intent: ExportIntent) { self.intent = intent }
     }
@@ -92,6 +95,8 @@ public actor FileBlockExport: BlockExport {
 
     func backing(_ volume: String) -> String { "\(directory)/\(volume).img" }
     func pidFile(_ volume: String) -> String { "\(directory)/\(volume).pid" }
+    /// vblade's own output (why it exited, when it does).
+    func logFile(_ volume: String) -> String { "\(directory)/\(volume).log" }
 
     static func validVolume(_ volume: String) -> Bool {
         volume.hasPrefix("vol-") && volume.count <= 32 && volume.dropFirst(4).allSatisfy { $0.isHexDigit }
@@ -99,14 +104,15 @@ public actor FileBlockExport: BlockExport {
 
     public func ensure(_ intent: ExportIntent) async throws -> ExportReport {
         guard Self.validVolume(intent.volume) else { throw AoEError("\(intent.volume) is not a volume id") }
-        if supervisor == nil { supervisor = Task { [weak self] in await self?.supervise() } }
+        if supervisor == nil { supervisor = Self.supervisorTask(self) }
         let path = backing(intent.volume)
         let grown = try Self.sizeBacking(path, to: intent.bytes)
         if let child = children[intent.volume] {
             let moved = child.intent.shelf != intent.shelf || child.intent.slot != intent.slot
             child.intent = intent
             // vblade reads the size and address when it starts.
-            if grown || moved { try restartChild(child) } else if child.pid == nil { try start(child) }
+            // A vblade that died waits out its backoff (the supervisor starts it), unless the volume changed.
+            if grown || moved { try restartChild(child) } else if child.pid == nil, ContinuousClock.now >= child.notBefore { try start(child) }
             return report(child)
         }
         let child = Child(intent: intent)
@@ -115,7 +121,9 @@ public actor FileBlockExport: BlockExport {
             child.pid = pid
             logger.info("adopted the running export", metadata: ["stratus.volume": "\(intent.volume)", "stratus.pid": "\(pid)"])
         } else {
-            if let stale = Self.readPidFile(pidFile(intent.volume)), Self.isVblade(stale.pid, backing: path) { Self.stop(pid: stale.pid, spawned: false) }
+            if let stale = Self.readPidFile(pidFile(intent.volume)), Self.isVblade(stale.pid, backing: path), !Self.stop(pid: stale.pid, spawned: false) {
+                throw AoEError("a vblade (PID \(stale.pid)) still exports \(path) and does not stop")
+            }
             try start(child)
         }
         return report(child)
@@ -128,18 +136,24 @@ public actor FileBlockExport: BlockExport {
     public func remove(volume: String) async throws {
         guard Self.validVolume(volume) else { throw AoEError("\(volume) is not a volume id") }
         let path = backing(volume)
-        if let child = children.removeValue(forKey: volume) {
-            if let pid = child.pid { Self.stop(pid: pid, spawned: child.spawned) }
+        var stopped = true
+        if let child = children[volume] {
+            if let pid = child.pid { stopped = Self.stop(pid: pid, spawned: child.spawned) }
         } else if let stale = Self.readPidFile(pidFile(volume)), Self.isVblade(stale.pid, backing: path) {
-            Self.stop(pid: stale.pid, spawned: false)
+            stopped = Self.stop(pid: stale.pid, spawned: false)
         }
+        // A file still exported stays: removing it under a running vblade would serve a deleted file.
+        guard stopped else { throw AoEError("the vblade exporting \(path) does not stop; the volume is kept until it does") }
+        children[volume] = nil
         unlink(pidFile(volume))
-        // Wiped before it goes: no byte of it can turn up in a later volume's blocks.
+        unlink(logFile(volume))
+        // Its blocks are freed (truncated, then unlinked): a later volume's file reads zeros where
+        // it has not written, as the filesystem gives new blocks, never this one's data.
         let descriptor = open(path, O_WRONLY | O_CLOEXEC)
         if descriptor >= 0 {
-            ftruncate(descriptor, 0)
-            fsync(descriptor)
+            let truncated = ftruncate(descriptor, 0) == 0
             close(descriptor)
+            if !truncated { throw AoEError("cannot truncate \(path): \(String(cString: strerror(errno)))") }
         }
         if unlink(path) != 0 && errno != ENOENT { throw AoEError("cannot remove \(path): \(String(cString: strerror(errno)))") }
     }
@@ -177,38 +191,53 @@ public actor FileBlockExport: BlockExport {
         let arguments = ["\(intent.shelf)", "\(intent.slot)", interface, backing(intent.volume)]
         let (tool, all) = prefix.isEmpty ? (vblade, arguments) : (prefix[0], Array(prefix.dropFirst()) + [vblade] + arguments)
         let pid: pid_t
-        do { pid = try ChildProcess.spawn(tool, all) } catch { throw AoEError("cannot start vblade for \(intent.volume): \(error)") }
+        do { pid = try ChildProcess.spawn(tool, all, log: logFile(intent.volume)) } catch { throw AoEError("cannot start vblade for \(intent.volume): \(error)") }
         child.pid = pid
         child.spawned = true
-        try? "\(pid) \(intent.shelf) \(intent.slot) \(interface)\n".write(toFile: pidFile(intent.volume), atomically: true, encoding: .utf8)
+        child.startedAt = .now
+        do {
+            try "\(pid) \(intent.shelf) \(intent.slot) \(interface)\n".write(toFile: pidFile(intent.volume), atomically: true, encoding: .utf8)
+        } catch {
+            // Without it a server started after a crash cannot adopt this vblade and would export the volume twice.
+            logger.error("cannot record the export's PID", metadata: ["stratus.volume": "\(intent.volume)", "stratus.error": "\(error)"])
+        }
         logger.info("exporting over AoE", metadata: ["stratus.volume": "\(intent.volume)", "stratus.aoe": "e\(intent.shelf).\(intent.slot)", "stratus.interface": "\(interface)", "stratus.pid": "\(pid)"])
     }
 
-    /// Four times a second: reaps or polls every export, and starts again the ones that ended.
-    func supervise() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(250))
-            if Task.isCancelled { return }
-            let now = ContinuousClock.now
-            for child in children.values {
-                if let pid = child.pid {
-                    let ended: String?
-                    if child.spawned {
-                        ended = ChildProcess.exitStatus(pid).map { "exit status \($0)" }
-                    } else {
-                        ended = kill(pid, 0) != 0 && errno == ESRCH ? "adopted PID \(pid) ended" : nil
-                    }
-                    guard let ended else { continue }
-                    child.pid = nil
-                    child.restarts += 1
-                    let delay: Duration = child.restarts == 1 ? .milliseconds(100) : .seconds(min(30, 1 << min(child.restarts - 2, 5)))
-                    child.notBefore = now + delay
-                    logger.warning("vblade ended; starting it again", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.status": "\(ended)", "stratus.restarts": "\(child.restarts)", "stratus.delay": "\(delay)"])
-                } else if now >= child.notBefore {
-                    do { try start(child) } catch {
-                        child.notBefore = now + .seconds(5)
-                        logger.error("cannot restart vblade", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.error": "\(error)"])
-                    }
+    /// The supervisor's loop, holding the export only while it looks (so a dropped export ends it).
+    static func supervisorTask(_ export: FileBlockExport) -> Task<Void, Never> {
+        Task { [weak export] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                guard let current = export, !Task.isCancelled else { return }
+                await current.supervise()
+            }
+        }
+    }
+
+    /// Reaps or polls every export, and starts again the ones that ended once their backoff passed.
+    func supervise() {
+        let now = ContinuousClock.now
+        for child in children.values {
+            if let pid = child.pid {
+                // A vblade that stayed up a minute starts its backoff over when it next dies.
+                if child.restarts > 0, now - child.startedAt > .seconds(60) { child.restarts = 0 }
+                let ended: String?
+                if child.spawned {
+                    ended = ChildProcess.exitStatus(pid).map { "exit status \($0)" }
+                } else {
+                    ended = kill(pid, 0) != 0 && errno == ESRCH ? "adopted PID \(pid) ended" : nil
+                }
+                guard let ended else { continue }
+                child.pid = nil
+                child.restarts += 1
+                let delay: Duration = child.restarts == 1 ? .milliseconds(100) : .seconds(min(30, 1 << min(child.restarts - 2, 5)))
+                child.notBefore = now + delay
+                logger.warning("vblade ended; starting it again", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.status": "\(ended)", "stratus.restarts": "\(child.restarts)", "stratus.delay": "\(delay)"])
+            } else if now >= child.notBefore {
+                do { try start(child) } catch {
+                    child.notBefore = now + .seconds(5)
+                    logger.error("cannot restart vblade", metadata: ["stratus.volume": "\(child.intent.volume)", "stratus.error": "\(error)"])
                 }
             }
         }
@@ -217,7 +246,8 @@ public actor FileBlockExport: BlockExport {
     /// The PID of a vblade still exporting exactly this intent (from its PID file and `/proc`).
     func adoptable(_ intent: ExportIntent) -> Int32? {
         guard let recorded = Self.readPidFile(pidFile(intent.volume)), recorded.shelf == intent.shelf, recorded.slot == intent.slot,
-            recorded.interface == interface, Self.isVblade(recorded.pid, backing: backing(intent.volume))
+            recorded.interface == interface,
+            Self.isVblade(recorded.pid, backing: backing(intent.volume), arguments: ["\(intent.shelf)", "\(intent.slot)", interface])
         else { return nil }
         return recorded.pid
     }
@@ -229,22 +259,32 @@ public actor FileBlockExport: BlockExport {
         return (pid, shelf, slot, String(fields[3]))
     }
 
-    /// Whether `pid` is a live vblade exporting `backing` (its command line's last argument).
-    static func isVblade(_ pid: Int32, backing: String) -> Bool {
+    /// Whether `pid` is a live vblade exporting `backing` (its command line's last argument),
+    /// with `arguments` (shelf, slot, interface) just before it when given.
+    static func isVblade(_ pid: Int32, backing: String, arguments expected: [String] = []) -> Bool {
         guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
         let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return arguments.first.map { $0.hasSuffix("vblade") } == true && arguments.last == backing
+        guard arguments.first.map({ $0.hasSuffix("vblade") }) == true, arguments.last == backing else { return false }
+        return expected.isEmpty || Array(arguments.dropLast().suffix(expected.count)) == expected
     }
 
-    /// SIGTERM, then SIGKILL if it is still there after 2 s; a child of ours is reaped.
-    static func stop(pid: Int32, spawned: Bool) {
-        guard pid > 0, kill(pid, SIGTERM) == 0 else { return }
+    /// SIGTERM, then SIGKILL if it is still there after 2 s; a child of ours is reaped. Whether it is gone.
+    /// (Blocking, briefly: vblade ends within milliseconds of SIGTERM.)
+    @discardableResult
+    static func stop(pid: Int32, spawned: Bool) -> Bool {
+        func gone() -> Bool { spawned ? ChildProcess.exitStatus(pid) != nil : (kill(pid, 0) != 0 && errno == ESRCH) }
+        guard pid > 0 else { return true }
+        if kill(pid, SIGTERM) != 0 { return errno == ESRCH || gone() }
         for _ in 0..<200 {
-            if spawned ? ChildProcess.exitStatus(pid) != nil : kill(pid, 0) != 0 { return }
+            if gone() { return true }
             usleep(10_000)
         }
         kill(pid, SIGKILL)
-        if spawned { for _ in 0..<100 where ChildProcess.exitStatus(pid) == nil { usleep(10_000) } }
+        for _ in 0..<200 {
+            if gone() { return true }
+            usleep(10_000)
+        }
+        return false
     }
 
     /// Creates the backing file or grows it (sparse) to `bytes`; true when its size changed.

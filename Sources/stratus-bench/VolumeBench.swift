@@ -64,7 +64,7 @@ enum VolumeBench {
                 group.addTask {
                     let volume = String(format: "vol-%08x", index + 1)
                     _ = try await export.ensure(ExportIntent(volume: volume, bytes: 1 << 30, shelf: 1, slot: UInt8(index)))
-                    return await check.identify(shelf: 1, slot: UInt8(index), attempts: 20)?.sectors == 2_097_152
+                    return try await check.identify(shelf: 1, slot: UInt8(index), attempts: 20)?.sectors == 2_097_152
                 }
             }
             for _ in 0..<min(16, count) { add() }

@@ -21,6 +21,16 @@ import Testing
         spec: {manager: alice}
         ---
         apiVersion: stratus/v1
+        kind: Instance
+        metadata: {name: web-1, project: acme}
+        spec: {image: tiny, instanceType: m1.tiny}
+        ---
+        apiVersion: stratus/v1
+        kind: Image
+        metadata: {name: tiny, project: acme}
+        spec: {source: /nonexistent/disk.raw, format: raw}
+        ---
+        apiVersion: stratus/v1
         kind: Volume
         metadata: {name: a, project: acme}
         spec: {sizeGB: 1}
@@ -49,5 +59,24 @@ import Testing
         #expect(await reconciler.finalize(try volume("a")) == .done(ResourceStatus()))
         #expect(try store.allocation(pool: VolumeReconciler.aoePool, owner: ResourceKey(kind: .volume, project: "acme", name: "a")) == nil, "a deleted volume's address is free")
         #expect(VolumeReconciler.parse("e65534.254")! == (65534, 254) && VolumeReconciler.parse("e1") == nil && VolumeReconciler.parse("e1.255") == nil)
+    }
+
+    @Test("a volume a guest still holds is not deleted under it: finalize waits until the instance's node no longer reports the disk")
+    func deletionWaitsForTheGuest() async throws {
+        let store = try Store(writer: DatabaseQueue())
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(Self.cloud.utf8))]), options: ApplyOptions())
+        let key = ResourceKey(kind: .volume, project: "acme", name: "a")
+        let instance = ResourceKey(kind: .instance, project: "acme", name: "web-1")
+        let id = try #require(try store.get(key)?.metadata.id)
+        _ = try store.updateStatus(key, ResourceStatus(phase: "Attached", details: ["aoe": .string("e1.0"), "attachedTo": .string("web-1")]))
+        _ = try store.updateStatus(instance, ResourceStatus(phase: "Running", details: ["volumes": .object([id: .string("detaching: the guest has not released it yet")])]))
+        let reconciler = VolumeReconciler(store: store, storage: nil, node: "n1")
+        guard case .failed(let reason, let message, let retryable) = await reconciler.finalize(try #require(try store.get(key))) else {
+            Issue.record("finalize must wait while the guest holds the disk")
+            return
+        }
+        #expect(reason == .storageError && retryable && message.contains("still in web-1's domain"), "\(message)")
+        _ = try store.updateStatus(instance, ResourceStatus(phase: "Running", details: [:]))
+        #expect(await reconciler.finalize(try #require(try store.get(key))) == .done(ResourceStatus()), "released: the volume goes")
     }
 }

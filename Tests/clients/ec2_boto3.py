@@ -247,6 +247,12 @@ ec2.attach_volume(VolumeId=volume, InstanceId=ids[0], Device="/dev/sdb")
 attached = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [ids[0]]}])["Volumes"]
 check(len(attached) == 1 and attached[0]["Attachments"][0]["Device"] == "/dev/vdb", "AttachVolume; DescribeVolumes filtered by attachment.instance-id")
 check(error_code(ec2.delete_volume, VolumeId=volume)[0] == "VolumeInUse", "deleting an attached volume is VolumeInUse")
+second = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
+check(error_code(ec2.attach_volume, VolumeId=second, InstanceId=ids[0], Device="/dev/sdb")[0] == "InvalidParameterValue", "a second volume on a device in use is InvalidParameterValue")
+ec2.attach_volume(VolumeId=second, InstanceId=ids[0], Device="/dev/sdc")
+check({a["Device"] for v in ec2.describe_volumes(VolumeIds=[volume, second])["Volumes"] for a in v["Attachments"]} == {"/dev/vdb", "/dev/vdc"}, "and on another device it attaches")
+ec2.detach_volume(VolumeId=second)
+ec2.delete_volume(VolumeId=second)
 ec2.detach_volume(VolumeId=volume)
 ec2.delete_volume(VolumeId=volume)
 check(error_code(ec2.describe_volumes, VolumeIds=["vol-00000000"])[0] == "InvalidVolume.NotFound", "an unknown volume is InvalidVolume.NotFound")

@@ -109,18 +109,26 @@ public struct ComputeReconciler: Reconciler {
 
     /// The exported volumes attached to an instance, as its node reaches them: the backing file
     /// when the volume lives on the instance's node, else the AoE initiator's device.
+    ///
+    /// Decided by the attachment and the export's address, not by the volume's phase: a wire
+    /// check that misses once must not unplug a disk from a running guest. Two volumes asking for
+    /// one device: the first by id gets it (the EC2 API refuses the second; a manifest may not).
     private func attachedVolumes(of resource: StoredResource, node: String) throws -> [DomainVolume] {
-        try store.list(kind: .volume, project: resource.key.project).compactMap { volume -> DomainVolume? in
+        let wanted = try store.list(kind: .volume, project: resource.key.project).compactMap { volume -> DomainVolume? in
             guard !volume.isTerminating, case .volume(let spec) = volume.resource.spec, let attachment = spec.attachment, attachment.instance == resource.key.name,
-                let id = volume.metadata.id, let status = volume.resource.status, ["Available", "Attached"].contains(status.phase ?? ""),
-                let aoe = status.details["aoe"]?.stringValue
+                let id = volume.metadata.id, let status = volume.resource.status, let aoe = status.details["aoe"]?.stringValue,
+                // The volume reconciler names the one instance that may hold it (after the previous one let go).
+                status.details["attachedTo"]?.stringValue == resource.key.name,
+                status.details["backing"] != nil || status.details["storageNode"]?.stringValue != node
             else { return nil }
             let device = String((attachment.device ?? "/dev/vdb").dropFirst("/dev/".count))
             if status.details["storageNode"]?.stringValue == node, let backing = status.details["backing"]?.stringValue {
                 return DomainVolume(serial: id, device: device, source: backing)
             }
-            return DomainVolume(serial: id, device: device, source: "/dev/etherd/\(aoe)")
-        }.sorted { $0.device < $1.device }
+            return DomainVolume(serial: id, device: device, source: "/dev/etherd/\(aoe)", block: true)
+        }.sorted { $0.serial < $1.serial }
+        var devices: Set<String> = []
+        return wanted.filter { devices.insert($0.device).inserted }.sorted { $0.device < $1.device }
     }
 
     /// The transport's answer as a value: a `catch … where` on the typed error inside `reconcile`
