@@ -158,7 +158,7 @@ import Testing
         #expect(!silent.contains { $0.address == "e1.0" }, "and e1.0 answers no more: \(silent)")
     }
 
-    @Test("a volume attached to a running TCG guest is hot-plugged: the guest sees a virtio disk with the volume's serial and size; the volume is Attached and EC2 shows in-use, attached")
+    @Test("a volume attached to a running TCG guest is hot-plugged: the guest sees a virtio disk with the volume's serial and size; the volume is Attached and EC2 shows in-use, attached; detached, the guest lets go and it is available again")
     func hotPlugIntoRunningGuest() async throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
             Issue.record("skipped: needs root and vblade (uid \(getuid()))")
@@ -255,5 +255,23 @@ import Testing
         let script = "import boto3; v = boto3.client('ec2', endpoint_url='\(ec2)', region_name='nova').describe_volumes()['Volumes'][0]; print(v['State'], [a['State'] for a in v['Attachments']], [a['Device'] for a in v['Attachments']])"
         let described = try await EC2ClientTests.run(["/usr/sbin/ip", "netns", "exec", san, "python3", "-c", script], environment: credentials)
         #expect(described.output.contains("in-use ['attached'] ['/dev/vdb']"), "DescribeVolumes: \(described.output)")
+
+        // Detach while the guest runs: the guest releases the disk (ACPI hot-unplug) and the volume is available again.
+        try cli.write("cloud.yaml", cloud)
+        let detached = try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml")
+        #expect(detached.status == 0, "\(detached.stdout)\(detached.stderr)")
+        var released: [String: Any] = [:]
+        let unplugged = ContinuousClock.now + .seconds(90)
+        while ContinuousClock.now < unplugged {
+            let listed = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
+            released = ((try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))) as? [String: Any]) ?? [:]
+            let status = released["status"] as? [String: Any]
+            if status?["phase"] as? String == "Available", (status?["details"] as? [String: Any])?["attachedTo"] == nil { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let status = released["status"] as? [String: Any]
+        #expect(status?["phase"] as? String == "Available" && (status?["details"] as? [String: Any])?["attachedTo"] == nil, "the guest released the disk and the volume is Available: \(released)\n\(serveLog())")
+        let after = try await EC2ClientTests.run(["/usr/sbin/ip", "netns", "exec", san, "python3", "-c", script], environment: credentials)
+        #expect(after.output.contains("available [] []"), "DescribeVolumes after the detach: \(after.output)")
     }
 }
