@@ -169,6 +169,20 @@ public struct VolumeReconciler: Reconciler {
             status.phase = "Available"
             return .done(status)
         }
+        // An instance deleted (or being deleted) holds nothing once its domain is gone: as on EC2
+        // the volume is then available; a manifest's attachment naming it says so.
+        let holder = try? store.get(ResourceKey(kind: .instance, project: project, name: wanted))
+        if holder == nil || holder?.isTerminating == true {
+            if let held = state(on: wanted), holder != nil {
+                status.phase = "Detaching"
+                status.details["attachment"] = .string("detaching from \(wanted), which is being deleted: \(held)")
+                return .requeue(status, after: .seconds(2))
+            }
+            status.details["attachedTo"] = nil
+            status.details["attachment"] = .string("instance \(wanted) does not exist; remove spec.attachment or create it")
+            status.phase = "Available"
+            return .requeue(status, after: .seconds(10))
+        }
         if status.details["attachedTo"]?.stringValue != wanted {
             status.details["attachedTo"] = .string(wanted)
             await enqueue(wanted)

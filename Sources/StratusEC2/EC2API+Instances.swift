@@ -378,6 +378,7 @@ extension EC2API {
             items.append([.text("instanceId", instance.metadata.id ?? ""), Self.stateNode("currentState", (32, "shutting-down")), Self.stateNode("previousState", previous)])
         }
         _ = try store.delete(instances.map(\.key), reason: "terminated through the EC2 API")
+        try detachVolumes(of: instances)
         return [.set("instancesSet", items)]
     }
 

@@ -106,4 +106,18 @@ extension EC2API {
             .text("status", attach ? "attaching" : "detaching"), .text("attachTime", Self.timestamp(Timestamp.string(Date()))),
         ]
     }
+
+    /// As on EC2, terminating an instance detaches its volumes (AttachVolume's DeleteOnTermination
+    /// is false): they become available once the guest is gone. Volumes of manifests keep their
+    /// spec; their attachment names an instance that no longer exists and they say so.
+    func detachVolumes(of instances: [StoredResource]) throws {
+        for project in Set(instances.map(\.key.project)) {
+            let names = Set(instances.filter { $0.key.project == project }.map(\.key.name))
+            for volume in try store.list(kind: .volume, project: project) where !volume.isTerminating && volume.metadata.applySet == nil {
+                guard case .volume(var spec) = volume.resource.spec, let attachment = spec.attachment, names.contains(attachment.instance) else { continue }
+                spec.attachment = nil
+                try update(volume) { $0.spec = .volume(spec) }
+            }
+        }
+    }
 }

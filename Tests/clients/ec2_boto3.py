@@ -302,7 +302,11 @@ check(status == 200 and "<reservationSet>" in body, "SigV2 (HmacSHA256, form bod
 
 # Terminate
 area("terminate")
+kept = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
+ec2.attach_volume(VolumeId=kept, InstanceId=ids[0], Device="/dev/sdf")
 result = ec2.terminate_instances(InstanceIds=ids)
+check(ec2.describe_volumes(VolumeIds=[kept])["Volumes"][0]["Attachments"] == [], "terminating an instance detaches its volumes (DeleteOnTermination false, as AttachVolume sets it)")
+ec2.delete_volume(VolumeId=kept)
 check(all(i["CurrentState"]["Name"] == "shutting-down" for i in result["TerminatingInstances"]), "TerminateInstances → shutting-down")
 deadline = time.time() + 30
 while time.time() < deadline:
