@@ -62,6 +62,26 @@ extension EC2API {
         return [.text("volumeId", id), .text("size", "\(size)"), .text("availabilityZone", zone), .text("status", Self.volumeStatus(volume)), .text("createTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("volumeType", "standard")]
     }
 
+    /// ModifyVolume: a larger size (a volume only grows, as on EBS). The node grows the backing file
+    /// and exports it again; the modification is reported `completed` once the spec says so.
+    func modifyVolume(_ call: EC2Call) throws -> [XMLNode] {
+        let volume = try resource(try call.required("VolumeId"), .volume, call, error: "InvalidVolume")
+        try call.authorize(.volume, project: volume.key.project)
+        guard case .volume(var spec) = volume.resource.spec else { return [] }
+        let original = spec.sizeGB
+        if let size = try call.int("Size") {
+            guard size >= original else { throw EC2Error("InvalidParameterValue", "New size cannot be smaller than existing size (\(original) GiB).") }
+            guard size <= 16384 else { throw EC2Error("InvalidParameterValue", "Volume of \(size)GiB is too large; maximum is 16384GiB.") }
+            spec.sizeGB = size
+        }
+        if spec.sizeGB != original { try update(volume) { $0.spec = .volume(spec) } }
+        return [.element("volumeModification", [
+            .text("volumeId", volume.metadata.id ?? ""), .text("modificationState", "completed"), .text("targetSize", "\(spec.sizeGB)"),
+            .text("originalSize", "\(original)"), .text("targetVolumeType", "standard"), .text("originalVolumeType", "standard"),
+            .text("progress", "100"), .text("startTime", Self.timestamp(Timestamp.string(Date()))), .text("endTime", Self.timestamp(Timestamp.string(Date()))),
+        ])]
+    }
+
     func deleteVolume(_ call: EC2Call) throws -> [XMLNode] {
         let volume = try resource(try call.required("VolumeId"), .volume, call, error: "InvalidVolume")
         try call.authorize(.volume, project: volume.key.project)

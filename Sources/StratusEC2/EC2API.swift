@@ -79,6 +79,7 @@ public struct EC2API: Sendable {
         "DeleteVolume": { api, call in try api.deleteVolume(call) },
         "AttachVolume": { api, call in try api.attachVolume(call, attach: true) },
         "DetachVolume": { api, call in try api.attachVolume(call, attach: false) },
+        "ModifyVolume": { api, call in try api.modifyVolume(call) },
         "DescribeAddresses": { api, call in try api.describeAddresses(call) },
         "AllocateAddress": { api, call in try api.allocateAddress(call) },
         "ReleaseAddress": { api, call in try api.releaseAddress(call) },
@@ -99,6 +100,7 @@ public struct EC2API: Sendable {
         "StartInstances": ["InstanceId"], "RebootInstances": ["InstanceId"], "GetConsoleOutput": ["InstanceId"],
         "CreateTags": ["ResourceId", "Tag"], "DeleteTags": ["ResourceId"],
         "DeleteVolume": ["VolumeId"], "AttachVolume": ["Device", "InstanceId", "VolumeId"], "DetachVolume": ["VolumeId"],
+        "ModifyVolume": ["VolumeId"],
     ]
 
     /// The first required parameter of `action` that `parameters` lacks (empty counts as absent).

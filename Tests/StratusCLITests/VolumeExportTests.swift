@@ -147,6 +147,19 @@ import Testing
         }
         #expect(again.contains { $0.address == "e1.0" } && Self.vblades(exporting: backing).count == 1, "a new vblade answers: \(again), \(Self.vblades(exporting: backing))")
 
+        // Grown: the file grows and the export answers with the new size.
+        try cli.write("cloud.yaml", try cli.read("cloud.yaml").replacingOccurrences(of: "spec: {sizeGB: 1}", with: "spec: {sizeGB: 2}"))
+        let grown = try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml")
+        #expect(grown.status == 0, "\(grown.stdout)\(grown.stderr)")
+        var larger: [AoETarget] = []
+        let growing = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < growing {
+            larger = try await offPool { try client.discover(timeout: .milliseconds(300)) }
+            if larger.first(where: { $0.address == "e1.0" })?.identity?.sectors == 4_194_304 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(larger.first { $0.address == "e1.0" }?.identity?.sectors == 4_194_304, "after growing to 2 GB e1.0 answers with 2 GiB: \(larger)")
+
         let deleted = try await cli.run("delete", "volume", "data-1", "-p", "acme")
         #expect(deleted.status == 0, "\(deleted.stdout)\(deleted.stderr)")
         let gone = ContinuousClock.now + .seconds(30)

@@ -79,4 +79,21 @@ import Testing
         _ = try store.updateStatus(instance, ResourceStatus(phase: "Running", details: [:]))
         #expect(await reconciler.finalize(try #require(try store.get(key))) == .done(ResourceStatus()), "released: the volume goes")
     }
+
+    @Test("a volume only grows: applying a smaller sizeGB is refused and changes nothing")
+    func shrinkRefused() throws {
+        let store = try Store(writer: DatabaseQueue())
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(Self.cloud.utf8))]), options: ApplyOptions())
+        let smaller = Self.cloud.replacingOccurrences(of: "spec: {sizeGB: 2}", with: "spec: {sizeGB: 1}")
+        #expect {
+            try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(smaller.utf8))]), options: ApplyOptions())
+        } throws: { error in "\(error)".contains("spec.sizeGB cannot shrink (2 → 1 GB)") }
+        guard case .volume(let spec)? = try store.get(ResourceKey(kind: .volume, project: "acme", name: "b"))?.resource.spec else {
+            Issue.record("volume b is stored")
+            return
+        }
+        #expect(spec.sizeGB == 2)
+        let larger = Self.cloud.replacingOccurrences(of: "spec: {sizeGB: 2}", with: "spec: {sizeGB: 3}")
+        _ = try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(larger.utf8))]), options: ApplyOptions())
+    }
 }

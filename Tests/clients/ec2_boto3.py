@@ -251,6 +251,9 @@ second = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
 check(error_code(ec2.attach_volume, VolumeId=second, InstanceId=ids[0], Device="/dev/sdb")[0] == "InvalidParameterValue", "a second volume on a device in use is InvalidParameterValue")
 ec2.attach_volume(VolumeId=second, InstanceId=ids[0], Device="/dev/sdc")
 check({a["Device"] for v in ec2.describe_volumes(VolumeIds=[volume, second])["Volumes"] for a in v["Attachments"]} == {"/dev/vdb", "/dev/vdc"}, "and on another device it attaches")
+modified = ec2.modify_volume(VolumeId=second, Size=3)["VolumeModification"]
+check(modified["OriginalSize"] == 1 and modified["TargetSize"] == 3 and ec2.describe_volumes(VolumeIds=[second])["Volumes"][0]["Size"] == 3, "ModifyVolume grows a volume")
+check(error_code(ec2.modify_volume, VolumeId=second, Size=2)[0] == "InvalidParameterValue", "and refuses to shrink it: InvalidParameterValue")
 ec2.detach_volume(VolumeId=second)
 ec2.delete_volume(VolumeId=second)
 ec2.detach_volume(VolumeId=volume)

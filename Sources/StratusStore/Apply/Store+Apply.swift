@@ -145,6 +145,10 @@ extension Store {
             }
             fields += FieldDiff.changes(from: try JSONValue(json: row.labels), to: try JSONValue(json: document.labelsJSON), path: "metadata.labels")
             fields += FieldDiff.changes(from: try JSONValue(json: row.annotations), to: try JSONValue(json: document.annotationsJSON), path: "metadata.annotations")
+            // A volume's blocks are its data: it grows, and never shrinks under what it holds.
+            if case .volume(let before)? = oldSpec, case .volume(let after) = try document.resource.spec, after.sizeGB < before.sizeGB {
+                throw StoreError.conflict("\(key): spec.sizeGB cannot shrink (\(before.sizeGB) → \(after.sizeGB) GB): a volume only grows; copy its data to a new, smaller volume instead")
+            }
             var notes: [String] = []
             if !sameSet {
                 notes.append(row.applySet.map { "taken over from apply set \"\($0)\"" } ?? "taken over from the API")
