@@ -222,6 +222,7 @@ let package = Package(
                 "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNetwork", "StratusNode", "StratusStorage", "StratusStore", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

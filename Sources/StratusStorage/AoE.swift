@@ -289,4 +289,65 @@ public final class AoEClient: @unchecked Sendable {
     static func format(_ mac: [UInt8]) -> String { mac.map { String(format: "%02x", $0) }.joined(separator: ":") }
 
     static func parse(_ mac: String) -> [UInt8] { mac.split(separator: ":").compactMap { UInt8($0, radix: 16) } }
+
+    /// Reads `sectors` sectors from `lba` with up to `window` READ EXT requests in flight (vblade
+    /// answers as many as its buffer count), `target.maxSectors` per frame, and hands each piece
+    /// to `take` in order of arrival with its LBA. A request unanswered for `timeout` is sent again.
+    public func readSequential(_ target: AoETarget, lba: UInt64 = 0, sectors: UInt64, window: Int = 16, timeout: Duration = .milliseconds(200),
+                               take: (_ lba: UInt64, _ bytes: ArraySlice<UInt8>) -> Void) throws {
+        try exchange.withLock {
+            let perFrame = UInt64(max(1, target.maxSectors))
+            let destination = Self.parse(target.mac)
+            var next = lba
+            let end = lba + sectors
+            var inFlight: [UInt32: (lba: UInt64, count: UInt8, sent: ContinuousClock.Instant)] = [:]
+            var done: UInt64 = 0
+            func send(_ start: UInt64, _ count: UInt8) throws {
+                let tag = tag()
+                try self.send(AoE.ata(from: mac, to: destination, shelf: target.shelf, slot: target.slot, tag: tag, command: .readExt, lba: start, count: count))
+                inFlight[tag] = (start, count, .now)
+            }
+            func fill() throws {
+                while inFlight.count < max(1, window), next < end {
+                    let count = UInt8(min(perFrame, end - next))
+                    try send(next, count)
+                    next += UInt64(count)
+                }
+            }
+            try fill()
+            var buffer = [UInt8](repeating: 0, count: 9216)
+            var idle = ContinuousClock.now
+            while done < sectors {
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&poller, 1, 50)
+                if ready < 0 {
+                    if errno == EINTR { continue }
+                    throw AoEError("cannot wait for replies on \(interface): \(String(cString: strerror(errno)))")
+                }
+                if ready > 0 {
+                    let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if count > 0, let header = AoE.parseHeader(Array(buffer[0..<min(count, AoE.headerLength)])), header.isReply,
+                        header.shelf == target.shelf, header.slot == target.slot, let request = inFlight[header.tag]
+                    {
+                        let bytes = Int(request.count) * AoE.sectorSize
+                        guard !header.isError, count >= AoE.headerLength + 12 + bytes else {
+                            throw AoEError("\(target.address) refused a read of LBA \(request.lba) (error \(header.error))")
+                        }
+                        inFlight[header.tag] = nil
+                        take(request.lba, buffer[(AoE.headerLength + 12)..<(AoE.headerLength + 12 + bytes)])
+                        done += UInt64(request.count)
+                        idle = .now
+                        try fill()
+                    }
+                }
+                // Lost frames: send what waited too long again (under a new tag).
+                let now = ContinuousClock.now
+                for (tag, request) in inFlight where now - request.sent > timeout {
+                    inFlight[tag] = nil
+                    try send(request.lba, request.count)
+                }
+                if now - idle > .seconds(10) { throw AoEError("\(target.address) stopped answering reads at \(done) of \(sectors) sectors") }
+            }
+        }
+    }
 }

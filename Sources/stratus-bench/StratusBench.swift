@@ -12,6 +12,7 @@ import StratusStore
 /// `stratus-bench s3-load …`: see `S3LoadBench` (driven by bench/s3_compare.py).
 /// `stratus-bench network [N] [M]`: see `NetworkBench` (root).
 /// `stratus-bench volumes [N]`: see `VolumeBench` (root).
+/// `stratus-bench aoe-read [MiB] [MTU]`: see `AoEReadBench` (root).
 /// `stratus-bench compute [N]`: Instances → running libvirt test-driver domains, against the raw
 /// libvirt rate measured in the same process; then the time to repair an out-of-band destroy.
 @main
@@ -50,6 +51,16 @@ struct StratusBench {
             }
             return
         }
+        if arguments.first == "aoe-read" {
+            let rest = Array(arguments.dropFirst())
+            do {
+                try await AoEReadBench.run(mebibytes: rest.first.flatMap(Int.init) ?? 256, mtu: rest.dropFirst().first.flatMap(Int.init) ?? 9000)
+            } catch {
+                FileHandle.standardError.write(Data("stratus-bench aoe-read: \(error)\n".utf8))
+                exit(2)
+            }
+            return
+        }
         if arguments.first == "volumes" {
             do {
                 try await VolumeBench.run(volumes: arguments.dropFirst().first.flatMap(Int.init) ?? 100)
@@ -60,7 +71,7 @@ struct StratusBench {
             return
         }
         guard arguments.first == "compute" else {
-            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S] | s3-load S3_URL ACCESS SECRET [--clients N] [--objects N] | network [networks] [addresses] | volumes [count]\n".utf8))
+            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S] | s3-load S3_URL ACCESS SECRET [--clients N] [--objects N] | network [networks] [addresses] | volumes [count] | aoe-read [MiB] [MTU]\n".utf8))
             exit(2)
         }
         let count = arguments.dropFirst().first.flatMap(Int.init) ?? 1000

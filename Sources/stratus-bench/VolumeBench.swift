@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import Logging
+import StratusIdentity
 import StratusCompute
 import StratusControl
 import StratusStorage
@@ -84,5 +86,87 @@ enum VolumeBench {
             | ratio Stratus / by hand | \(String(format: "%.2f", seconds / handSeconds))× |
             """)
         if answered < count || heard < count { throw AoEError("only \(answered) of \(count) exports answered (\(heard) by hand)") }
+    }
+}
+
+/// `stratus-bench aoe-read [MiB] [MTU]` (root): sequential read of a volume of MiB (default 256)
+/// through AoE, vblade in one namespace and the reader in another, joined by veth of MTU (default
+/// 9000; vblade then carries 17 sectors a frame, at 1500 it carries 2). In the same run: the
+/// Swift client (`AoEClient.readSequential`, 16 requests in flight), the Python raw-socket reader
+/// `bench/aoe_read.py` (the same algorithm), and `dd` of the backing file from the page cache (the
+/// ceiling). Each reader's data is checked against the file's SHA-256. Target: the Swift client
+/// within 1.5× of the best reader (it must not take more than 1.5× its time).
+enum AoEReadBench {
+    static func run(mebibytes: Int, mtu: Int) async throws {
+        guard getuid() == 0 else { throw AoEError("the AoE read benchmark needs root (network namespaces, vblade, raw sockets)") }
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let (san, ini) = ("stratus-rsan-\(tag)", "stratus-rini-\(tag)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-aoeread-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for command in [["netns", "add", san], ["netns", "add", ini], ["link", "add", "rv-\(tag)", "mtu", "\(mtu)", "type", "veth", "peer", "name", "ri-\(tag)", "mtu", "\(mtu)"],
+                        ["link", "set", "rv-\(tag)", "netns", san], ["link", "set", "ri-\(tag)", "netns", ini],
+                        ["-n", san, "link", "set", "rv-\(tag)", "up"], ["-n", ini, "link", "set", "ri-\(tag)", "up"]] {
+            let result = try ChildProcess.run("/usr/sbin/ip", command)
+            guard result.status == 0 else { throw AoEError("ip \(command.joined(separator: " ")): \(result.errors)") }
+        }
+        let backing = "\(root)/volume.img"
+        var vblade: pid_t = 0
+        defer {
+            if vblade > 0 { kill(vblade, SIGKILL); var status: Int32 = 0; waitpid(vblade, &status, 0) }
+            _ = try? ChildProcess.run("/usr/sbin/ip", ["netns", "del", san])
+            _ = try? ChildProcess.run("/usr/sbin/ip", ["netns", "del", ini])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        // Random bytes, so a reader that returned zeros or stale sectors would not match.
+        _ = try ChildProcess.run("/usr/bin/dd", ["if=/dev/urandom", "of=\(backing)", "bs=1M", "count=\(mebibytes)", "status=none"])
+        let expected = try ChildProcess.run("/usr/bin/sha256sum", [backing]).output.split(separator: " ").first.map(String.init) ?? ""
+        vblade = try ChildProcess.spawn("/usr/sbin/ip", ["netns", "exec", san, "/usr/sbin/vblade", "3", "4", "rv-\(tag)", backing])
+        let client = try AoEClient(interface: "ri-\(tag)", namespace: ini)
+        var target: AoETarget?
+        for _ in 0..<100 where target == nil {
+            target = try client.discover(shelf: 3, slot: 4, timeout: .milliseconds(100)).first
+        }
+        guard let target else { throw AoEError("vblade did not answer Query Config") }
+        let sectors = UInt64(mebibytes) << 11
+
+        // dd of the file: the page cache's rate (the file was just written).
+        let ddStart = ContinuousClock.now
+        _ = try ChildProcess.run("/usr/bin/dd", ["if=\(backing)", "of=/dev/null", "bs=1M", "status=none"])
+        let ddSeconds = (ContinuousClock.now - ddStart).seconds
+
+        // The Swift client, into one buffer in LBA order.
+        var data = [UInt8](repeating: 0, count: Int(sectors) * AoE.sectorSize)
+        let swiftStart = ContinuousClock.now
+        try data.withUnsafeMutableBytes { buffer in
+            try client.readSequential(target, sectors: sectors, window: 16) { lba, bytes in
+                let offset = Int(lba) * AoE.sectorSize
+                bytes.withUnsafeBytes { buffer.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+        }
+        let swiftSeconds = (ContinuousClock.now - swiftStart).seconds
+        let swiftDigest = SHA256Hex.of(data)
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("bench/aoe_read.py").path
+        let python = try ChildProcess.run("/usr/sbin/ip", ["netns", "exec", ini, "python3", script, "ri-\(tag)", "3", "4", "\(sectors)", "\(target.maxSectors)", "16", target.mac])
+        let peer = (try? JSONSerialization.jsonObject(with: Data(python.output.utf8))) as? [String: Any] ?? [:]
+        let pythonSeconds = peer["seconds"] as? Double ?? .infinity
+        let best = min(pythonSeconds, swiftSeconds)
+        let bytes = Double(sectors) * 512
+        func rate(_ seconds: Double) -> String { String(format: "%.0f MB/s (%.2f s)", bytes / seconds / 1e6, seconds) }
+        print("""
+            | sequential read of a \(mebibytes) MiB volume over AoE (veth MTU \(mtu), \(target.maxSectors) sectors a frame, 16 in flight) | result |
+            |---|---|
+            | Swift client (AoEClient.readSequential)\(swiftDigest == expected ? "" : " — DATA MISMATCH") | \(rate(swiftSeconds)) |
+            | Python raw-socket reader (bench/aoe_read.py)\((peer["sha256"] as? String) == expected ? "" : " — DATA MISMATCH or failed: \(python.errors.prefix(200))") | \(rate(pythonSeconds)) |
+            | dd of the backing file (page cache; the ceiling) | \(rate(ddSeconds)) |
+            | Swift time / best reader's time (target ≤ 1.5) | \(String(format: "%.2f", swiftSeconds / best)) — \(swiftSeconds / best <= 1.5 ? "PASS" : "FAIL") |
+            """)
+        if swiftDigest != expected { throw AoEError("the Swift client's data does not match the file") }
+    }
+}
+
+enum SHA256Hex {
+    static func of(_ bytes: [UInt8]) -> String {
+        AWSEncoding.hex(Crypto.SHA256.hash(data: bytes))
     }
 }

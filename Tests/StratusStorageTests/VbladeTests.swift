@@ -111,6 +111,21 @@ import Testing
             let sector = try await offPool { try client.read(target, lba: 0, count: 1) }
             #expect(Array(sector.prefix(marker.count)) == marker, "READ EXT of LBA 0 returns what the backing file holds")
 
+            // A pipelined sequential read of the first MiB returns the file's bytes in order.
+            var pattern = [UInt8](repeating: 0, count: 1 << 20)
+            for index in pattern.indices { pattern[index] = UInt8(truncatingIfNeeded: index &* 2_654_435_761 >> 13) }
+            let writer = try #require(FileHandle(forWritingAtPath: backing))
+            try writer.write(contentsOf: Data(pattern))
+            try writer.close()
+            let read = try await offPool { () -> [UInt8] in
+                var data = [UInt8](repeating: 0xEE, count: 1 << 20)
+                try client.readSequential(target, sectors: 2048, window: 8) { lba, bytes in
+                    data.replaceSubrange(Int(lba) * 512..<(Int(lba) * 512 + bytes.count), with: bytes)
+                }
+                return data
+            }
+            #expect(read == pattern, "readSequential returns the first MiB as the file holds it")
+
             // Killed by PID: the supervisor starts it again, and it answers again.
             kill(first, SIGKILL)
             var second: Int32?
