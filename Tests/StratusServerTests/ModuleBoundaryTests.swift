@@ -41,6 +41,17 @@ import Testing
         #expect(!node.contains("StratusStore") && !node.contains("StratusControl") && !node.contains("StratusServer"))
     }
 
+    @Test("the node's kernel drivers (network, storage) never open the store")
+    func driversHaveNoStore() throws {
+        let targets = try Self.targets()
+        for driver in ["StratusNetwork", "StratusStorage"] {
+            let closure = Self.closure(of: driver, in: targets)
+            #expect(closure.contains("StratusCompute"), "the parse found \(driver)'s dependencies: \(closure)")
+            #expect(!closure.contains("StratusStore") && !closure.contains("StratusControl") && !closure.contains("StratusServer"), "\(driver): \(closure)")
+        }
+        #expect(Self.closure(of: "StratusControl", in: targets).isSuperset(of: ["StratusNetwork", "StratusStorage"]))
+    }
+
     @Test("the API servers share StratusAccess, not the CLI's client module; only the assembly sees everything")
     func apisDoNotLinkTheClient() throws {
         let targets = try Self.targets()
