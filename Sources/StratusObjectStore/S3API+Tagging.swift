@@ -5,7 +5,8 @@ import StratusIdentity
 import StratusStore
 
 /// S3 tagging's rules: at most 10 tags on an object and 50 on a bucket, keys 1–128 and values
-/// 0–256 characters, unique keys, none starting with `aws:`. AWS answers too many object tags
+/// 0–256 characters of letters, numbers, spaces and `+ - = . _ : / @`, unique keys, none
+/// starting with `aws:`. AWS answers too many object tags
 /// with `BadRequest`, too many bucket tags and every other broken tag with `InvalidTag`, all 400.
 enum ObjectTags {
     static let maximumCount = 10
@@ -26,6 +27,8 @@ enum ObjectTags {
             guard key.count <= maximumKey else { throw invalid("The TagKey you have provided is too long, max \(maximumKey)") }
             guard value.count <= maximumValue else { throw invalid("The TagValue you have provided is too long, max \(maximumValue)") }
             guard !key.lowercased().hasPrefix("aws:") else { throw invalid("Your TagKey cannot be prefixed with aws:") }
+            guard key.allSatisfy(allowed) else { throw invalid("The TagKey you have provided is invalid") }
+            guard value.allSatisfy(allowed) else { throw invalid("The TagValue you have provided is invalid") }
             guard tags.updateValue(value, forKey: key) == nil else { throw invalid("Cannot provide multiple Tags with the same key") }
         }
         return tags
@@ -59,6 +62,11 @@ enum ObjectTags {
     /// "" for an empty element written self-closing (botocore sends an empty value as `<Value />`), else nil.
     static func empty(_ name: String, in text: String) -> String? {
         text.contains("<\(name)/>") || text.contains("<\(name) />") ? "" : nil
+    }
+
+    /// What AWS allows in tag keys and values: letters, numbers and spaces (any script) and `+ - = . _ : / @`.
+    static func allowed(_ character: Character) -> Bool {
+        character.isLetter || character.isNumber || character == " " || "+-=._:/@".contains(character)
     }
 
     static func invalid(_ message: String) -> S3Error { S3Error("InvalidTag", message) }
