@@ -98,9 +98,23 @@ public struct VolumeReconciler: Reconciler {
             return .done(status)
         }
         status.details["interface"] = .string(storage.export.interface)
+        // A volume made from a snapshot starts with its blocks: it waits until the snapshot is taken.
+        var source: String?
+        if let name = spec.snapshot, status.details["backing"] == nil {
+            let snapshot = try? store.get(ResourceKey(kind: .snapshot, project: resource.key.project, name: name))
+            guard let snapshot, snapshot.resource.status?.phase == "Completed", let file = snapshot.resource.status?.details["file"]?.stringValue else {
+                status.phase = "Pending"
+                status.setCondition(Condition(type: .ready, status: .false, reason: .waitingForSnapshot, message: "snapshot \(name) is not completed yet", lastTransitionTime: now))
+                return .requeue(status, after: .seconds(2))
+            }
+            if let size = snapshot.resource.status?.details["sizeGB"]?.stringValue.flatMap(Int.init), size > spec.sizeGB {
+                return .failed(reason: .storageError, message: "snapshot \(name) holds \(size) GB, more than the volume's \(spec.sizeGB) GB; make the volume at least \(size) GB", retryable: false)
+            }
+            source = file
+        }
         let report: ExportReport
         do {
-            report = try await storage.export.ensure(ExportIntent(volume: id, bytes: bytes, shelf: shelf, slot: slot))
+            report = try await storage.export.ensure(ExportIntent(volume: id, bytes: bytes, shelf: shelf, slot: slot, source: source))
         } catch {
             // An attached or available volume keeps its phase (its guest keeps the disk); Ready says what is wrong.
             if !["Available", "Attached", "Detaching"].contains(status.phase ?? "") { status.phase = "Failed" }

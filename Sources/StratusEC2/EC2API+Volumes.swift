@@ -35,7 +35,7 @@ extension EC2API {
             items.append((id, [
                 .text("volumeId", id), .text("size", "\(spec.sizeGB)"), .text("availabilityZone", zone), .text("status", status),
                 .text("createTime", Self.timestamp(volume.metadata.creationTimestamp)), .set("attachmentSet", attachments), .text("volumeType", "standard"), Self.tagSet(volume),
-            ]))
+            ] + XMLNode.optional("snapshotId", spec.snapshot.flatMap { name in (try? store.get(ResourceKey(kind: .snapshot, project: volume.key.project, name: name)))??.metadata.id })))
         }
         let missing = ids.filter { id in !items.contains { $0.0 == id } }
         if !missing.isEmpty { throw EC2Error.notFound("InvalidVolume", missing) }
@@ -46,20 +46,29 @@ extension EC2API {
     func createVolume(_ call: EC2Call) throws -> [XMLNode] {
         let project = try call.project()
         try call.authorize(.volume, project: project)
-        if let snapshot = call.string("SnapshotId") {
-            guard Self.isId(snapshot, prefix: "snap") else { throw EC2Error.malformed("InvalidSnapshotID", snapshot) }
-            throw EC2Error("InvalidSnapshot.NotFound", "The snapshot '\(snapshot)' does not exist (this cloud has no snapshots yet; create the volume with Size)")
+        var snapshotName: String?
+        var size = try call.int("Size")
+        if let snapshotId = call.string("SnapshotId") {
+            let snapshot = try resource(snapshotId, .snapshot, call, error: "InvalidSnapshot")
+            guard snapshot.key.project == project else { throw EC2Error.notFound("InvalidSnapshot", [snapshotId]) }
+            guard snapshot.resource.status?.phase == "Completed", let taken = snapshot.resource.status?.details["sizeGB"]?.stringValue.flatMap(Int.init) else {
+                throw EC2Error("IncorrectState", "Snapshot \(snapshotId) is not completed yet.")
+            }
+            if let asked = size, asked < taken { throw EC2Error("InvalidParameterValue", "Volume of \(asked)GiB is too small; minimum is \(taken)GiB.") }
+            size = size ?? taken
+            snapshotName = snapshot.key.name
         }
-        guard let size = try call.int("Size") else { throw EC2Error("MissingParameter", "The request must contain the parameter size or snapshotId") }
+        guard let size else { throw EC2Error("MissingParameter", "The request must contain the parameter size or snapshotId") }
         let zone = try call.string("AvailabilityZone") ?? NodeSpec.defaultZone
         guard try zones().contains(zone) else { throw EC2Error.invalid("AvailabilityZone", zone, "Known zones: \(try zones().joined(separator: ", ")).") }
         let id = Self.newId("vol")
         var labels: [String: String] = [:]
         for spec in call.indices("TagSpecification") { for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" } }
         let key = ResourceKey(kind: .volume, project: project, name: id)
-        try write([Resource(metadata: ObjectMeta(name: id, project: project, labels: labels), spec: .volume(VolumeSpec(sizeGB: size, availabilityZone: zone)))], presetIds: [key: id])
+        try write([Resource(metadata: ObjectMeta(name: id, project: project, labels: labels), spec: .volume(VolumeSpec(sizeGB: size, availabilityZone: zone, snapshot: snapshotName)))], presetIds: [key: id])
         guard let volume = try store.get(key) else { throw EC2Error("InternalError", "the volume vanished", status: 500) }
         return [.text("volumeId", id), .text("size", "\(size)"), .text("availabilityZone", zone), .text("status", Self.volumeStatus(volume)), .text("createTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("volumeType", "standard")]
+            + XMLNode.optional("snapshotId", snapshotName.flatMap { name in (try? store.get(ResourceKey(kind: .snapshot, project: project, name: name)))??.metadata.id })
     }
 
     /// ModifyVolume: a larger size (a volume only grows, as on EBS). The node grows the backing file

@@ -80,6 +80,9 @@ public struct EC2API: Sendable {
         "AttachVolume": { api, call in try api.attachVolume(call, attach: true) },
         "DetachVolume": { api, call in try api.attachVolume(call, attach: false) },
         "ModifyVolume": { api, call in try api.modifyVolume(call) },
+        "CreateSnapshot": { api, call in try api.createSnapshot(call) },
+        "DescribeSnapshots": { api, call in try api.describeSnapshots(call) },
+        "DeleteSnapshot": { api, call in try api.deleteSnapshot(call) },
         "DescribeAddresses": { api, call in try api.describeAddresses(call) },
         "AllocateAddress": { api, call in try api.allocateAddress(call) },
         "ReleaseAddress": { api, call in try api.releaseAddress(call) },
@@ -100,7 +103,7 @@ public struct EC2API: Sendable {
         "StartInstances": ["InstanceId"], "RebootInstances": ["InstanceId"], "GetConsoleOutput": ["InstanceId"],
         "CreateTags": ["ResourceId", "Tag"], "DeleteTags": ["ResourceId"],
         "DeleteVolume": ["VolumeId"], "AttachVolume": ["Device", "InstanceId", "VolumeId"], "DetachVolume": ["VolumeId"],
-        "ModifyVolume": ["VolumeId"],
+        "ModifyVolume": ["VolumeId"], "CreateSnapshot": ["VolumeId"], "DeleteSnapshot": ["SnapshotId"],
     ]
 
     /// The first required parameter of `action` that `parameters` lacks (empty counts as absent).

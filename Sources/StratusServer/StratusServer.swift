@@ -91,7 +91,7 @@ public struct StratusServer: Sendable {
             store: store,
             reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport, network: { await network.nodeDetails() }), compute, identity, ImageReconciler(locator: locator), network,
                           AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall),
-                          VolumeReconciler(store: store, storage: storage, node: node)],
+                          VolumeReconciler(store: store, storage: storage, node: node), SnapshotReconciler(store: store, export: storage?.export)],
             logger: Logger(label: "stratus.controller"),
             resyncInterval: .seconds(configuration.resyncInterval)
         )

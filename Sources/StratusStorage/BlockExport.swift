@@ -9,12 +9,15 @@ public struct ExportIntent: Sendable, Equatable {
     public var bytes: Int64
     public var shelf: UInt16
     public var slot: UInt8
+    /// A snapshot's file the volume starts from, when its backing store does not exist yet.
+    public var source: String?
 
-    public init(volume: String, bytes: Int64, shelf: UInt16, slot: UInt8) {
+    public init(volume: String, bytes: Int64, shelf: UInt16, slot: UInt8, source: String? = nil) {
         self.volume = volume
         self.bytes = bytes
         self.shelf = shelf
         self.slot = slot
+        self.source = source
     }
 }
 
@@ -44,6 +47,11 @@ public protocol BlockExport: Sendable {
     func stopAll() async
     /// The volumes whose backing stores exist on this node.
     func volumes() async -> [String]
+    /// Copies a volume's blocks as they are now into snapshot `id` (a reflink where the filesystem
+    /// allows); returns the snapshot's file and how it was copied (`reflink` or `copy`).
+    func snapshot(volume: String, id: String) async throws -> (path: String, copy: String)
+    /// Removes a snapshot's file.
+    func removeSnapshot(id: String) async throws
 }
 
 /// File-backed volumes exported by vblade: `DIR/<vol-id>.img`, sparse (grown with ftruncate,
@@ -106,6 +114,9 @@ public actor FileBlockExport: BlockExport {
         guard Self.validVolume(intent.volume) else { throw AoEError("\(intent.volume) is not a volume id") }
         if supervisor == nil { supervisor = Self.supervisorTask(self) }
         let path = backing(intent.volume)
+        if let source = intent.source, !FileManager.default.fileExists(atPath: path) {
+            _ = try Self.copy(source, to: path)
+        }
         let grown = try Self.sizeBacking(path, to: intent.bytes)
         if let child = children[intent.volume] {
             let moved = child.intent.shelf != intent.shelf || child.intent.slot != intent.slot
@@ -176,6 +187,48 @@ public actor FileBlockExport: BlockExport {
     public func volumes() async -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasSuffix(".img") }.map { String($0.dropLast(4)) }.filter(Self.validVolume).sorted()
+    }
+
+    // MARK: - Snapshots
+
+    func snapshotFile(_ id: String) -> String { "\(directory)/snapshots/\(id).img" }
+
+    public func snapshot(volume: String, id: String) async throws -> (path: String, copy: String) {
+        guard Self.validVolume(volume), id.hasPrefix("snap-"), id.count <= 32, id.dropFirst(5).allSatisfy(\.isHexDigit) else {
+            throw AoEError("\(volume) or \(id) is not an id")
+        }
+        let path = snapshotFile(id)
+        try FileManager.default.createDirectory(atPath: "\(directory)/snapshots", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard FileManager.default.fileExists(atPath: backing(volume)) else { throw AoEError("volume \(volume) has no backing store on this node yet") }
+        if FileManager.default.fileExists(atPath: path) { return (path, "existing") }
+        // Written under a temporary name and renamed: a half-made snapshot never looks complete.
+        let partial = path + ".partial"
+        unlink(partial)
+        let how = try Self.copy(backing(volume), to: partial)
+        guard rename(partial, path) == 0 else { throw AoEError("cannot move \(partial) into place: \(String(cString: strerror(errno)))") }
+        return (path, how)
+    }
+
+    public func removeSnapshot(id: String) async throws {
+        guard id.hasPrefix("snap-"), id.dropFirst(5).allSatisfy(\.isHexDigit) else { throw AoEError("\(id) is not a snapshot id") }
+        if unlink(snapshotFile(id)) != 0 && errno != ENOENT { throw AoEError("cannot remove \(snapshotFile(id)): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Copies a file keeping its holes: a reflink (shared blocks, copy on write) where the
+    /// filesystem allows, else a sparse copy; synced. Returns `reflink` or `copy`.
+    static func copy(_ source: String, to target: String) throws -> String {
+        let reflinked = try ChildProcess.run("/usr/bin/cp", ["--reflink=always", "--sparse=always", source, target])
+        var how = "reflink"
+        if reflinked.status != 0 {
+            unlink(target)
+            let copied = try ChildProcess.run("/usr/bin/cp", ["--sparse=always", source, target])
+            guard copied.status == 0 else { throw AoEError("cannot copy \(source) to \(target): \(copied.errors)") }
+            how = "copy"
+        }
+        let descriptor = open(target, O_RDONLY | O_CLOEXEC)
+        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
+        chmod(target, 0o600)
+        return how
     }
 
     // MARK: - vblade

@@ -160,6 +160,46 @@ import Testing
         }
         #expect(larger.first { $0.address == "e1.0" }?.identity?.sectors == 4_194_304, "after growing to 2 GB e1.0 answers with 2 GiB: \(larger)")
 
+        // Snapshot through EC2, then a volume from it: the new volume starts with the old one's blocks.
+        let marker = Array("stratus-snapshot-marker".utf8)
+        let writer = try #require(FileHandle(forWritingAtPath: backing))
+        try writer.write(contentsOf: Data(marker))
+        try writer.close()
+        let snapshotScript = """
+            import boto3, time
+            ec2 = boto3.client('ec2', endpoint_url='\(ec2)', region_name='nova')
+            snap = ec2.create_snapshot(VolumeId='\(id)', Description='before')['SnapshotId']
+            for _ in range(300):
+                s = ec2.describe_snapshots(SnapshotIds=[snap])['Snapshots'][0]
+                if s['State'] == 'completed': break
+                time.sleep(0.1)
+            print('snapshot', s['State'], s['VolumeId'], s['VolumeSize'], s['Progress'])
+            try:
+                ec2.create_volume(SnapshotId=snap, Size=1, AvailabilityZone='nova')
+            except Exception as e:
+                print('small', e.response['Error']['Code'])
+            vol = ec2.create_volume(SnapshotId=snap, AvailabilityZone='nova')
+            for _ in range(300):
+                v = ec2.describe_volumes(VolumeIds=[vol['VolumeId']])['Volumes'][0]
+                if v['State'] == 'available': break
+                time.sleep(0.1)
+            print('restored', v['VolumeId'], v['State'], v['Size'], v.get('SnapshotId') == snap)
+            try:
+                ec2.delete_snapshot(SnapshotId=snap)
+                print('deleted', len(ec2.describe_snapshots()['Snapshots']))
+            except Exception as e:
+                print('delete failed', e)
+            """
+        let restored = try await EC2ClientTests.run(["/usr/sbin/ip", "netns", "exec", san, "python3", "-c", snapshotScript], environment: credentials)
+        #expect(restored.output.contains("snapshot completed \(id) 2 100%"), "CreateSnapshot → completed: \(restored.output)")
+        #expect(restored.output.contains("small InvalidParameterValue"), "a volume smaller than its snapshot is refused: \(restored.output)")
+        #expect(restored.output.contains(" available 2 True"), "CreateVolume from the snapshot → available, 2 GiB: \(restored.output)")
+        #expect(restored.output.contains("deleted 0"), "DeleteSnapshot: \(restored.output)")
+        let copies = try await offPool { try client.discover(timeout: .seconds(1)) }
+        let copy = try #require(copies.first { $0.address == "e1.1" }, "the restored volume answers as e1.1: \(copies)")
+        let sector = try await offPool { try client.read(copy, lba: 0, count: 1) }
+        #expect(Array(sector.prefix(marker.count)) == marker, "the restored volume holds the snapshot's blocks")
+
         let deleted = try await cli.run("delete", "volume", "data-1", "-p", "acme")
         #expect(deleted.status == 0, "\(deleted.stdout)\(deleted.stderr)")
         let gone = ContinuousClock.now + .seconds(30)

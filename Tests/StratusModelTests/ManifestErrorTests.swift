@@ -195,7 +195,7 @@ import Testing
         let error = try #require(throws: ManifestErrors.self) { try ManifestLoader.load([ManifestSource(name: "v.yaml", data: Data(text.utf8))]) }
         #expect(error.errors.map(\.description) == [
             "v.yaml:4:16: Volume p/a: spec.sizeGB: must be between 1 and 16384 GB, got 0",
-            "v.yaml:9:19: Volume p/b: spec.colour: unknown field \"colour\"; known fields: attachment, availabilityZone, sizeGB",
+            "v.yaml:9:19: Volume p/b: spec.colour: unknown field \"colour\"; known fields: attachment, availabilityZone, sizeGB, snapshot",
         ])
     }
 }

@@ -55,7 +55,7 @@ public struct Principal: Sendable, Equatable {
     /// The roles that may change each project-scoped kind (the seed's: sysadmins run machines, netadmins own the network).
     public static func writers(of kind: Kind) -> Set<ProjectRole> {
         switch kind {
-        case .instance, .volume, .image: [.projectmanager, .sysadmin]
+        case .instance, .volume, .snapshot, .image: [.projectmanager, .sysadmin]
         case .address, .securityGroup, .network: [.projectmanager, .netadmin]
         case .keyPair: [.projectmanager, .sysadmin, .netadmin, .developer]
         default: [.projectmanager]

@@ -10,6 +10,7 @@ public enum Kind: String, CaseIterable, Sendable, Codable, Hashable, Comparable 
     case instanceType = "InstanceType"
     case instance = "Instance"
     case volume = "Volume"
+    case snapshot = "Snapshot"
     case node = "Node"
 
     /// Whether resources of this kind live inside a project or in the whole cluster.
@@ -25,6 +26,7 @@ public enum Kind: String, CaseIterable, Sendable, Codable, Hashable, Comparable 
         switch self {
         case .instance: "i"
         case .volume: "vol"
+        case .snapshot: "snap"
         case .image: "ami"
         case .securityGroup: "sg"
         case .address: "eipalloc"
@@ -46,6 +48,7 @@ public enum Kind: String, CaseIterable, Sendable, Codable, Hashable, Comparable 
         switch self {
         case .instance: return base + ["inst"]
         case .volume: return base + ["vol"]
+        case .snapshot: return base + ["snap"]
         case .image: return base + ["img", "ami"]
         case .network: return base + ["net"]
         case .securityGroup: return base + ["sg", "security-group", "security-groups"]

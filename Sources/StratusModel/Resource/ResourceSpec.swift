@@ -12,6 +12,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
     case instanceType(InstanceTypeSpec)
     case instance(InstanceSpec)
     case volume(VolumeSpec)
+    case snapshot(SnapshotSpec)
     case node(NodeSpec)
 
     /// Wraps a spec body in its case.
@@ -27,6 +28,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
         case let body as InstanceTypeSpec: self = .instanceType(body)
         case let body as InstanceSpec: self = .instance(body)
         case let body as VolumeSpec: self = .volume(body)
+        case let body as SnapshotSpec: self = .snapshot(body)
         case let body as NodeSpec: self = .node(body)
         default: preconditionFailure("unknown spec type \(type(of: body))")
         }
@@ -45,6 +47,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
         case .instanceType: InstanceTypeSpec.self
         case .instance: InstanceSpec.self
         case .volume: VolumeSpec.self
+        case .snapshot: SnapshotSpec.self
         case .node: NodeSpec.self
         }
     }
@@ -62,6 +65,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
         case .instanceType(let body): body
         case .instance(let body): body
         case .volume(let body): body
+        case .snapshot(let body): body
         case .node(let body): body
         }
     }

@@ -125,6 +125,9 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case aoeAddressesExhausted = "AoEAddressesExhausted"
     case storageError = "StorageError"
     case aoeInitiatorUnavailable = "AoEInitiatorUnavailable"
+    case snapshotCompleted = "SnapshotCompleted"
+    case waitingForVolume = "WaitingForVolume"
+    case waitingForSnapshot = "WaitingForSnapshot"
     // Images.
     case imageAvailable = "ImageAvailable"
     case objectMissing = "ObjectMissing"

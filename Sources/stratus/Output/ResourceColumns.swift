@@ -92,6 +92,12 @@ enum ResourceColumns {
                 ("AOE", { detail($0, "aoe") }),
                 ("STORAGE-NODE", { detail($0, "storageNode") }),
             ]
+        case .snapshot:
+            return [
+                ("VOLUME", { if case .snapshot(let s) = $0.resource.spec { return s.volume }; return "-" }),
+                ("SIZE-GB", { detail($0, "sizeGB") }),
+                ("COPY", { detail($0, "copy") }),
+            ]
         case .node:
             return [
                 ("ZONE", { if case .node(let s) = $0.resource.spec { return s.zone ?? "-" }; return "-" }),
