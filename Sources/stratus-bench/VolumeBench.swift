@@ -78,13 +78,14 @@ enum VolumeBench {
         }
         let seconds = (ContinuousClock.now - started).seconds
         await export.stopAll()
-        print("""
+        let report = """
             | measurement (\(count) volumes of 1 GiB, sparse files, vblade in a namespace) | result |
             |---|---|
             | by hand: \(count) files + \(count) vblades started in a loop, until one Query Config hears all (\(heard) heard) | \(String(format: "%.2f", handSeconds)) s (\(String(format: "%.1f", 1000 * handSeconds / Double(count))) ms per volume) |
             | Stratus: FileBlockExport.ensure + AoESocketCheck.identify (16 at once), until each answers with its size (\(answered) answered) | \(String(format: "%.2f", seconds)) s (\(String(format: "%.1f", 1000 * seconds / Double(count))) ms per volume) |
             | ratio Stratus / by hand | \(String(format: "%.2f", seconds / handSeconds))× |
-            """)
+            """
+        FileHandle.standardOutput.write(Data((report + "\n").utf8))
         if answered < count || heard < count { throw AoEError("only \(answered) of \(count) exports answered (\(heard) by hand)") }
     }
 }
@@ -153,14 +154,15 @@ enum AoEReadBench {
         let best = min(pythonSeconds, swiftSeconds)
         let bytes = Double(sectors) * 512
         func rate(_ seconds: Double) -> String { String(format: "%.0f MB/s (%.2f s)", bytes / seconds / 1e6, seconds) }
-        print("""
+        let report = """
             | sequential read of a \(mebibytes) MiB volume over AoE (veth MTU \(mtu), \(target.maxSectors) sectors a frame, 16 in flight) | result |
             |---|---|
             | Swift client (AoEClient.readSequential)\(swiftDigest == expected ? "" : " — DATA MISMATCH") | \(rate(swiftSeconds)) |
             | Python raw-socket reader (bench/aoe_read.py)\((peer["sha256"] as? String) == expected ? "" : " — DATA MISMATCH or failed: \(python.errors.prefix(200))") | \(rate(pythonSeconds)) |
             | dd of the backing file (page cache; the ceiling) | \(rate(ddSeconds)) |
             | Swift time / best reader's time (target ≤ 1.5) | \(String(format: "%.2f", swiftSeconds / best)) — \(swiftSeconds / best <= 1.5 ? "PASS" : "FAIL") |
-            """)
+            """
+        FileHandle.standardOutput.write(Data((report + "\n").utf8))
         if swiftDigest != expected { throw AoEError("the Swift client's data does not match the file") }
     }
 }
