@@ -38,8 +38,16 @@ final class Server {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "serve wrote no \(file): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"])
     }
 
+    /// Sends `signal`, then SIGKILL if serve has not exited 20 s later (a signal the child
+    /// inherited blocked, or a shutdown that hangs, must not leave a server running after the test).
     func kill(_ signal: Int32) {
         Foundation.kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            FileHandle.standardError.write(Data("Server: serve (PID \(process.processIdentifier)) did not exit 20 s after signal \(signal); killed\n".utf8))
+        }
         process.waitUntilExit()
     }
 }
