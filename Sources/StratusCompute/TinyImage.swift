@@ -91,13 +91,13 @@ public struct TinyImage: Sendable, Equatable, Codable {
         }
         // /boot and the few modules a virtio NIC needs: the package's others (hundreds of MB) are not.
         try manager.createDirectory(atPathOrThrow: "\(work)/root")
-        let members = ["./boot"] + networkModules.map { "./lib/modules/*/kernel/\($0.path)" }
+        let members = ["./boot"] + (networkModules + proofModules).map { "./lib/modules/*/kernel/\($0.path)" }
         try step("/bin/sh", ["-c", "deb=\"$1\" dir=\"$2\"; shift 2; /usr/bin/dpkg-deb --fsys-tarfile \"$deb\" | /bin/tar -x -C \"$dir\" --wildcards \"$@\"", "sh", "\(work)/\(deb)", "\(work)/root"] + members)
         let image = TinyImage(directory: "\(work)/image", kernelPackage: package, recipe: recipeDigest)
         try unpackKernel(from: "\(work)/root/boot", to: image.kernel, work: work)
         var modules: [(name: String, contents: Data)] = []
         let release = (try? manager.contentsOfDirectory(atPath: "\(work)/root/lib/modules"))?.first ?? ""
-        for module in networkModules {
+        for module in networkModules + proofModules {
             guard let contents = manager.contents(atPath: "\(work)/root/lib/modules/\(release)/kernel/\(module.path)") else {
                 throw TinyImageError(.kernelUnavailable, "the kernel package has no \(module.path)")
             }
@@ -193,6 +193,15 @@ public struct TinyImage: Sendable, Equatable, Codable {
         ("virtio_blk", "drivers/block/virtio_blk.ko"),
     ]
 
+    /// Modules packed into the image but not loaded at boot: the AoE initiator, which this host's
+    /// kernel lacks and a proof script loads (`insmod /lib/net/aoe.ko`) to read a volume off the wire.
+    static let proofModules: [(name: String, path: String)] = [("aoe", "drivers/block/aoe/aoe.ko")]
+
+    /// Where an initramfs appended to the image's own puts a script for the guest to run once at
+    /// boot, before the login prompt (`ramdisk(withProof:)`): how tests give a guest the kernel
+    /// work this host cannot do (802.1Q VLANs, an AoE initiator).
+    public static let proofScript = "/etc/stratus/proof.sh"
+
     /// iproute2's `ip` and the libraries it loads, copied from this host (iproute2 is installed
     /// for the node's own networking): the guest runs the same batches the reconciler does.
     static let iproute2 = "/usr/sbin/ip"
@@ -280,13 +289,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
             sleep 1
           done
         ) &
-        if [ -f /etc/stratus/vlan.batch ]; then
-          # The VLAN proof: the reconciler's batch, run by iproute2, read back as JSON (kernel
-          # messages kept off the console, so none lands inside the listing).
-          dmesg -n 1
-          /usr/sbin/ip -batch /etc/stratus/vlan.batch && echo "\(vlanMarker) batch done" || echo "\(vlanMarker) batch failed"
-          echo "\(vlanMarker) begin"; /usr/sbin/ip -json -d address show; echo; echo "\(vlanMarker) end"
-        fi
+        if [ -f \(proofScript) ]; then sh \(proofScript); fi
         while true; do getty 115200 ttyS0 vt100; sleep 1; done
 
         """
@@ -296,9 +299,6 @@ public struct TinyImage: Sendable, Equatable, Codable {
     public static let networkMarker = "stratus-net:"
     /// What the guest prints for each virtio disk with a serial it sees: `stratus-disk: vdb serial vol-… sectors N`.
     public static let diskMarker = "stratus-disk:"
-    /// What the guest prints around the links it made from `/etc/stratus/vlan.batch`, when an
-    /// initramfs appended to its own carries one.
-    public static let vlanMarker = "stratus-vlan:"
 
     /// busybox udhcpc's script: the lease's address and default route on the interface.
     static let dhcpScript = """
@@ -317,10 +317,22 @@ public struct TinyImage: Sendable, Equatable, Codable {
     /// getty expands `\\r` (kernel release) and `\\n` (host name).
     static let issue = "\n\(banner): Debian kernel \\r, busybox userland (\\n)\n\n"
 
-    private static let recipeVersion = 10
+    /// The image's initramfs followed by one holding `script` at `proofScript` (and any `files`):
+    /// Linux unpacks concatenated archives in order, so the guest boots as usual and runs it.
+    public func ramdisk(withProof script: String, files: [(path: String, contents: Data)] = []) throws -> Data {
+        var extra = CPIOArchive()
+        extra.directory("/etc/stratus")
+        extra.file(Self.proofScript, contents: Data(script.utf8), mode: 0o755)
+        for file in files { extra.file(file.path, contents: file.contents) }
+        var initrd = try Data(contentsOf: URL(fileURLWithPath: ramdisk))
+        initrd.append(extra.finished())
+        return initrd
+    }
+
+    private static let recipeVersion = 11
     private static var recipeDigest: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\(networkModules.map(\.path))".utf8 {
+        for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\((networkModules + proofModules).map(\.path))".utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }

@@ -211,6 +211,124 @@ import Testing
         #expect(!silent.contains { $0.address == "e1.0" }, "and e1.0 answers no more: \(silent)")
     }
 
+    @Test("a TCG guest on the storage segment is a real AoE initiator: Linux's aoe driver finds the volume as /dev/etherd/e1.0 with its size, reads the block the test wrote, and its write lands in the backing file")
+    func guestInitiator() async throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
+            Issue.record("skipped: needs root and vblade (uid \(getuid()))")
+            return
+        }
+        let image: TinyImage
+        do {
+            image = try await TinyImage.build().image
+        } catch {
+            Issue.record("skipped: the tiny image cannot be built on this machine, so no guest can be the initiator: \(error)")
+            return
+        }
+        let (san, ini) = await Self.storageSegment()
+        // The guest's NIC: a tap port of the storage bridge (this host's kernel has no aoe
+        // initiator; the guest's Debian kernel has aoe.ko).
+        for command in [["-n", san, "tuntap", "add", "dev", "aoe-guest", "mode", "tap"], ["-n", san, "link", "set", "aoe-guest", "master", "br-aoe"], ["-n", san, "link", "set", "aoe-guest", "up"]] {
+            let result = await Self.ip(command)
+            #expect(result.status == 0, "ip \(command.joined(separator: " ")): \(result.output)")
+        }
+        let cli = try CLI()
+        var serve: Process?
+        var qemu: Process?
+        defer {
+            if let qemu, qemu.isRunning { kill(qemu.processIdentifier, SIGKILL); qemu.waitUntilExit() }
+            if let serve, serve.isRunning { serve.interrupt(); serve.waitUntilExit() }
+            for pid in Self.vblades(exporting: "\(cli.dataDirectory)/volumes/", under: true) { kill(pid, SIGKILL) }
+            _ = HostNetworkTests.blockingIP(["netns", "del", san])
+            _ = HostNetworkTests.blockingIP(["netns", "del", ini])
+        }
+        try cli.write("cloud.yaml", """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice}
+            ---
+            apiVersion: stratus/v1
+            kind: Volume
+            metadata: {name: data-1, project: acme}
+            spec: {sizeGB: 1}
+
+            """)
+        let (process, log) = try Self.serve(in: san, cli: cli, hypervisor: "test")
+        serve = process
+        let serveLog = { (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? "" }
+        var volume: [String: Any] = [:]
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let listed = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
+            volume = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any]) ?? [:]
+            if (volume["status"] as? [String: Any])?["phase"] as? String == "Available" { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let details = ((volume["status"] as? [String: Any])?["details"] as? [String: Any]) ?? [:]
+        let address = try #require(details["aoe"] as? String, "the volume became Available with an AoE address: \(volume)\n\(serveLog())")
+        let id = try #require((volume["metadata"] as? [String: Any])?["id"] as? String)
+        let backing = "\(cli.dataDirectory)/volumes/\(id).img"
+        let hostMarker = "written-by-the-host-\(UUID().uuidString.prefix(8))"
+        let guestMarker = "written-by-the-guest-\(UUID().uuidString.prefix(8))"
+        let writer = try #require(FileHandle(forWritingAtPath: backing))
+        try writer.write(contentsOf: Data(hostMarker.utf8))
+        try writer.close()
+
+        // The guest loads aoe.ko, asks for discovery until the target's block device appears,
+        // reads sector 0 and writes its marker into sector 1 (synced, so it goes out on the wire).
+        let marker = "stratus-aoe:"
+        let target = "/dev/etherd/\(address)"
+        let proof = """
+            dmesg -n 1
+            ip link set eth0 up
+            insmod /lib/net/aoe.ko aoe_iflist=eth0
+            i=0
+            while [ ! -b \(target) ] && [ $i -lt 60 ]; do echo > /dev/etherd/discover; sleep 1; i=$((i+1)); done
+            if [ -b \(target) ]; then
+              echo "\(marker) found \(target) sectors $(cat '/sys/block/etherd!\(address)/size')"
+              echo "\(marker) read $(dd if=\(target) bs=512 count=1 2>/dev/null | head -c \(hostMarker.utf8.count))"
+              printf '\(guestMarker)' | dd of=\(target) bs=512 seek=1 conv=sync,fsync 2>/dev/null && sync && echo "\(marker) wrote"
+            else
+              echo "\(marker) no \(target) after 60 s: $(ls /dev/etherd)"
+            fi
+            echo "\(marker) done"
+
+            """
+        let initrd = "\(cli.workDirectory)/initrd.cpio"
+        try image.ramdisk(withProof: proof).write(to: URL(fileURLWithPath: initrd))
+        let console = "\(cli.workDirectory)/guest-console.log"
+        // QEMU itself in the storage namespace (`ip netns exec` execs it, so the PID is QEMU's).
+        let guest = Process()
+        guest.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        guest.arguments = ["netns", "exec", san, "/usr/bin/qemu-system-x86_64", "-machine", "accel=tcg", "-m", "256", "-kernel", image.kernel, "-initrd", initrd,
+                           "-append", TinyImage.cmdline, "-display", "none", "-monitor", "none", "-serial", "file:\(console)", "-nodefaults", "-no-reboot",
+                           "-netdev", "tap,id=n0,ifname=aoe-guest,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0"]
+        guest.standardOutput = FileHandle.nullDevice
+        guest.standardError = FileHandle.nullDevice
+        try guest.run()
+        qemu = guest
+        var text = ""
+        let booted = ContinuousClock.now + .seconds(180)
+        while ContinuousClock.now < booted, guest.isRunning {
+            text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
+            if text.contains("\(marker) done") { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(text.contains("\(marker) found \(target) sectors 2097152"), "the guest's aoe driver found \(target) with 1 GiB: \(text.suffix(1500))\n\(serveLog())")
+        #expect(text.contains("\(marker) read \(hostMarker)"), "the guest read the host's block over AoE: \(text.suffix(800))")
+        #expect(text.contains("\(marker) wrote"), "the guest wrote its block: \(text.suffix(800))")
+        let reader = try #require(FileHandle(forReadingAtPath: backing))
+        try reader.seek(toOffset: 512)
+        let written = try reader.read(upToCount: guestMarker.utf8.count) ?? Data()
+        try reader.close()
+        #expect(String(decoding: written, as: UTF8.self) == guestMarker, "sector 1 of \(backing) holds the guest's marker")
+    }
+
     @Test("a volume attached to a running TCG guest is hot-plugged: the guest sees a virtio disk with the volume's serial and size; the volume is Attached and EC2 shows in-use, attached; detached, the guest lets go and it is available again")
     func hotPlugIntoRunningGuest() async throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
