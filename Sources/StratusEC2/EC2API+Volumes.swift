@@ -28,7 +28,7 @@ extension EC2API {
             if let attachment = spec.attachment {
                 let instanceId = (try? store.get(ResourceKey(kind: .instance, project: volume.key.project, name: attachment.instance)))??.metadata.id ?? attachment.instance
                 attachedTo = [instanceId]
-                attachments = [[.text("volumeId", id), .text("instanceId", instanceId), .text("device", attachment.device ?? "/dev/vdb"), .text("status", volume.resource.status?.details["attachment"]?.stringValue == "attached" ? "attached" : "attaching"), .text("attachTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("deleteOnTermination", "false")]]
+                attachments = [[.text("volumeId", id), .text("instanceId", instanceId), .text("device", attachment.device ?? "/dev/vdb"), .text("status", volume.resource.status?.details["attachment"]?.stringValue == "attached" ? "attached" : "attaching"), .text("attachTime", Self.timestamp(volume.metadata.creationTimestamp)), .text("deleteOnTermination", attachment.deleteOnTermination == true ? "true" : "false")]]
             }
             let values: [String: [String]] = ["volume-id": [id], "status": [status], "availability-zone": [zone], "attachment.instance-id": attachedTo, "size": ["\(spec.sizeGB)"]]
             guard call.filters().allSatisfy({ filter in Self.matchesTags(volume, filter.name, filter.values) ?? (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }
@@ -115,7 +115,7 @@ extension EC2API {
             guard instance.key.project == volume.key.project else { throw EC2Error.notFound("InvalidInstanceID", [instanceId ?? ""]) }
             if let current = spec.attachment { throw EC2Error("VolumeInUse", "\(volume.metadata.id ?? "") is already attached to an instance (\(current.instance))") }
             if volume.resource.status?.phase == "Detaching" { throw EC2Error("VolumeInUse", "\(volume.metadata.id ?? "") is still detaching from its previous instance") }
-            let linux = device.map { $0.replacingOccurrences(of: "/dev/sd", with: "/dev/vd").replacingOccurrences(of: "/dev/xvd", with: "/dev/vd") } ?? "/dev/vdb"
+            let linux = device.map(Self.linuxDevice) ?? "/dev/vdb"
             for other in try store.list(kind: .volume, project: volume.key.project) where other.key != volume.key && !other.isTerminating {
                 if case .volume(let otherSpec) = other.resource.spec, let taken = otherSpec.attachment, taken.instance == instance.key.name, (taken.device ?? "/dev/vdb") == linux {
                     throw EC2Error("InvalidParameterValue", "Invalid value '\(device ?? linux)' for unixDevice. Attachment point \(device ?? linux) is already in use")
@@ -137,7 +137,8 @@ extension EC2API {
     }
 
     /// As on EC2, terminating an instance detaches its volumes (AttachVolume's DeleteOnTermination
-    /// is false): they become available once the guest is gone. Volumes of manifests keep their
+    /// is false): they become available once the guest is gone. Those with deleteOnTermination
+    /// were marked for deletion with the instance (`Store.delete`). Volumes of manifests keep their
     /// spec; their attachment names an instance that no longer exists and they say so.
     func detachVolumes(of instances: [StoredResource]) throws {
         for project in Set(instances.map(\.key.project)) {

@@ -22,11 +22,18 @@ extension Store {
             var outcomes: [(ResourceKey, DeleteOutcome)] = []
             var protected: [ResourceKey] = []
             try checkDefaultGroups(db, deleting: keys)
-            // A project's default group goes with it.
+            // A project's default group goes with it, and an instance's volumes attached with deleteOnTermination.
             var keys = keys
             for key in keys where key.kind == .project {
                 let group = ResourceKey(kind: .securityGroup, project: key.name, name: Self.defaultGroup)
                 if !keys.contains(group) { keys.append(group) }
+            }
+            var cascaded: [ResourceKey: String] = [:]
+            for key in keys where key.kind == .instance {
+                for volume in try Self.volumesDeletedWith(db, instance: key) where !keys.contains(volume) {
+                    keys.append(volume)
+                    cascaded[volume] = "attached to \(key.name) with deleteOnTermination, which is deleted (\(reason))"
+                }
             }
             for key in keys {
                 let row = try Row.fetchOne(
@@ -48,10 +55,22 @@ extension Store {
             for (key, outcome) in outcomes where outcome == .markedForDeletion {
                 try db.cachedStatement(sql: "UPDATE resource SET deletionTimestamp = ?, updatedAt = ? WHERE kind = ? AND project = ? AND name = ?")
                     .execute(arguments: [now, now, key.kind.rawValue, key.project, key.name])
-                try record(db, StoredEvent(time: now, key: key, reason: "Deleting", message: reason))
+                try record(db, StoredEvent(time: now, key: key, reason: "Deleting", message: cascaded[key] ?? reason))
             }
             return outcomes
         }
+    }
+
+    /// The live volumes attached to `instance` with `deleteOnTermination: true` (EC2's
+    /// DeleteOnTermination): they are deleted with it. A guest still holding one keeps it until
+    /// it lets go (the volume's finalizer waits). A protected volume (`stratus/protect`) is not
+    /// among them: it stays, detached.
+    static func volumesDeletedWith(_ db: Database, instance: ResourceKey) throws -> [ResourceKey] {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT name, annotations FROM resource WHERE kind = 'Volume' AND project = ? AND deletionTimestamp IS NULL
+                AND json_extract(spec, '$.attachment.instance') = ? AND json_extract(spec, '$.attachment.deleteOnTermination') = 1
+            """), arguments: [instance.project, instance.name])
+        return rows.filter { !isProtected($0[1]) }.map { ResourceKey(kind: .volume, project: instance.project, name: $0[0]) }
     }
 
     /// Removes a tombstoned resource and its allocations once its external state is gone (the controller's last step).

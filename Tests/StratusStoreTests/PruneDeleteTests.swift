@@ -50,6 +50,41 @@ import Testing
         #expect(outcomes.map(\.1) == [.markedForDeletion])
     }
 
+    @Test("volumes attached with deleteOnTermination are deleted with their instance (delete and prune), unless protected or declared by the same apply")
+    func deleteOnTermination() throws {
+        let store = try makeStore()
+        try store.apply(try documents(acme(instances: 3)), options: ApplyOptions(applySet: "demo"))
+        func volume(_ name: String, on instance: String, deleteOnTermination: Bool?, annotations: String = "") -> String {
+            let flag = deleteOnTermination.map { ", deleteOnTermination: \($0)" } ?? ""
+            return "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: \(name), project: acme\(annotations)}\nspec: {sizeGB: 1, attachment: {instance: \(instance)\(flag)}}\n"
+        }
+        let volumes = [
+            volume("data-0", on: "web-0", deleteOnTermination: true), volume("data-1", on: "web-0", deleteOnTermination: false),
+            volume("data-2", on: "web-0", deleteOnTermination: nil), volume("data-3", on: "web-0", deleteOnTermination: true, annotations: ", annotations: {stratus/protect: \"true\"}"),
+            volume("data-4", on: "web-1", deleteOnTermination: true), volume("data-5", on: "web-2", deleteOnTermination: true),
+        ].joined(separator: "---\n")
+        try store.apply(try documents(volumes), options: ApplyOptions(applySet: "vols"))
+        func terminating(_ name: String) throws -> Bool { try store.get(ResourceKey(kind: .volume, project: "acme", name: name))?.isTerminating == true }
+
+        let outcomes = try store.delete([ResourceKey(kind: .instance, project: "acme", name: "web-0")], reason: "test")
+        #expect(Set(outcomes.map(\.0.name)) == ["web-0", "data-0"] && outcomes.allSatisfy { $0.1 == .markedForDeletion }, "\(outcomes)")
+        #expect(try terminating("data-0") && !terminating("data-1") && !terminating("data-2") && !terminating("data-3") && !terminating("data-4"))
+        let events = try store.events(for: ResourceKey(kind: .volume, project: "acme", name: "data-0"))
+        #expect(events.contains { $0.reason == "Deleting" && $0.message.contains("deleteOnTermination") }, "\(events.map(\.message))")
+
+        // Pruned: web-1 leaves the set "demo", and data-4 goes with it.
+        try store.apply(try documents(acme(instances: 3).replacingOccurrences(of: "name: web-1,", with: "name: web-9,")), options: ApplyOptions(applySet: "demo", prune: true, allowMassDelete: true))
+        #expect(try store.get(ResourceKey(kind: .instance, project: "acme", name: "web-1"))?.isTerminating == true)
+        #expect(try terminating("data-4"))
+
+        // The same apply declares the volume while it prunes the instance: the volume stays.
+        let web7 = "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: web-7, project: acme}\nspec: {image: debian, instanceType: m1.small}\n"
+        try store.apply(try documents(web7 + "---\n" + volume("data-7", on: "web-7", deleteOnTermination: true)), options: ApplyOptions(applySet: "mixed"))
+        try store.apply(try documents(volume("data-7", on: "web-7", deleteOnTermination: true)), options: ApplyOptions(applySet: "mixed", prune: true, allowMassDelete: true))
+        #expect(try store.get(ResourceKey(kind: .instance, project: "acme", name: "web-7"))?.isTerminating == true)
+        #expect(!(try terminating("data-7")))
+    }
+
     @Test("delete leaves a tombstone shown as Terminating until the controller finalizes it")
     func tombstone() throws {
         let store = try makeStore()

@@ -307,8 +307,23 @@ check(status == 200 and "<reservationSet>" in body, "SigV2 (HmacSHA256, form bod
 area("terminate")
 kept = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
 ec2.attach_volume(VolumeId=kept, InstanceId=ids[0], Device="/dev/sdf")
+doomed = ec2.create_volume(Size=1, AvailabilityZone="nova")["VolumeId"]
+ec2.attach_volume(VolumeId=doomed, InstanceId=ids[0], Device="/dev/sdg")
+check(not ec2.describe_volumes(VolumeIds=[doomed])["Volumes"][0]["Attachments"][0]["DeleteOnTermination"], "AttachVolume sets DeleteOnTermination false")
+ec2.modify_instance_attribute(InstanceId=ids[0], BlockDeviceMappings=[{"DeviceName": "/dev/sdg", "Ebs": {"DeleteOnTermination": True}}])
+check(ec2.describe_volumes(VolumeIds=[doomed])["Volumes"][0]["Attachments"][0]["DeleteOnTermination"], "ModifyInstanceAttribute BlockDeviceMapping Ebs.DeleteOnTermination true; DescribeVolumes shows it")
+mapping = {m["DeviceName"]: m["Ebs"] for m in ec2.describe_instance_attribute(InstanceId=ids[0], Attribute="blockDeviceMapping")["BlockDeviceMappings"]}
+check(mapping.get("/dev/vdg", {}).get("VolumeId") == doomed and mapping["/dev/vdg"]["DeleteOnTermination"] and not mapping["/dev/vdf"]["DeleteOnTermination"],
+      "DescribeInstanceAttribute blockDeviceMapping lists the attached volumes with their flag")
+check(error_code(ec2.modify_instance_attribute, InstanceId=ids[0], BlockDeviceMappings=[{"DeviceName": "/dev/sdz", "Ebs": {"DeleteOnTermination": True}}])[0] == "InvalidInstanceAttributeValue",
+      "a device with no volume is InvalidInstanceAttributeValue")
+check(error_code(ec2.modify_instance_attribute, InstanceId=ids[0], SourceDestCheck={"Value": False})[0] == "UnsupportedOperation", "an attribute Stratus does not keep is UnsupportedOperation, not ignored")
+launched_type = ec2.describe_instances(InstanceIds=[ids[0]])["Reservations"][0]["Instances"][0]["InstanceType"]
+check(ec2.describe_instance_attribute(InstanceId=ids[0], Attribute="instanceType")["InstanceType"]["Value"] == launched_type, "DescribeInstanceAttribute instanceType")
 result = ec2.terminate_instances(InstanceIds=ids)
 check(ec2.describe_volumes(VolumeIds=[kept])["Volumes"][0]["Attachments"] == [], "terminating an instance detaches its volumes (DeleteOnTermination false, as AttachVolume sets it)")
+gone = error_code(ec2.describe_volumes, VolumeIds=[doomed])
+check(gone[0] == "InvalidVolume.NotFound" or ec2.describe_volumes(VolumeIds=[doomed])["Volumes"][0]["State"] == "deleting", f"and deletes those with DeleteOnTermination true: {gone}")
 ec2.delete_volume(VolumeId=kept)
 check(all(i["CurrentState"]["Name"] == "shutting-down" for i in result["TerminatingInstances"]), "TerminateInstances → shutting-down")
 deadline = time.time() + 30

@@ -71,9 +71,14 @@ public struct SnapshotSpec: SpecBody {
 public struct VolumeAttachment: Codable, Sendable, Equatable {
     public var instance: String
     public var device: String?
+    /// EC2's DeleteOnTermination: the volume is deleted with the instance (`stratus delete`,
+    /// a prune, TerminateInstances) instead of becoming available. False unless set, as for
+    /// EC2's AttachVolume.
+    public var deleteOnTermination: Bool?
 
-    public init(instance: String, device: String? = nil) {
+    public init(instance: String, device: String? = nil, deleteOnTermination: Bool? = nil) {
         self.instance = instance
         self.device = device
+        self.deleteOnTermination = deleteOnTermination
     }
 }

@@ -241,6 +241,14 @@ extension Store {
                         .execute(arguments: [now, now, group.kind.rawValue, group.project, group.name])
                     if db.changesCount > 0 { try record(db, StoredEvent(time: now, key: group, reason: "Deleting", message: "its project \(key.name) is deleted")) }
                 }
+                // Volumes attached with deleteOnTermination go with a pruned instance, unless this
+                // apply declares them (the manifest's desired state wins).
+                if key.kind == .instance {
+                    for volume in try Self.volumesDeletedWith(db, instance: key) where byKey[volume] == nil {
+                        try tombstone.execute(arguments: [now, now, volume.kind.rawValue, volume.project, volume.name])
+                        try record(db, StoredEvent(time: now, key: volume, reason: "Deleting", message: "attached to \(key.name) with deleteOnTermination, which is pruned"))
+                    }
+                }
             }
         }
         for change in plan.changes where change.key.kind == .project && (change.action == .create || change.notes.contains("deletion cancelled")) {
