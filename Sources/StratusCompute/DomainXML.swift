@@ -60,12 +60,15 @@ public struct DomainVolume: Sendable, Equatable, Codable {
     public var source: String
     /// Whether `source` is a block device (the AoE initiator's) rather than a file.
     public var block: Bool
+    /// The size its export answers with on the wire; a running guest whose disk is smaller is told it grew.
+    public var bytes: UInt64?
 
-    public init(serial: String, device: String, source: String, block: Bool = false) {
+    public init(serial: String, device: String, source: String, block: Bool = false, bytes: UInt64? = nil) {
         self.serial = serial
         self.device = device
         self.source = source
         self.block = block
+        self.bytes = bytes
     }
 }
 

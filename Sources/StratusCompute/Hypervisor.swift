@@ -35,6 +35,10 @@ public protocol Hypervisor: Sendable {
     func attachDevice(_ name: String, xml: String, live: Bool, config: Bool) async throws
     /// Removes a device, as `attachDevice` adds one.
     func detachDevice(_ name: String, xml: String, live: Bool, config: Bool) async throws
+    /// The size in bytes the running domain's disk `device` (`vdb`) has, as its guest sees it.
+    func diskCapacity(_ name: String, device: String) async throws -> UInt64
+    /// Tells the running domain its disk `device` is now `bytes` long (the backing store grew).
+    func resizeDisk(_ name: String, device: String, bytes: UInt64) async throws
     /// Lifecycle events (started, stopped, undefined, …) of every domain, as libvirt reports them.
     func lifecycleEvents() throws -> AsyncStream<DomainEvent>
 }

@@ -166,6 +166,21 @@ public final class LibvirtHypervisor: Hypervisor {
         try await withDomain(name, "detach a device from") { virDomainDetachDeviceFlags($0, xml, flags) }
     }
 
+    public func diskCapacity(_ name: String, device: String) async throws -> UInt64 {
+        let capacity = Mutex<UInt64>(0)
+        try await withDomain(name, "read the size of \(device) of") { domain in
+            var info = virDomainBlockInfo()
+            let result = virDomainGetBlockInfo(domain, device, &info, 0)
+            capacity.withLock { $0 = info.capacity }
+            return result
+        }
+        return capacity.withLock { $0 }
+    }
+
+    public func resizeDisk(_ name: String, device: String, bytes: UInt64) async throws {
+        try await withDomain(name, "resize \(device) of") { virDomainBlockResize($0, device, bytes, UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue)) }
+    }
+
     public func define(xml: String) async throws {
         try await call { conn in
             guard let domain = virDomainDefineXML(conn, xml) else {

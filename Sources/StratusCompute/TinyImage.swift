@@ -274,17 +274,18 @@ public struct TinyImage: Sendable, Equatable, Codable {
             fi
           ) &
         fi
-        # Volumes: each virtio disk that appears (hot-plugged or not) is named with its serial, once.
+        # Volumes: each virtio disk that appears (hot-plugged or not) is named with its serial and
+        # size, once, and again when its size changes.
         (
           seen=""
           while true; do
             for disk in /sys/block/vd*; do
               [ -e "$disk/serial" ] || continue
-              name=${disk##*/}; serial=$(cat $disk/serial)
+              name=${disk##*/}; serial=$(cat $disk/serial); size=$(cat $disk/size)
               [ -n "$serial" ] || continue
-              case " $seen " in *" $name:$serial "*) continue ;; esac
-              seen="$seen $name:$serial"
-              echo "\(diskMarker) $name serial $serial sectors $(cat $disk/size)"
+              case " $seen " in *" $name:$serial:$size "*) continue ;; esac
+              seen="$seen $name:$serial:$size"
+              echo "\(diskMarker) $name serial $serial sectors $size"
             done
             sleep 1
           done
@@ -329,7 +330,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
         return initrd
     }
 
-    private static let recipeVersion = 11
+    private static let recipeVersion = 12
     private static var recipeDigest: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\((networkModules + proofModules).map(\.path))".utf8 {

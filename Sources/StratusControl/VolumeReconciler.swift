@@ -44,6 +44,15 @@ public struct VolumeReconciler: Reconciler {
         private var body: (@Sendable (ResourceKey) async -> Void)?
         func set(_ body: @escaping @Sendable (ResourceKey) async -> Void) { lock.withLock { self.body = body } }
         func instance(_ key: ResourceKey) async { if let body = lock.withLock({ self.body }) { await body(key) } }
+        /// Enqueues `key` once now and once after `delay`, by when the volume's new status (which
+        /// the instance's reconcile reads) is surely stored.
+        func instanceNowAndAfter(_ key: ResourceKey, _ delay: Duration) async {
+            await instance(key)
+            Task {
+                try? await Task.sleep(for: delay)
+                await self.instance(key)
+            }
+        }
     }
 
     public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
@@ -134,6 +143,12 @@ public struct VolumeReconciler: Reconciler {
         let previouslyMissed = resource.resource.status?.condition(.ready)?.reason == .exportNotAnswering
         if let answer, answer.sectors == wanted {
             if !["Attached", "Detaching"].contains(status.phase ?? "") { status.phase = "Available" }
+            // The size on the wire, which the compute side gives a running guest when it grew.
+            let exported = "\(answer.sectors * 512)"
+            if status.details["exportedBytes"]?.stringValue != exported {
+                status.details["exportedBytes"] = .string(exported)
+                if let holder = status.details["attachedTo"]?.stringValue { await enqueue.instanceNowAndAfter(ResourceKey(kind: .instance, project: resource.key.project, name: holder), .seconds(1)) }
+            }
             status.setCondition(Condition(type: .ready, status: .true, reason: .volumeExported, message: "\(address) answers on \(storage.check.interface) with \(answer.sectors) sectors (\(spec.sizeGB) GB)", lastTransitionTime: now))
             return await attachment(resource, spec: spec, id: id, status: status, now: now)
         }

@@ -131,6 +131,7 @@ public struct ComputeAgent: Sendable {
             let (inLive, inConfig) = (live[volume.serial] != nil, defined[volume.serial] != nil)
             if inLive && inConfig {
                 states[volume.serial] = "attached"
+                if active, let bytes = volume.bytes { await grow(volume, to: bytes, domain: domain) }
                 continue
             }
             do {
@@ -156,6 +157,20 @@ public struct ComputeAgent: Sendable {
         let still = Set(DomainXML.volumes(in: try await hypervisor.definedXML(of: domain) ?? "").keys)
             .union(active ? Set(DomainXML.volumes(in: try await hypervisor.xml(of: domain) ?? "").keys) : [])
         for serial in still where !keep.contains(serial) { states[serial] = "detaching: the guest has not released it yet" }
+    }
+
+    /// Tells a running guest its attached disk grew (`virDomainBlockResize`), when the size its
+    /// export answers with is larger than what the guest has. A failure is logged and tried again
+    /// at the next reconcile; the disk stays attached at its old size.
+    private func grow(_ volume: DomainVolume, to bytes: UInt64, domain: String) async {
+        do {
+            let capacity = try await hypervisor.diskCapacity(domain, device: volume.device)
+            guard capacity < bytes else { return }
+            try await hypervisor.resizeDisk(domain, device: volume.device, bytes: bytes)
+            logger.info("attached volume grown", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(volume.serial)", "stratus.from": "\(capacity)", "stratus.to": "\(bytes)"])
+        } catch {
+            logger.warning("cannot tell the guest its volume grew", metadata: ["stratus.domain": "\(domain)", "stratus.volume": "\(volume.serial)", "stratus.error": "\(error)"])
+        }
     }
 
     /// Powers off and undefines an instance's domain and removes its files; nothing to do is success.

@@ -329,7 +329,7 @@ import Testing
         #expect(String(decoding: written, as: UTF8.self) == guestMarker, "sector 1 of \(backing) holds the guest's marker")
     }
 
-    @Test("a volume attached to a running TCG guest is hot-plugged: the guest sees a virtio disk with the volume's serial and size; the volume is Attached and EC2 shows in-use, attached; detached, the guest lets go and it is available again")
+    @Test("a volume attached to a running TCG guest is hot-plugged: the guest sees a virtio disk with the volume's serial and size; the volume is Attached and EC2 shows in-use, attached; grown, the guest sees the new size; detached, the guest lets go and it is available again")
     func hotPlugIntoRunningGuest() async throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
             Issue.record("skipped: needs root and vblade (uid \(getuid()))")
@@ -427,8 +427,22 @@ import Testing
         let described = try await EC2ClientTests.run(["/usr/sbin/ip", "netns", "exec", san, "python3", "-c", script], environment: credentials)
         #expect(described.output.contains("in-use ['attached'] ['/dev/vdb']"), "DescribeVolumes: \(described.output)")
 
+        // Grown while attached: the export answers with 2 GiB and the running guest is told (virDomainBlockResize).
+        let attachedCloud = cloud.replacingOccurrences(of: "spec: {sizeGB: 1}", with: "spec: {sizeGB: 2, attachment: {instance: web-1, device: /dev/vdb}}")
+        try cli.write("cloud.yaml", attachedCloud)
+        let grown = try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml")
+        #expect(grown.status == 0, "\(grown.stdout)\(grown.stderr)")
+        let larger = "\(TinyImage.diskMarker) vdb serial \(id) sectors 4194304"
+        let growing = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < growing {
+            text = try await console()
+            if text.contains(larger) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(text.contains(larger), "the running guest sees its disk grow to 2 GiB (\(larger)): \(text.suffix(1500))\n\(serveLog())")
+
         // Detach while the guest runs: the guest releases the disk (ACPI hot-unplug) and the volume is available again.
-        try cli.write("cloud.yaml", cloud)
+        try cli.write("cloud.yaml", cloud.replacingOccurrences(of: "spec: {sizeGB: 1}", with: "spec: {sizeGB: 2}"))
         let detached = try await cli.run("apply", "-f", "\(cli.workDirectory)/cloud.yaml")
         #expect(detached.status == 0, "\(detached.stdout)\(detached.stderr)")
         var released: [String: Any] = [:]

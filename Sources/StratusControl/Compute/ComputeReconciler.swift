@@ -122,10 +122,11 @@ public struct ComputeReconciler: Reconciler {
                 status.details["backing"] != nil || status.details["storageNode"]?.stringValue != node
             else { return nil }
             let device = String((attachment.device ?? "/dev/vdb").dropFirst("/dev/".count))
+            let bytes = status.details["exportedBytes"]?.stringValue.flatMap { UInt64($0) }
             if status.details["storageNode"]?.stringValue == node, let backing = status.details["backing"]?.stringValue {
-                return DomainVolume(serial: id, device: device, source: backing)
+                return DomainVolume(serial: id, device: device, source: backing, bytes: bytes)
             }
-            return DomainVolume(serial: id, device: device, source: "/dev/etherd/\(aoe)", block: true)
+            return DomainVolume(serial: id, device: device, source: "/dev/etherd/\(aoe)", block: true, bytes: bytes)
         }.sorted { $0.serial < $1.serial }
         var devices: Set<String> = []
         return wanted.filter { devices.insert($0.device).inserted }.sorted { $0.device < $1.device }
