@@ -267,7 +267,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StratusStorageTests", dependencies: ["StratusStorage", "StratusTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "StratusStorageTests", dependencies: ["StratusStorage", "StratusCompute", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNetworkTests", dependencies: ["StratusNetwork", "StratusCompute", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(

@@ -193,9 +193,10 @@ public struct TinyImage: Sendable, Equatable, Codable {
         ("virtio_blk", "drivers/block/virtio_blk.ko"),
     ]
 
-    /// Modules packed into the image but not loaded at boot: the AoE initiator, which this host's
-    /// kernel lacks and a proof script loads (`insmod /lib/net/aoe.ko`) to read a volume off the wire.
-    static let proofModules: [(name: String, path: String)] = [("aoe", "drivers/block/aoe/aoe.ko")]
+    /// Modules packed into the image but not loaded at boot, for what this host's kernel lacks: the
+    /// AoE initiator (a proof script loads `/lib/net/aoe.ko` to read a volume off the wire) and
+    /// device-mapper (`/lib/net/dm_mod.ko`, for LVM).
+    static let proofModules: [(name: String, path: String)] = [("aoe", "drivers/block/aoe/aoe.ko"), ("dm_mod", "drivers/md/dm-mod.ko")]
 
     /// Where an initramfs appended to the image's own puts a script for the guest to run once at
     /// boot, before the login prompt (`ramdisk(withProof:)`): how tests give a guest the kernel
@@ -207,18 +208,26 @@ public struct TinyImage: Sendable, Equatable, Codable {
     static let iproute2 = "/usr/sbin/ip"
 
     /// `ip` and its libraries by path (from `ldd`), as they go into the initramfs.
-    static func iproute2Files() throws(TinyImageError) -> [(path: String, contents: Data)] {
-        let listing = try step("/usr/bin/ldd", [iproute2])
-        var paths = [iproute2]
-        for line in listing.split(separator: "\n") {
-            // "libbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            if let arrow = fields.firstIndex(of: "=>"), arrow + 1 < fields.count, fields[arrow + 1].hasPrefix("/") { paths.append(fields[arrow + 1]) }
-            else if let first = fields.first, first.hasPrefix("/") { paths.append(first) }
+    static func iproute2Files() throws(TinyImageError) -> [(path: String, contents: Data)] { try hostFiles([iproute2], package: "iproute2") }
+
+    /// Programs of this host and the libraries they load (from `ldd`), by path, for an
+    /// initramfs: a proof script runs them in the guest (`ramdisk(withProof:files:)`).
+    public static func hostFiles(_ programs: [String], package: String) throws(TinyImageError) -> [(path: String, contents: Data)] {
+        var paths: [String] = []
+        for program in programs {
+            paths.append(program)
+            let listing = try step("/usr/bin/ldd", [program])
+            for line in listing.split(separator: "\n") {
+                // "libbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                if let arrow = fields.firstIndex(of: "=>"), arrow + 1 < fields.count, fields[arrow + 1].hasPrefix("/") { paths.append(fields[arrow + 1]) }
+                else if let first = fields.first, first.hasPrefix("/") { paths.append(first) }
+            }
         }
-        return try paths.map { path throws(TinyImageError) in
+        var seen: Set<String> = []
+        return try paths.filter { seen.insert($0).inserted }.map { path throws(TinyImageError) in
             guard let contents = FileManager.default.contents(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path) else {
-                throw TinyImageError(.toolMissing, "cannot read \(path) for the tiny image (apt-get install iproute2)")
+                throw TinyImageError(.toolMissing, "cannot read \(path) for the tiny image (apt-get install \(package))")
             }
             return (path, contents)
         }
@@ -324,13 +333,21 @@ public struct TinyImage: Sendable, Equatable, Codable {
         var extra = CPIOArchive()
         extra.directory("/etc/stratus")
         extra.file(Self.proofScript, contents: Data(script.utf8), mode: 0o755)
-        for file in files { extra.file(file.path, contents: file.contents) }
+        var made: Set<String> = ["/etc/stratus"]
+        for file in files {
+            var parent = ""
+            for component in file.path.split(separator: "/").dropLast() {
+                parent += "/" + component
+                if made.insert(parent).inserted { extra.directory(parent) }
+            }
+            extra.file(file.path, contents: file.contents, mode: 0o755)
+        }
         var initrd = try Data(contentsOf: URL(fileURLWithPath: ramdisk))
         initrd.append(extra.finished())
         return initrd
     }
 
-    private static let recipeVersion = 12
+    private static let recipeVersion = 13
     private static var recipeDigest: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in "\(recipeVersion)\n\(initScript)\n\(issue)\n\(dhcpScript)\n\((networkModules + proofModules).map(\.path))".utf8 {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StratusModel
 import StratusNode
+import StratusStorage
 import Yams
 
 /// Every setting of `stratus serve`, resolved: flag > `STRATUS_…` variable > `--config` file > default.
@@ -47,6 +48,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var aoeInterface: String?
     public var aoeCheckInterface: String?
     public var volumeDir: String?
+    public var volumeGroup: String?
     public var logLevel = Logger.Level.info
     public var ldapURL: String?
     public var ldapBindDN: String?
@@ -109,7 +111,10 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         },
         .optional("aoe-interface", \.aoeInterface, valueName: "interface", help: "The interface vblade exports volumes on over ATA-over-Ethernet (needs root). AoE has no authentication: use an interface of a storage network only. Default: none, and volumes say that nothing is exported."),
         .optional("aoe-check-interface", \.aoeCheckInterface, valueName: "interface", help: "Another port of the same Ethernet segment, from which this node checks each export answers (Query Config, ATA IDENTIFY): a raw socket does not hear answers on the interface that sends them, so it cannot be --aoe-interface itself. With a bridge: a veth pair for vblade and one for the check, both enslaved to it."),
-        .optional("volume-dir", \.volumeDir, valueName: "dir", help: "Where file-backed volumes are kept (sparse files). Default: DATA/volumes."),
+        .optional("volume-dir", \.volumeDir, valueName: "dir", help: "Where file-backed volumes are kept (sparse files), and vblade's PID files and logs. Default: DATA/volumes."),
+        .optional("volume-group", \.volumeGroup, valueName: "vg", help: "An LVM volume group whose logical volumes back the volumes (lvcreate, lvextend; zeroed before lvremove), as the seed's storage workers did. Made beforehand: vgcreate VG DEVICE. Default: sparse files under volume-dir.") { text throws(ConfigurationError) in
+            guard LVMBacking.validGroupName(text) else { throw ConfigurationError("volume-group: \"\(text)\" is not a volume group name (letters, digits, + _ . -)") }
+        },
         .choice("log-level", \.logLevel, help: "Log level."),
         .optional("ldap-url", \.ldapURL, valueName: "url", help: "LDAP server the identity reconciler keeps equal to the users and projects, e.g. ldap://127.0.0.1:389. Without it identities live in the store only."),
         .optional("ldap-bind-dn", \.ldapBindDN, valueName: "dn", help: "DN to bind to LDAP as."),
@@ -127,7 +132,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, volumeGroup, logLevel
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
     }
 
@@ -181,6 +186,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError(aoeInterface == nil
                 ? "aoe-check-interface is set but aoe-interface is not: set aoe-interface, where vblade exports"
                 : "aoe-interface needs aoe-check-interface too: another port of the same Ethernet segment, from which the node checks its exports answer")
+        }
+        if volumeGroup != nil && aoeInterface == nil {
+            throw ConfigurationError("volume-group is set but aoe-interface is not: volumes are exported only with aoe-interface and aoe-check-interface")
         }
         if let aoeInterface, aoeInterface == aoeCheckInterface {
             throw ConfigurationError("aoe-check-interface must be another port than aoe-interface (\(aoeInterface)): a raw socket does not hear the answers to what its own interface sends")

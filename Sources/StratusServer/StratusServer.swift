@@ -140,13 +140,20 @@ public struct StratusServer: Sendable {
         )
     }
 
-    /// This node's volume export with `--aoe-interface`: file-backed volumes and vblade, checked from `--aoe-check-interface`.
+    /// This node's volume export with `--aoe-interface`: file-backed volumes (or an LVM volume
+    /// group's, `--volume-group`) and vblade, checked from `--aoe-check-interface`.
     static func storage(_ configuration: ServerConfiguration, dataDirectory: String) throws -> VolumeReconciler.Storage? {
         guard let interface = configuration.aoeInterface, let checkInterface = configuration.aoeCheckInterface else { return nil }
         guard getuid() == 0 else { throw ConfigurationError("aoe-interface: exporting volumes needs root (vblade and the wire check use raw sockets); run as root or leave it out") }
         let directory = configuration.volumeDir ?? (dataDirectory as NSString).appendingPathComponent("volumes")
+        var backing: (any VolumeBacking)?
+        if let group = configuration.volumeGroup {
+            let lvm = LVMBacking(volumeGroup: group)
+            do { try lvm.check() } catch { throw ConfigurationError("volume-group: \(error)") }
+            backing = lvm
+        }
         do {
-            let export = try FileBlockExport(directory: directory, interface: interface, logger: Logger(label: "stratus.storage"))
+            let export = try FileBlockExport(directory: directory, interface: interface, backing: backing, logger: Logger(label: "stratus.storage"))
             let check = try AoESocketCheck(interface: checkInterface)
             return VolumeReconciler.Storage(export: export, check: check)
         } catch {

@@ -23,7 +23,7 @@ public struct ExportIntent: Sendable, Equatable {
 
 /// What a storage node has for one volume.
 public struct ExportReport: Sendable, Equatable {
-    /// The backing store (a file under the volume directory).
+    /// The backing store (a file under the volume directory, or a logical volume's device).
     public var backing: String
     public var bytes: Int64
     /// vblade's process, while it runs.
@@ -54,8 +54,9 @@ public protocol BlockExport: Sendable {
     func removeSnapshot(id: String) async throws
 }
 
-/// File-backed volumes exported by vblade: `DIR/<vol-id>.img`, sparse (grown with ftruncate,
-/// never shrunk), and one supervised `vblade <shelf> <slot> <interface> <file>` per volume.
+/// Volumes exported by vblade: one supervised `vblade <shelf> <slot> <interface> <backing>` per
+/// volume, the backing store a `VolumeBacking` — sparse files `DIR/<vol-id>.img` (grown with
+/// ftruncate, never shrunk) by default, or an LVM volume group's logical volumes.
 ///
 /// Supervision: vblade is spawned in a session of its own with a clean signal mask
 /// (`ChildProcess.spawn`, its output in `DIR/<vol-id>.log`), and one loop looks at every export
@@ -68,6 +69,9 @@ public protocol BlockExport: Sendable {
 /// stopped with the server.
 public actor FileBlockExport: BlockExport {
     public nonisolated let interface: String
+    /// Where the volumes' blocks are.
+    public nonisolated let store: any VolumeBacking
+    /// Where PID files, vblade logs and snapshots are kept.
     let directory: String
     let vblade: String
     /// A command to run vblade through (tests: `ip netns exec NS`); empty runs it directly.
@@ -89,35 +93,31 @@ public actor FileBlockExport: BlockExport {
     var children: [String: Child] = [:]
     var supervisor: Task<Void, Never>?
 
-    public init(directory: String, interface: String, vblade: String = "/usr/sbin/vblade", prefix: [String] = [], logger: Logger = Logger(label: "stratus.storage")) throws {
+    public init(directory: String, interface: String, backing: (any VolumeBacking)? = nil, vblade: String = "/usr/sbin/vblade", prefix: [String] = [], logger: Logger = Logger(label: "stratus.storage")) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         guard FileManager.default.isExecutableFile(atPath: vblade) else {
             throw AoEError("vblade is not installed at \(vblade) (Debian package vblade; make install-deps installs it)")
         }
         self.directory = directory
+        self.store = backing ?? FileBacking(directory: directory)
         self.interface = interface
         self.vblade = vblade
         self.prefix = prefix
         self.logger = logger
     }
 
-    func backing(_ volume: String) -> String { "\(directory)/\(volume).img" }
+    func backing(_ volume: String) -> String { store.path(volume) }
     func pidFile(_ volume: String) -> String { "\(directory)/\(volume).pid" }
     /// vblade's own output (why it exited, when it does).
     func logFile(_ volume: String) -> String { "\(directory)/\(volume).log" }
 
-    static func validVolume(_ volume: String) -> Bool {
-        volume.hasPrefix("vol-") && volume.count <= 32 && volume.dropFirst(4).allSatisfy { $0.isHexDigit }
-    }
+    static func validVolume(_ volume: String) -> Bool { FileBacking.validVolume(volume) }
 
     public func ensure(_ intent: ExportIntent) async throws -> ExportReport {
         guard Self.validVolume(intent.volume) else { throw AoEError("\(intent.volume) is not a volume id") }
         if supervisor == nil { supervisor = Self.supervisorTask(self) }
         let path = backing(intent.volume)
-        if let source = intent.source, !FileManager.default.fileExists(atPath: path) {
-            _ = try Self.copy(source, to: path)
-        }
-        let grown = try Self.sizeBacking(path, to: intent.bytes)
+        let grown = try store.ensure(intent.volume, bytes: intent.bytes, source: intent.source)
         if let child = children[intent.volume] {
             let moved = child.intent.shelf != intent.shelf || child.intent.slot != intent.slot
             child.intent = intent
@@ -158,15 +158,8 @@ public actor FileBlockExport: BlockExport {
         children[volume] = nil
         unlink(pidFile(volume))
         unlink(logFile(volume))
-        // Its blocks are freed (truncated, then unlinked): a later volume's file reads zeros where
-        // it has not written, as the filesystem gives new blocks, never this one's data.
-        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
-        if descriptor >= 0 {
-            let truncated = ftruncate(descriptor, 0) == 0
-            close(descriptor)
-            if !truncated { throw AoEError("cannot truncate \(path): \(String(cString: strerror(errno)))") }
-        }
-        if unlink(path) != 0 && errno != ENOENT { throw AoEError("cannot remove \(path): \(String(cString: strerror(errno)))") }
+        // Its blocks are wiped or freed, never handed to a later volume with this one's data.
+        try store.remove(volume)
     }
 
     public func restart(volume: String) async throws {
@@ -184,10 +177,7 @@ public actor FileBlockExport: BlockExport {
         children.removeAll()
     }
 
-    public func volumes() async -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasSuffix(".img") }.map { String($0.dropLast(4)) }.filter(Self.validVolume).sorted()
-    }
+    public func volumes() async -> [String] { (try? store.volumes()) ?? [] }
 
     // MARK: - Snapshots
 
@@ -199,12 +189,11 @@ public actor FileBlockExport: BlockExport {
         }
         let path = snapshotFile(id)
         try FileManager.default.createDirectory(atPath: "\(directory)/snapshots", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        guard FileManager.default.fileExists(atPath: backing(volume)) else { throw AoEError("volume \(volume) has no backing store on this node yet") }
         if FileManager.default.fileExists(atPath: path) { return (path, "existing") }
         // Written under a temporary name and renamed: a half-made snapshot never looks complete.
         let partial = path + ".partial"
         unlink(partial)
-        let how = try Self.copy(backing(volume), to: partial)
+        let how = try store.copy(volume, to: partial)
         guard rename(partial, path) == 0 else { throw AoEError("cannot move \(partial) into place: \(String(cString: strerror(errno)))") }
         return (path, how)
     }
@@ -212,23 +201,6 @@ public actor FileBlockExport: BlockExport {
     public func removeSnapshot(id: String) async throws {
         guard id.hasPrefix("snap-"), id.dropFirst(5).allSatisfy(\.isHexDigit) else { throw AoEError("\(id) is not a snapshot id") }
         if unlink(snapshotFile(id)) != 0 && errno != ENOENT { throw AoEError("cannot remove \(snapshotFile(id)): \(String(cString: strerror(errno)))") }
-    }
-
-    /// Copies a file keeping its holes: a reflink (shared blocks, copy on write) where the
-    /// filesystem allows, else a sparse copy; synced. Returns `reflink` or `copy`.
-    static func copy(_ source: String, to target: String) throws -> String {
-        let reflinked = try ChildProcess.run("/usr/bin/cp", ["--reflink=always", "--sparse=always", source, target])
-        var how = "reflink"
-        if reflinked.status != 0 {
-            unlink(target)
-            let copied = try ChildProcess.run("/usr/bin/cp", ["--sparse=always", source, target])
-            guard copied.status == 0 else { throw AoEError("cannot copy \(source) to \(target): \(copied.errors)") }
-            how = "copy"
-        }
-        let descriptor = open(target, O_RDONLY | O_CLOEXEC)
-        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
-        chmod(target, 0o600)
-        return how
     }
 
     // MARK: - vblade
@@ -338,18 +310,5 @@ public actor FileBlockExport: BlockExport {
             usleep(10_000)
         }
         return false
-    }
-
-    /// Creates the backing file or grows it (sparse) to `bytes`; true when its size changed.
-    static func sizeBacking(_ path: String, to bytes: Int64) throws -> Bool {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw AoEError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw AoEError("cannot stat \(path): \(String(cString: strerror(errno)))") }
-        if info.st_size == bytes { return false }
-        guard info.st_size < bytes else { throw AoEError("\(path) holds \(info.st_size) bytes, more than the volume's \(bytes): volumes only grow") }
-        guard ftruncate(descriptor, off_t(bytes)) == 0 else { throw AoEError("cannot size \(path) to \(bytes) bytes: \(String(cString: strerror(errno)))") }
-        return info.st_size != 0
     }
 }

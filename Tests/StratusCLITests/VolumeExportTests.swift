@@ -233,9 +233,9 @@ import Testing
         }
         let cli = try CLI()
         var serve: Process?
-        var qemu: Process?
+        var qemu: ProofGuest?
         defer {
-            if let qemu, qemu.isRunning { kill(qemu.processIdentifier, SIGKILL); qemu.waitUntilExit() }
+            qemu?.stop()
             if let serve, serve.isRunning { serve.interrupt(); serve.waitUntilExit() }
             for pid in Self.vblades(exporting: "\(cli.dataDirectory)/volumes/", under: true) { kill(pid, SIGKILL) }
             _ = HostNetworkTests.blockingIP(["netns", "del", san])
@@ -301,24 +301,10 @@ import Testing
             """
         let initrd = "\(cli.workDirectory)/initrd.cpio"
         try image.ramdisk(withProof: proof).write(to: URL(fileURLWithPath: initrd))
-        let console = "\(cli.workDirectory)/guest-console.log"
-        // QEMU itself in the storage namespace (`ip netns exec` execs it, so the PID is QEMU's).
-        let guest = Process()
-        guest.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        guest.arguments = ["netns", "exec", san, "/usr/bin/qemu-system-x86_64", "-machine", "accel=tcg", "-m", "256", "-kernel", image.kernel, "-initrd", initrd,
-                           "-append", TinyImage.cmdline, "-display", "none", "-monitor", "none", "-serial", "file:\(console)", "-nodefaults", "-no-reboot",
-                           "-netdev", "tap,id=n0,ifname=aoe-guest,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0"]
-        guest.standardOutput = FileHandle.nullDevice
-        guest.standardError = FileHandle.nullDevice
-        try guest.run()
+        let guest = try ProofGuest(kernel: image.kernel, initrd: initrd, cmdline: TinyImage.cmdline, console: "\(cli.workDirectory)/guest-console.log", memoryMiB: 256,
+                                   extra: ["-netdev", "tap,id=n0,ifname=aoe-guest,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0"], namespace: san)
         qemu = guest
-        var text = ""
-        let booted = ContinuousClock.now + .seconds(180)
-        while ContinuousClock.now < booted, guest.isRunning {
-            text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
-            if text.contains("\(marker) done") { break }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        let text = try await guest.wait(for: "\(marker) done")
         #expect(text.contains("\(marker) found \(target) sectors 2097152"), "the guest's aoe driver found \(target) with 1 GiB: \(text.suffix(1500))\n\(serveLog())")
         #expect(text.contains("\(marker) read \(hostMarker)"), "the guest read the host's block over AoE: \(text.suffix(800))")
         #expect(text.contains("\(marker) wrote"), "the guest wrote its block: \(text.suffix(800))")

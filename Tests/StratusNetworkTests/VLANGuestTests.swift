@@ -37,29 +37,9 @@ import Testing
             """
         try tiny.ramdisk(withProof: proof, files: [("/etc/stratus/vlan.batch", Data((batch.joined(separator: "\n") + "\n").utf8))])
             .write(to: URL(fileURLWithPath: "\(root)/initrd.cpio"))
-        let console = "\(root)/console.log"
-
-        // QEMU itself, not libvirt: one process may open only one embedded libvirt driver, and
-        // RealGuestTests holds it. TCG, as every guest here; this process stops it by its PID.
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        qemu.arguments = ["-machine", "accel=tcg", "-m", "512", "-kernel", tiny.kernel, "-initrd", "\(root)/initrd.cpio", "-append", TinyImage.cmdline,
-                          "-display", "none", "-monitor", "none", "-serial", "file:\(console)", "-nodefaults", "-no-reboot"]
-        qemu.standardOutput = FileHandle.nullDevice
-        qemu.standardError = FileHandle.nullDevice
-        try qemu.run()
-        let pid = qemu.processIdentifier
-        defer {
-            kill(pid, SIGKILL)
-            qemu.waitUntilExit()
-        }
-        var text = ""
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
-            if text.contains("\(marker) end") { break }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        let guest = try ProofGuest(kernel: tiny.kernel, initrd: "\(root)/initrd.cpio", cmdline: TinyImage.cmdline, console: "\(root)/console.log")
+        defer { guest.stop() }
+        let text = try await guest.wait(for: "\(marker) end", timeout: .seconds(120))
         #expect(text.contains("\(marker) batch done"), "the guest ran the batch: \(text.suffix(1500))")
         guard let begin = text.range(of: "\(marker) begin"), let end = text.range(of: "\(marker) end", range: begin.upperBound..<text.endIndex) else {
             Issue.record("no link listing on the guest's console: \(text.suffix(1500))")

@@ -84,6 +84,7 @@ import Testing
     func companions(_ key: String) -> [String] {
         if key == "aoe-interface" { return ["--aoe-check-interface", "aoe-check"] }
         if key == "aoe-check-interface" { return ["--aoe-interface", "aoe-export"] }
+        if key == "volume-group" { return ["--aoe-interface", "aoe-export", "--aoe-check-interface", "aoe-check"] }
         guard key.hasPrefix("ldap-") else { return [] }
         let needed = [("ldap-url", "ldap://127.0.0.1:389"), ("ldap-bind-dn", "cn=a"), ("ldap-base", "dc=b")]
         return needed.filter { $0.0 != key }.flatMap { ["--\($0.0)", $0.1] }
@@ -95,7 +96,16 @@ import Testing
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--aoe-check-interface", "eth2"], environment: [:]) }
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--aoe-interface", "eth1", "--aoe-check-interface", "eth1"], environment: [:]) }
         let both = try ServerConfiguration.resolve(arguments: ["--aoe-interface", "eth1", "--aoe-check-interface", "eth2"], environment: [:])
-        #expect(both.aoeInterface == "eth1" && both.aoeCheckInterface == "eth2" && both.volumeDir == nil)
+        #expect(both.aoeInterface == "eth1" && both.aoeCheckInterface == "eth2" && both.volumeDir == nil && both.volumeGroup == nil)
+    }
+
+    @Test("volume-group needs the AoE interfaces and a valid LVM name")
+    func volumeGroup() throws {
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--volume-group", "stratus"], environment: [:]) }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--volume-group", "-bad", "--aoe-interface", "eth1", "--aoe-check-interface", "eth2"], environment: [:]) }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.resolve(arguments: ["--volume-group", "a/b", "--aoe-interface", "eth1", "--aoe-check-interface", "eth2"], environment: [:]) }
+        let set = try ServerConfiguration.resolve(arguments: ["--volume-group", "stratus-vg", "--aoe-interface", "eth1", "--aoe-check-interface", "eth2"], environment: [:])
+        #expect(set.volumeGroup == "stratus-vg")
     }
 
     @Test("an unknown key in the config file is refused with its position and a did-you-mean")

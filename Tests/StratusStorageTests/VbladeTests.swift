@@ -172,11 +172,13 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-volumes-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = "\(directory)/vol-00000001.img"
-        #expect(try FileBlockExport.sizeBacking(path, to: 1 << 20) == false, "a new file is sized, not grown")
-        #expect(try FileBlockExport.sizeBacking(path, to: 1 << 20) == false)
-        #expect(try FileBlockExport.sizeBacking(path, to: 2 << 20) == true)
-        #expect(throws: AoEError.self) { try FileBlockExport.sizeBacking(path, to: 1 << 20) }
+        let files = FileBacking(directory: directory)
+        let path = files.path("vol-00000001")
+        #expect(path == "\(directory)/vol-00000001.img")
+        #expect(try files.ensure("vol-00000001", bytes: 1 << 20, source: nil) == false, "a new file is sized, not grown")
+        #expect(try files.ensure("vol-00000001", bytes: 1 << 20, source: nil) == false)
+        #expect(try files.ensure("vol-00000001", bytes: 2 << 20, source: nil) == true)
+        #expect(throws: AoEError.self) { try files.ensure("vol-00000001", bytes: 1 << 20, source: nil) }
         var info = stat()
         #expect(stat(path, &info) == 0 && info.st_size == 2 << 20 && info.st_blocks == 0, "sparse: \(info.st_blocks) blocks")
     }

@@ -124,7 +124,7 @@ public struct ComputeReconciler: Reconciler {
             let device = String((attachment.device ?? "/dev/vdb").dropFirst("/dev/".count))
             let bytes = status.details["exportedBytes"]?.stringValue.flatMap { UInt64($0) }
             if status.details["storageNode"]?.stringValue == node, let backing = status.details["backing"]?.stringValue {
-                return DomainVolume(serial: id, device: device, source: backing, bytes: bytes)
+                return DomainVolume(serial: id, device: device, source: backing, block: backing.hasPrefix("/dev/"), bytes: bytes)
             }
             return DomainVolume(serial: id, device: device, source: "/dev/etherd/\(aoe)", block: true, bytes: bytes)
         }.sorted { $0.serial < $1.serial }
