@@ -18,6 +18,16 @@ struct CPIOArchive {
         append(path, mode: 0o100000 | mode, contents: contents)
     }
 
+    /// A file with the directories above it that `made` does not hold yet (added to it).
+    mutating func file(_ path: String, contents: Data, mode: Int = 0o644, making made: inout Set<String>) {
+        var parent = ""
+        for component in path.split(separator: "/").dropLast() {
+            parent += "/" + component
+            if made.insert(parent).inserted { directory(parent) }
+        }
+        file(path, contents: contents, mode: mode)
+    }
+
     /// A character device node, such as `/dev/console` (5, 1).
     mutating func characterDevice(_ path: String, major: Int, minor: Int, mode: Int = 0o600) {
         append(path, mode: 0o020000 | mode, contents: Data(), device: (major, minor))

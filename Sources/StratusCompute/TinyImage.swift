@@ -239,14 +239,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
         var archive = CPIOArchive()
         for directory in ["/bin", "/dev", "/etc", "/lib", "/lib/net", "/proc", "/root", "/sys", "/tmp"] { archive.directory(directory) }
         var made: Set<String> = ["/bin", "/dev", "/etc", "/lib", "/lib/net", "/proc", "/root", "/sys", "/tmp"]
-        for tool in tools {
-            var parent = ""
-            for component in tool.path.split(separator: "/").dropLast() {
-                parent += "/" + component
-                if made.insert(parent).inserted { archive.directory(parent) }
-            }
-            archive.file(tool.path, contents: tool.contents, mode: 0o755)
-        }
+        for tool in tools { archive.file(tool.path, contents: tool.contents, mode: 0o755, making: &made) }
         archive.characterDevice("/dev/console", major: 5, minor: 1)  // the kernel's console before devtmpfs is mounted
         archive.file("/bin/busybox", contents: busybox, mode: 0o755)
         archive.file("/init", contents: Data(initScript.utf8), mode: 0o755)
@@ -334,14 +327,7 @@ public struct TinyImage: Sendable, Equatable, Codable {
         extra.directory("/etc/stratus")
         extra.file(Self.proofScript, contents: Data(script.utf8), mode: 0o755)
         var made: Set<String> = ["/etc/stratus"]
-        for file in files {
-            var parent = ""
-            for component in file.path.split(separator: "/").dropLast() {
-                parent += "/" + component
-                if made.insert(parent).inserted { extra.directory(parent) }
-            }
-            extra.file(file.path, contents: file.contents, mode: 0o755)
-        }
+        for file in files { extra.file(file.path, contents: file.contents, mode: 0o755, making: &made) }
         var initrd = try Data(contentsOf: URL(fileURLWithPath: ramdisk))
         initrd.append(extra.finished())
         return initrd
