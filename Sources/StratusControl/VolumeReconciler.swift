@@ -59,10 +59,17 @@ public struct VolumeReconciler: Reconciler {
         self.enqueue.set(enqueue)
     }
 
-    public init(store: Store, storage: Storage?, node: String, logger: Logger = Logger(label: "stratus.volume")) {
+    /// How long a deleted volume's AoE address is held back before another volume may get it: an
+    /// initiator that still knows the old target (a host that did not flush it, a guest still
+    /// holding it) must not reach the next volume's blocks under the same name. Linux's aoe
+    /// driver fails a silent target after `aoe_deadsecs` (60 s by default); ten minutes is well past it.
+    let addressQuarantine: Duration
+
+    public init(store: Store, storage: Storage?, node: String, addressQuarantine: Duration = .seconds(600), logger: Logger = Logger(label: "stratus.volume")) {
         self.store = store
         self.storage = storage
         self.node = node
+        self.addressQuarantine = addressQuarantine
         self.logger = logger
     }
 
@@ -87,7 +94,7 @@ public struct VolumeReconciler: Reconciler {
         let now = Timestamp.string(Date())
         let address: String
         do {
-            guard let allocated = try store.allocate(pool: Self.aoePool, candidates: Self.addresses, owner: resource.key) else {
+            guard let allocated = try store.allocate(pool: Self.aoePool, candidates: Self.addresses, owner: resource.key, quarantine: addressQuarantine) else {
                 return .failed(reason: .aoeAddressesExhausted, message: "every AoE shelf and slot is taken; delete volumes", retryable: true)
             }
             address = allocated
@@ -244,7 +251,7 @@ public struct VolumeReconciler: Reconciler {
                 return .failed(reason: .storageError, message: "cannot remove the export of \(id): \(error)", retryable: true)
             }
         }
-        do { try store.release(pool: Self.aoePool, owner: resource.key) } catch {
+        do { try store.quarantine(pool: Self.aoePool, owner: resource.key) } catch {
             return .failed(reason: .storageError, message: "cannot release the AoE address: \(error)", retryable: true)
         }
         return .done(ResourceStatus())

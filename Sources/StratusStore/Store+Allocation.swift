@@ -21,7 +21,10 @@ extension Store {
     ///
     /// The table's primary key (pool, value) makes a double allocation impossible even with
     /// several writers. Returns nil when every candidate is taken.
-    public func allocate(pool: String, candidates: some Sequence<String>, owner: ResourceKey) throws -> String? {
+    ///
+    /// - Parameter quarantine: values released with `quarantine(pool:owner:)` longer ago than
+    ///   this are free again (freed when a new value is needed); younger ones stay taken.
+    public func allocate(pool: String, candidates: some Sequence<String>, owner: ResourceKey, quarantine: Duration? = nil) throws -> String? {
         let arguments: StatementArguments = [pool, owner.kind.rawValue, owner.project, owner.name]
         let ownedSQL = "SELECT value FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?"
         // Most calls come from reconciles of resources that already hold their value: a read, no write.
@@ -30,6 +33,11 @@ extension Store {
         }
         return try writer.write { db in
             if let existing = try String.fetchOne(db.cachedStatement(sql: ownedSQL), arguments: arguments) { return existing }
+            if let quarantine {
+                let (seconds, attoseconds) = quarantine.components
+                let cutoff = Timestamp.string(Date().addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18)))
+                try db.cachedStatement(sql: "DELETE FROM allocation WHERE pool = ? AND ownerKind = ? AND createdAt < ?").execute(arguments: [pool, Self.quarantineOwner, cutoff])
+            }
             // Candidates are probed one by one by primary key, not by reading the whole pool.
             let taken = try db.cachedStatement(sql: "SELECT 1 FROM allocation WHERE pool = ? AND value = ?")
             for candidate in candidates where try Int.fetchOne(taken, arguments: [pool, candidate]) == nil {
@@ -57,6 +65,19 @@ extension Store {
 
     /// The pool of elastic addresses' public IPs.
     public static let publicIpPool = "publicIp"
+
+    /// The owner kind of a released value that may not be given out yet.
+    static let quarantineOwner = "Quarantined"
+
+    /// Releases what a resource holds in a pool into quarantine: nobody holds it, and `allocate`
+    /// gives it out again only after its `quarantine` (an AoE address a stale initiator may still
+    /// reach must not name the next volume at once).
+    public func quarantine(pool: String, owner: ResourceKey) throws {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE allocation SET ownerKind = ?, ownerProject = '', ownerName = value, createdAt = ? WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?",
+                           arguments: [Self.quarantineOwner, Timestamp.string(Date()), pool, owner.kind.rawValue, owner.project, owner.name])
+        }
+    }
 
     /// Releases everything a resource holds in a pool.
     public func release(pool: String, owner: ResourceKey) throws {

@@ -57,7 +57,13 @@ import Testing
         #expect(a.phase == "Pending" && a.condition(.ready)?.reason == .aoeInterfaceNotConfigured && a.details["storageNode"]?.stringValue == "n1", "\(a)")
         #expect(a.condition(.ready)?.message?.contains("--aoe-interface") == true)
         #expect(await reconciler.finalize(try volume("a")) == .done(ResourceStatus()))
-        #expect(try store.allocation(pool: VolumeReconciler.aoePool, owner: ResourceKey(kind: .volume, project: "acme", name: "a")) == nil, "a deleted volume's address is free")
+        #expect(try store.allocation(pool: VolumeReconciler.aoePool, owner: ResourceKey(kind: .volume, project: "acme", name: "a")) == nil, "a deleted volume no longer holds its address")
+        // Its address is quarantined: the next volume does not get e1.0 at once; after the quarantine it does.
+        #expect(try store.allocate(pool: VolumeReconciler.aoePool, candidates: VolumeReconciler.addresses, owner: ResourceKey(kind: .volume, project: "acme", name: "c"), quarantine: .seconds(600)) == "e1.2",
+                "a freed address is not given out during its quarantine")
+        try await Task.sleep(for: .milliseconds(1100))  // stored times have whole seconds
+        #expect(try store.allocate(pool: VolumeReconciler.aoePool, candidates: VolumeReconciler.addresses, owner: ResourceKey(kind: .volume, project: "acme", name: "d"), quarantine: .milliseconds(5)) == "e1.0",
+                "and is given out again after it")
         #expect(VolumeReconciler.parse("e65534.254")! == (65534, 254) && VolumeReconciler.parse("e1") == nil && VolumeReconciler.parse("e1.255") == nil)
     }
 
