@@ -252,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "StratusControlTests",
             dependencies: [
-                "StratusControl", "StratusStore", "StratusModel", "StratusCompute", "StratusIdentity", "StratusNode", "StratusTestSupport",
+                "StratusControl", "StratusStore", "StratusModel", "StratusCompute", "StratusIdentity", "StratusNode", "StratusStorage", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

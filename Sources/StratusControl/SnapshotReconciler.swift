@@ -64,4 +64,17 @@ public struct SnapshotReconciler: Reconciler {
         }
         return .done(ResourceStatus())
     }
+
+    /// Snapshot files no Snapshot names (one deleted while the server was down).
+    public func sweep(_ wanted: [StoredResource]) async -> [String] {
+        guard let export else { return [] }
+        let ids = Set(wanted.compactMap(\.metadata.id))
+        var removed: [String] = []
+        for snapshot in await export.snapshots() where !ids.contains(snapshot) {
+            // `wanted` was read when the resync began: a snapshot created since is in the store now.
+            if (try? store.get(ec2Id: snapshot)) != nil { continue }
+            if (try? await export.removeSnapshot(id: snapshot)) != nil { removed.append(snapshot) }
+        }
+        return removed
+    }
 }

@@ -52,6 +52,8 @@ public protocol BlockExport: Sendable {
     func snapshot(volume: String, id: String) async throws -> (path: String, copy: String)
     /// Removes a snapshot's file.
     func removeSnapshot(id: String) async throws
+    /// The snapshots whose files exist on this node (and removes copies a crash left half-made).
+    func snapshots() async -> [String]
 }
 
 /// Volumes exported by vblade: one supervised `vblade <shelf> <slot> <interface> <backing>` per
@@ -197,6 +199,17 @@ public actor FileBlockExport: BlockExport {
         guard rename(partial, path) == 0 else { throw AoEError("cannot move \(partial) into place: \(String(cString: strerror(errno)))") }
         return (path, how)
     }
+
+    public func snapshots() async -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/snapshots")) ?? []
+        // A `.partial` is a copy that never finished: nothing names it, and it is taken again.
+        for name in names where name.hasSuffix(".img.partial") && Self.validSnapshot(String(name.dropLast(".img.partial".count))) {
+            unlink("\(directory)/snapshots/\(name)")
+        }
+        return names.filter { $0.hasSuffix(".img") }.map { String($0.dropLast(4)) }.filter(Self.validSnapshot).sorted()
+    }
+
+    static func validSnapshot(_ id: String) -> Bool { id.hasPrefix("snap-") && id.count <= 32 && id.dropFirst(5).allSatisfy(\.isHexDigit) }
 
     public func removeSnapshot(id: String) async throws {
         guard id.hasPrefix("snap-"), id.dropFirst(5).allSatisfy(\.isHexDigit) else { throw AoEError("\(id) is not a snapshot id") }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StratusModel
+import StratusStorage
 import StratusStore
 import Testing
 
@@ -101,5 +102,36 @@ import Testing
         #expect(spec.sizeGB == 2)
         let larger = Self.cloud.replacingOccurrences(of: "spec: {sizeGB: 2}", with: "spec: {sizeGB: 3}")
         _ = try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data(larger.utf8))]), options: ApplyOptions())
+    }
+
+    @Test("a resync removes snapshot files no Snapshot names, and half-made copies, and keeps the rest")
+    func snapshotSweep() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/vblade") else {
+            Issue.record("skipped: vblade is not installed (make install-deps installs it), so no export can be made")
+            return
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stratus-snapshots-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let export = try FileBlockExport(directory: directory, interface: "lo")
+        try FileManager.default.createDirectory(atPath: "\(directory)/snapshots", withIntermediateDirectories: true)
+        let store = try Store(writer: DatabaseQueue())
+        try store.apply(try ManifestLoader.load([ManifestSource(name: "cloud.yaml", data: Data((Self.cloud + """
+
+            ---
+            apiVersion: stratus/v1
+            kind: Snapshot
+            metadata: {name: kept, project: acme}
+            spec: {volume: a}
+
+            """).utf8))]), options: ApplyOptions())
+        let kept = try #require(try store.get(ResourceKey(kind: .snapshot, project: "acme", name: "kept"))?.metadata.id)
+        for name in ["\(kept).img", "snap-0000dead.img", "snap-0000beef.img.partial", "notes.txt"] {
+            #expect(FileManager.default.createFile(atPath: "\(directory)/snapshots/\(name)", contents: Data("x".utf8)))
+        }
+        let reconciler = SnapshotReconciler(store: store, export: export)
+        let removed = await reconciler.sweep(try store.list(kind: .snapshot))
+        #expect(removed == ["snap-0000dead"], "\(removed)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/snapshots").sorted()
+        #expect(left == ["\(kept).img", "notes.txt"].sorted(), "the named snapshot and a file that is no snapshot stay: \(left)")
     }
 }
