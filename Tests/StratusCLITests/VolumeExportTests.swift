@@ -301,7 +301,7 @@ import Testing
             """
         let initrd = "\(cli.workDirectory)/initrd.cpio"
         try image.ramdisk(withProof: proof).write(to: URL(fileURLWithPath: initrd))
-        let guest = try ProofGuest(kernel: image.kernel, initrd: initrd, cmdline: TinyImage.cmdline, console: "\(cli.workDirectory)/guest-console.log", memoryMiB: 256,
+        let guest = try await ProofGuest.start(kernel: image.kernel, initrd: initrd, cmdline: TinyImage.cmdline, console: "\(cli.workDirectory)/guest-console.log", memoryMiB: 256,
                                    extra: ["-netdev", "tap,id=n0,ifname=aoe-guest,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0"], namespace: san)
         qemu = guest
         let text = try await guest.wait(for: "\(marker) done")

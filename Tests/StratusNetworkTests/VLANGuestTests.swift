@@ -37,7 +37,7 @@ import Testing
             """
         try tiny.ramdisk(withProof: proof, files: [("/etc/stratus/vlan.batch", Data((batch.joined(separator: "\n") + "\n").utf8))])
             .write(to: URL(fileURLWithPath: "\(root)/initrd.cpio"))
-        let guest = try ProofGuest(kernel: tiny.kernel, initrd: "\(root)/initrd.cpio", cmdline: TinyImage.cmdline, console: "\(root)/console.log")
+        let guest = try await ProofGuest.start(kernel: tiny.kernel, initrd: "\(root)/initrd.cpio", cmdline: TinyImage.cmdline, console: "\(root)/console.log")
         defer { guest.stop() }
         let text = try await guest.wait(for: "\(marker) end", timeout: .seconds(120))
         #expect(text.contains("\(marker) batch done"), "the guest ran the batch: \(text.suffix(1500))")

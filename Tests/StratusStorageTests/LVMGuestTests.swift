@@ -110,7 +110,7 @@ final class GuestShell: CommandRunner, @unchecked Sendable {
         #expect(FileManager.default.createFile(atPath: disk, contents: nil))
         #expect(truncate(disk, 1 << 30) == 0)
         let socket = "\(root)/shell.sock"
-        let guest = try ProofGuest(kernel: tiny.kernel, initrd: "\(root)/initrd.cpio", cmdline: TinyImage.cmdline, console: "\(root)/console.log", extra: [
+        let guest = try await ProofGuest.start(kernel: tiny.kernel, initrd: "\(root)/initrd.cpio", cmdline: TinyImage.cmdline, console: "\(root)/console.log", extra: [
             "-drive", "file=\(disk),format=raw,if=virtio,discard=unmap,detect-zeroes=unmap",
             "-chardev", "socket,id=shell,path=\(socket),server=on,wait=off", "-device", "isa-serial,chardev=shell",
         ])
@@ -124,8 +124,8 @@ final class GuestShell: CommandRunner, @unchecked Sendable {
         func head(_ device: String, _ count: Int) async throws -> String { try await sh("/usr/bin/dd if=\(device) bs=512 count=1 2>/dev/null | head -c \(count)").output }
 
         #expect(try await offPool { try lvm.volumes() } == [], "a new group holds no volumes")
-        #expect(try await offPool { try lvm.ensure("vol-00000001", bytes: 64 * mib, source: nil) } == false, "created, not grown")
-        #expect(try await offPool { try lvm.sizes() } == ["vol-00000001": 64 * mib], "lvs reports 64 MiB")
+        #expect(try await offPool { try lvm.ensure("vol-00000001", bytes: 16 * mib, source: nil) } == false, "created, not grown")
+        #expect(try await offPool { try lvm.sizes() } == ["vol-00000001": 16 * mib], "lvs reports 16 MiB")
         #expect(lvm.path("vol-00000001") == "/dev/stratus/vol-00000001" && lvm.isBlockDevice)
         let marker = "stratus-lvm-marker-\(UUID().uuidString.prefix(8))"
         let wrote = try await sh("printf '\(marker)' | /usr/bin/dd of=/dev/stratus/vol-00000001 conv=fsync 2>&1")
@@ -133,17 +133,17 @@ final class GuestShell: CommandRunner, @unchecked Sendable {
         // And at 1 MiB, past the 4 KiB lvcreate --zero clears: only the wipe on delete keeps it from the next volume.
         let deep = try await sh("printf '\(marker)' | /usr/bin/dd of=/dev/stratus/vol-00000001 bs=512 seek=2048 conv=fsync 2>&1")
         #expect(deep.status == 0, "\(deep.output)")
-        #expect(try await offPool { try lvm.ensure("vol-00000001", bytes: 64 * mib, source: nil) } == false, "the same size changes nothing")
-        #expect(try await offPool { try lvm.ensure("vol-00000001", bytes: 128 * mib, source: nil) } == true, "grown")
-        #expect(try await offPool { try lvm.sizes()["vol-00000001"] } == 128 * mib, "lvextend made it 128 MiB")
+        #expect(try await offPool { try lvm.ensure("vol-00000001", bytes: 16 * mib, source: nil) } == false, "the same size changes nothing")
+        #expect(try await offPool { try lvm.ensure("vol-00000001", bytes: 32 * mib, source: nil) } == true, "grown")
+        #expect(try await offPool { try lvm.sizes()["vol-00000001"] } == 32 * mib, "lvextend made it 32 MiB")
         #expect(try await head("/dev/stratus/vol-00000001", marker.utf8.count) == marker, "its blocks are kept when it grows")
-        #expect(throws: AoEError.self, "a volume never shrinks") { try lvm.ensure("vol-00000001", bytes: 64 * mib, source: nil) }
+        #expect(throws: AoEError.self, "a volume never shrinks") { try lvm.ensure("vol-00000001", bytes: 16 * mib, source: nil) }
 
         // A snapshot's file, then a volume made from it.
         #expect(try await offPool { try lvm.copy("vol-00000001", to: "/tmp/snap-00000001.img") } == "copy")
         let copied = try await sh("ls -ls /tmp/snap-00000001.img")
-        #expect(copied.output.contains("134217728"), "the copy holds 128 MiB: \(copied.output)")
-        #expect(try await offPool { try lvm.ensure("vol-00000002", bytes: 128 * mib, source: "/tmp/snap-00000001.img") } == false)
+        #expect(copied.output.contains("33554432"), "the copy holds 32 MiB: \(copied.output)")
+        #expect(try await offPool { try lvm.ensure("vol-00000002", bytes: 32 * mib, source: "/tmp/snap-00000001.img") } == false)
         #expect(try await head("/dev/stratus/vol-00000002", marker.utf8.count) == marker, "the volume made from the snapshot starts with its blocks")
 
         // Deleted: zeroed, then removed; the next volume gets its extents and reads zeros.
@@ -151,7 +151,7 @@ final class GuestShell: CommandRunner, @unchecked Sendable {
         #expect(try await offPool { try lvm.volumes() } == ["vol-00000002"])
         try await offPool { try lvm.remove("vol-00000001") }  // nothing left to remove is success
         let extents = try await sh("/usr/sbin/lvm lvs --noheadings -o seg_pe_ranges stratus/vol-00000002")
-        #expect(try await offPool { try lvm.ensure("vol-00000003", bytes: 128 * mib, source: nil) } == false)
+        #expect(try await offPool { try lvm.ensure("vol-00000003", bytes: 32 * mib, source: nil) } == false)
         let reused = try await sh("/usr/sbin/lvm lvs --noheadings -o seg_pe_ranges stratus/vol-00000003")
         #expect(reused.output.contains("/dev/vda:0-"), "the new volume starts on the first extents, vol-00000001's (vol-00000002 is on \(extents.output)): \(reused.output)")
         let left = try await sh("/usr/bin/dd if=/dev/stratus/vol-00000003 bs=1M count=2 2>/dev/null | grep -c '\(marker)'")
