@@ -76,6 +76,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .target(
+            name: "StratusMessaging",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "StratusNode",
             dependencies: [
@@ -267,6 +276,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "StratusMessagingTests", dependencies: ["StratusMessaging", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusStorageTests", dependencies: ["StratusStorage", "StratusCompute", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNetworkTests", dependencies: ["StratusNetwork", "StratusCompute", "StratusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StratusNodeTests", dependencies: ["StratusNode", "StratusCompute", "StratusModel", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),

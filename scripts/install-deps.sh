@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Debian packages the build and the tests use. Later components add theirs here.
 packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static
-          xz-utils slapd ldap-utils libldap2-dev openssh-client putty-tools iproute2 dnsmasq-base nftables vblade lvm2 python3 python3-pip)
+          xz-utils slapd ldap-utils libldap2-dev openssh-client putty-tools iproute2 dnsmasq-base nftables vblade lvm2
+          librabbitmq-dev rabbitmq-server python3 python3-pip)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -19,6 +20,11 @@ if ((${#missing[@]} > 0)); then
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The package's own broker (0.0.0.0:5672, guest login) is not Stratus's: tests start their
+    # own on loopback ports. Where the package could start its service, it is stopped again.
+    if [[ " ${missing[*]} " == *" rabbitmq-server "* ]] && command -v invoke-rc.d >/dev/null; then
+        $sudo invoke-rc.d rabbitmq-server stop >/dev/null 2>&1 || true
+    fi
 fi
 
 # libvirt's QEMU driver (embedded or daemon) resolves its default user before reading

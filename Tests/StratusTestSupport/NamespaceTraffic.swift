@@ -39,17 +39,6 @@ public enum NamespaceTraffic {
 
     /// Runs `ip` with `arguments` off the cooperative pool; its standard output and error.
     static func run(_ arguments: [String]) async throws -> String {
-        try await offPool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: ip)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        try await offPool { try runTool(ip, arguments).output }
     }
 }

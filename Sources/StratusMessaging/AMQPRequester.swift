@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Request and reply over the broker (AMQP's RPC pattern): a request carries a correlation id
+/// and `reply_to`, this process's exclusive reply queue (named by the broker); the answer that
+/// carries the same id completes the call. A call not answered within its timeout throws, and
+/// an answer that comes later is dropped.
+public final class AMQPRequester: Sendable {
+    let publisher: AMQPPublisher
+    let replies: AMQPConsumer
+    private let waiting = Waiting()
+    private let listener: Task<Void, Never>
+
+    /// The calls waiting for their answers, by correlation id.
+    final class Waiting: Sendable {
+        private let calls = Mutex<[String: CheckedContinuation<AMQPDelivery, any Error>]>([:])
+        func add(_ id: String, _ call: CheckedContinuation<AMQPDelivery, any Error>) { calls.withLock { $0[id] = call } }
+        func take(_ id: String) -> CheckedContinuation<AMQPDelivery, any Error>? { calls.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    public init(url: AMQPURL, logger: Logger = Logger(label: "stratus.amqp")) {
+        publisher = AMQPPublisher(url: url, logger: logger)
+        let replies = AMQPConsumer(url: url, prefetch: 1000, logger: logger) { connection throws(AMQPError) in
+            try connection.declareQueue("", durable: false, exclusive: true, autoDelete: true)
+        }
+        self.replies = replies
+        let waiting = self.waiting
+        listener = Task {
+            for await reply in replies.deliveries {
+                replies.ack(reply)
+                guard let id = reply.correlationId, let caller = waiting.take(id) else { continue }
+                caller.resume(returning: reply)
+            }
+        }
+    }
+
+    /// Sends `body` to `key` on `exchange` and waits for the answer. Throws when no queue takes
+    /// the request, or when no answer comes within `timeout`.
+    public func request(exchange: String, key: String, body: [UInt8], timeout: Duration = .seconds(10)) async throws -> AMQPDelivery {
+        let start = ContinuousClock.now
+        var replyTo = replies.queue
+        while replyTo == nil, ContinuousClock.now < start + timeout {
+            try await Task.sleep(for: .milliseconds(20))
+            replyTo = replies.queue
+        }
+        guard let replyTo else { throw AMQPError("no reply queue on \(publisher.url) within \(timeout): is the broker up?") }
+        let id = UUID().uuidString
+        let waiting = self.waiting
+        let timer = Task {
+            try? await Task.sleep(for: timeout - (ContinuousClock.now - start))
+            waiting.take(id)?.resume(throwing: AMQPError("no answer to \(key) within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting.add(id, continuation)
+            Task {
+                do {
+                    try await publisher.publish(exchange: exchange, key: key, body: body, correlationId: id, replyTo: replyTo, persistent: false, mandatory: true,
+                                                deadline: timeout)
+                } catch {
+                    waiting.take(id)?.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Answers a request: `body` to its `reply_to`, with its correlation id.
+    public static func answer(_ request: AMQPDelivery, with body: [UInt8], on publisher: AMQPPublisher) async throws(AMQPError) {
+        guard let replyTo = request.replyTo else { return }
+        try await publisher.publish(exchange: "", key: replyTo, body: body, correlationId: request.correlationId, persistent: false)
+    }
+
+    public func stop() {
+        replies.stop()
+        listener.cancel()
+        publisher.close()
+    }
+}
