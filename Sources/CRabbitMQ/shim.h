@@ -106,6 +106,8 @@ static inline int stratus_amqp_wait_confirm(amqp_connection_state_t state, uint6
     int returned = 0;
     for (;;) {
         amqp_frame_t frame;
+        /* Each frame read is kept until released; nothing of the previous one is used any more. */
+        amqp_maybe_release_buffers(state);
         struct timeval timeout = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
         int status = amqp_simple_wait_frame_noblock(state, &frame, &timeout);
         if (status == AMQP_STATUS_TIMEOUT) return 3;

@@ -13,8 +13,10 @@ public struct TinyImage: Sendable, Equatable, Codable {
     public static let defaultDirectory = "/var/tmp/stratus/images/tiny"
     /// Words the guest prints on its console once userland runs, before the login prompt.
     public static let banner = "Stratus tiny guest"
-    /// The kernel command line the image is meant to boot with: the console on the first serial port.
-    public static let cmdline = "console=ttyS0 panic=-1"
+    /// The kernel command line the image is meant to boot with: the console on the first serial
+    /// port, and `no_timer_check`: under TCG on a busy host the kernel's IO-APIC timer check was
+    /// seen to fail and panic at boot ("IO-APIC + timer doesn't work!").
+    public static let cmdline = "console=ttyS0 panic=-1 no_timer_check"
 
     /// The directory holding the files.
     public var directory: String

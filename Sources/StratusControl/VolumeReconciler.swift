@@ -62,7 +62,7 @@ public struct VolumeReconciler: Reconciler {
     /// How long a deleted volume's AoE address is held back before another volume may get it: an
     /// initiator that still knows the old target (a host that did not flush it, a guest still
     /// holding it) must not reach the next volume's blocks under the same name. Linux's aoe
-    /// driver fails a silent target after `aoe_deadsecs` (60 s by default); ten minutes is well past it.
+    /// driver fails a silent target after `aoe_deadsecs` (180 s by default); ten minutes is well past it.
     let addressQuarantine: Duration
 
     public init(store: Store, storage: Storage?, node: String, addressQuarantine: Duration = .seconds(600), logger: Logger = Logger(label: "stratus.volume")) {

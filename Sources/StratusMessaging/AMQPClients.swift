@@ -39,11 +39,13 @@ public final class AMQPPublisher: @unchecked Sendable {  // `connection` and `ba
 
     public func publish(exchange: String, key: String, body: [UInt8], correlationId: String? = nil, replyTo: String? = nil, persistent: Bool = true,
                         mandatory: Bool = false, deadline: Duration = .seconds(30)) async throws(AMQPError) {
+        // From the call, not from when the queue gets to it: publishes waiting behind a dead broker do not each get a fresh deadline.
+        let until = ContinuousClock.now + deadline
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
             queue.async {
                 continuation.resume(returning: Result { () throws(AMQPError) in
                     try self.publishBlocking(exchange: exchange, key: key, body: body, correlationId: correlationId, replyTo: replyTo,
-                                             persistent: persistent, mandatory: mandatory, until: .now + deadline)
+                                             persistent: persistent, mandatory: mandatory, until: until)
                 })
             }
         }
@@ -58,7 +60,9 @@ public final class AMQPPublisher: @unchecked Sendable {  // `connection` and `ba
                 if let connection {
                     open = connection
                 } else {
-                    let made = try AMQPConnection(url: url)
+                    // No heartbeats: an idle publisher makes no library calls to send them, and a
+                    // dead connection shows at the next publish, which then reconnects.
+                    let made = try AMQPConnection(url: url, heartbeat: 0)
                     try setup(made)
                     try made.enableConfirms()
                     connection = made

@@ -46,7 +46,9 @@ public final class AMQPConnection {
             throw AMQPError("cannot make a \(url.tls ? "TLS" : "TCP") socket for \(url)")
         }
         if url.tls {
-            if let caCertificate, amqp_ssl_socket_set_cacert(socket, caCertificate) != AMQP_STATUS_OK.rawValue {
+            // This rabbitmq-c loads no default trust store: without a CA file, Debian's bundle.
+            let caCertificate = caCertificate ?? "/etc/ssl/certs/ca-certificates.crt"
+            if amqp_ssl_socket_set_cacert(socket, caCertificate) != AMQP_STATUS_OK.rawValue {
                 abandon()
                 throw AMQPError("cannot read the CA certificate \(caCertificate) for \(url)")
             }
@@ -101,7 +103,8 @@ public final class AMQPConnection {
     private func check(_ what: String) throws(AMQPError) {
         let reply = amqp_get_rpc_reply(state)
         guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
-            open = reply.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION && open
+            // After the broker's close or a library failure (a dead socket) a polite close would only wait.
+            open = false
             throw AMQPError("cannot \(what) on \(url): \(Self.describe(reply))")
         }
     }
@@ -140,6 +143,7 @@ public final class AMQPConnection {
     /// queue is bound to `key`) or `timeout` throws.
     public func publish(exchange: String, key: String, body: [UInt8], correlationId: String? = nil, replyTo: String? = nil, persistent: Bool = true,
                         mandatory: Bool = false, timeout: Duration = .seconds(10)) throws(AMQPError) {
+        amqp_maybe_release_buffers(state)
         let status = body.withUnsafeBytes { bytes in
             stratus_amqp_publish(state, channel, exchange, key, bytes.baseAddress, bytes.count, correlationId, replyTo, persistent ? 1 : 0, mandatory ? 1 : 0)
         }
@@ -156,7 +160,10 @@ public final class AMQPConnection {
         case 1: return
         case 0: throw AMQPError("the broker refused the message to \(exchange) \(key) (nack)")
         case 2: throw AMQPError("no queue takes messages for \(key) on \(exchange) (returned)")
-        case 3: throw AMQPError("the broker did not confirm the message to \(exchange) \(key) within \(timeout)")
+        case 3:
+            // A dead peer would make a polite close wait for its RPC timeout: this connection is only freed.
+            open = false
+            throw AMQPError("the broker did not confirm the message to \(exchange) \(key) within \(timeout)")
         case 4:
             open = false
             throw AMQPError("the broker closed the channel while confirming a message to \(exchange) \(key)")

@@ -44,20 +44,22 @@ public final class AMQPRequester: Sendable {
             try await Task.sleep(for: .milliseconds(20))
             replyTo = replies.queue
         }
-        guard let replyTo else { throw AMQPError("no reply queue on \(publisher.url) within \(timeout): is the broker up?") }
+        let remaining = timeout - (ContinuousClock.now - start)
+        guard let replyTo, remaining > .zero else { throw AMQPError("no reply queue on \(publisher.url) within \(timeout): is the broker up?") }
         let id = UUID().uuidString
         let waiting = self.waiting
-        let timer = Task {
-            try? await Task.sleep(for: timeout - (ContinuousClock.now - start))
-            waiting.take(id)?.resume(throwing: AMQPError("no answer to \(key) within \(timeout)"))
-        }
-        defer { timer.cancel() }
+        let publisher = self.publisher
         return try await withCheckedThrowingContinuation { continuation in
+            // Registered before the timer starts, so the timer always finds the call it ends.
             waiting.add(id, continuation)
+            Task {
+                try? await Task.sleep(for: remaining)
+                waiting.take(id)?.resume(throwing: AMQPError("no answer to \(key) within \(timeout)"))
+            }
             Task {
                 do {
                     try await publisher.publish(exchange: exchange, key: key, body: body, correlationId: id, replyTo: replyTo, persistent: false, mandatory: true,
-                                                deadline: timeout)
+                                                deadline: remaining)
                 } catch {
                     waiting.take(id)?.resume(throwing: error)
                 }

@@ -39,7 +39,13 @@ public struct FileBacking: VolumeBacking {
 
     public func ensure(_ volume: String, bytes: Int64, source: String?) throws -> Bool {
         let file = path(volume)
-        if let source, !FileManager.default.fileExists(atPath: file) { _ = try Self.copy(source, to: file) }
+        if let source, !FileManager.default.fileExists(atPath: file) {
+            // Copied under a temporary name and renamed: a copy cut short never looks like the volume.
+            let partial = file + ".partial"
+            unlink(partial)
+            _ = try Self.copy(source, to: partial)
+            guard rename(partial, file) == 0 else { throw AoEError("cannot move \(partial) into place: \(String(cString: strerror(errno)))") }
+        }
         let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw AoEError("cannot open \(file): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
