@@ -44,6 +44,38 @@ import Testing
         return (san, ini)
     }
 
+    /// alice's project acme with one 1 GB volume, data-1.
+    static let oneVolume = """
+        apiVersion: stratus/v1
+        kind: User
+        metadata: {name: alice}
+        spec: {projects: [{project: acme, roles: [sysadmin]}]}
+        ---
+        apiVersion: stratus/v1
+        kind: Project
+        metadata: {name: acme}
+        spec: {manager: alice}
+        ---
+        apiVersion: stratus/v1
+        kind: Volume
+        metadata: {name: data-1, project: acme}
+        spec: {sizeGB: 1}
+
+        """
+
+    /// data-1 as `get -o json` shows it once Available (or as it is after 60 s).
+    static func availableVolume(_ cli: CLI) async throws -> [String: Any] {
+        var volume: [String: Any] = [:]
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let listed = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
+            volume = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any]) ?? [:]
+            if (volume["status"] as? [String: Any])?["phase"] as? String == "Available" { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return volume
+    }
+
     /// `stratus serve` in `namespace` exporting volumes on aoe-export, checked from aoe-check, applying `cloud.yaml`.
     static func serve(in namespace: String, cli: CLI, hypervisor: String) throws -> (Process, log: String) {
         let log = "\(cli.workDirectory)/serve.log"
@@ -78,23 +110,7 @@ import Testing
             _ = HostNetworkTests.blockingIP(["netns", "del", san])
             _ = HostNetworkTests.blockingIP(["netns", "del", ini])
         }
-        try cli.write("cloud.yaml", """
-            apiVersion: stratus/v1
-            kind: User
-            metadata: {name: alice}
-            spec: {projects: [{project: acme, roles: [sysadmin]}]}
-            ---
-            apiVersion: stratus/v1
-            kind: Project
-            metadata: {name: acme}
-            spec: {manager: alice}
-            ---
-            apiVersion: stratus/v1
-            kind: Volume
-            metadata: {name: data-1, project: acme}
-            spec: {sizeGB: 1}
-
-            """)
+        try cli.write("cloud.yaml", Self.oneVolume)
         let (process, log) = try Self.serve(in: san, cli: cli, hypervisor: "test")
         serve = process
         let serveLog = { (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? "" }
@@ -106,13 +122,7 @@ import Testing
         func details(_ resource: [String: Any]) -> [String: Any] { ((resource["status"] as? [String: Any])?["details"] as? [String: Any]) ?? [:] }
         func phase(_ resource: [String: Any]) -> String? { (resource["status"] as? [String: Any])?["phase"] as? String }
 
-        var current: [String: Any] = [:]
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            current = try await volume()
-            if phase(current) == "Available" { break }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        let current = try await Self.availableVolume(cli)
         #expect(phase(current) == "Available", "the volume became Available: \(current)\n\(serveLog())")
         let address = details(current)["aoe"] as? String
         #expect(address == "e1.0", "the first volume gets shelf 1, slot 0: \(details(current))")
@@ -241,34 +251,11 @@ import Testing
             _ = HostNetworkTests.blockingIP(["netns", "del", san])
             _ = HostNetworkTests.blockingIP(["netns", "del", ini])
         }
-        try cli.write("cloud.yaml", """
-            apiVersion: stratus/v1
-            kind: User
-            metadata: {name: alice}
-            spec: {projects: [{project: acme, roles: [sysadmin]}]}
-            ---
-            apiVersion: stratus/v1
-            kind: Project
-            metadata: {name: acme}
-            spec: {manager: alice}
-            ---
-            apiVersion: stratus/v1
-            kind: Volume
-            metadata: {name: data-1, project: acme}
-            spec: {sizeGB: 1}
-
-            """)
+        try cli.write("cloud.yaml", Self.oneVolume)
         let (process, log) = try Self.serve(in: san, cli: cli, hypervisor: "test")
         serve = process
         let serveLog = { (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(3000)) } ?? "" }
-        var volume: [String: Any] = [:]
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let listed = try await cli.run("get", "volume", "data-1", "-p", "acme", "-o", "json")
-            volume = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any]) ?? [:]
-            if (volume["status"] as? [String: Any])?["phase"] as? String == "Available" { break }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        let volume = try await Self.availableVolume(cli)
         let details = ((volume["status"] as? [String: Any])?["details"] as? [String: Any]) ?? [:]
         let address = try #require(details["aoe"] as? String, "the volume became Available with an AoE address: \(volume)\n\(serveLog())")
         let id = try #require((volume["metadata"] as? [String: Any])?["id"] as? String)
