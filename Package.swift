@@ -244,7 +244,7 @@ let package = Package(
         .target(name: "StratusTestSupport", path: "Tests/StratusTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "StratusIdentityTests",
-            dependencies: ["StratusIdentity", "StratusModel"],
+            dependencies: ["StratusIdentity", "StratusModel", "StratusTestSupport"],
             exclude: ["botocore_sign.py"],
             swiftSettings: swiftSettings
         ),

@@ -52,6 +52,14 @@ public struct TinyImage: Sendable, Equatable, Codable {
         let result: Result<TinyImage, TinyImageError> = await withCheckedContinuation { continuation in
             let thread = Thread {
                 do throws(TinyImageError) {
+                    // One build at a time in a process (tests ask for the image at once): the
+                    // ones that waited find the first one's image. Other processes build beside it.
+                    building.lock()
+                    defer { building.unlock() }
+                    if !force, let image = cached(in: directory) {
+                        continuation.resume(returning: .success(image))
+                        return
+                    }
                     continuation.resume(returning: .success(try buildBlocking(in: directory)))
                 } catch {
                     continuation.resume(returning: .failure(error))
@@ -62,6 +70,8 @@ public struct TinyImage: Sendable, Equatable, Codable {
         }
         return (try result.get(), true)
     }
+
+    private static let building = NSLock()
 
     private static func buildBlocking(in directory: String) throws(TinyImageError) -> TinyImage {
         let manager = FileManager.default

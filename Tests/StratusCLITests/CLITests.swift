@@ -2,6 +2,7 @@ import Foundation
 import StratusCompute
 import StratusModel
 import StratusStore
+import StratusTestSupport
 import Testing
 
 /// The real `stratus` binary, run as a user would, against a temporary data directory.
@@ -80,8 +81,8 @@ struct CLI {
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        let stdoutData = out.fileHandleForReading.readToEndRetrying()
+        let stderrData = err.fileHandleForReading.readToEndRetrying()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import StratusModel
+import StratusTestSupport
 import Testing
 
 /// The real `stratus serve`, killed with SIGKILL while creating instances, then restarted.
@@ -85,7 +86,7 @@ import Testing
         virsh.standardOutput = pipe
         virsh.standardError = FileHandle.nullDevice
         try virsh.run()
-        let names = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasPrefix("stratus-") }
+        let names = String(decoding: pipe.fileHandleForReading.readToEndRetrying(), as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasPrefix("stratus-") }
         virsh.waitUntilExit()
         let ids = try JSONSerialization.jsonObject(with: Data(try await cli.run("get", "instances", "-o", "json").stdout.utf8)) as? [String: Any]
         let expected = Set(((ids?["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["id"] as? String }.map { "stratus-\($0)" })

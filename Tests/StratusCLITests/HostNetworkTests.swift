@@ -23,7 +23,7 @@ import Testing
         process.standardOutput = pipe
         process.standardError = pipe
         try? process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = pipe.fileHandleForReading.readToEndRetrying()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StratusTestSupport
 import Testing
 
 @testable import StratusCompute
@@ -37,8 +38,8 @@ import Testing
                     process.standardOutput = out
                     process.standardError = err
                     try process.run()
-                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+                    let stdout = out.fileHandleForReading.readToEndRetrying()
+                    let stderr = err.fileHandleForReading.readToEndRetrying()
                     process.waitUntilExit()
                     return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
                 })

@@ -111,7 +111,7 @@ import Testing
             try process.run()
             var seen = Data()
             while !String(decoding: seen, as: UTF8.self).contains("PARTIAL") {
-                let data = pipe.fileHandleForReading.availableData
+                let data = pipe.fileHandleForReading.availableRetrying()
                 if data.isEmpty { break }
                 seen += data
             }

@@ -140,7 +140,7 @@ import Testing
             let pipe = Pipe()
             process.standardOutput = pipe
             try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            let data = pipe.fileHandleForReading.readToEndRetrying()
             process.waitUntilExit()
             return data
         }

@@ -1,4 +1,5 @@
 import Foundation
+import StratusTestSupport
 import Testing
 
 @testable import StratusIdentity
@@ -29,7 +30,7 @@ import Testing
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = pipe.fileHandleForReading.readToEndRetrying()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "botocore_sign.py failed; is botocore installed (make install-deps)?"])

@@ -29,7 +29,7 @@ public enum NamespaceTraffic {
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        _ = try await offPool { pipe.fileHandleForReading.availableData }  // "ready"
+        _ = try await offPool { pipe.fileHandleForReading.availableRetrying() }  // "ready"
         // SIGKILL: a child of the test process may start with SIGTERM blocked.
         return {
             kill(process.processIdentifier, SIGKILL)

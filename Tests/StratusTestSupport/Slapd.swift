@@ -155,8 +155,8 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
         }
         defer { inputFile.map { try? FileManager.default.removeItem(atPath: $0) } }
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let data = output.fileHandleForReading.readToEndRetrying()
+        let errorText = String(decoding: errors.fileHandleForReading.readToEndRetrying(), as: UTF8.self)
         process.waitUntilExit()
         // ldapsearch exits 32 (noSuchObject) for a missing base: an empty result, not a failure.
         guard process.terminationStatus == 0 || (tool.hasSuffix("ldapsearch") && process.terminationStatus == 32) else {
