@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "StratusAccess", targets: ["StratusAccess"]),
         .library(name: "StratusServer", targets: ["StratusServer"]),
         .library(name: "StratusNode", targets: ["StratusNode"]),
+        .library(name: "StratusAgent", targets: ["StratusAgent"]),
         .library(name: "StratusStorage", targets: ["StratusStorage"]),
     ],
     dependencies: [
@@ -82,6 +83,18 @@ let package = Package(
             dependencies: [
                 "CRabbitMQ",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StratusAgent",
+            dependencies: [
+                "StratusCompute",
+                "StratusMessaging",
+                "StratusModel",
+                "StratusNode",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -188,11 +201,13 @@ let package = Package(
             name: "StratusServer",
             dependencies: [
                 "StratusAccess",
+                "StratusAgent",
                 "StratusAPI",
                 "StratusCompute",
                 "StratusControl",
                 "StratusEC2",
                 "StratusIdentity",
+                "StratusMessaging",
                 "StratusModel",
                 "StratusNetwork",
                 "StratusNode",
@@ -210,10 +225,13 @@ let package = Package(
             name: "stratus",
             dependencies: [
                 "StratusAccess",
+                "StratusAgent",
                 "StratusAPI",
                 "StratusCompute",
                 "StratusIdentity",
+                "StratusMessaging",
                 "StratusModel",
+                "StratusNode",
                 "StratusObjectStore",
                 "StratusServer",
                 "StratusStore",
@@ -221,6 +239,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

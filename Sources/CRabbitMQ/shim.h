@@ -13,6 +13,7 @@
 /* Shift and cast macros do not import into Swift; these constants do. */
 static const uint32_t STRATUS_AMQP_CORRELATION_ID_FLAG = AMQP_BASIC_CORRELATION_ID_FLAG;
 static const uint32_t STRATUS_AMQP_REPLY_TO_FLAG = AMQP_BASIC_REPLY_TO_FLAG;
+static const uint32_t STRATUS_AMQP_USER_ID_FLAG = AMQP_BASIC_USER_ID_FLAG;
 static const uint32_t STRATUS_AMQP_DELIVERY_MODE_FLAG = AMQP_BASIC_DELIVERY_MODE_FLAG;
 static const amqp_method_number_t STRATUS_AMQP_CHANNEL_CLOSE_METHOD = AMQP_CHANNEL_CLOSE_METHOD;
 static const amqp_method_number_t STRATUS_AMQP_CONNECTION_CLOSE_METHOD = AMQP_CONNECTION_CLOSE_METHOD;
@@ -78,10 +79,13 @@ static inline amqp_queue_declare_ok_t *stratus_amqp_declare_queue(amqp_connectio
     return amqp_queue_declare(state, channel, amqp_cstring_bytes(name), 0, durable, exclusive, auto_delete, arguments);
 }
 
-/* Publishes one message (content type application/json); 0 or a negative amqp_status_enum. */
+/* Publishes one message (content type application/json); 0 or a negative amqp_status_enum.
+   `user_id`, when set, must be the connection's user (RabbitMQ refuses the message otherwise),
+   so a receiver can trust it; `expiration` (milliseconds as decimal text) drops the message
+   from any queue it has waited in that long. */
 static inline int stratus_amqp_publish(amqp_connection_state_t state, amqp_channel_t channel, const char *exchange, const char *key,
                                        const void *body, size_t length, const char *correlation_id, const char *reply_to,
-                                       int persistent, int mandatory) {
+                                       int persistent, int mandatory, const char *user_id, const char *expiration) {
     amqp_basic_properties_t properties;
     memset(&properties, 0, sizeof properties);
     properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
@@ -94,6 +98,14 @@ static inline int stratus_amqp_publish(amqp_connection_state_t state, amqp_chann
     if (reply_to != NULL) {
         properties._flags |= AMQP_BASIC_REPLY_TO_FLAG;
         properties.reply_to = amqp_cstring_bytes(reply_to);
+    }
+    if (user_id != NULL) {
+        properties._flags |= AMQP_BASIC_USER_ID_FLAG;
+        properties.user_id = amqp_cstring_bytes(user_id);
+    }
+    if (expiration != NULL) {
+        properties._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+        properties.expiration = amqp_cstring_bytes(expiration);
     }
     amqp_bytes_t bytes = {length, (void *)body};
     return amqp_basic_publish(state, channel, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key), mandatory, 0, &properties, bytes);

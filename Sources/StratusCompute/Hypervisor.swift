@@ -49,7 +49,7 @@ public struct DomainEvent: Sendable, Equatable {
     public var kind: Kind
 
     /// libvirt's `virDomainEventType`, as a Swift enum (the C value is mapped at the wrapper).
-    public enum Kind: Int32, Sendable, Equatable, CaseIterable {
+    public enum Kind: Int32, Sendable, Equatable, Codable, CaseIterable {
         case defined = 0
         case undefined = 1
         case started = 2
@@ -84,7 +84,7 @@ public struct NodeCapacity: Sendable, Equatable {
 }
 
 /// A domain as the hypervisor reports it.
-public struct DomainInfo: Sendable, Equatable {
+public struct DomainInfo: Sendable, Equatable, Codable {
     public var name: String
     public var uuid: String
     public var state: DomainState
@@ -104,7 +104,7 @@ public struct DomainInfo: Sendable, Equatable {
 }
 
 /// Which resource a domain belongs to, as stored in its libvirt metadata.
-public struct DomainOwner: Sendable, Equatable {
+public struct DomainOwner: Sendable, Equatable, Codable {
     public var project: String
     public var name: String
     public var id: String

@@ -38,14 +38,14 @@ public final class AMQPPublisher: @unchecked Sendable {  // `connection` and `ba
     }
 
     public func publish(exchange: String, key: String, body: [UInt8], correlationId: String? = nil, replyTo: String? = nil, persistent: Bool = true,
-                        mandatory: Bool = false, deadline: Duration = .seconds(30)) async throws(AMQPError) {
+                        mandatory: Bool = false, expiration: Duration? = nil, deadline: Duration = .seconds(30)) async throws(AMQPError) {
         // From the call, not from when the queue gets to it: publishes waiting behind a dead broker do not each get a fresh deadline.
         let until = ContinuousClock.now + deadline
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
             queue.async {
                 continuation.resume(returning: Result { () throws(AMQPError) in
                     try self.publishBlocking(exchange: exchange, key: key, body: body, correlationId: correlationId, replyTo: replyTo,
-                                             persistent: persistent, mandatory: mandatory, until: until)
+                                             persistent: persistent, mandatory: mandatory, expiration: expiration, until: until)
                 })
             }
         }
@@ -53,7 +53,7 @@ public final class AMQPPublisher: @unchecked Sendable {  // `connection` and `ba
     }
 
     private func publishBlocking(exchange: String, key: String, body: [UInt8], correlationId: String?, replyTo: String?, persistent: Bool, mandatory: Bool,
-                                 until deadline: ContinuousClock.Instant) throws(AMQPError) {
+                                 expiration: Duration?, until deadline: ContinuousClock.Instant) throws(AMQPError) {
         while true {
             do {
                 let open: AMQPConnection
@@ -68,7 +68,8 @@ public final class AMQPPublisher: @unchecked Sendable {  // `connection` and `ba
                     connection = made
                     open = made
                 }
-                try open.publish(exchange: exchange, key: key, body: body, correlationId: correlationId, replyTo: replyTo, persistent: persistent, mandatory: mandatory)
+                try open.publish(exchange: exchange, key: key, body: body, correlationId: correlationId, replyTo: replyTo, persistent: persistent, mandatory: mandatory,
+                                 expiration: expiration)
                 backoff.reset()
                 return
             } catch {

@@ -12,6 +12,9 @@ public struct AMQPDelivery: Sendable {
     public var deliveryTag: UInt64
     /// Delivered before to a consumer that did not acknowledge it (a consumer or connection lost).
     public var redelivered: Bool
+    /// The user the sender logged in as: every publish carries it and the broker refuses a
+    /// message whose `user_id` is not its connection's, so this names the sender.
+    public var userId: String?
     /// Which of its consumer's connections it came on (`AMQPConsumer.ack` uses it).
     var connection = 0
 }
@@ -141,11 +144,16 @@ public final class AMQPConnection {
     /// Publishes a message. With confirms on, returns once the broker has it (for a durable
     /// queue and a persistent message: written); a nack, a return (with `mandatory`, when no
     /// queue is bound to `key`) or `timeout` throws.
+    ///
+    /// With `expiration` the broker drops the message once it has waited that long in a queue
+    /// (a request nobody took in time must not be acted on later).
     public func publish(exchange: String, key: String, body: [UInt8], correlationId: String? = nil, replyTo: String? = nil, persistent: Bool = true,
-                        mandatory: Bool = false, timeout: Duration = .seconds(10)) throws(AMQPError) {
+                        mandatory: Bool = false, expiration: Duration? = nil, timeout: Duration = .seconds(10)) throws(AMQPError) {
         amqp_maybe_release_buffers(state)
+        let milliseconds = expiration.map { String(max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)) }
         let status = body.withUnsafeBytes { bytes in
-            stratus_amqp_publish(state, channel, exchange, key, bytes.baseAddress, bytes.count, correlationId, replyTo, persistent ? 1 : 0, mandatory ? 1 : 0)
+            stratus_amqp_publish(state, channel, exchange, key, bytes.baseAddress, bytes.count, correlationId, replyTo, persistent ? 1 : 0, mandatory ? 1 : 0,
+                                 url.user, milliseconds)
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             open = false
@@ -201,7 +209,8 @@ public final class AMQPConnection {
                 exchange: Self.string(envelope.exchange), routingKey: Self.string(envelope.routing_key),
                 correlationId: properties._flags & STRATUS_AMQP_CORRELATION_ID_FLAG != 0 ? Self.string(properties.correlation_id) : nil,
                 replyTo: properties._flags & STRATUS_AMQP_REPLY_TO_FLAG != 0 ? Self.string(properties.reply_to) : nil,
-                deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0)
+                deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0,
+                userId: properties._flags & STRATUS_AMQP_USER_ID_FLAG != 0 ? Self.string(properties.user_id) : nil)
         case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_TIMEOUT.rawValue:
             return nil
         case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue:

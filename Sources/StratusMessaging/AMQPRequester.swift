@@ -58,8 +58,9 @@ public final class AMQPRequester: Sendable {
             }
             Task {
                 do {
+                    // A request still queued when its caller gave up expires there, unanswered and not acted on.
                     try await publisher.publish(exchange: exchange, key: key, body: body, correlationId: id, replyTo: replyTo, persistent: false, mandatory: true,
-                                                deadline: remaining)
+                                                expiration: remaining, deadline: remaining)
                 } catch {
                     waiting.take(id)?.resume(throwing: error)
                 }

@@ -38,7 +38,7 @@ public struct InstanceReport: Sendable, Equatable, Codable {
 }
 
 /// Something a node saw happen to one of its domains.
-public struct NodeEvent: Sendable, Equatable {
+public struct NodeEvent: Sendable, Equatable, Codable {
     public var node: String
     /// The instance whose domain it was.
     public var instanceId: String
@@ -52,11 +52,13 @@ public struct NodeEvent: Sendable, Equatable {
 }
 
 /// A node-side failure, with what to do about it.
-public struct NodeError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct NodeError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     /// What went wrong.
     public enum Code: String, Sendable, Codable {
         /// No agent answers for the node.
         case unreachable
+        /// The node's agent answered before and has been silent longer than the controller allows.
+        case lost
         /// The image's files are not usable on the node.
         case imageUnavailable
         /// The hypervisor refused or failed.
@@ -68,6 +70,7 @@ public struct NodeError: Error, Sendable, Equatable, CustomStringConvertible {
         public var reason: ConditionReason {
             switch self {
             case .unreachable: .awaitingNodeAgent
+            case .lost: .nodeLost
             case .imageUnavailable: .imageUnavailable
             case .hypervisor: .hypervisorError
             case .storage: .reconcileError

@@ -36,4 +36,10 @@ public struct NodeReport: Sendable, Equatable, Codable {
     public var vcpus: Int
     public var hypervisor: String
     public var domainType: String
+    /// Filled in by a message transport from the node's heartbeats: when the last one came, and
+    /// what the agent said of itself.
+    public var lastHeartbeat: String?
+    public var version: String?
+    public var roles: [String]?
+    public var zone: String?
 }

@@ -25,6 +25,13 @@ public protocol NodeTransport: Sendable {
     func report(of node: String) async throws(NodeError) -> NodeReport
     /// What the nodes see happen to their domains, merged; ends when the transport stops.
     func events() -> AsyncStream<NodeEvent>
+    /// The names of nodes that appeared, were lost, came back or changed what they report.
+    func nodeChanges() -> AsyncStream<String>
+}
+
+extension NodeTransport {
+    /// In one process the nodes are fixed: nothing changes.
+    public func nodeChanges() -> AsyncStream<String> { AsyncStream { _ in } }
 }
 
 /// The embedded default: the agents run in this process and are called directly.

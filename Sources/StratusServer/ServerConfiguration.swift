@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StratusMessaging
 import StratusModel
 import StratusNode
 import StratusStorage
@@ -55,13 +56,16 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var ldapPasswordFile: String?
     public var ldapBase: String?
     public var resyncInterval = 30
+    public var amqp: String?
+    public var amqpPasswordFile: String?
+    public var nodeTimeout = 30
 
     public init() {}
 
     /// The table every setting is declared in.
     public static let settings: [ServerSetting] = [
         .text("data-dir", \.dataDir, environment: "STRATUS_DATA", valueName: "dir", help: "The data directory: store, disks, console logs, serve.json."),
-        .choice("role", \.role, help: "What this process runs: all (store, APIs, controller and this node in one process). controller and agent arrive with several hosts."),
+        .choice("role", \.role, help: "What this process runs: all (store, APIs, controller and this node in one process), or controller (store, APIs and controller; the nodes are `stratus agent` processes reached through --amqp). Agents run with `stratus agent`."),
         .list("apply", \.apply, valueName: "path", help: "Manifests to apply at start (repeatable)."),
         .text("apply-set", \.applySet, environment: "STRATUS_APPLY_SET", valueName: "name", help: "The apply set for --apply."),
         .text("hypervisor", \.hypervisor, valueName: "uri", help: "libvirt URI of this node: 'embed' for real QEMU guests without a daemon (state under DATA/libvirt; what make run uses), qemu:///system, or test (test:///default): simulated guests on a node with this host's memory and CPUs, or --node-capacity."),
@@ -120,6 +124,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         .optional("ldap-bind-dn", \.ldapBindDN, valueName: "dn", help: "DN to bind to LDAP as."),
         .optional("ldap-password-file", \.ldapPasswordFile, valueName: "file", help: "File holding the LDAP bind password; never pass the password itself."),
         .optional("ldap-base", \.ldapBase, valueName: "dn", help: "Suffix under which ou=Users and ou=Groups are kept, e.g. dc=example,dc=org."),
+        .optional("amqp", \.amqp, valueName: "url", help: "With --role controller: the RabbitMQ broker the node agents are reached through, amqp://USER@HOST:PORT/VHOST (amqps:// for TLS). Give the password with --amqp-password-file, not in the URL.") { text throws(ConfigurationError) in
+            do { _ = try AMQPURL(parsing: text) } catch { throw ConfigurationError("amqp: \(error)") }
+        },
+        .optional("amqp-password-file", \.amqpPasswordFile, valueName: "file", help: "File holding the broker password of --amqp's user."),
+        .integer("node-timeout", \.nodeTimeout, range: 1...3600, valueName: "seconds", help: "With --role controller: seconds without a heartbeat after which a node is NotReady (NodeLost) and nothing new is placed on it."),
         .integer("resync-interval", \.resyncInterval, range: 1...86_400, valueName: "seconds", help: "Seconds between resyncs, which put back what was changed by hand: LDAP entries are rewritten, instances compared with libvirt in bulk (every resource is reconciled at start and every 10 minutes)."),
     ]
 
@@ -133,7 +142,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, volumeGroup, logLevel
-        case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval
+        case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, amqp, amqpPasswordFile, nodeTimeout
     }
 
     /// Resolves the settings from command-line arguments (`--key value` or `--key=value`), the
@@ -173,8 +182,23 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     /// The settings checked together, where one needs another.
     func check() throws(ConfigurationError) {
-        if role != .all {
-            throw ConfigurationError("role: \"\(role.rawValue)\" is not built yet; this version runs everything in one process (role all). Separate controller and agent processes over AMQP come with the many-hosts work.")
+        switch role {
+        case .agent:
+            throw ConfigurationError("role: an agent is its own command: stratus agent --amqp URL --node NAME (see stratus agent --help)")
+        case .controller:
+            guard amqp != nil else { throw ConfigurationError("role: controller needs amqp, the broker its node agents are reached through (--amqp amqp://USER@HOST:5672/)") }
+            // What the nodes do is done by their agents; this process has no node.
+            if let stray = ["hypervisor", "domain-type", "node-capacity", "node-name", "zone", "aoe-interface", "aoe-check-interface", "volume-dir", "volume-group", "metadata-listen"]
+                .first(where: { sources[$0] != nil }) {
+                throw ConfigurationError("\(stray): a controller has no node of its own; give node settings to `stratus agent`")
+            }
+            if hostNetwork == "on" {
+                throw ConfigurationError("host-network: on makes networks real on this host's kernel, and a controller has no node; agents do not make networks yet (leave it off)")
+            }
+        case .all:
+            if let stray = ["amqp", "amqp-password-file", "node-timeout"].first(where: { sources[$0] != nil }) {
+                throw ConfigurationError("\(stray) is for --role controller, whose nodes are agents reached through a broker; role all runs its node in this process")
+            }
         }
         if ldapURL != nil && (ldapBindDN == nil || ldapBase == nil) {
             throw ConfigurationError("ldap-url needs ldap-bind-dn and ldap-base too")

@@ -3,10 +3,12 @@ import Logging
 import ServiceLifecycle
 import StratusAPI
 import StratusAccess
+import StratusAgent
 import StratusCompute
 import StratusControl
 import StratusEC2
 import StratusIdentity
+import StratusMessaging
 import StratusModel
 import StratusNetwork
 import StratusNode
@@ -28,12 +30,14 @@ public struct StratusServer: Sendable {
     public let services: [any Service]
     /// Where the listeners bound (port 0 picks one); also written to `DATA/serve.json`.
     public let endpoints: ServeInfoRecorder
-    /// The node name this process converges.
+    /// The node name this process converges (empty for a controller, whose nodes are agents).
     public let node: String
     /// The embedded QEMU driver, whose guests are this process's and stop with it.
     let embeddedHypervisor: LibvirtHypervisor?
     /// This node's volume exports, which stop with it (the next start exports them again).
     let export: (any BlockExport)?
+    /// With `--role controller`: the broker transport to the node agents, closed at the end.
+    let remote: AMQPTransport?
 
     /// Opens the store, applies `--apply`, connects this node's drivers and builds every service.
     ///
@@ -57,19 +61,33 @@ public struct StratusServer: Sendable {
             initialApply = try store.apply(documents, options: ApplyOptions(applySet: configuration.applySet))
         }
 
-        var uri = configuration.hypervisor
-        let embedded = uri == "embed"
-        if embedded { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
-        if uri == "test" { uri = "test:///default" }
-        let libvirt = try LibvirtHypervisor(uri: uri, domainType: configuration.domainType, logger: Logger(label: "stratus.libvirt"))
-        let node = configuration.nodeName ?? Self.hostNodeName()
-        try NodeReconciler.register(node, zone: configuration.zone, in: store)
-        logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(libvirt.domainType)"])
-
-        // This process is also the node: its agent is reached in-process (AMQP arrives with several hosts).
-        let transport = InProcessTransport.local(
-            node: node, zone: configuration.zone, hypervisor: libvirt, dataDirectory: dataDirectory, capacity: configuration.nodeCapacity
-        )
+        let transport: any NodeTransport
+        var libvirt: LibvirtHypervisor?
+        var remote: AMQPTransport?
+        let node: String
+        if configuration.role == .controller, let amqp = configuration.amqp {
+            // The nodes are agents on other hosts (or processes), reached through the broker; they register themselves.
+            let url: AMQPURL
+            do { url = try AMQPURL(parsing: amqp, passwordFile: configuration.amqpPasswordFile) } catch { throw ConfigurationError("amqp: \(error)") }
+            let wire = AMQPTransport(url: url, nodeTimeout: .seconds(configuration.nodeTimeout), logger: Logger(label: "stratus.amqp"))
+            logger.info("node agents are reached through the broker", metadata: ["stratus.amqp": "\(url)", "stratus.nodeTimeout": "\(configuration.nodeTimeout) s"])
+            remote = wire
+            transport = wire
+            node = ""
+        } else {
+            var uri = configuration.hypervisor
+            if uri == "embed" { uri = try EmbeddedQEMU.prepare(root: (dataDirectory as NSString).appendingPathComponent("libvirt")) }
+            if uri == "test" { uri = "test:///default" }
+            let hypervisor = try LibvirtHypervisor(uri: uri, domainType: configuration.domainType, logger: Logger(label: "stratus.libvirt"))
+            libvirt = hypervisor
+            node = configuration.nodeName ?? Self.hostNodeName()
+            try NodeReconciler.register(node, zone: configuration.zone, in: store)
+            logger.info("node registered", metadata: ["stratus.node": "\(node)", "stratus.hypervisor": "\(uri)", "stratus.domainType": "\(hypervisor.domainType)"])
+            // This process is also the node: its agent is reached in-process.
+            transport = InProcessTransport.local(
+                node: node, zone: configuration.zone, hypervisor: hypervisor, dataDirectory: dataDirectory, capacity: configuration.nodeCapacity
+            )
+        }
         let locator = ObjectLocator(store: store, dataDirectory: dataDirectory)
         let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store), locator: locator, networksManaged: configuration.hostNetwork == "on")
         let directory = try Self.directory(configuration)
@@ -87,9 +105,13 @@ public struct StratusServer: Sendable {
         _ = try store.credential(user: Store.rootUser)
         let storage = try Self.storage(configuration, dataDirectory: dataDirectory)
         if let storage { logger.info("volumes are exported over AoE", metadata: ["stratus.aoe.interface": "\(storage.export.interface)", "stratus.aoe.check": "\(storage.check.interface)"]) }
+        // A controller's own kernel is not a node's: what agents report stands alone.
+        var nodeNetwork: (@Sendable () async -> [String: String])?
+        if remote == nil { nodeNetwork = { @Sendable in await network.nodeDetails() } }
+        let nodes = NodeReconciler(transport: transport, network: nodeNetwork, registry: remote == nil ? nil : store)
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), NodeReconciler(transport: transport, network: { await network.nodeDetails() }), compute, identity, ImageReconciler(locator: locator), network,
+            reconcilers: [CatalogReconciler(), nodes, compute, identity, ImageReconciler(locator: locator), network,
                           AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall),
                           VolumeReconciler(store: store, storage: storage, node: node), SnapshotReconciler(store: store, export: storage?.export)],
             logger: Logger(label: "stratus.controller"),
@@ -97,7 +119,7 @@ public struct StratusServer: Sendable {
         )
         // The node's capacity is in its status before the controller places anything: otherwise
         // the first reconcile of each instance could run before the node's and find none reported.
-        try await controller.reconcileNow(ResourceKey(kind: .node, project: nil, name: node))
+        if remote == nil { try await controller.reconcileNow(ResourceKey(kind: .node, project: nil, name: node)) }
 
         let limits = HTTPLimits(idleTimeout: .seconds(configuration.httpIdleTimeout), maxConnections: configuration.maxConnections, maxConnectionsPerClient: configuration.maxConnectionsPerClient)
         Self.raiseOpenFileLimit(logger: logger)
@@ -136,7 +158,7 @@ public struct StratusServer: Sendable {
         }
         return StratusServer(
             configuration: configuration, store: store, initialApply: initialApply, services: services, endpoints: endpoints, node: node,
-            embeddedHypervisor: embedded ? libvirt : nil, export: storage?.export
+            embeddedHypervisor: configuration.hypervisor == "embed" ? libvirt : nil, export: storage?.export, remote: remote
         )
     }
 
@@ -174,10 +196,12 @@ public struct StratusServer: Sendable {
         } catch {
             await stopEmbeddedGuests(logger: logger)
             await export?.stopAll()
+            remote?.stop()
             throw error
         }
         await stopEmbeddedGuests(logger: logger)
         await export?.stopAll()
+        remote?.stop()
     }
 
     /// Powers off every running Stratus guest of the embedded driver.
@@ -244,7 +268,7 @@ public struct StratusServer: Sendable {
     }
 
     /// The host name's first label, lower-cased: the default node name.
-    static func hostNodeName() -> String {
+    public static func hostNodeName() -> String {
         ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)?.lowercased() ?? "localhost"
     }
 }

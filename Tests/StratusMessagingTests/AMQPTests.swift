@@ -120,6 +120,29 @@ import Testing
         #expect(more.isEmpty, "the acknowledged one is gone: \(more)")
     }
 
+    @Test("every message carries its sender's broker user, which the broker checks; one with an expiration is dropped from its queue once it has waited that long")
+    func senderAndExpiration() async throws {
+        guard let broker = try await broker() else { return }
+        let url = try AMQPURL(parsing: broker.url)
+        let queue = "stratus-test-expiry-\(UUID().uuidString.prefix(6))"
+        let setup: @Sendable (AMQPConnection) throws(AMQPError) -> String = { connection throws(AMQPError) in
+            try connection.declareQueue(queue)
+            return queue
+        }
+        let publisher = AMQPPublisher(url: url) { connection throws(AMQPError) in _ = try setup(connection) }
+        defer { publisher.close() }
+        try await publisher.publish(exchange: "", key: queue, body: Array("stale".utf8), expiration: .milliseconds(200))
+        try await publisher.publish(exchange: "", key: queue, body: Array("fresh".utf8), expiration: .seconds(60))
+        try await Task.sleep(for: .milliseconds(600))
+        let consumer = AMQPConsumer(url: url, prefetch: 10, setup: setup)
+        defer { consumer.stop() }
+        let got = await Self.collect(consumer, 1, timeout: .seconds(20))
+        #expect(got.map { String(decoding: $0.body, as: UTF8.self) } == ["fresh"])
+        #expect(got.first?.userId == broker.user)
+        let more = await Self.collect(consumer, 1, timeout: .seconds(1))
+        #expect(more.isEmpty, "the expired one came: \(more.map { String(decoding: $0.body, as: UTF8.self) })")
+    }
+
     @Test("request and reply: the answer with the request's correlation id comes back on the caller's reply queue; no answer is a timeout; an unbound key is refused")
     func requestReply() async throws {
         guard let broker = try await broker() else { return }

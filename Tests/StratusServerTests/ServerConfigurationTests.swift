@@ -76,6 +76,8 @@ import Testing
         case "public-range": "198.51.100.0/24"
         case "private-range": "172.16.0.0/12"
         case "ldap-url": "ldap://127.0.0.1:389"
+        case "amqp": "amqp://stratus@127.0.0.1:5672/"
+        case "node-timeout": "7"
         default: "value-\(key)"
         }
     }
@@ -85,9 +87,31 @@ import Testing
         if key == "aoe-interface" { return ["--aoe-check-interface", "aoe-check"] }
         if key == "aoe-check-interface" { return ["--aoe-interface", "aoe-export"] }
         if key == "volume-group" { return ["--aoe-interface", "aoe-export", "--aoe-check-interface", "aoe-check"] }
+        if key == "amqp" { return ["--role", "controller"] }
+        if key == "amqp-password-file" || key == "node-timeout" { return ["--role", "controller", "--amqp", "amqp://stratus@127.0.0.1:5672/"] }
         guard key.hasPrefix("ldap-") else { return [] }
         let needed = [("ldap-url", "ldap://127.0.0.1:389"), ("ldap-bind-dn", "cn=a"), ("ldap-base", "dc=b")]
         return needed.filter { $0.0 != key }.flatMap { ["--\($0.0)", $0.1] }
+    }
+
+    @Test("role controller needs a broker and takes no node settings; the broker settings need role controller; agents are their own command")
+    func roles() throws {
+        let controller = try ServerConfiguration.resolve(arguments: ["--role", "controller", "--amqp", "amqp://stratus@mq1:5672/", "--node-timeout", "5"], environment: [:])
+        #expect(controller.role == .controller && controller.amqp == "amqp://stratus@mq1:5672/" && controller.nodeTimeout == 5)
+        func refusal(_ arguments: [String]) -> String {
+            do {
+                _ = try ServerConfiguration.resolve(arguments: arguments, environment: [:])
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(refusal(["--role", "controller"]).contains("needs amqp"))
+        #expect(refusal(["--role", "controller", "--amqp", "amqp://mq1/", "--hypervisor", "qemu:///system"]).contains("stratus agent"))
+        #expect(refusal(["--role", "controller", "--amqp", "amqp://mq1/", "--host-network", "on"]).hasPrefix("host-network"))
+        #expect(refusal(["--amqp", "amqp://mq1/"]).contains("--role controller"))
+        #expect(refusal(["--role", "agent"]).contains("stratus agent --amqp"))
+        #expect(refusal(["--role", "controller", "--amqp", "http://mq1/"]).hasPrefix("amqp:"))
     }
 
     @Test("aoe-interface and aoe-check-interface come together, and name two ports")

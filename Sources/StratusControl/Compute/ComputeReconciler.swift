@@ -99,6 +99,11 @@ public struct ComputeReconciler: Reconciler {
             case .failure(let error) where error.code == .unreachable:
                 // Another node's agent converges it; until one is connected the instance waits.
                 return .requeue(pendingStatus(resource, node: node, nic: nic, message: error.message, now: now), after: .seconds(30))
+            case .failure(let error) where error.code == .lost:
+                // What runs there is not known: not Ready, and looked at again when the node is back.
+                var status = pendingStatus(resource, node: node, nic: nic, message: error.message, reason: .nodeLost, now: now)
+                status.phase = "Unknown"
+                return .requeue(status, after: .seconds(30))
             case .failure(let error):
                 return .failed(reason: error.code.reason, message: error.message, retryable: true)
             }
@@ -286,9 +291,23 @@ public struct ComputeReconciler: Reconciler {
 
     /// Re-queues an instance whenever its node reports its domain stopped, undefined or crashed,
     /// whoever did it; the reconcile then repairs it if the spec says otherwise.
+    ///
+    /// Also re-queues every instance placed on a node that is lost or comes back, so their
+    /// status says so at once (`NodeLost`) and they converge again when it is back.
     public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
-        for await event in transport.events() where event.kind.endsGuest {
-            if let instance = try? store.get(ec2Id: event.instanceId) { await enqueue(instance.key) }
+        let transport = self.transport
+        let store = self.store
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await event in transport.events() where event.kind.endsGuest {
+                    if let instance = try? store.get(ec2Id: event.instanceId) { await enqueue(instance.key) }
+                }
+            }
+            group.addTask {
+                for await node in transport.nodeChanges() {
+                    for placement in (try? store.instancePlacements()) ?? [] where placement.node == node { await enqueue(placement.key) }
+                }
+            }
         }
     }
 

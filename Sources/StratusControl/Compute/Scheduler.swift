@@ -81,6 +81,10 @@ public actor Scheduler {
             if spec.cordoned == true { rejected.append("\(name): cordoned"); continue }
             if let zone, spec.zone != zone { rejected.append("\(name): zone \(spec.zone ?? "?")"); continue }
             if spec.roles?.contains(.compute) == false { rejected.append("\(name): not a compute node"); continue }
+            if let ready = node.resource.status?.conditions.first(where: { $0.type == .ready }), ready.status == .false {
+                rejected.append("\(name): not ready (\(ready.reason.rawValue))")
+                continue
+            }
             guard let details = node.resource.status?.details, case .int(let memory)? = details["memoryMB"], case .int(let vcpus)? = details["vcpus"] else {
                 builtAt = nil  // look again next time: the node agent may report any moment
                 rejected.append("\(name): capacity not reported yet")

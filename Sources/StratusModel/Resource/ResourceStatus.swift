@@ -93,6 +93,8 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case hypervisorReachable = "HypervisorReachable"
     case hypervisorUnreachable = "HypervisorUnreachable"
     case noAgent = "NoAgent"
+    case nodeLost = "NodeLost"
+    case cordoned = "Cordoned"
     // Compute.
     case domainRunning = "DomainRunning"
     case domainStopped = "DomainStopped"

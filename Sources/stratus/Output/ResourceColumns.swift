@@ -102,6 +102,11 @@ enum ResourceColumns {
             return [
                 ("ZONE", { if case .node(let s) = $0.resource.spec { return s.zone ?? "-" }; return "-" }),
                 ("CORDONED", { if case .node(let s) = $0.resource.spec { return String(s.cordoned ?? false) }; return "-" }),
+                ("VCPUS", { detail($0, "vcpus") }),
+                ("MEMORY-MB", { detail($0, "memoryMB") }),
+                // An agent's last heartbeat as of the node's last reconcile (one process has none).
+                ("HEARTBEAT", { $0.resource.status?.details["lastHeartbeat"]?.stringValue.map { Timestamp.age(since: $0) + " ago" } ?? "-" }),
+                ("VERSION", { detail($0, "version") }),
             ]
         }
     }

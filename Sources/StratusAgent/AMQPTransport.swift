@@ -1,0 +1,218 @@
+import Foundation
+import Logging
+import StratusCompute
+import StratusMessaging
+import StratusModel
+import StratusNode
+import Synchronization
+
+/// The controller's side of the broker: `NodeTransport` over AMQP.
+///
+/// Calls are requests to the node's queue with `reply_to` and a correlation id, each with a
+/// timeout and a per-message expiration, so a call nobody took in time is never acted on
+/// later. Nodes are known from their heartbeats: one never heard from is `unreachable`, and
+/// one silent for longer than `nodeTimeout` is `lost` (calls to it fail at once, without
+/// waiting for a timeout).
+public final class AMQPTransport: NodeTransport {
+    public let url: AMQPURL
+    public let nodeTimeout: Duration
+    public let senders: NodeSenders
+    let requester: AMQPRequester
+    let consumer: AMQPConsumer
+    let logger: Logger
+
+    private struct Seen {
+        var heartbeat: NodeHeartbeat
+        var at: ContinuousClock.Instant
+        var wallClock: Date
+        var lost = false
+    }
+    private struct State {
+        var seen: [String: Seen] = [:]
+        var eventSinks: [UUID: AsyncStream<NodeEvent>.Continuation] = [:]
+        var changeSinks: [UUID: AsyncStream<String>.Continuation] = [:]
+        var stopped = false
+    }
+    private let state = Mutex(State())
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    /// - Parameters:
+    ///   - nodeTimeout: the silence after which a node counts as lost (`--node-timeout`).
+    ///   - senders: whose messages may speak for which node; by default the controller's own
+    ///     user and `node-<name>`.
+    public init(url: AMQPURL, nodeTimeout: Duration = .seconds(30), senders: NodeSenders? = nil, logger: Logger = Logger(label: "stratus.amqp")) {
+        self.url = url
+        self.nodeTimeout = nodeTimeout
+        self.senders = senders ?? NodeSenders(shared: [url.user])
+        self.logger = logger
+        requester = AMQPRequester(url: url, logger: logger)
+        consumer = AMQPConsumer(url: url, prefetch: 1000, logger: logger) { connection throws(AMQPError) in
+            try connection.declareTopicExchange(NodeWire.exchange)
+            let queue = try connection.declareQueue(NodeWire.controllerQueue, durable: true)
+            try connection.bind(queue: queue, exchange: NodeWire.exchange, key: "heartbeat.#")
+            try connection.bind(queue: queue, exchange: NodeWire.exchange, key: "event.#")
+            return queue
+        }
+        let listener = Task { [self] in
+            for await delivery in consumer.deliveries {
+                consumer.ack(delivery)
+                receive(delivery)
+            }
+        }
+        let monitor = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                markSilentNodesLost()
+            }
+        }
+        tasks.withLock { $0 = [listener, monitor] }
+    }
+
+    /// Stops consuming and answering; pending calls fail.
+    public func stop() {
+        consumer.stop()
+        requester.stop()
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+        let sinks = state.withLock { state in
+            state.stopped = true
+            defer { state.eventSinks.removeAll(); state.changeSinks.removeAll() }
+            return (Array(state.eventSinks.values), Array(state.changeSinks.values))
+        }
+        for sink in sinks.0 { sink.finish() }
+        for sink in sinks.1 { sink.finish() }
+    }
+
+    // MARK: What nodes report
+
+    private func receive(_ delivery: AMQPDelivery) {
+        guard let node = NodeWire.node(ofKey: delivery.routingKey) else { return }
+        guard senders.allows(delivery.userId, for: node) else {
+            logger.warning("dropped a message for a node its sender may not speak for", metadata: [
+                "stratus.node": "\(node)", "stratus.amqp.user": "\(delivery.userId ?? "none")", "stratus.amqp.key": "\(delivery.routingKey)",
+            ])
+            return
+        }
+        if delivery.routingKey.hasPrefix("heartbeat.") {
+            guard let heartbeat = try? NodeWire.decode(NodeHeartbeat.self, delivery.body), heartbeat.node == node else { return }
+            let changed = state.withLock { state -> Bool in
+                let previous = state.seen[node]
+                state.seen[node] = Seen(heartbeat: heartbeat, at: .now, wallClock: Date())
+                return previous == nil || previous!.lost || previous!.heartbeat.report != heartbeat.report || previous!.heartbeat.reportError != heartbeat.reportError
+            }
+            if changed {
+                logger.info("node agent reporting", metadata: ["stratus.node": "\(node)", "stratus.version": "\(heartbeat.version)"])
+                announce(node)
+            }
+        } else {
+            guard let event = try? NodeWire.decode(NodeEvent.self, delivery.body), event.node == node else { return }
+            for sink in state.withLock({ Array($0.eventSinks.values) }) { sink.yield(event) }
+        }
+    }
+
+    private func markSilentNodesLost() {
+        let now = ContinuousClock.now
+        let lost = state.withLock { state -> [String] in
+            var lost: [String] = []
+            for (node, seen) in state.seen where !seen.lost && now - seen.at > nodeTimeout {
+                state.seen[node]!.lost = true
+                lost.append(node)
+            }
+            return lost
+        }
+        for node in lost.sorted() {
+            logger.warning("node agent silent; node lost", metadata: ["stratus.node": "\(node)", "stratus.timeout": "\(nodeTimeout)"])
+            announce(node)
+        }
+    }
+
+    private func announce(_ node: String) {
+        for sink in state.withLock({ Array($0.changeSinks.values) }) { sink.yield(node) }
+    }
+
+    /// The node's last heartbeat, if it is live; else the error a call to it gets.
+    private func live(_ node: String) throws(NodeError) -> Seen {
+        guard let seen = state.withLock({ $0.seen[node] }) else {
+            throw NodeError(.unreachable, "placed on \(node), whose agent converges it; no agent of \(node) has reported to this controller through \(url) (start `stratus agent --node \(node)`)")
+        }
+        if seen.lost {
+            let silent = Int((ContinuousClock.now - seen.at).components.seconds)
+            throw NodeError(.lost, "node \(node) is lost: its agent has sent no heartbeat for \(silent) s (more than the \(nodeTimeout.components.seconds) s node timeout)")
+        }
+        return seen
+    }
+
+    // MARK: NodeTransport
+
+    public var nodes: [String] { state.withLock { $0.seen.filter { !$0.value.lost }.keys.sorted() } }
+
+    private func call(_ call: NodeCall, on node: String, timeout: Duration = .seconds(30)) async throws(NodeError) -> NodeAnswer {
+        _ = try live(node)
+        let delivery: AMQPDelivery
+        do {
+            delivery = try await requester.request(exchange: NodeWire.exchange, key: NodeWire.callKey(node: node), body: NodeWire.encode(call), timeout: timeout)
+        } catch {
+            throw NodeError(.unreachable, "\(node)'s agent did not answer: \(error)")
+        }
+        guard senders.allows(delivery.userId, for: node) else {
+            throw NodeError(.unreachable, "the answer for \(node) came from broker user \(delivery.userId ?? "none"), which may not speak for it")
+        }
+        let answer: NodeAnswer
+        do { answer = try NodeWire.decode(NodeAnswer.self, delivery.body) } catch { throw NodeError(.unreachable, "\(node)'s agent answered something this controller cannot read: \(error)") }
+        if let error = answer.error { throw error }
+        return answer
+    }
+
+    public func converge(_ intent: InstanceIntent, on node: String) async throws(NodeError) -> InstanceReport {
+        // The first converge of an image fetches it into the node's cache: it may take a while.
+        let answer = try await call(.converge(intent), on: node, timeout: .seconds(120))
+        guard let report = answer.report, report.id == intent.id, report.node == node else {
+            throw NodeError(.unreachable, "\(node)'s agent answered the converge of \(intent.id) without its report")
+        }
+        return report
+    }
+
+    public func remove(instance id: String, on node: String) async throws(NodeError) { _ = try await call(.remove(instance: id), on: node) }
+
+    public func domains(on node: String) async throws(NodeError) -> [DomainInfo] { try await call(.domains, on: node).domains ?? [] }
+
+    public func domainStates(on node: String) async throws(NodeError) -> [String: DomainState] { try await call(.domainStates, on: node).states ?? [:] }
+
+    public func domain(named name: String, on node: String) async throws(NodeError) -> DomainInfo? { try await call(.domain(name: name), on: node).domain }
+
+    public func reboot(instance id: String, on node: String) async throws(NodeError) { _ = try await call(.reboot(instance: id), on: node) }
+
+    public func report(of node: String) async throws(NodeError) -> NodeReport {
+        let seen = try live(node)
+        if let error = seen.heartbeat.reportError { throw error }
+        guard var report = seen.heartbeat.report else { throw NodeError(.hypervisor, "\(node)'s agent reports no capacity") }
+        report.lastHeartbeat = Timestamp.string(seen.wallClock)
+        report.version = seen.heartbeat.version
+        report.roles = seen.heartbeat.roles
+        report.zone = seen.heartbeat.zone
+        return report
+    }
+
+    public func events() -> AsyncStream<NodeEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: NodeEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        let id = UUID()
+        let stopped = state.withLock { state -> Bool in
+            if !state.stopped { state.eventSinks[id] = continuation }
+            return state.stopped
+        }
+        if stopped { continuation.finish() }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.eventSinks.removeValue(forKey: id) } }
+        return stream
+    }
+
+    public func nodeChanges() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
+        let id = UUID()
+        let stopped = state.withLock { state -> Bool in
+            if !state.stopped { state.changeSinks[id] = continuation }
+            return state.stopped
+        }
+        if stopped { continuation.finish() }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.changeSinks.removeValue(forKey: id) } }
+        return stream
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import StratusCompute
+import StratusMessaging
+import StratusModel
+import StratusNode
+
+/// A node agent's side of the broker: answers the controller's calls to each of its nodes with
+/// the same `NodeAgent` the single-process mode calls directly, sends a heartbeat per node and
+/// forwards what the nodes' hypervisors see happen.
+///
+/// One process may host many nodes (hollow nodes, for scale tests); each has its own queue.
+public struct AgentService: Service {
+    public let url: AMQPURL
+    public let agents: [NodeAgent]
+    public let roles: [String]
+    public let version: String
+    public let heartbeatInterval: Duration
+    /// Calls of one node worked on at once (and the queue's prefetch).
+    public let concurrency: Int
+    let logger: Logger
+
+    public init(url: AMQPURL, agents: [NodeAgent], roles: [String] = ["compute"], version: String, heartbeatInterval: Duration = .seconds(5), concurrency: Int = 16,
+                logger: Logger = Logger(label: "stratus.agent")) {
+        self.url = url
+        self.agents = agents
+        self.roles = roles
+        self.version = version
+        self.heartbeatInterval = heartbeatInterval
+        self.concurrency = concurrency
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let publisher = AMQPPublisher(url: url, logger: logger) { connection throws(AMQPError) in try connection.declareTopicExchange(NodeWire.exchange) }
+        defer { publisher.close() }
+        try await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for agent in agents {
+                    group.addTask { await serveCalls(of: agent, publisher: publisher) }
+                    group.addTask { await sendHeartbeats(of: agent, publisher: publisher) }
+                    group.addTask { await forwardEvents(of: agent, publisher: publisher) }
+                }
+            }
+        }
+    }
+
+    /// Consumes the node's call queue until cancelled; a call is acknowledged once answered.
+    func serveCalls(of agent: NodeAgent, publisher: AMQPPublisher) async {
+        let node = agent.name
+        let consumer = AMQPConsumer(url: url, prefetch: UInt16(concurrency), logger: logger) { connection throws(AMQPError) in
+            try connection.declareTopicExchange(NodeWire.exchange)
+            let queue = try connection.declareQueue(NodeWire.callQueue(node: node), durable: true)
+            try connection.bind(queue: queue, exchange: NodeWire.exchange, key: NodeWire.callKey(node: node))
+            return queue
+        }
+        let serial = PerInstance()
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                for await delivery in consumer.deliveries {
+                    // Delivered before to an agent that stopped before answering: its caller has
+                    // given up and asks again with what it wants now, so the old call is not acted on.
+                    if delivery.redelivered {
+                        consumer.ack(delivery)
+                        continue
+                    }
+                    group.addTask {
+                        let answer: NodeAnswer
+                        do {
+                            let call = try NodeWire.decode(NodeCall.self, delivery.body)
+                            answer = await serial.run(call.instance) { await Self.answer(call, with: agent) }
+                        } catch {
+                            answer = NodeAnswer(error: NodeError(.storage, "\(node)'s agent cannot read the call: \(error)"))
+                        }
+                        do {
+                            try await AMQPRequester.answer(delivery, with: NodeWire.encode(answer), on: publisher)
+                        } catch {
+                            logger.warning("cannot answer a call", metadata: ["stratus.node": "\(node)", "stratus.error": "\(error)"])
+                        }
+                        consumer.ack(delivery)
+                    }
+                }
+            }
+        } onCancel: {
+            consumer.stop()
+        }
+    }
+
+    /// What the node's agent does for one call.
+    static func answer(_ call: NodeCall, with agent: NodeAgent) async -> NodeAnswer {
+        do throws(NodeError) {
+            switch call {
+            case .converge(let intent): return NodeAnswer(report: try await agent.compute.converge(intent))
+            case .remove(let id):
+                try await agent.compute.remove(instance: id)
+                return NodeAnswer()
+            case .domains: return NodeAnswer(domains: try await agent.compute.domains())
+            case .domainStates: return NodeAnswer(states: try await agent.compute.domainStates())
+            case .domain(let name): return NodeAnswer(domain: try await agent.compute.domain(named: name))
+            case .reboot(let id):
+                try await agent.compute.reboot(instance: id)
+                return NodeAnswer()
+            }
+        } catch {
+            return NodeAnswer(error: error)
+        }
+    }
+
+    /// A heartbeat every interval: registration, capacity and liveness. Each expires after three
+    /// intervals, so one that waited in a queue cannot make a dead node look alive.
+    func sendHeartbeats(of agent: NodeAgent, publisher: AMQPPublisher) async {
+        var warned = false
+        while !Task.isCancelled {
+            var report: NodeReport?
+            var reportError: NodeError?
+            do { report = try await agent.report() } catch { reportError = error }
+            let heartbeat = NodeHeartbeat(
+                node: agent.name, zone: agent.zone, roles: roles, version: version, report: report, reportError: reportError,
+                intervalSeconds: Double(heartbeatInterval.components.seconds) + Double(heartbeatInterval.components.attoseconds) / 1e18
+            )
+            do {
+                try await publisher.publish(exchange: NodeWire.exchange, key: NodeWire.heartbeatKey(node: agent.name), body: NodeWire.encode(heartbeat),
+                                            persistent: false, expiration: heartbeatInterval * 3, deadline: heartbeatInterval)
+                if warned { logger.info("heartbeats reach the broker again", metadata: ["stratus.node": "\(agent.name)"]) }
+                warned = false
+            } catch {
+                if !warned { logger.warning("cannot send a heartbeat", metadata: ["stratus.node": "\(agent.name)", "stratus.error": "\(error)"]) }
+                warned = true
+            }
+            try? await Task.sleep(for: heartbeatInterval)
+        }
+    }
+
+    /// The node's domain events, to the controller (which re-queues the instances they concern).
+    func forwardEvents(of agent: NodeAgent, publisher: AMQPPublisher) async {
+        guard let events = agent.compute.events() else { return }
+        for await event in events {
+            try? await publisher.publish(exchange: NodeWire.exchange, key: NodeWire.eventKey(node: agent.name), body: NodeWire.encode(event),
+                                         persistent: false, expiration: .seconds(60), deadline: .seconds(5))
+        }
+    }
+}
+
+extension NodeCall {
+    /// The instance a call concerns, if one: calls about one instance are worked on one at a time.
+    var instance: String? {
+        switch self {
+        case .converge(let intent): intent.id
+        case .remove(let id), .reboot(let id): id
+        case .domain(let name): name.hasPrefix("stratus-") ? String(name.dropFirst("stratus-".count)) : name
+        case .domains, .domainStates: nil
+        }
+    }
+}
+
+/// Runs the calls about one instance one after another (a retried converge may arrive while
+/// the first still runs); calls about different instances, or none, run at once.
+actor PerInstance {
+    private var tails: [String: Task<Void, Never>] = [:]
+
+    func run<T: Sendable>(_ instance: String?, _ body: @escaping @Sendable () async -> T) async -> T {
+        guard let instance else { return await body() }
+        let previous = tails[instance]
+        let task = Task<T, Never> {
+            await previous?.value
+            return await body()
+        }
+        let tail = Task<Void, Never> { _ = await task.value }
+        tails[instance] = tail
+        let result = await task.value
+        if tails[instance] == tail { tails[instance] = nil }
+        return result
+    }
+}

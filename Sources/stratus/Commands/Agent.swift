@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import StratusAgent
+import StratusCompute
+import StratusMessaging
+import StratusModel
+import StratusNode
+import StratusServer
+import UnixSignals
+
+extension Stratus {
+    /// `stratus agent`: a node (or several hollow ones) for a `stratus serve --role controller`.
+    struct Agent: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a node agent: converge what a controller places on this node, reached through RabbitMQ.",
+            discussion: """
+                The agent consumes its node's queue on the broker, converges each instance the controller \
+                sends (the same node-side code `stratus serve` runs in one process), answers, and sends a \
+                heartbeat with the node's capacity every --heartbeat-interval. The controller registers the \
+                node at its first heartbeat and counts it NotReady (NodeLost) after its --node-timeout of silence.
+
+                The data directory holds this node's image cache, disks and console logs, never a store: \
+                the agent does not open the controller's database.
+
+                Give each node its own broker user, node-NAME, so it can speak only for itself: the broker \
+                stamps every message with its sender and the controller drops what a node sends for another. \
+                A user shared with the controller may speak for any node.
+
+                Examples:
+                  stratus agent --amqp amqp://node-n1@mq1:5672/ --amqp-password-file /etc/stratus/amqp --node n1 --hypervisor qemu:///system
+                  stratus agent --amqp amqp://stratus@127.0.0.1:5672/ --amqp-password-file pw --node n2 --hypervisor test
+                  stratus agent --amqp … --node hollow --nodes 100 --hypervisor test --node-capacity cpus=64,memory=256Gi
+                """
+        )
+
+        @Option(help: ArgumentHelp("The broker, amqp://USER@HOST:PORT/VHOST (amqps:// for TLS); also STRATUS_AMQP.", valueName: "url"))
+        var amqp: String?
+
+        @Option(help: ArgumentHelp("File holding the broker password (never the password itself on the command line).", valueName: "file"))
+        var amqpPasswordFile: String?
+
+        @Option(help: ArgumentHelp("This node's name. Default: the host name.", valueName: "name"))
+        var node: String?
+
+        @Option(help: ArgumentHelp("Host this many simulated nodes, NAME-1 … NAME-COUNT, in one process (with --hypervisor test): hollow nodes for scale tests.", valueName: "count"))
+        var nodes: Int = 1
+
+        @Option(help: ArgumentHelp("This node's availability zone.", valueName: "zone"))
+        var zone: String = NodeSpec.defaultZone
+
+        @Option(help: ArgumentHelp("libvirt URI: qemu:///system, or test for simulated guests (each hollow node gets its own test driver).", valueName: "uri"))
+        var hypervisor: String = "test"
+
+        @Option(help: ArgumentHelp("Domain type for new domains: kvm, or qemu (TCG). Default: kvm when /dev/kvm really works.", valueName: "kvm|qemu"))
+        var domainType: String?
+
+        @Option(help: ArgumentHelp("The capacity to report instead of the hypervisor's, e.g. cpus=16,memory=64Gi.", valueName: "cpus=N,memory=SIZE"))
+        var nodeCapacity: String?
+
+        @Option(help: ArgumentHelp("What this node does; compute is what agents do today (volumes and networks still run in `stratus serve`).", valueName: "roles"))
+        var roles: String = "compute"
+
+        @Option(help: ArgumentHelp("Where the image cache, disks and console logs go; also STRATUS_DATA.", valueName: "dir"))
+        var dataDir: String?
+
+        @Option(help: ArgumentHelp("Seconds between heartbeats.", valueName: "seconds"))
+        var heartbeatInterval: Double = 5
+
+        @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+        var logLevel: String = "info"
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            guard let amqpText = amqp ?? environment["STRATUS_AMQP"] else {
+                throw ValidationError("--amqp is required: the broker the controller listens on, e.g. --amqp amqp://node-n1@127.0.0.1:5672/")
+            }
+            let url: AMQPURL
+            do { url = try AMQPURL(parsing: amqpText, passwordFile: amqpPasswordFile) } catch { throw ValidationError("--amqp: \(error)") }
+            guard (1...10_000).contains(nodes) else { throw ValidationError("--nodes: expected 1 to 10000, got \(nodes)") }
+            guard heartbeatInterval >= 0.1, heartbeatInterval <= 600 else { throw ValidationError("--heartbeat-interval: expected 0.1 to 600 seconds, got \(heartbeatInterval)") }
+            guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical, got \"\(logLevel)\"") }
+            if let domainType, !["kvm", "qemu"].contains(domainType) { throw ValidationError("--domain-type: expected kvm or qemu, got \"\(domainType)\"") }
+            let roleList = roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if let other = roleList.first(where: { $0 != "compute" }) {
+                throw ValidationError("--roles: \(other) does not run in agents yet (volumes and networks still run in `stratus serve`); use --roles compute")
+            }
+            var capacity: DeclaredCapacity?
+            if let nodeCapacity {
+                do { capacity = try DeclaredCapacity(parsing: nodeCapacity) } catch { throw ValidationError("--node-capacity: \(error)") }
+            }
+            let name = node ?? StratusServer.hostNodeName()
+            let names = nodes == 1 ? [name] : (1...nodes).map { "\(name)-\($0)" }
+            if nodes > 1, hypervisor != "test" { throw ValidationError("--nodes: hollow nodes are simulated; use them with --hypervisor test") }
+            let dataDirectory = dataDir ?? environment["STRATUS_DATA"] ?? ".stratus-agent"
+
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "stratus.agent")
+            var agents: [NodeAgent] = []
+            for node in names {
+                let directory = nodes == 1 ? dataDirectory : (dataDirectory as NSString).appendingPathComponent(node)
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let uri = try Self.uri(hypervisor, node: node, directory: directory, private: nodes > 1)
+                let driver = try reportingErrors { try LibvirtHypervisor(uri: uri, domainType: domainType, logger: Logger(label: "stratus.libvirt")) }
+                let compute = ComputeAgent(node: node, hypervisor: driver, dataDirectory: directory)
+                agents.append(NodeAgent(name: node, zone: zone, compute: compute, declaredCapacity: capacity))
+            }
+            logger.info("agent starting", metadata: [
+                "stratus.amqp": "\(url)", "stratus.nodes": "\(names.count == 1 ? names[0] : "\(names[0]) … \(names[names.count - 1])")",
+                "stratus.hypervisor": "\(hypervisor)", "stratus.dataDir": "\(dataDirectory)",
+            ])
+            let service = AgentService(url: url, agents: agents, roles: roleList, version: Stratus.configuration.version,
+                                       heartbeatInterval: .milliseconds(Int(heartbeatInterval * 1000)), logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            logger.info("agent stopped")
+        }
+
+        /// The libvirt URI of one node: `test` is the test driver, private per node when one
+        /// process hosts several (the default test driver is shared by a process's connections).
+        static func uri(_ hypervisor: String, node: String, directory: String, private: Bool) throws -> String {
+            guard hypervisor == "test" else { return hypervisor }
+            guard `private` else { return "test:///default" }
+            let host = NodeCapacity.host() ?? NodeCapacity(memoryMB: 8192, vcpus: 4, model: "t")
+            var path = (directory as NSString).appendingPathComponent("test-node.xml")
+            if !path.hasPrefix("/") { path = (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) }
+            let xml = "<node><cpu><mhz>2000</mhz><model>t</model><nodes>1</nodes><sockets>1</sockets><cores>\(host.vcpus)</cores><threads>1</threads></cpu><memory>\(host.memoryMB * 1024)</memory></node>"
+            try xml.write(toFile: path, atomically: true, encoding: .utf8)
+            return "test://\(path)"
+        }
+    }
+}

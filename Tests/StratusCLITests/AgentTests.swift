@@ -1,0 +1,207 @@
+import Foundation
+import StratusTestSupport
+import Testing
+
+/// A `stratus agent` process, stopped by its PID.
+final class AgentProcess {
+    let process = Process()
+    let log: String
+    let arguments: [String]
+
+    init(cli: CLI, arguments: [String]) throws {
+        self.arguments = arguments
+        log = "\(cli.workDirectory)/agent-\(UUID().uuidString.prefix(6)).log"
+        try start()
+    }
+
+    private init(log: String, arguments: [String]) throws {
+        self.log = log
+        self.arguments = arguments
+        try start()
+    }
+
+    private func start() throws {
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["agent"] + arguments
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// The same agent started again (same arguments, same log).
+    func restarted() throws -> AgentProcess { try AgentProcess(log: log, arguments: arguments) }
+
+    func kill(_ signal: Int32) {
+        Foundation.kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+}
+
+/// A controller (`serve --role controller`) and three `stratus agent` processes, each its own
+/// libvirt test-driver node, through a real RabbitMQ broker (issue 16).
+@Suite(.serialized) struct AgentTests {
+    /// Every instance's phase, node and Ready reason, by name.
+    static func instances(_ cli: CLI) async throws -> [String: (phase: String, node: String?, reason: String?)] {
+        let result = try await cli.run("get", "instances", "-A", "-o", "json")
+        guard let list = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], let items = list["items"] as? [[String: Any]] else { return [:] }
+        var found: [String: (String, String?, String?)] = [:]
+        for item in items {
+            guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+            let status = item["status"] as? [String: Any]
+            let ready = (status?["conditions"] as? [[String: Any]])?.first { $0["type"] as? String == "Ready" }
+            found[name] = ((status?["phase"] as? String) ?? "", (status?["details"] as? [String: Any])?["node"] as? String, ready?["reason"] as? String)
+        }
+        return found
+    }
+
+    /// Every node's status, by name.
+    static func nodes(_ cli: CLI) async throws -> [String: [String: Any]] {
+        let result = try await cli.run("get", "nodes", "-o", "json")
+        guard let list = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], let items = list["items"] as? [[String: Any]] else { return [:] }
+        var found: [String: [String: Any]] = [:]
+        for item in items {
+            guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+            found[name] = item["status"] as? [String: Any] ?? [:]
+        }
+        return found
+    }
+
+    /// Polls `condition` every 200 ms until it holds or `timeout` passes; returns whether it held.
+    static func eventually(_ timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return try await condition()
+    }
+
+    @Test("three agents through RabbitMQ: 30 instances spread over them; a SIGKILLed agent's node goes NotReady and its instances NodeLost, nothing new lands there, and after a restart they run again; an agent speaking for another node is ignored")
+    func threeAgents() async throws {
+        guard RabbitMQ.isInstalled else {
+            Issue.record("skipped: rabbitmq-server is not installed (make install-deps installs it)")
+            return
+        }
+        let broker = try await RabbitMQ.start()
+        defer { broker.destroy() }
+        let cli = try CLI()
+        // Each node its own broker user, as the seed's compute nodes had their own credentials.
+        for node in ["n1", "n2", "n3"] {
+            #expect(try broker.ctl(["add_user", "node-\(node)", "secret-\(node)"]).status == 0)
+            #expect(try broker.ctl(["set_permissions", "-p", "/", "node-\(node)", ".*", ".*", ".*"]).status == 0)
+            try "secret-\(node)\n".write(toFile: "\(cli.workDirectory)/\(node).password", atomically: true, encoding: .utf8)
+        }
+        try "\(broker.password)\n".write(toFile: "\(cli.workDirectory)/controller.password", atomically: true, encoding: .utf8)
+        let server = try Server(cli: cli, arguments: [
+            "--role", "controller", "--amqp", "amqp://\(broker.user)@127.0.0.1:\(broker.port)/", "--amqp-password-file", "\(cli.workDirectory)/controller.password",
+            "--node-timeout", "3", "--api-port", "0", "--resync-interval", "5",
+        ])
+        defer { server.kill(SIGTERM) }
+        var remote = cli
+        remote.server = try await server.url(cli: cli)
+
+        func agent(_ node: String, user: String? = nil) throws -> AgentProcess {
+            let user = user ?? "node-\(node)"
+            return try AgentProcess(cli: cli, arguments: [
+                "--amqp", "amqp://\(user)@127.0.0.1:\(broker.port)/", "--amqp-password-file", "\(cli.workDirectory)/\(user.dropFirst("node-".count)).password",
+                "--node", node, "--hypervisor", try privateNodeURI(memoryMB: 65536, cpus: 32), "--data-dir", "\(cli.workDirectory)/agent-\(node)", "--heartbeat-interval", "0.5",
+            ])
+        }
+        var agents = ["n1": try agent("n1"), "n2": try agent("n2"), "n3": try agent("n3")]
+        // n1's credentials claiming to be n9: the broker stamps the message as node-n1's, and the controller drops it.
+        let impostor = try agent("n9", user: "node-n1")
+        defer {
+            for agent in agents.values { agent.kill(SIGTERM) }
+            impostor.kill(SIGTERM)
+        }
+        let registered = try await Self.eventually(.seconds(30)) {
+            let nodes = try await Self.nodes(remote)
+            return ["n1", "n2", "n3"].allSatisfy { nodes[$0]?["phase"] as? String == "Ready" }
+        }
+        let afterRegistration = try await Self.nodes(remote)
+        #expect(registered, "nodes: \(afterRegistration); controller log: \((try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "")")
+        let nodeStatus = try await Self.nodes(remote)
+        let details = nodeStatus["n1"]?["details"] as? [String: Any]
+        #expect(details?["lastHeartbeat"] != nil && details?["version"] as? String == "0.1.0" && details?["roles"] as? String == "compute", "\(details ?? [:])")
+        #expect(nodeStatus["n9"] == nil, "an agent with node-n1's credentials registered n9")
+
+        var manifest = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice, quotas: {instances: 100, cores: 1000, ram: 1000000}}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: debian, project: acme}
+            spec: {source: /images/debian.qcow2}
+
+            """
+        let names = (1...30).map { "vm-\($0)" }
+        for name in names {
+            manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: m1.small}\n"
+        }
+        try manifest.write(toFile: "\(cli.workDirectory)/vms.yaml", atomically: true, encoding: .utf8)
+        let applied = try await remote.run("apply", "-f", "\(cli.workDirectory)/vms.yaml")
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let running = try await Self.eventually(.seconds(60)) { try await Self.instances(remote).values.filter { $0.phase == "Running" }.count == names.count }
+        let placed = try await Self.instances(remote)
+        #expect(running, "\(placed.filter { $0.value.phase != "Running" }.prefix(5)); controller log: \((try? String(contentsOfFile: server.log, encoding: .utf8))?.suffix(3000) ?? "")")
+        var perNode: [String: Int] = [:]
+        for instance in placed.values { perNode[instance.node ?? "none", default: 0] += 1 }
+        // The emptiest node takes each: 30 equal instances on three equal nodes are 10 each.
+        #expect(perNode == ["n1": 10, "n2": 10, "n3": 10], "\(perNode)")
+
+        // SIGKILL n2's agent: after the 3 s node timeout its node is NotReady and its instances say NodeLost.
+        agents["n2"]!.kill(SIGKILL)
+        let onN2 = Set(placed.filter { $0.value.node == "n2" }.keys)
+        let lost = try await Self.eventually(.seconds(30)) {
+            let nodes = try await Self.nodes(remote)
+            let instances = try await Self.instances(remote)
+            let ready = (nodes["n2"]?["conditions"] as? [[String: Any]])?.first { $0["type"] as? String == "Ready" }
+            return nodes["n2"]?["phase"] as? String == "NotReady" && ready?["reason"] as? String == "NodeLost"
+                && onN2.allSatisfy { instances[$0]?.reason == "NodeLost" && instances[$0]?.phase == "Unknown" }
+        }
+        let whileLost = try await Self.instances(remote)
+        let n2WhileLost = try await Self.nodes(remote)["n2"] ?? [:]
+        #expect(lost, "n2: \(n2WhileLost); instances: \(whileLost.filter { onN2.contains($0.key) }.prefix(3))")
+        #expect(whileLost.filter { !onN2.contains($0.key) }.values.allSatisfy { $0.phase == "Running" })
+
+        // A new instance goes to a Ready node, never to the lost one.
+        let extra = "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: vm-extra, project: acme}\nspec: {image: debian, instanceType: m1.small}\n"
+        try extra.write(toFile: "\(cli.workDirectory)/extra.yaml", atomically: true, encoding: .utf8)
+        let extraApplied = try await remote.run("apply", "-f", "\(cli.workDirectory)/extra.yaml")
+        #expect(extraApplied.status == 0, "\(extraApplied.stderr)")
+        let extraRunning = try await Self.eventually(.seconds(30)) { try await Self.instances(remote)["vm-extra"]?.phase == "Running" }
+        let extraNode = try await Self.instances(remote)["vm-extra"]?.node
+        #expect(extraRunning && extraNode != nil && extraNode != "n2", "vm-extra on \(extraNode ?? "no node")")
+
+        // The agent comes back with an empty test driver: the controller converges its instances again.
+        agents["n2"] = try agents["n2"]!.restarted()
+        let back = try await Self.eventually(.seconds(60)) {
+            let nodes = try await Self.nodes(remote)
+            let instances = try await Self.instances(remote)
+            return nodes["n2"]?["phase"] as? String == "Ready" && onN2.allSatisfy { instances[$0]?.phase == "Running" && instances[$0]?.node == "n2" }
+        }
+        let n2Back = try await Self.nodes(remote)["n2"] ?? [:]
+        #expect(back, "n2: \(n2Back); agent log: \(agents["n2"]!.output.suffix(2000))")
+        let n9 = try await Self.nodes(remote)["n9"]
+        #expect(n9 == nil)
+        let controllerLog = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
+        #expect(controllerLog.contains("dropped a message for a node its sender may not speak for"), "the impostor's heartbeats were not reported as dropped")
+        #expect(!controllerLog.contains(broker.password) && !agents["n1"]!.output.contains("secret-n1"), "a password reached a log")
+    }
+}
