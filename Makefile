@@ -29,6 +29,7 @@ bench: install-deps release
 	python3 bench/ec2_vs_moto.py --bin .build/release/stratus
 	python3 bench/ec2_load.py --bin .build/release/stratus --load .build/release/stratus-bench
 	python3 bench/s3_compare.py --bin .build/release/stratus --load .build/release/stratus-bench
+	.build/release/stratus-bench agents --bin .build/release/stratus 100 10000
 	@if [ "$$(id -u)" = 0 ]; then .build/release/stratus-bench network 200 1000 2>/dev/null && .build/release/stratus-bench volumes 100 && .build/release/stratus-bench aoe-read 256 9000; \
 	else echo "network and volume benchmarks skipped: they need root (network namespaces, vblade); run make bench as root"; fi
 

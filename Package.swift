@@ -248,7 +248,7 @@ let package = Package(
         .executableTarget(
             name: "stratus-bench",
             dependencies: [
-                "CLibvirt", "StratusCompute", "StratusControl", "StratusModel", "StratusNetwork", "StratusNode", "StratusStorage", "StratusStore", "StratusIdentity", "StratusTestSupport",
+                "CLibvirt", "StratusCompute", "StratusControl", "StratusMessaging", "StratusModel", "StratusNetwork", "StratusNode", "StratusStorage", "StratusStore", "StratusIdentity", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -311,7 +311,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StratusCLITests",
-            dependencies: ["StratusCompute", "StratusStorage", "StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
+            dependencies: ["StratusAgent", "StratusCompute", "StratusMessaging", "StratusStorage", "StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -147,12 +147,18 @@ public final class AMQPTransport: NodeTransport {
 
     private func call(_ call: NodeCall, on node: String, timeout: Duration = .seconds(30)) async throws(NodeError) -> NodeAnswer {
         _ = try live(node)
-        let delivery: AMQPDelivery
-        do {
-            delivery = try await requester.request(exchange: NodeWire.exchange, key: NodeWire.callKey(node: node), body: NodeWire.encode(call), timeout: timeout)
-        } catch {
-            throw NodeError(.unreachable, "\(node)'s agent did not answer: \(error)")
+        var answered: AMQPDelivery?
+        for attempt in 1...3 {
+            do {
+                answered = try await requester.request(exchange: NodeWire.exchange, key: NodeWire.callKey(node: node), body: NodeWire.encode(call), timeout: timeout)
+                break
+            } catch {
+                // The broker went away under the call: calls are level-triggered, so it is asked again once the requester is back.
+                if attempt < 3, "\(error)".contains("lost the broker connection") { continue }
+                throw NodeError(.unreachable, "\(node)'s agent did not answer: \(error)")
+            }
         }
+        guard let delivery = answered else { throw NodeError(.unreachable, "\(node)'s agent did not answer") }
         guard senders.allows(delivery.userId, for: node) else {
             throw NodeError(.unreachable, "the answer for \(node) came from broker user \(delivery.userId ?? "none"), which may not speak for it")
         }

@@ -5,6 +5,7 @@ import StratusCompute
 import StratusMessaging
 import StratusModel
 import StratusNode
+import Synchronization
 
 /// A node agent's side of the broker: answers the controller's calls to each of its nodes with
 /// the same `NodeAgent` the single-process mode calls directly, sends a heartbeat per node and
@@ -19,10 +20,16 @@ public struct AgentService: Service {
     public let heartbeatInterval: Duration
     /// Calls of one node worked on at once (and the queue's prefetch).
     public let concurrency: Int
+    /// The broker users whose calls are answered (the controller's, and the agent's own when
+    /// it shares the controller's account): a call another agent sends is dropped.
+    public let callers: Set<String>
     let logger: Logger
+    /// Calls answered since start, logged at the stop.
+    let answered = Counter()
 
     public init(url: AMQPURL, agents: [NodeAgent], roles: [String] = ["compute"], version: String, heartbeatInterval: Duration = .seconds(5), concurrency: Int = 16,
-                logger: Logger = Logger(label: "stratus.agent")) {
+                controllerUsers: Set<String> = ["stratus"], logger: Logger = Logger(label: "stratus.agent")) {
+        callers = controllerUsers.union([url.user])
         self.url = url
         self.agents = agents
         self.roles = roles
@@ -44,6 +51,7 @@ public struct AgentService: Service {
                 }
             }
         }
+        logger.info("agent stopped; answered \(answered.value) calls", metadata: ["stratus.calls": "\(answered.value)"])
     }
 
     /// Consumes the node's call queue until cancelled; a call is acknowledged once answered.
@@ -65,6 +73,11 @@ public struct AgentService: Service {
                         consumer.ack(delivery)
                         continue
                     }
+                    guard let sender = delivery.userId, callers.contains(sender) else {
+                        logger.warning("dropped a call from a broker user that is not the controller's", metadata: ["stratus.node": "\(node)", "stratus.amqp.user": "\(delivery.userId ?? "none")"])
+                        consumer.ack(delivery)
+                        continue
+                    }
                     group.addTask {
                         let answer: NodeAnswer
                         do {
@@ -78,6 +91,7 @@ public struct AgentService: Service {
                         } catch {
                             logger.warning("cannot answer a call", metadata: ["stratus.node": "\(node)", "stratus.error": "\(error)"])
                         }
+                        answered.add()
                         consumer.ack(delivery)
                     }
                 }
@@ -172,4 +186,11 @@ actor PerInstance {
         if tails[instance] == tail { tails[instance] = nil }
         return result
     }
+}
+
+/// A count shared by the tasks of one service.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -36,12 +36,12 @@ public enum NodeWire {
         return encoder
     }()
 
-    static func encode(_ value: some Encodable) -> [UInt8] {
+    public static func encode(_ value: some Encodable) -> [UInt8] {
         // Every wire type is plain data: encoding cannot fail.
         (try? Array(encoder.encode(value))) ?? []
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
         try JSONDecoder().decode(type, from: Data(body))
     }
 }

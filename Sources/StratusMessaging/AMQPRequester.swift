@@ -12,11 +12,21 @@ public final class AMQPRequester: Sendable {
     private let waiting = Waiting()
     private let listener: Task<Void, Never>
 
-    /// The calls waiting for their answers, by correlation id.
+    private let watcher: Task<Void, Never>
+
+    /// The calls waiting for their answers, by correlation id, with the reply queue each named.
     final class Waiting: Sendable {
-        private let calls = Mutex<[String: CheckedContinuation<AMQPDelivery, any Error>]>([:])
-        func add(_ id: String, _ call: CheckedContinuation<AMQPDelivery, any Error>) { calls.withLock { $0[id] = call } }
-        func take(_ id: String) -> CheckedContinuation<AMQPDelivery, any Error>? { calls.withLock { $0.removeValue(forKey: id) } }
+        private let calls = Mutex<[String: (call: CheckedContinuation<AMQPDelivery, any Error>, replyTo: String)]>([:])
+        func add(_ id: String, _ call: CheckedContinuation<AMQPDelivery, any Error>, replyTo: String) { calls.withLock { $0[id] = (call, replyTo) } }
+        func take(_ id: String) -> CheckedContinuation<AMQPDelivery, any Error>? { calls.withLock { $0.removeValue(forKey: id)?.call } }
+        /// Takes the calls whose answers would go to another queue than `current`.
+        func takeOrphans(current: String?) -> [CheckedContinuation<AMQPDelivery, any Error>] {
+            calls.withLock { calls in
+                let orphans = calls.filter { $0.value.replyTo != current }
+                for id in orphans.keys { calls[id] = nil }
+                return orphans.values.map(\.call)
+            }
+        }
     }
 
     public init(url: AMQPURL, logger: Logger = Logger(label: "stratus.amqp")) {
@@ -31,6 +41,16 @@ public final class AMQPRequester: Sendable {
                 replies.ack(reply)
                 guard let id = reply.correlationId, let caller = waiting.take(id) else { continue }
                 caller.resume(returning: reply)
+            }
+        }
+        // The reply queue is exclusive to its connection: when that is lost, the answers of the
+        // calls waiting on it cannot come, so they fail at once instead of at their timeouts.
+        watcher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                for call in waiting.takeOrphans(current: replies.queue) {
+                    call.resume(throwing: AMQPError("lost the broker connection the answer was to come on; ask again"))
+                }
             }
         }
     }
@@ -51,7 +71,7 @@ public final class AMQPRequester: Sendable {
         let publisher = self.publisher
         return try await withCheckedThrowingContinuation { continuation in
             // Registered before the timer starts, so the timer always finds the call it ends.
-            waiting.add(id, continuation)
+            waiting.add(id, continuation, replyTo: replyTo)
             Task {
                 try? await Task.sleep(for: remaining)
                 waiting.take(id)?.resume(throwing: AMQPError("no answer to \(key) within \(timeout)"))
@@ -77,6 +97,7 @@ public final class AMQPRequester: Sendable {
     public func stop() {
         replies.stop()
         listener.cancel()
+        watcher.cancel()
         publisher.close()
     }
 }

@@ -12,6 +12,7 @@ import StratusStore
 /// `stratus-bench s3-load …`: see `S3LoadBench` (driven by bench/s3_compare.py).
 /// `stratus-bench network [N] [M]`: see `NetworkBench` (root).
 /// `stratus-bench volumes [N]`: see `VolumeBench` (root).
+/// `stratus-bench agents --bin STRATUS [nodes] [instances]`: see `AgentsBench` (RabbitMQ).
 /// `stratus-bench aoe-read [MiB] [MTU]`: see `AoEReadBench` (root).
 /// `stratus-bench compute [N]`: Instances → running libvirt test-driver domains, against the raw
 /// libvirt rate measured in the same process; then the time to repair an out-of-band destroy.
@@ -61,6 +62,15 @@ struct StratusBench {
             }
             return
         }
+        if arguments.first == "agents" {
+            do {
+                try await AgentsBench.run(Array(arguments.dropFirst()))
+            } catch {
+                FileHandle.standardError.write(Data("stratus-bench agents: \(error)\n".utf8))
+                exit(2)
+            }
+            return
+        }
         if arguments.first == "volumes" {
             do {
                 try await VolumeBench.run(volumes: arguments.dropFirst().first.flatMap(Int.init) ?? 100)
@@ -71,7 +81,7 @@ struct StratusBench {
             return
         }
         guard arguments.first == "compute" else {
-            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S] | s3-load S3_URL ACCESS SECRET [--clients N] [--objects N] | network [networks] [addresses] | volumes [count] | aoe-read [MiB] [MTU]\n".utf8))
+            FileHandle.standardError.write(Data("usage: stratus-bench compute [instances] | identity [users] | ec2-load EC2_URL ACCESS SECRET IMAGE [--clients N] [--seconds S] | s3-load S3_URL ACCESS SECRET [--clients N] [--objects N] | network [networks] [addresses] | volumes [count] | aoe-read [MiB] [MTU] | agents --bin STRATUS [nodes] [instances]\n".utf8))
             exit(2)
         }
         let count = arguments.dropFirst().first.flatMap(Int.init) ?? 1000

@@ -11,6 +11,8 @@ import StratusStore
 /// output and exits with the same code either way.
 protocol Backend: Sendable {
     func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan
+    /// Applies manifest text the command made itself (`cordon`), as `apply -f` would.
+    func apply(text: String, name: String, options: ApplyOptions) async throws -> ApplyPlan
     func list(kind: Kind?, project: String?) async throws -> [StoredResource]
     /// The live resources of these projects (nil: of every project the caller may see) made
     /// through the EC2 API (in no apply set), by key, in project then key order.
@@ -35,6 +37,10 @@ struct LocalBackend: Backend {
     func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan {
         let documents = try files.load(cache: store)
         return commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
+    }
+
+    func apply(text: String, name: String, options: ApplyOptions) async throws -> ApplyPlan {
+        try store.apply(try ManifestLoader.load([ManifestSource(name: name, data: Data(text.utf8))]), options: options)
     }
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try store.list(kind: kind, project: project) }
@@ -106,6 +112,12 @@ struct RemoteBackend: Backend {
             allowMassDelete: options.allowMassDelete, commit: commit, useParseCache: !files.noParseCache
         )
         return try await client.plan(request)
+    }
+
+    func apply(text: String, name: String, options: ApplyOptions) async throws -> ApplyPlan {
+        try await client.plan(PlanRequest(
+            sources: [WireSource(name: name, text: text)], project: nil, applySet: options.applySet, prune: false, allowMassDelete: false, commit: true, useParseCache: false
+        ))
     }
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try await client.list(kind: kind, project: project) }

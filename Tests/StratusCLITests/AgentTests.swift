@@ -1,4 +1,7 @@
 import Foundation
+import StratusAgent
+import StratusCompute
+import StratusMessaging
 import StratusTestSupport
 import Testing
 
@@ -74,6 +77,19 @@ final class AgentProcess {
         return found
     }
 
+    /// The instances whose domains a node's agent holds, asked through the broker as the
+    /// controller asks (as `user`; empty when the agent does not answer).
+    static func domains(on node: String, broker: RabbitMQ, user: String? = nil, password: String? = nil) async throws -> [String] {
+        var url = try AMQPURL(parsing: broker.url)
+        if let user, let password { (url.user, url.password) = (user, password) }
+        let requester = AMQPRequester(url: url)
+        defer { requester.stop() }
+        guard let reply = try? await requester.request(exchange: NodeWire.exchange, key: NodeWire.callKey(node: node), body: NodeWire.encode(NodeCall.domains), timeout: .seconds(5)),
+            let answer = try? NodeWire.decode(NodeAnswer.self, reply.body)
+        else { return [] }
+        return (answer.domains ?? []).compactMap { $0.owner?.name }
+    }
+
     /// Polls `condition` every 200 ms until it holds or `timeout` passes; returns whether it held.
     static func eventually(_ timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
@@ -84,7 +100,7 @@ final class AgentProcess {
         return try await condition()
     }
 
-    @Test("three agents through RabbitMQ: 30 instances spread over them; a SIGKILLed agent's node goes NotReady and its instances NodeLost, nothing new lands there, and after a restart they run again; an agent speaking for another node is ignored")
+    @Test("three agents through RabbitMQ: 30 instances spread over them; a silent agent's node goes NotReady, its instances with restartPolicy reschedule run elsewhere and the rest say NodeLost; back, it loses the moved copies and every instance runs once; after SIGKILL and a restart they run again; an agent speaking for another node, or a call from one, is ignored")
     func threeAgents() async throws {
         guard RabbitMQ.isInstalled else {
             Issue.record("skipped: rabbitmq-server is not installed (make install-deps installs it)")
@@ -151,8 +167,10 @@ final class AgentProcess {
 
             """
         let names = (1...30).map { "vm-\($0)" }
-        for name in names {
-            manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: m1.small}\n"
+        for (index, name) in names.enumerated() {
+            // vm-2, vm-4, …: started again elsewhere when their node is lost.
+            let policy = (index + 1) % 2 == 0 ? ", restartPolicy: reschedule" : ""
+            manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: m1.small\(policy)}\n"
         }
         try manifest.write(toFile: "\(cli.workDirectory)/vms.yaml", atomically: true, encoding: .utf8)
         let applied = try await remote.run("apply", "-f", "\(cli.workDirectory)/vms.yaml")
@@ -165,43 +183,148 @@ final class AgentProcess {
         // The emptiest node takes each: 30 equal instances on three equal nodes are 10 each.
         #expect(perNode == ["n1": 10, "n2": 10, "n3": 10], "\(perNode)")
 
-        // SIGKILL n2's agent: after the 3 s node timeout its node is NotReady and its instances say NodeLost.
-        agents["n2"]!.kill(SIGKILL)
+        // n2's agent stopped (SIGSTOP): after the 3 s node timeout its node is NotReady; its
+        // instances that may move (the even ones) run on the other nodes, the rest say NodeLost.
         let onN2 = Set(placed.filter { $0.value.node == "n2" }.keys)
+        let movable = Set(onN2.filter { Int($0.dropFirst("vm-".count))! % 2 == 0 })
+        #expect(!movable.isEmpty && movable != onN2, "\(onN2)")
+        kill(agents["n2"]!.process.processIdentifier, SIGSTOP)
         let lost = try await Self.eventually(.seconds(30)) {
             let nodes = try await Self.nodes(remote)
             let instances = try await Self.instances(remote)
             let ready = (nodes["n2"]?["conditions"] as? [[String: Any]])?.first { $0["type"] as? String == "Ready" }
             return nodes["n2"]?["phase"] as? String == "NotReady" && ready?["reason"] as? String == "NodeLost"
-                && onN2.allSatisfy { instances[$0]?.reason == "NodeLost" && instances[$0]?.phase == "Unknown" }
+                && onN2.subtracting(movable).allSatisfy { instances[$0]?.reason == "NodeLost" && instances[$0]?.phase == "Unknown" }
+                && movable.allSatisfy { instances[$0]?.phase == "Running" && instances[$0]?.node != "n2" }
         }
         let whileLost = try await Self.instances(remote)
         let n2WhileLost = try await Self.nodes(remote)["n2"] ?? [:]
-        #expect(lost, "n2: \(n2WhileLost); instances: \(whileLost.filter { onN2.contains($0.key) }.prefix(3))")
+        #expect(lost, "n2: \(n2WhileLost); instances: \(whileLost.filter { onN2.contains($0.key) })")
         #expect(whileLost.filter { !onN2.contains($0.key) }.values.allSatisfy { $0.phase == "Running" })
 
-        // A new instance goes to a Ready node, never to the lost one.
+        // A new instance goes to a Ready node that is not cordoned: never to the lost one, and not to n3.
+        let cordon = try await remote.run("cordon", "n3")
+        #expect(cordon.status == 0 && cordon.stdout.contains("cordoned"), "\(cordon.stdout)\(cordon.stderr)")
         let extra = "apiVersion: stratus/v1\nkind: Instance\nmetadata: {name: vm-extra, project: acme}\nspec: {image: debian, instanceType: m1.small}\n"
         try extra.write(toFile: "\(cli.workDirectory)/extra.yaml", atomically: true, encoding: .utf8)
         let extraApplied = try await remote.run("apply", "-f", "\(cli.workDirectory)/extra.yaml")
         #expect(extraApplied.status == 0, "\(extraApplied.stderr)")
         let extraRunning = try await Self.eventually(.seconds(30)) { try await Self.instances(remote)["vm-extra"]?.phase == "Running" }
         let extraNode = try await Self.instances(remote)["vm-extra"]?.node
-        #expect(extraRunning && extraNode != nil && extraNode != "n2", "vm-extra on \(extraNode ?? "no node")")
+        #expect(extraRunning && extraNode == "n1", "vm-extra on \(extraNode ?? "no node")")
+        let uncordon = try await remote.run("uncordon", "n3")
+        #expect(uncordon.status == 0, "\(uncordon.stderr)")
+        let n3Spec = try await remote.run("get", "node", "n3", "-o", "json")
+        #expect(n3Spec.stdout.contains("\"cordoned\" : false") || n3Spec.stdout.contains("\"cordoned\": false"), "\(n3Spec.stdout)")
 
-        // The agent comes back with an empty test driver: the controller converges its instances again.
+        // n2 resumes with its domains, the moved ones among them: those copies are removed, and
+        // every instance runs exactly once, counted in every agent's hypervisor.
+        kill(agents["n2"]!.process.processIdentifier, SIGCONT)
+        var counted: [String: [String]] = [:]
+        let once = try await Self.eventually(.seconds(60)) {
+            let instances = try await Self.instances(remote)
+            guard instances.count == names.count + 1, instances.values.allSatisfy({ $0.phase == "Running" }) else { return false }
+            counted = [:]
+            for node in ["n1", "n2", "n3"] { counted[node] = try await Self.domains(on: node, broker: broker) }
+            let all = counted.values.flatMap { $0 }
+            return all.count == instances.count && Set(all) == Set(instances.keys)
+                && ["n1", "n2", "n3"].allSatisfy { node in Set(counted[node]!) == Set(instances.filter { $0.value.node == node }.keys) }
+        }
+        #expect(once, "domains per node: \(counted.mapValues { $0.sorted() }); agent log: \(agents["n2"]!.output.suffix(1500))")
+        #expect(Set(counted["n2"] ?? []) == onN2.subtracting(movable), "n2 keeps only what stayed on it: \(counted["n2"] ?? [])")
+        let reclaimed = ((try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "").components(separatedBy: "removed a stale copy").count - 1
+        #expect(reclaimed == movable.count, "the controller removed \(reclaimed) stale copies from n2, for \(movable.count) moved instances")
+
+        // SIGKILL and a restart with an empty test driver: the controller converges n2's instances again.
+        agents["n2"]!.kill(SIGKILL)
         agents["n2"] = try agents["n2"]!.restarted()
         let back = try await Self.eventually(.seconds(60)) {
             let nodes = try await Self.nodes(remote)
             let instances = try await Self.instances(remote)
-            return nodes["n2"]?["phase"] as? String == "Ready" && onN2.allSatisfy { instances[$0]?.phase == "Running" && instances[$0]?.node == "n2" }
+            guard nodes["n2"]?["phase"] as? String == "Ready", onN2.subtracting(movable).allSatisfy({ instances[$0]?.phase == "Running" && instances[$0]?.node == "n2" }) else { return false }
+            return Set(try await Self.domains(on: "n2", broker: broker)) == onN2.subtracting(movable)
         }
         let n2Back = try await Self.nodes(remote)["n2"] ?? [:]
         #expect(back, "n2: \(n2Back); agent log: \(agents["n2"]!.output.suffix(2000))")
         let n9 = try await Self.nodes(remote)["n9"]
         #expect(n9 == nil)
+        // A call from a user other than the controller's is refused by the agent.
+        let forged = try await Self.domains(on: "n1", broker: broker, user: "node-n3", password: "secret-n3")
+        #expect(forged.isEmpty, "n1's agent answered node-n3's call: \(forged)")
         let controllerLog = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
         #expect(controllerLog.contains("dropped a message for a node its sender may not speak for"), "the impostor's heartbeats were not reported as dropped")
         #expect(!controllerLog.contains(broker.password) && !agents["n1"]!.output.contains("secret-n1"), "a password reached a log")
+    }
+
+    @Test("RabbitMQ killed and started again in the middle of an apply: after reconnecting, every instance runs on exactly one agent; nothing lost, nothing twice")
+    func brokerRestartMidApply() async throws {
+        guard RabbitMQ.isInstalled else {
+            Issue.record("skipped: rabbitmq-server is not installed (make install-deps installs it)")
+            return
+        }
+        let broker = try await RabbitMQ.start()
+        defer { broker.destroy() }
+        let cli = try CLI()
+        try "\(broker.password)\n".write(toFile: "\(cli.workDirectory)/password", atomically: true, encoding: .utf8)
+        let amqp = "amqp://\(broker.user)@127.0.0.1:\(broker.port)/"
+        // A node timeout longer than the broker's restart: the nodes stay Ready through it.
+        let server = try Server(cli: cli, arguments: [
+            "--role", "controller", "--amqp", amqp, "--amqp-password-file", "\(cli.workDirectory)/password", "--node-timeout", "60", "--api-port", "0", "--resync-interval", "5",
+        ])
+        defer { server.kill(SIGTERM) }
+        var remote = cli
+        remote.server = try await server.url(cli: cli)
+        // One broker user for all: the shared account may speak for any node.
+        var agents: [AgentProcess] = []
+        for node in ["a1", "a2"] {
+            agents.append(try AgentProcess(cli: cli, arguments: [
+                "--amqp", amqp, "--amqp-password-file", "\(cli.workDirectory)/password", "--node", node, "--hypervisor", try privateNodeURI(memoryMB: 65536, cpus: 32),
+                "--data-dir", "\(cli.workDirectory)/agent-\(node)", "--heartbeat-interval", "0.5",
+            ]))
+        }
+        defer { for agent in agents { agent.kill(SIGTERM) } }
+        let ready = try await Self.eventually(.seconds(30)) {
+            let nodes = try await Self.nodes(remote)
+            return ["a1", "a2"].allSatisfy { nodes[$0]?["phase"] as? String == "Ready" }
+        }
+        #expect(ready, "\((try? String(contentsOfFile: server.log, encoding: .utf8))?.suffix(2000) ?? "")")
+
+        var manifest = """
+            apiVersion: stratus/v1
+            kind: User
+            metadata: {name: alice}
+            spec: {projects: [{project: acme, roles: [sysadmin]}]}
+            ---
+            apiVersion: stratus/v1
+            kind: Project
+            metadata: {name: acme}
+            spec: {manager: alice, quotas: {instances: 100, cores: 1000, ram: 1000000}}
+            ---
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: debian, project: acme}
+            spec: {source: /images/debian.qcow2}
+
+            """
+        let names = (1...40).map { "vm-\($0)" }
+        for name in names { manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: m1.small}\n" }
+        try manifest.write(toFile: "\(cli.workDirectory)/vms.yaml", atomically: true, encoding: .utf8)
+        let applied = try await remote.run("apply", "-f", "\(cli.workDirectory)/vms.yaml")
+        #expect(applied.status == 0, "\(applied.stderr)")
+        broker.kill()
+        try await broker.restart()
+
+        var counted: [String: [String]] = [:]
+        let converged = try await Self.eventually(.seconds(120)) {
+            let instances = try await Self.instances(remote)
+            guard instances.count == names.count, instances.values.allSatisfy({ $0.phase == "Running" }) else { return false }
+            counted = [:]
+            for node in ["a1", "a2"] { counted[node] = try await Self.domains(on: node, broker: broker) }
+            let all = counted.values.flatMap { $0 }
+            return all.count == names.count && Set(all) == Set(names)
+                && ["a1", "a2"].allSatisfy { node in Set(counted[node]!) == Set(instances.filter { $0.value.node == node }.keys) }
+        }
+        let phases = try await Self.instances(remote).values.reduce(into: [String: Int]()) { $0[$1.phase, default: 0] += 1 }
+        #expect(converged, "phases \(phases); domains \(counted.mapValues(\.count)); controller log: \((try? String(contentsOfFile: server.log, encoding: .utf8))?.suffix(2500) ?? "")")
     }
 }

@@ -100,8 +100,21 @@ public struct ComputeReconciler: Reconciler {
                 // Another node's agent converges it; until one is connected the instance waits.
                 return .requeue(pendingStatus(resource, node: node, nic: nic, message: error.message, now: now), after: .seconds(30))
             case .failure(let error) where error.code == .lost:
+                var message = error.message
+                if spec.restartPolicy == .reschedule {
+                    do {
+                        // The new node is recorded before anything is started there, so a copy
+                        // on a node the store does not name is always a stale one (`removeIfStale`).
+                        let target = try await scheduler.place(resource, needs: type, zone: spec.availabilityZone, avoiding: [node])
+                        logger.warning("instance rescheduled off a lost node", metadata: ["stratus.instance": "\(resource.key)", "stratus.from": "\(node)", "stratus.to": "\(target)"])
+                        let moved = pendingStatus(resource, node: target, nic: nic, message: "rescheduled from \(node): \(error.message)", reason: .rescheduled, now: now)
+                        return .requeue(moved, after: .milliseconds(50))
+                    } catch let unschedulable as Scheduler.Unschedulable {
+                        message += "; restartPolicy is reschedule, but \(unschedulable.description)"
+                    }
+                }
                 // What runs there is not known: not Ready, and looked at again when the node is back.
-                var status = pendingStatus(resource, node: node, nic: nic, message: error.message, reason: .nodeLost, now: now)
+                var status = pendingStatus(resource, node: node, nic: nic, message: message, reason: .nodeLost, now: now)
                 status.phase = "Unknown"
                 return .requeue(status, after: .seconds(30))
             case .failure(let error):
@@ -201,9 +214,41 @@ public struct ComputeReconciler: Reconciler {
         var removed: [String] = []
         for node in transport.nodes {
             guard let domains = try? await transport.domains(on: node) else { continue }
-            for domain in domains where await removeIfOrphan(domain, on: node, known: ids) { removed.append(domain.name) }
+            for domain in domains {
+                if await removeIfOrphan(domain, on: node, known: ids) {
+                    removed.append(domain.name)
+                } else if await removeIfStale(domain, on: node) {
+                    removed.append(domain.name)
+                }
+            }
         }
         return removed
+    }
+
+    /// Removes the copies a node holds of instances placed on another node since (moved off it
+    /// while it was lost): called when the node comes back, before its instances converge.
+    public func reclaim(node: String) async -> [String] {
+        guard let domains = try? await transport.domains(on: node) else { return [] }
+        var removed: [String] = []
+        for domain in domains where await removeIfStale(domain, on: node) { removed.append(domain.name) }
+        return removed
+    }
+
+    /// Removes a Stratus-owned domain on `node` whose instance the store places on another node.
+    /// One whose instance has no node recorded yet is left alone: it may be the first placement,
+    /// whose status is written after the domain starts.
+    private func removeIfStale(_ domain: DomainInfo, on node: String) async -> Bool {
+        guard let owner = domain.owner, let instance = try? store.get(ec2Id: owner.id), let placed = InstanceDetails(instance.resource.status).node, placed != node else {
+            return false
+        }
+        do {
+            try await transport.remove(instance: owner.id, on: node)
+            logger.warning("removed a stale copy of a rescheduled instance", metadata: ["stratus.domain": "\(domain.name)", "stratus.node": "\(node)", "stratus.placedOn": "\(placed)"])
+            return true
+        } catch {
+            logger.error("could not remove a stale copy", metadata: ["stratus.domain": "\(domain.name)", "stratus.node": "\(node)", "stratus.error": "\(error)"])
+            return false
+        }
     }
 
     /// Removes a Stratus-owned domain whose instance is neither in `known` nor in the store.
@@ -230,12 +275,20 @@ public struct ComputeReconciler: Reconciler {
     public func bulkResync() async -> [ResourceKey]? {
         guard let instances = try? store.instanceSummaries() else { return nil }
         let ids = Set(instances.compactMap(\.id))
+        var placedOn: [String: String] = [:]
+        for instance in instances { if let id = instance.id, let node = instance.node { placedOn[id] = node } }
         var states: [String: [String: DomainState]] = [:]
         for node in transport.nodes {
             guard let nodeStates = try? await transport.domainStates(on: node) else { return nil }
             states[node] = nodeStates
-            for name in nodeStates.keys where name.hasPrefix("stratus-") && !ids.contains(String(name.dropFirst("stratus-".count))) {
-                if let domain = try? await transport.domain(named: name, on: node) { _ = await removeIfOrphan(domain, on: node, known: ids) }
+            for name in nodeStates.keys where name.hasPrefix("stratus-") {
+                let id = String(name.dropFirst("stratus-".count))
+                if !ids.contains(id) {
+                    if let domain = try? await transport.domain(named: name, on: node) { _ = await removeIfOrphan(domain, on: node, known: ids) }
+                } else if let placed = placedOn[id], placed != node {
+                    // A copy left on a node the instance was moved off while that node was lost.
+                    if let domain = try? await transport.domain(named: name, on: node) { _ = await removeIfStale(domain, on: node) }
+                }
             }
         }
         return instances.filter { instance in
@@ -303,8 +356,10 @@ public struct ComputeReconciler: Reconciler {
                     if let instance = try? store.get(ec2Id: event.instanceId) { await enqueue(instance.key) }
                 }
             }
-            group.addTask {
+            group.addTask { [self] in
                 for await node in transport.nodeChanges() {
+                    // A node back from being lost first loses what was moved off it.
+                    if transport.nodes.contains(node) { _ = await reclaim(node: node) }
                     for placement in (try? store.instancePlacements()) ?? [] where placement.node == node { await enqueue(placement.key) }
                 }
             }

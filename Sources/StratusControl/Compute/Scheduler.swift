@@ -68,16 +68,55 @@ public actor Scheduler {
     }
 
     /// The node an instance runs on: the one already recorded, or the emptiest that fits.
-    public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?) throws -> String {
-        if let node = InstanceDetails(instance.resource.status).node { return node }
-        if let placement = placed[instance.key] { return placement.node }
+    ///
+    /// - Parameter avoiding: nodes it may not go to (the lost node it is rescheduled from): a
+    ///   placement on one of them is dropped and another node chosen.
+    public func place(_ instance: StoredResource, needs type: InstanceTypeSpec, zone: String?, avoiding: Set<String> = []) throws -> String {
+        if let node = InstanceDetails(instance.resource.status).node, !avoiding.contains(node) { return node }
+        if let placement = placed[instance.key] {
+            if !avoiding.contains(placement.node) { return placement.node }
+            placed[instance.key] = nil
+        }
         try refreshUsage()
+        // The node list may be up to `refreshInterval` old: the chosen node is read again, and a
+        // node cordoned or lost since makes the list be read anew (a cordon holds at once).
+        for _ in 0..<2 {
+            let node = try choose(type, zone: zone, avoiding: avoiding)
+            if let current = try store.get(ResourceKey(kind: .node, project: nil, name: node)), Self.schedulable(current) {
+                commit(instance.key, on: node, type)
+                return node
+            }
+            builtAt = nil
+            try refreshUsage()
+        }
+        let node = try choose(type, zone: zone, avoiding: avoiding)
+        commit(instance.key, on: node, type)
+        return node
+    }
+
+    /// Whether a node may take new instances: not cordoned, not being deleted, and not Ready=False.
+    static func schedulable(_ node: StoredResource) -> Bool {
+        guard !node.isTerminating, case .node(let spec) = node.resource.spec, spec.cordoned != true else { return false }
+        return node.resource.status?.conditions.first(where: { $0.type == .ready })?.status != .false
+    }
+
+    private func commit(_ key: ResourceKey, on node: String, _ type: InstanceTypeSpec) {
+        // Remembered here at once; the reconcile records it in the instance's status.
+        placed[key] = (node, type.memoryMB, type.vcpus)
+        usage[node, default: (0, 0)].memory += type.memoryMB
+        usage[node, default: (0, 0)].vcpus += type.vcpus
+        usageIsCurrent = true
+    }
+
+    /// The emptiest node of the current list that fits, or why none does.
+    private func choose(_ type: InstanceTypeSpec, zone: String?, avoiding: Set<String>) throws -> String {
         let used = currentUsage()  // the instance itself is not placed yet (checked above)
         var candidates: [(name: String, freeMemory: Int, freeVCPUs: Int)] = []
         var rejected: [String] = []
         for node in nodes {
             guard case .node(let spec) = node.resource.spec else { continue }
             let name = node.key.name
+            if avoiding.contains(name) { rejected.append("\(name): being left"); continue }
             if spec.cordoned == true { rejected.append("\(name): cordoned"); continue }
             if let zone, spec.zone != zone { rejected.append("\(name): zone \(spec.zone ?? "?")"); continue }
             if spec.roles?.contains(.compute) == false { rejected.append("\(name): not a compute node"); continue }
@@ -103,11 +142,6 @@ public actor Scheduler {
             let detail = rejected.isEmpty ? "no nodes are registered" : rejected.joined(separator: "; ")
             throw Unschedulable(description: "no node\(where_) has \(type.memoryMB) MB and \(type.vcpus) vCPUs free (\(detail))")
         }
-        // Remembered here at once; the reconcile records it in the instance's status.
-        placed[instance.key] = (best.name, type.memoryMB, type.vcpus)
-        usage[best.name, default: (0, 0)].memory += type.memoryMB
-        usage[best.name, default: (0, 0)].vcpus += type.vcpus
-        usageIsCurrent = true
         return best.name
     }
 }

@@ -94,6 +94,7 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case hypervisorUnreachable = "HypervisorUnreachable"
     case noAgent = "NoAgent"
     case nodeLost = "NodeLost"
+    case rescheduled = "Rescheduled"
     case cordoned = "Cordoned"
     // Compute.
     case domainRunning = "DomainRunning"

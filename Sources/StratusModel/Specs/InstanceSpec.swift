@@ -14,6 +14,10 @@ public struct InstanceSpec: SpecBody {
     public var availabilityZone: String?
     /// A network of the project; the project's only network when absent.
     public var network: String?
+    /// What happens when the instance's node is lost: it waits for the node (`stay`, the
+    /// default), or starts again on another node (`reschedule`, from its image: what was on its
+    /// disk stays on the lost node, which removes its copy when it comes back).
+    public var restartPolicy: RestartPolicy?
 
     public init(
         image: String,
@@ -23,7 +27,8 @@ public struct InstanceSpec: SpecBody {
         userData: String? = nil,
         powerState: PowerState? = nil,
         availabilityZone: String? = nil,
-        network: String? = nil
+        network: String? = nil,
+        restartPolicy: RestartPolicy? = nil
     ) {
         self.image = image
         self.instanceType = instanceType
@@ -33,6 +38,7 @@ public struct InstanceSpec: SpecBody {
         self.powerState = powerState
         self.availabilityZone = availabilityZone
         self.network = network
+        self.restartPolicy = restartPolicy
     }
 
     public mutating func applyDefaults() {
@@ -85,4 +91,12 @@ public struct InstanceSpec: SpecBody {
 public enum PowerState: String, ManifestEnum, AnyManifestEnum {
     case running
     case stopped
+}
+
+/// What an instance does when its node is lost.
+public enum RestartPolicy: String, ManifestEnum, AnyManifestEnum {
+    /// Waits for its node (`Ready=False, NodeLost`).
+    case stay
+    /// Starts again on another node that fits.
+    case reschedule
 }

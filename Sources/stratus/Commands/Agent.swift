@@ -65,6 +65,9 @@ extension Stratus {
         @Option(help: ArgumentHelp("Where the image cache, disks and console logs go; also STRATUS_DATA.", valueName: "dir"))
         var dataDir: String?
 
+        @Option(help: ArgumentHelp("The broker user whose calls this agent answers: the controller's (repeatable). The agent's own user is always accepted.", valueName: "user"))
+        var controllerUser: [String] = ["stratus"]
+
         @Option(help: ArgumentHelp("Seconds between heartbeats.", valueName: "seconds"))
         var heartbeatInterval: Double = 5
 
@@ -115,7 +118,7 @@ extension Stratus {
                 "stratus.hypervisor": "\(hypervisor)", "stratus.dataDir": "\(dataDirectory)",
             ])
             let service = AgentService(url: url, agents: agents, roles: roleList, version: Stratus.configuration.version,
-                                       heartbeatInterval: .milliseconds(Int(heartbeatInterval * 1000)), logger: logger)
+                                       heartbeatInterval: .milliseconds(Int(heartbeatInterval * 1000)), controllerUsers: Set(controllerUser), logger: logger)
             let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             logger.info("agent stopped")
