@@ -64,6 +64,10 @@ public struct APIClient: Sendable {
         _ = try await raw("POST", "/v1/reboot", query: ["kind": "Instance", "name": name, "project": project], body: nil)
     }
 
+    public func drain(node: String) async throws -> [DrainOutcome] {
+        try await send("POST", "/v1/drain", query: ["node": node])
+    }
+
     public func drift() async throws -> [DriftFinding] {
         try await send("GET", "/v1/drift")
     }

@@ -51,9 +51,10 @@ public struct ResourceAPI: Sendable {
         router.get("/v1/describe") { request, context in try self.describe(request, context) }
         router.post("/v1/delete") { request, context in try await self.delete(request, context) }
         router.get("/v1/events") { request, context in try self.events(request, context) }
-        router.get("/v1/console") { request, context in try self.console(request, context) }
+        router.get("/v1/console") { request, context in try await self.console(request, context) }
         router.post("/v1/reboot") { request, context in try await self.reboot(request, context) }
         router.get("/v1/drift") { _, context in try await self.drift(context) }
+        router.post("/v1/drain") { request, context in try await self.drain(request, context) }
         router.post("/v1/credentials") { request, context in try await self.credentials(request, context) }
         router.get("/v1/whoami") { _, context in try json(WhoAmI(try context.requirePrincipal())) }
         return Application(
@@ -142,9 +143,13 @@ public struct ResourceAPI: Sendable {
         return try json(principal.isCloudAdmin ? events : events.filter { $0.key.map { canRead(principal, $0) } ?? false })
     }
 
-    func console(_ request: Request, _ context: APIRequestContext) throws -> Response {
+    func console(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let instance = try lookup(request, context)
-        guard let id = instance.metadata.id, let text = try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8) else {
+        var text: String?
+        if let id = instance.metadata.id { text = try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8) }
+        // Not in this process's data directory: the instance's node (an agent) keeps it.
+        if text == nil, let node { text = try? await node.console(instance) }
+        guard let text else {
             throw APIError(kind: "notFound", message: "no console log for \(instance.key) (status: \(instance.displayPhase)): the guest has not started on this node yet, it runs on another node, or the hypervisor keeps no console (test:///)")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -158,6 +163,19 @@ public struct ResourceAPI: Sendable {
         try await node.reboot(instance)
         try store.recordEvent(instance.key, reason: "Rebooted", message: "reboot requested through the API")
         return try json(["rebooted": instance.key.description])
+    }
+
+    func drain(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        guard principal.isCloudAdmin else { throw APIError(kind: "forbidden", message: "user \(principal.user) may not drain nodes: that needs the cloudadmin role") }
+        guard let node else { throw APIError(kind: "badRequest", message: "this server runs no hypervisor") }
+        guard let name = request.uri.queryParameters["node"].map(String.init), let stored = try store.get(ResourceKey(kind: .node, project: nil, name: name)) else {
+            throw APIError(kind: "notFound", message: "no node \(request.uri.queryParameters["node"].map(String.init) ?? "")")
+        }
+        let outcomes = try await node.drain(node: stored.key.name)
+        let moved = outcomes.filter(\.moved).count
+        try store.recordEvent(stored.key, reason: "Drained", message: "\(moved) of \(outcomes.count) instances moved off the node")
+        return try json(outcomes)
     }
 
     func drift(_ context: APIRequestContext) async throws -> Response {

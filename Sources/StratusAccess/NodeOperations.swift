@@ -8,4 +8,8 @@ import StratusStore
 public protocol NodeOperations: Sendable {
     func reboot(_ instance: StoredResource) async throws
     func drift() async throws -> [DriftFinding]
+    /// Moves what can move off a node (instances with `restartPolicy: reschedule`) and says why the rest stays.
+    func drain(node: String) async throws -> [DrainOutcome]
+    /// The end of an instance's console log, from its node; nil when there is none.
+    func console(_ instance: StoredResource) async throws -> String?
 }

@@ -187,6 +187,8 @@ public final class AMQPTransport: NodeTransport {
 
     public func reboot(instance id: String, on node: String) async throws(NodeError) { _ = try await call(.reboot(instance: id), on: node) }
 
+    public func consoleLog(instance id: String, on node: String) async throws(NodeError) -> String? { try await call(.console(instance: id), on: node).console }
+
     public func report(of node: String) async throws(NodeError) -> NodeReport {
         let seen = try live(node)
         if let error = seen.heartbeat.reportError { throw error }

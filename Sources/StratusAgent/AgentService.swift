@@ -115,6 +115,7 @@ public struct AgentService: Service {
             case .reboot(let id):
                 try await agent.compute.reboot(instance: id)
                 return NodeAnswer()
+            case .console(let id): return NodeAnswer(console: agent.compute.consoleLog(instance: id))
             }
         } catch {
             return NodeAnswer(error: error)
@@ -162,6 +163,7 @@ extension NodeCall {
         switch self {
         case .converge(let intent): intent.id
         case .remove(let id), .reboot(let id): id
+        case .console: nil
         case .domain(let name): name.hasPrefix("stratus-") ? String(name.dropFirst("stratus-".count)) : name
         case .domains, .domainStates: nil
         }

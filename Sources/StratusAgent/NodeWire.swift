@@ -54,6 +54,7 @@ public enum NodeCall: Codable, Sendable, Equatable {
     case domainStates
     case domain(name: String)
     case reboot(instance: String)
+    case console(instance: String)
 }
 
 /// A node agent's answer to a `NodeCall`: what the call returns, or the node's error.
@@ -62,9 +63,12 @@ public struct NodeAnswer: Codable, Sendable, Equatable {
     public var domains: [DomainInfo]?
     public var states: [String: DomainState]?
     public var domain: DomainInfo?
+    public var console: String?
     public var error: NodeError?
 
-    public init(report: InstanceReport? = nil, domains: [DomainInfo]? = nil, states: [String: DomainState]? = nil, domain: DomainInfo? = nil, error: NodeError? = nil) {
+    public init(report: InstanceReport? = nil, domains: [DomainInfo]? = nil, states: [String: DomainState]? = nil, domain: DomainInfo? = nil, console: String? = nil,
+                error: NodeError? = nil) {
+        self.console = console
         self.report = report
         self.domains = domains
         self.states = states

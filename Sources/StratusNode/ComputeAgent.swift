@@ -27,6 +27,18 @@ public struct ComputeAgent: Sendable {
         self.logger = logger
     }
 
+    /// The end of an instance's serial console log (at most `limit` bytes, as EC2's
+    /// GetConsoleOutput returns the last 64 KB); nil before the guest wrote one.
+    public func consoleLog(instance id: String, limit: Int = 65536) -> String? {
+        let path = (instanceDirectory as NSString).appendingPathComponent("\(id)/console.log")
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd() else { return nil }
+        try? handle.seek(toOffset: size > UInt64(limit) ? size - UInt64(limit) : 0)
+        guard let data = try? handle.readToEnd() else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// The hypervisor's URI and domain type, for the node's status.
     public var hypervisorURI: String { hypervisor.uri }
     public var domainType: String { hypervisor.domainType }

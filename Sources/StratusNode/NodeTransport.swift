@@ -23,6 +23,8 @@ public protocol NodeTransport: Sendable {
     func reboot(instance id: String, on node: String) async throws(NodeError)
     /// A node's capacity and hypervisor.
     func report(of node: String) async throws(NodeError) -> NodeReport
+    /// The end of an instance's console log on its node; nil when there is none.
+    func consoleLog(instance id: String, on node: String) async throws(NodeError) -> String?
     /// What the nodes see happen to their domains, merged; ends when the transport stops.
     func events() -> AsyncStream<NodeEvent>
     /// The names of nodes that appeared, were lost, came back or changed what they report.
@@ -75,6 +77,8 @@ public struct InProcessTransport: NodeTransport {
     public func reboot(instance id: String, on node: String) async throws(NodeError) { try await agent(node).compute.reboot(instance: id) }
 
     public func report(of node: String) async throws(NodeError) -> NodeReport { try await agent(node).report() }
+
+    public func consoleLog(instance id: String, on node: String) async throws(NodeError) -> String? { try agent(node).compute.consoleLog(instance: id) }
 
     public func events() -> AsyncStream<NodeEvent> {
         let streams = agents.values.compactMap { $0.compute.events() }

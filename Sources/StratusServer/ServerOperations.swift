@@ -18,6 +18,22 @@ struct ServerOperations: NodeOperations {
         }
     }
 
+    func console(_ instance: StoredResource) async throws -> String? {
+        do {
+            return try await compute.consoleLog(instance)
+        } catch let error as NodeError {
+            throw APIError(kind: "conflict", message: "cannot read the console of \(instance.key): \(error.message)")
+        }
+    }
+
+    func drain(node: String) async throws -> [DrainOutcome] {
+        do {
+            return try await compute.drain(node: node)
+        } catch let error as NodeError {
+            throw APIError(kind: "conflict", message: "cannot drain \(node): \(error.message)")
+        }
+    }
+
     func drift() async throws -> [DriftFinding] {
         do {
             return try await compute.drift() + identity.drift()

@@ -26,6 +26,7 @@ protocol Backend: Sendable {
     func console(name: String, project: String?) async throws -> String
     func reboot(name: String, project: String?) async throws
     func drift() async throws -> [DriftFinding]
+    func drain(node: String) async throws -> [DrainOutcome]
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire
 }
 
@@ -76,6 +77,7 @@ struct LocalBackend: Backend {
 
     func reboot(name: String, project: String?) async throws { try await server().reboot(name: name, project: project) }
     func drift() async throws -> [DriftFinding] { try await server().drift() }
+    func drain(node: String) async throws -> [DrainOutcome] { try await server().drain(node: node) }
 
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
         let credential = rotate ? try store.rotateCredential(user: user, project: project ?? "") : try store.credential(user: user, project: project ?? "")
@@ -143,6 +145,7 @@ struct RemoteBackend: Backend {
     func console(name: String, project: String?) async throws -> String { try await client.console(name: name, project: project) }
     func reboot(name: String, project: String?) async throws { try await client.reboot(name: name, project: project) }
     func drift() async throws -> [DriftFinding] { try await client.drift() }
+    func drain(node: String) async throws -> [DrainOutcome] { try await client.drain(node: node) }
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
         try await client.credentials(user: user, project: project, rotate: rotate)
     }

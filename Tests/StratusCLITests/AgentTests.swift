@@ -100,7 +100,7 @@ final class AgentProcess {
         return try await condition()
     }
 
-    @Test("three agents through RabbitMQ: 30 instances spread over them; a silent agent's node goes NotReady, its instances with restartPolicy reschedule run elsewhere and the rest say NodeLost; back, it loses the moved copies and every instance runs once; after SIGKILL and a restart they run again; an agent speaking for another node, or a call from one, is ignored")
+    @Test("three agents through RabbitMQ: 30 instances spread over them; a silent agent's node goes NotReady, its instances with restartPolicy reschedule run elsewhere and the rest say NodeLost; back, it loses the moved copies and every instance runs once; after SIGKILL and a restart they run again; drain moves what may move and lists the rest; the console comes from the node; an agent speaking for another node, or a call from one, is ignored")
     func threeAgents() async throws {
         guard RabbitMQ.isInstalled else {
             Issue.record("skipped: rabbitmq-server is not installed (make install-deps installs it)")
@@ -183,6 +183,17 @@ final class AgentProcess {
         // The emptiest node takes each: 30 equal instances on three equal nodes are 10 each.
         #expect(perNode == ["n1": 10, "n2": 10, "n3": 10], "\(perNode)")
 
+        // The console log is the node's: the controller asks the agent for it.
+        let vm1 = try await remote.run("get", "instance", "vm-1", "-p", "acme", "-o", "json")
+        let vm1Object = try JSONSerialization.jsonObject(with: Data(vm1.stdout.utf8)) as? [String: Any]
+        let vm1Id = try #require((vm1Object?["metadata"] as? [String: Any])?["id"] as? String)
+        let vm1Node = try #require(placed["vm-1"]?.node)
+        let consoleDirectory = "\(cli.workDirectory)/agent-\(vm1Node)/instances/\(vm1Id)"
+        try FileManager.default.createDirectory(atPath: consoleDirectory, withIntermediateDirectories: true)
+        try "Debian GNU/Linux 12 vm-1 ttyS0\nvm-1 login: ".write(toFile: "\(consoleDirectory)/console.log", atomically: true, encoding: .utf8)
+        let console = try await remote.run("console", "vm-1", "-p", "acme")
+        #expect(console.status == 0 && console.stdout.contains("vm-1 login:"), "\(console.stdout)\(console.stderr)")
+
         // n2's agent stopped (SIGSTOP): after the 3 s node timeout its node is NotReady; its
         // instances that may move (the even ones) run on the other nodes, the rest say NodeLost.
         let onN2 = Set(placed.filter { $0.value.node == "n2" }.keys)
@@ -248,6 +259,26 @@ final class AgentProcess {
         #expect(back, "n2: \(n2Back); agent log: \(agents["n2"]!.output.suffix(2000))")
         let n9 = try await Self.nodes(remote)["n9"]
         #expect(n9 == nil)
+        // drain n1: cordoned; what may move runs elsewhere and leaves n1; the rest stays, with why (exit 1).
+        let beforeDrain = try await Self.instances(remote)
+        let onN1 = Set(beforeDrain.filter { $0.value.node == "n1" }.keys)
+        let mayMove = Set(onN1.filter { Int($0.dropFirst("vm-".count)).map { $0 % 2 == 0 } ?? false })
+        let drain = try await remote.run("drain", "n1", "-o", "json")
+        let outcomes = (try? JSONSerialization.jsonObject(with: Data(drain.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(drain.status == 1, "exit \(drain.status): \(drain.stdout)\(drain.stderr)")
+        #expect(Set(outcomes.filter { $0["moved"] as? Bool == true }.compactMap { ($0["instance"] as? String)?.replacingOccurrences(of: "acme/", with: "") }) == mayMove, "\(outcomes)")
+        #expect(outcomes.filter { $0["moved"] as? Bool == false }.allSatisfy { ($0["reason"] as? String)?.contains("restartPolicy is stay") == true }, "\(outcomes)")
+        let drained = try await Self.eventually(.seconds(60)) {
+            let instances = try await Self.instances(remote)
+            guard mayMove.allSatisfy({ instances[$0]?.phase == "Running" && instances[$0]?.node != "n1" }) else { return false }
+            return Set(try await Self.domains(on: "n1", broker: broker)) == onN1.subtracting(mayMove)
+        }
+        let n1Nodes = try await Self.nodes(remote)["n1"]
+        let afterDrain = try await Self.instances(remote).filter { mayMove.contains($0.key) }
+        #expect(drained && (n1Nodes?["phase"] as? String) == "Ready", "after drain: \(afterDrain)")
+        let n1Spec = try await remote.run("get", "node", "n1", "-o", "json")
+        #expect(n1Spec.stdout.contains("\"cordoned\" : true") || n1Spec.stdout.contains("\"cordoned\": true"), "drain cordons: \(n1Spec.stdout)")
+
         // A call from a user other than the controller's is refused by the agent.
         let forged = try await Self.domains(on: "n1", broker: broker, user: "node-n3", password: "secret-n3")
         #expect(forged.isEmpty, "n1's agent answered node-n3's call: \(forged)")

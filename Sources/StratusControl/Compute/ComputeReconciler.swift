@@ -334,6 +334,54 @@ public struct ComputeReconciler: Reconciler {
         return findings
     }
 
+    /// Moves what can move off a node: each instance with `restartPolicy: reschedule` is placed
+    /// on another node (recorded first, `Pending, Rescheduled`) and its copy here removed, which
+    /// the node reports and the instance's reconcile then starts it on the new node. The rest
+    /// stays, with the reason. The caller cordons the node first.
+    public func drain(node: String) async throws -> [DrainOutcome] {
+        var outcomes: [DrainOutcome] = []
+        for placement in try store.instancePlacements() where placement.node == node {
+            guard let resource = try store.get(placement.key), !resource.isTerminating, case .instance(let spec) = resource.resource.spec, let id = resource.metadata.id else { continue }
+            let name = "\(placement.key.project)/\(placement.key.name)"
+            guard spec.restartPolicy == .reschedule else {
+                outcomes.append(DrainOutcome(instance: name, moved: false, reason: "restartPolicy is stay: it keeps running here (set restartPolicy: reschedule to let drain move it)"))
+                continue
+            }
+            guard let typeResource = try lookups.get(ResourceKey(kind: .instanceType, project: nil, name: spec.instanceType)), case .instanceType(let type) = typeResource.resource.spec else {
+                outcomes.append(DrainOutcome(instance: name, moved: false, reason: "its InstanceType \(spec.instanceType) does not exist"))
+                continue
+            }
+            let target: String
+            do {
+                target = try await scheduler.place(resource, needs: type, zone: spec.availabilityZone, avoiding: [node])
+            } catch let unschedulable as Scheduler.Unschedulable {
+                outcomes.append(DrainOutcome(instance: name, moved: false, reason: unschedulable.description))
+                continue
+            }
+            var status = resource.resource.status ?? ResourceStatus()
+            status.phase = "Pending"
+            var details = InstanceDetails(status)
+            details.node = target
+            details.write(into: &status)
+            status.setCondition(Condition(type: .ready, status: .false, reason: .rescheduled, message: "drained from \(node); starting on \(target)", lastTransitionTime: Timestamp.string(Date())))
+            _ = try store.updateStatus(placement.key, status)
+            do {
+                try await transport.remove(instance: id, on: node)
+                outcomes.append(DrainOutcome(instance: name, moved: true, to: target))
+            } catch {
+                outcomes.append(DrainOutcome(instance: name, moved: true, to: target, reason: "its copy on \(node) stays until the next resync removes it: \(error.message)"))
+            }
+            logger.info("instance drained", metadata: ["stratus.instance": "\(placement.key)", "stratus.from": "\(node)", "stratus.to": "\(target)"])
+        }
+        return outcomes
+    }
+
+    /// The end of an instance's console log, read by its node.
+    public func consoleLog(_ instance: StoredResource) async throws -> String? {
+        guard let id = instance.metadata.id, let node = InstanceDetails(instance.resource.status).node else { return nil }
+        return try await transport.consoleLog(instance: id, on: node)
+    }
+
     /// Reboots an instance's guest on its node (the guest is asked through ACPI).
     public func reboot(_ instance: StoredResource) async throws {
         guard let id = instance.metadata.id, let node = InstanceDetails(instance.resource.status).node else {
