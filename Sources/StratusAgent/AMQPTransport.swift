@@ -150,8 +150,10 @@ public final class AMQPTransport: NodeTransport {
         var answered: AMQPDelivery?
         for attempt in 1...3 {
             do {
-                answered = try await requester.request(exchange: NodeWire.exchange, key: NodeWire.callKey(node: node), body: NodeWire.encode(call), timeout: timeout)
+                answered = try await requestWhileLive(call, on: node, timeout: timeout)
                 break
+            } catch let lost as NodeError {
+                throw lost
             } catch {
                 // The broker went away under the call: calls are level-triggered, so it is asked again once the requester is back.
                 if attempt < 3, "\(error)".contains("lost the broker connection") { continue }
@@ -166,6 +168,29 @@ public final class AMQPTransport: NodeTransport {
         do { answer = try NodeWire.decode(NodeAnswer.self, delivery.body) } catch { throw NodeError(.unreachable, "\(node)'s agent answered something this controller cannot read: \(error)") }
         if let error = answer.error { throw error }
         return answer
+    }
+
+    /// The request, given up as soon as the node is lost (checked every 250 ms): a call to an
+    /// agent that stopped must not hold its caller (a resync, a reconcile) for the whole timeout.
+    private func requestWhileLive(_ call: NodeCall, on node: String, timeout: Duration) async throws -> AMQPDelivery {
+        let requester = self.requester
+        let body = NodeWire.encode(call)
+        return try await withThrowingTaskGroup(of: AMQPDelivery?.self) { group in
+            group.addTask { try await requester.request(exchange: NodeWire.exchange, key: NodeWire.callKey(node: node), body: body, timeout: timeout) }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(250))
+                    if state.withLock({ $0.seen[node]?.lost ?? false }) { return nil }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let delivery = first else {
+                _ = try live(node)  // throws the lost node's error
+                throw NodeError(.lost, "node \(node) was lost during the call")
+            }
+            return delivery
+        }
     }
 
     public func converge(_ intent: InstanceIntent, on node: String) async throws(NodeError) -> InstanceReport {

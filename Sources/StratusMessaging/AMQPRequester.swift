@@ -69,7 +69,9 @@ public final class AMQPRequester: Sendable {
         let id = UUID().uuidString
         let waiting = self.waiting
         let publisher = self.publisher
-        return try await withCheckedThrowingContinuation { continuation in
+        // A cancelled caller stops waiting at once; an answer that comes later is dropped.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
             // Registered before the timer starts, so the timer always finds the call it ends.
             waiting.add(id, continuation, replyTo: replyTo)
             Task {
@@ -85,6 +87,9 @@ public final class AMQPRequester: Sendable {
                     waiting.take(id)?.resume(throwing: error)
                 }
             }
+        }
+        } onCancel: {
+            waiting.take(id)?.resume(throwing: CancellationError())
         }
     }
 

@@ -81,7 +81,17 @@ public actor Scheduler {
         // The node list may be up to `refreshInterval` old: the chosen node is read again, and a
         // node cordoned or lost since makes the list be read anew (a cordon holds at once).
         for _ in 0..<2 {
-            let node = try choose(type, zone: zone, avoiding: avoiding)
+            let node: String
+            do {
+                node = try choose(type, zone: zone, avoiding: avoiding)
+            } catch let unschedulable as Unschedulable {
+                // A node uncordoned or back since the list was read would fit: read it again once
+                // (not more than twice a second, so many instances that fit nowhere stay cheap).
+                guard let read = builtAt, ContinuousClock.now - read > .milliseconds(500) else { throw unschedulable }
+                builtAt = nil
+                try refreshUsage()
+                node = try choose(type, zone: zone, avoiding: avoiding)
+            }
             if let current = try store.get(ResourceKey(kind: .node, project: nil, name: node)), Self.schedulable(current) {
                 commit(instance.key, on: node, type)
                 return node
