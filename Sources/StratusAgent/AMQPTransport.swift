@@ -32,6 +32,8 @@ public final class AMQPTransport: NodeTransport {
         var eventSinks: [UUID: AsyncStream<NodeEvent>.Continuation] = [:]
         var changeSinks: [UUID: AsyncStream<String>.Continuation] = [:]
         var stopped = false
+        /// Whether the controller's own consumer was disconnected at the last look.
+        var deaf = false
     }
     private let state = Mutex(State())
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -85,7 +87,7 @@ public final class AMQPTransport: NodeTransport {
     // MARK: What nodes report
 
     private func receive(_ delivery: AMQPDelivery) {
-        guard let node = NodeWire.node(ofKey: delivery.routingKey) else { return }
+        guard let node = NodeWire.node(ofKey: delivery.routingKey), NodeWire.validNodeName(node) else { return }
         guard senders.allows(delivery.userId, for: node) else {
             logger.warning("dropped a message for a node its sender may not speak for", metadata: [
                 "stratus.node": "\(node)", "stratus.amqp.user": "\(delivery.userId ?? "none")", "stratus.amqp.key": "\(delivery.routingKey)",
@@ -93,7 +95,10 @@ public final class AMQPTransport: NodeTransport {
             return
         }
         if delivery.routingKey.hasPrefix("heartbeat.") {
-            guard let heartbeat = try? NodeWire.decode(NodeHeartbeat.self, delivery.body), heartbeat.node == node else { return }
+            guard let heartbeat = try? NodeWire.decode(NodeHeartbeat.self, delivery.body), heartbeat.node == node else {
+                logger.warning("dropped a heartbeat this controller cannot read (another version of stratus?)", metadata: ["stratus.node": "\(node)"])
+                return
+            }
             let changed = state.withLock { state -> Bool in
                 let previous = state.seen[node]
                 state.seen[node] = Seen(heartbeat: heartbeat, at: .now, wallClock: Date())
@@ -111,7 +116,20 @@ public final class AMQPTransport: NodeTransport {
 
     private func markSilentNodesLost() {
         let now = ContinuousClock.now
+        // Silence counts only while this controller hears the broker: when its own connection is
+        // down every node is silent, and none of them failed. Once it hears again, each node's
+        // silence starts from then.
+        let listening = consumer.queue != nil
         let lost = state.withLock { state -> [String] in
+            guard listening else {
+                state.deaf = true
+                return []
+            }
+            if state.deaf {
+                state.deaf = false
+                for node in state.seen.keys where !state.seen[node]!.lost { state.seen[node]!.at = now }
+                return []
+            }
             var lost: [String] = []
             for (node, seen) in state.seen where !seen.lost && now - seen.at > nodeTimeout {
                 state.seen[node]!.lost = true

@@ -78,14 +78,18 @@ public struct AgentService: Service {
                         consumer.ack(delivery)
                         continue
                     }
+                    // Its place among the calls about the same instance is taken here, in delivery
+                    // order: a remove sent after a converge never runs before it.
+                    let work: Task<NodeAnswer, Never>
+                    do {
+                        let call = try NodeWire.decode(NodeCall.self, delivery.body)
+                        work = await serial.schedule(call.instance) { await Self.answer(call, with: agent) }
+                    } catch {
+                        let answer = NodeAnswer(error: NodeError(.storage, "\(node)'s agent cannot read the call: \(error)"))
+                        work = Task { answer }
+                    }
                     group.addTask {
-                        let answer: NodeAnswer
-                        do {
-                            let call = try NodeWire.decode(NodeCall.self, delivery.body)
-                            answer = await serial.run(call.instance) { await Self.answer(call, with: agent) }
-                        } catch {
-                            answer = NodeAnswer(error: NodeError(.storage, "\(node)'s agent cannot read the call: \(error)"))
-                        }
+                        let answer = await work.value
                         do {
                             try await AMQPRequester.answer(delivery, with: NodeWire.encode(answer), on: publisher)
                         } catch {
@@ -170,13 +174,15 @@ extension NodeCall {
     }
 }
 
-/// Runs the calls about one instance one after another (a retried converge may arrive while
-/// the first still runs); calls about different instances, or none, run at once.
+/// Runs the calls about one instance one after another, in the order they are scheduled (a
+/// retried converge may arrive while the first still runs); calls about different instances,
+/// or none, run at once.
 actor PerInstance {
     private var tails: [String: Task<Void, Never>] = [:]
 
-    func run<T: Sendable>(_ instance: String?, _ body: @escaping @Sendable () async -> T) async -> T {
-        guard let instance else { return await body() }
+    /// Starts `body` once every call scheduled before it about `instance` has finished.
+    func schedule<T: Sendable>(_ instance: String?, _ body: @escaping @Sendable () async -> T) -> Task<T, Never> {
+        guard let instance else { return Task { await body() } }
         let previous = tails[instance]
         let task = Task<T, Never> {
             await previous?.value
@@ -184,9 +190,12 @@ actor PerInstance {
         }
         let tail = Task<Void, Never> { _ = await task.value }
         tails[instance] = tail
-        let result = await task.value
+        Task { await tail.value; self.forget(instance, tail) }
+        return task
+    }
+
+    private func forget(_ instance: String, _ tail: Task<Void, Never>) {
         if tails[instance] == tail { tails[instance] = nil }
-        return result
     }
 }
 

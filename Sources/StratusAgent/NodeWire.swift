@@ -18,6 +18,13 @@ public enum NodeWire {
     public static let exchange = "stratus"
     public static let controllerQueue = "stratus.controller"
 
+    /// Whether `name` may be a node on the wire: lower-case letters, digits and '-' (a DNS
+    /// label), so it can never be a routing-key wildcard (`#`, `*`) or span words (`.`).
+    public static func validNodeName(_ name: String) -> Bool {
+        (1...63).contains(name.utf8.count) && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
+            && !name.hasPrefix("-") && !name.hasSuffix("-")
+    }
+
     public static func callKey(node: String) -> String { "node.\(node).compute" }
     public static func callQueue(node: String) -> String { "stratus.node.\(node).compute" }
     public static func heartbeatKey(node: String) -> String { "heartbeat.\(node)" }

@@ -74,6 +74,11 @@ public final class AMQPRequester: Sendable {
             try await withCheckedThrowingContinuation { continuation in
             // Registered before the timer starts, so the timer always finds the call it ends.
             waiting.add(id, continuation, replyTo: replyTo)
+            // Cancelled before it was registered: the cancellation handler found nothing to end.
+            if Task.isCancelled {
+                waiting.take(id)?.resume(throwing: CancellationError())
+                return
+            }
             Task {
                 try? await Task.sleep(for: remaining)
                 waiting.take(id)?.resume(throwing: AMQPError("no answer to \(key) within \(timeout)"))
@@ -103,6 +108,7 @@ public final class AMQPRequester: Sendable {
         replies.stop()
         listener.cancel()
         watcher.cancel()
+        for call in waiting.takeOrphans(current: nil) { call.resume(throwing: AMQPError("the requester was stopped")) }
         publisher.close()
     }
 }

@@ -144,10 +144,20 @@ import Testing
         let restarted = try Server(cli: cli, arguments: ["--api-port", "0"])
         defer { restarted.kill(SIGINT) }
         _ = try await restarted.url(cli: cli)
+        // serve.json names each listener as it binds: the API's first, so the S3 one is waited for
+        // (a fresh-clone CI run read it too early and found none).
         var again = environment
-        if let data = FileManager.default.contents(atPath: "\(cli.dataDirectory)/serve.json"), let info = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            again["S3_URL"] = info["s3URL"] as? String
+        again["S3_URL"] = nil
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, again["S3_URL"] == nil {
+            if let data = FileManager.default.contents(atPath: "\(cli.dataDirectory)/serve.json"), let info = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                (info["pid"] as? Int).map({ Int32($0) == restarted.process.processIdentifier }) ?? false
+            {
+                again["S3_URL"] = info["s3URL"] as? String
+            }
+            if again["S3_URL"] == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
+        _ = try #require(again["S3_URL"], "the restarted server's serve.json names the S3 endpoint")
         after = try await Self.leftovers(cli, again)
         #expect(after.temporary.isEmpty && (after.objects.isEmpty || after.objects == "None"), "server killed, then restarted: \(after)")
     }

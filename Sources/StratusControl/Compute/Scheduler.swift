@@ -48,7 +48,8 @@ public actor Scheduler {
             guard let node = other.node, let otherType = types[other.instanceType] else { continue }
             placed[other.key] = (node, otherType.memoryMB, otherType.vcpus)
         }
-        for (key, placement) in previous where placed[key] == nil && existing.contains(key) { placed[key] = placement }
+        // And so are those that move an instance (rescheduled, drained) until its status names the new node.
+        for (key, placement) in previous where existing.contains(key) && placed[key]?.node != placement.node { placed[key] = placement }
         builtAt = .now
     }
 

@@ -95,6 +95,9 @@ extension Stratus {
             }
             let name = node ?? StratusServer.hostNodeName()
             let names = nodes == 1 ? [name] : (1...nodes).map { "\(name)-\($0)" }
+            if let bad = names.first(where: { !NodeWire.validNodeName($0) }) {
+                throw ValidationError("--node: \"\(bad)\" is not a node name: lower-case letters, digits and '-', at most 63, as a DNS label")
+            }
             if nodes > 1, hypervisor != "test" { throw ValidationError("--nodes: hollow nodes are simulated; use them with --hypervisor test") }
             let dataDirectory = dataDir ?? environment["STRATUS_DATA"] ?? ".stratus-agent"
 
