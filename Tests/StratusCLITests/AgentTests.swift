@@ -51,6 +51,25 @@ final class AgentProcess {
 /// A controller (`serve --role controller`) and three `stratus agent` processes, each its own
 /// libvirt test-driver node, through a real RabbitMQ broker (issue 16).
 @Suite(.serialized) struct AgentTests {
+    /// alice's project acme with room for 100 instances and an image the test driver never opens.
+    static let acme = """
+        apiVersion: stratus/v1
+        kind: User
+        metadata: {name: alice}
+        spec: {projects: [{project: acme, roles: [sysadmin]}]}
+        ---
+        apiVersion: stratus/v1
+        kind: Project
+        metadata: {name: acme}
+        spec: {manager: alice, quotas: {instances: 100, cores: 1000, ram: 1000000}}
+        ---
+        apiVersion: stratus/v1
+        kind: Image
+        metadata: {name: debian, project: acme}
+        spec: {source: /images/debian.qcow2}
+
+        """
+
     /// Every instance's phase, node and Ready reason, by name.
     static func instances(_ cli: CLI) async throws -> [String: (phase: String, node: String?, reason: String?)] {
         let result = try await cli.run("get", "instances", "-A", "-o", "json")
@@ -149,23 +168,7 @@ final class AgentProcess {
         #expect(details?["lastHeartbeat"] != nil && details?["version"] as? String == "0.1.0" && details?["roles"] as? String == "compute", "\(details ?? [:])")
         #expect(nodeStatus["n9"] == nil, "an agent with node-n1's credentials registered n9")
 
-        var manifest = """
-            apiVersion: stratus/v1
-            kind: User
-            metadata: {name: alice}
-            spec: {projects: [{project: acme, roles: [sysadmin]}]}
-            ---
-            apiVersion: stratus/v1
-            kind: Project
-            metadata: {name: acme}
-            spec: {manager: alice, quotas: {instances: 100, cores: 1000, ram: 1000000}}
-            ---
-            apiVersion: stratus/v1
-            kind: Image
-            metadata: {name: debian, project: acme}
-            spec: {source: /images/debian.qcow2}
-
-            """
+        var manifest = Self.acme
         let names = (1...30).map { "vm-\($0)" }
         for (index, name) in names.enumerated() {
             // vm-2, vm-4, …: started again elsewhere when their node is lost.
@@ -320,23 +323,7 @@ final class AgentProcess {
         }
         #expect(ready, "\((try? String(contentsOfFile: server.log, encoding: .utf8))?.suffix(2000) ?? "")")
 
-        var manifest = """
-            apiVersion: stratus/v1
-            kind: User
-            metadata: {name: alice}
-            spec: {projects: [{project: acme, roles: [sysadmin]}]}
-            ---
-            apiVersion: stratus/v1
-            kind: Project
-            metadata: {name: acme}
-            spec: {manager: alice, quotas: {instances: 100, cores: 1000, ram: 1000000}}
-            ---
-            apiVersion: stratus/v1
-            kind: Image
-            metadata: {name: debian, project: acme}
-            spec: {source: /images/debian.qcow2}
-
-            """
+        var manifest = Self.acme
         let names = (1...40).map { "vm-\($0)" }
         for name in names { manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: m1.small}\n" }
         try manifest.write(toFile: "\(cli.workDirectory)/vms.yaml", atomically: true, encoding: .utf8)
