@@ -60,6 +60,12 @@ static inline void stratus_amqp_bind(amqp_connection_state_t state, amqp_channel
     amqp_queue_bind(state, channel, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange), amqp_cstring_bytes(key), amqp_empty_table);
 }
 
+/* Purges a queue; returns how many messages it dropped, or -1 when the broker refused. */
+static inline long stratus_amqp_purge(amqp_connection_state_t state, amqp_channel_t channel, const char *queue) {
+    amqp_queue_purge_ok_t *ok = amqp_queue_purge(state, channel, amqp_cstring_bytes(queue));
+    return ok ? (long)ok->message_count : -1;
+}
+
 static inline void stratus_amqp_consume(amqp_connection_state_t state, amqp_channel_t channel, const char *queue) {
     amqp_basic_consume(state, channel, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 }

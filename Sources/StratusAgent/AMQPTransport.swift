@@ -12,7 +12,9 @@ import Synchronization
 /// timeout and a per-message expiration, so a call nobody took in time is never acted on
 /// later. Nodes are known from their heartbeats: one never heard from is `unreachable`, and
 /// one silent for longer than `nodeTimeout` is `lost` (calls to it fail at once, without
-/// waiting for a timeout).
+/// waiting for a timeout, and the calls still queued for it are purged). Nodes the store knew
+/// before this controller started (`expect`) are lost too when none of their heartbeats comes
+/// within `nodeTimeout` of the start: a node that died while the controller was down.
 public final class AMQPTransport: NodeTransport {
     public let url: AMQPURL
     public let nodeTimeout: Duration
@@ -22,7 +24,8 @@ public final class AMQPTransport: NodeTransport {
     let logger: Logger
 
     private struct Seen {
-        var heartbeat: NodeHeartbeat
+        /// Nil for a node expected from the store and not heard from since this controller started.
+        var heartbeat: NodeHeartbeat?
         var at: ContinuousClock.Instant
         var wallClock: Date
         var lost = false
@@ -102,7 +105,8 @@ public final class AMQPTransport: NodeTransport {
             let changed = state.withLock { state -> Bool in
                 let previous = state.seen[node]
                 state.seen[node] = Seen(heartbeat: heartbeat, at: .now, wallClock: Date())
-                return previous == nil || previous!.lost || previous!.heartbeat.report != heartbeat.report || previous!.heartbeat.reportError != heartbeat.reportError
+                guard let previous, !previous.lost, let last = previous.heartbeat else { return true }
+                return last.report != heartbeat.report || last.reportError != heartbeat.reportError
             }
             if changed {
                 logger.info("node agent reporting", metadata: ["stratus.node": "\(node)", "stratus.version": "\(heartbeat.version)"])
@@ -139,7 +143,38 @@ public final class AMQPTransport: NodeTransport {
         }
         for node in lost.sorted() {
             logger.warning("node agent silent; node lost", metadata: ["stratus.node": "\(node)", "stratus.timeout": "\(nodeTimeout)"])
+            purgeCalls(of: node)
             announce(node)
+        }
+    }
+
+    /// Drops the calls still waiting in a lost node's queue: their callers have been answered
+    /// `lost`, and an agent that comes back must not act on them after its instances moved.
+    /// (Calls its agent had already taken are its own to finish; the reclaim that follows its
+    /// return removes what moved away.)
+    private func purgeCalls(of node: String) {
+        let url = url
+        let logger = logger
+        DispatchQueue.global().async {
+            do {
+                let connection = try AMQPConnection(url: url, heartbeat: 0)
+                defer { connection.close() }
+                let dropped = try connection.purge(queue: NodeWire.callQueue(node: node))
+                if dropped > 0 { logger.info("dropped the calls queued for a lost node", metadata: ["stratus.node": "\(node)", "stratus.calls": "\(dropped)"]) }
+            } catch {
+                logger.debug("cannot purge a lost node's calls", metadata: ["stratus.node": "\(node)", "stratus.error": "\(error)"])
+            }
+        }
+    }
+
+    /// Nodes known before this controller started (the store's): each is waited for one node
+    /// timeout from now and counted lost if it sends no heartbeat by then.
+    public func expect(_ nodes: [String]) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            for node in nodes where state.seen[node] == nil && NodeWire.validNodeName(node) {
+                state.seen[node] = Seen(heartbeat: nil, at: now, wallClock: Date())
+            }
         }
     }
 
@@ -152,16 +187,21 @@ public final class AMQPTransport: NodeTransport {
         guard let seen = state.withLock({ $0.seen[node] }) else {
             throw NodeError(.unreachable, "placed on \(node), whose agent converges it; no agent of \(node) has reported to this controller through \(url) (start `stratus agent --node \(node)`)")
         }
+        let silent = Int((ContinuousClock.now - seen.at).components.seconds)
         if seen.lost {
-            let silent = Int((ContinuousClock.now - seen.at).components.seconds)
-            throw NodeError(.lost, "node \(node) is lost: its agent has sent no heartbeat for \(silent) s (more than the \(nodeTimeout.components.seconds) s node timeout)")
+            let since = seen.heartbeat == nil ? "since this controller started \(silent) s ago" : "for \(silent) s"
+            throw NodeError(.lost, "node \(node) is lost: its agent has sent no heartbeat \(since) (more than the \(nodeTimeout.components.seconds) s node timeout)")
+        }
+        if seen.heartbeat == nil {
+            throw NodeError(.unreachable, "placed on \(node), whose agent has not reported since this controller started \(silent) s ago (it counts as lost after \(nodeTimeout.components.seconds) s)")
         }
         return seen
     }
 
     // MARK: NodeTransport
 
-    public var nodes: [String] { state.withLock { $0.seen.filter { !$0.value.lost }.keys.sorted() } }
+    /// The nodes whose agents are reporting.
+    public var nodes: [String] { state.withLock { $0.seen.filter { !$0.value.lost && $0.value.heartbeat != nil }.keys.sorted() } }
 
     private func call(_ call: NodeCall, on node: String, timeout: Duration = .seconds(30)) async throws(NodeError) -> NodeAnswer {
         _ = try live(node)
@@ -234,12 +274,15 @@ public final class AMQPTransport: NodeTransport {
 
     public func report(of node: String) async throws(NodeError) -> NodeReport {
         let seen = try live(node)
-        if let error = seen.heartbeat.reportError { throw error }
-        guard var report = seen.heartbeat.report else { throw NodeError(.hypervisor, "\(node)'s agent reports no capacity") }
+        guard let heartbeat = seen.heartbeat else {
+            throw NodeError(.unreachable, "no heartbeat from \(node)'s agent since this controller started; it counts as lost after \(nodeTimeout.components.seconds) s")
+        }
+        if let error = heartbeat.reportError { throw error }
+        guard var report = heartbeat.report else { throw NodeError(.hypervisor, "\(node)'s agent reports no capacity") }
         report.lastHeartbeat = Timestamp.string(seen.wallClock)
-        report.version = seen.heartbeat.version
-        report.roles = seen.heartbeat.roles
-        report.zone = seen.heartbeat.zone
+        report.version = heartbeat.version
+        report.roles = heartbeat.roles
+        report.zone = heartbeat.zone
         return report
     }
 

@@ -133,6 +133,15 @@ public final class AMQPConnection {
         try check("bind \(queue) to \(exchange) with \(key)")
     }
 
+    /// Drops every message waiting in `queue` (not those delivered and not yet acknowledged);
+    /// returns how many. A queue that does not exist is the broker's NOT_FOUND, which closes the channel.
+    @discardableResult
+    public func purge(queue: String) throws(AMQPError) -> Int {
+        let dropped = stratus_amqp_purge(state, channel, queue)
+        try check("purge \(queue)")
+        return max(0, dropped)
+    }
+
     /// Publisher confirms: from now on every `publish` waits for the broker to take the message.
     public func enableConfirms() throws(AMQPError) {
         _ = amqp_confirm_select(state, channel)

@@ -71,6 +71,8 @@ public struct StratusServer: Sendable {
             do { url = try AMQPURL(parsing: amqp, passwordFile: configuration.amqpPasswordFile) } catch { throw ConfigurationError("amqp: \(error)") }
             let wire = AMQPTransport(url: url, nodeTimeout: .seconds(configuration.nodeTimeout), logger: Logger(label: "stratus.amqp"))
             logger.info("node agents are reached through the broker", metadata: ["stratus.amqp": "\(url)", "stratus.nodeTimeout": "\(configuration.nodeTimeout) s"])
+            // A node that died while this controller was down sends nothing: it is waited for once, then lost.
+            wire.expect(try store.list(kind: .node).map(\.key.name))
             remote = wire
             transport = wire
             node = ""

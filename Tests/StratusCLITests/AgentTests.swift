@@ -135,10 +135,11 @@ final class AgentProcess {
             try "secret-\(node)\n".write(toFile: "\(cli.workDirectory)/\(node).password", atomically: true, encoding: .utf8)
         }
         try "\(broker.password)\n".write(toFile: "\(cli.workDirectory)/controller.password", atomically: true, encoding: .utf8)
-        let server = try Server(cli: cli, arguments: [
+        let controllerArguments = [
             "--role", "controller", "--amqp", "amqp://\(broker.user)@127.0.0.1:\(broker.port)/", "--amqp-password-file", "\(cli.workDirectory)/controller.password",
             "--node-timeout", "3", "--api-port", "0", "--resync-interval", "5",
-        ])
+        ]
+        var server = try Server(cli: cli, arguments: controllerArguments)
         defer { server.kill(SIGTERM) }
         var remote = cli
         remote.server = try await server.url(cli: cli)
@@ -288,6 +289,28 @@ final class AgentProcess {
         let controllerLog = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
         #expect(controllerLog.contains("dropped a message for a node its sender may not speak for"), "the impostor's heartbeats were not reported as dropped")
         #expect(!controllerLog.contains(broker.password) && !agents["n1"]!.output.contains("secret-n1"), "a password reached a log")
+
+        // The controller stops, and n3 dies while it is down: started again, the controller hears
+        // nothing from n3, waits one node timeout for it and counts it lost; what may move runs on n2.
+        let beforeRestart = try await Self.instances(remote)
+        let onN3 = Set(beforeRestart.filter { $0.value.node == "n3" }.keys)
+        let n3Movable = Set(onN3.filter { Int($0.dropFirst("vm-".count)).map { $0 % 2 == 0 } ?? false })
+        server.kill(SIGTERM)
+        agents["n3"]!.kill(SIGKILL)
+        server = try Server(cli: cli, arguments: controllerArguments)
+        remote.server = try await server.url(cli: cli)
+        let n3Lost = try await Self.eventually(.seconds(60)) {
+            let nodes = try await Self.nodes(remote)
+            let instances = try await Self.instances(remote)
+            let ready = (nodes["n3"]?["conditions"] as? [[String: Any]])?.first { $0["type"] as? String == "Ready" }
+            return nodes["n3"]?["phase"] as? String == "NotReady" && ready?["reason"] as? String == "NodeLost"
+                && n3Movable.allSatisfy { instances[$0]?.phase == "Running" && instances[$0]?.node == "n2" }
+                && onN3.subtracting(n3Movable).allSatisfy { instances[$0]?.reason == "NodeLost" }
+        }
+        let n3AfterRestart = try await Self.nodes(remote)["n3"] ?? [:]
+        let afterRestart = try await Self.instances(remote).filter { onN3.contains($0.key) }
+        #expect(n3Lost, "n3 after a controller restart without it: \(n3AfterRestart); its instances: \(afterRestart)")
+        #expect(((try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "").contains("node agent silent; node lost"), "the restarted controller did not log n3 as lost")
     }
 
     @Test("RabbitMQ killed and started again in the middle of an apply: after reconnecting, every instance runs on exactly one agent; nothing lost, nothing twice")
