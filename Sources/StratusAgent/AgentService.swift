@@ -41,12 +41,18 @@ public struct AgentService: Service {
 
     public func run() async throws {
         let publisher = AMQPPublisher(url: url, logger: logger) { connection throws(AMQPError) in try connection.declareTopicExchange(NodeWire.exchange) }
-        defer { publisher.close() }
+        // Heartbeats have a connection of their own: behind a burst of answers they would arrive
+        // late, and a busy node would look silent.
+        let beats = AMQPPublisher(url: url, logger: logger) { connection throws(AMQPError) in try connection.declareTopicExchange(NodeWire.exchange) }
+        defer {
+            publisher.close()
+            beats.close()
+        }
         try await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask { await serveCalls(of: agents, publisher: publisher) }
                 for agent in agents {
-                    group.addTask { await serveCalls(of: agent, publisher: publisher) }
-                    group.addTask { await sendHeartbeats(of: agent, publisher: publisher) }
+                    group.addTask { await sendHeartbeats(of: agent, publisher: beats) }
                     group.addTask { await forwardEvents(of: agent, publisher: publisher) }
                 }
             }
@@ -54,19 +60,32 @@ public struct AgentService: Service {
         logger.info("agent stopped; answered \(answered.value) calls", metadata: ["stratus.calls": "\(answered.value)"])
     }
 
-    /// Consumes the node's call queue until cancelled; a call is acknowledged once answered.
-    func serveCalls(of agent: NodeAgent, publisher: AMQPPublisher) async {
-        let node = agent.name
+    /// Consumes the nodes' call queues (one connection and thread for all of them, each queue
+    /// with its own prefetch) until cancelled; a call is acknowledged once answered.
+    func serveCalls(of agents: [NodeAgent], publisher: AMQPPublisher) async {
+        var byKey: [String: NodeAgent] = [:]
+        for agent in agents { byKey[NodeWire.callKey(node: agent.name)] = agent }
+        let nodes = agents.map(\.name)
         let consumer = AMQPConsumer(url: url, prefetch: UInt16(concurrency), logger: logger) { connection throws(AMQPError) in
             try connection.declareTopicExchange(NodeWire.exchange)
-            let queue = try connection.declareQueue(NodeWire.callQueue(node: node), durable: true)
-            try connection.bind(queue: queue, exchange: NodeWire.exchange, key: NodeWire.callKey(node: node))
-            return queue
+            var queues: [String] = []
+            for node in nodes {
+                let queue = try connection.declareQueue(NodeWire.callQueue(node: node), durable: true)
+                try connection.bind(queue: queue, exchange: NodeWire.exchange, key: NodeWire.callKey(node: node))
+                queues.append(queue)
+            }
+            return queues
         }
+        // Instance ids are unique across nodes, so one line of calls per instance serves them all.
         let serial = PerInstance()
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
                 for await delivery in consumer.deliveries {
+                    guard let agent = byKey[delivery.routingKey] else {
+                        consumer.ack(delivery)
+                        continue
+                    }
+                    let node = agent.name
                     // Delivered before to an agent that stopped before answering: its caller has
                     // given up and asks again with what it wants now, so the old call is not acted on.
                     if delivery.redelivered {
@@ -178,24 +197,28 @@ extension NodeCall {
 /// retried converge may arrive while the first still runs); calls about different instances,
 /// or none, run at once.
 actor PerInstance {
-    private var tails: [String: Task<Void, Never>] = [:]
+    private var tails: [String: (turn: UInt64, task: Task<NodeAnswer, Never>)] = [:]
+    private var turns: UInt64 = 0
 
     /// Starts `body` once every call scheduled before it about `instance` has finished.
-    func schedule<T: Sendable>(_ instance: String?, _ body: @escaping @Sendable () async -> T) -> Task<T, Never> {
+    func schedule(_ instance: String?, _ body: @escaping @Sendable () async -> NodeAnswer) -> Task<NodeAnswer, Never> {
         guard let instance else { return Task { await body() } }
-        let previous = tails[instance]
-        let task = Task<T, Never> {
-            await previous?.value
-            return await body()
+        let previous = tails[instance]?.task
+        turns += 1
+        let turn = turns
+        let task = Task<NodeAnswer, Never> {
+            _ = await previous?.value
+            let answer = await body()
+            await self.finished(instance, turn)
+            return answer
         }
-        let tail = Task<Void, Never> { _ = await task.value }
-        tails[instance] = tail
-        Task { await tail.value; self.forget(instance, tail) }
+        tails[instance] = (turn, task)
         return task
     }
 
-    private func forget(_ instance: String, _ tail: Task<Void, Never>) {
-        if tails[instance] == tail { tails[instance] = nil }
+    /// The instance's line is forgotten once its last call is done.
+    private func finished(_ instance: String, _ turn: UInt64) {
+        if tails[instance]?.turn == turn { tails[instance] = nil }
     }
 }
 

@@ -88,15 +88,16 @@ public final class AMQPPublisher: @unchecked Sendable {  // `connection` and `ba
     public func close() { queue.sync { connection = nil } }
 }
 
-/// Consumes one queue with manual acknowledgements and a prefetch, on a connection and a thread
-/// of its own. After a broker or network loss it connects again with backoff, runs `setup`
-/// again (which declares the topology and names the queue to consume) and goes on; what was
-/// delivered and not acknowledged comes again (`redelivered`).
+/// Consumes one queue (or several, on one channel) with manual acknowledgements and a prefetch
+/// per queue, on a connection and a thread of its own. After a broker or network loss it
+/// connects again with backoff, runs `setup` again (which declares the topology and names the
+/// queues to consume) and goes on; what was delivered and not acknowledged comes again
+/// (`redelivered`).
 public final class AMQPConsumer: Sendable {
     public let deliveries: AsyncStream<AMQPDelivery>
     let url: AMQPURL
     let prefetch: UInt16
-    let setup: @Sendable (AMQPConnection) throws(AMQPError) -> String
+    let setup: @Sendable (AMQPConnection) throws(AMQPError) -> [String]
     let logger: Logger
     private let continuation: AsyncStream<AMQPDelivery>.Continuation
     private struct State {
@@ -110,7 +111,13 @@ public final class AMQPConsumer: Sendable {
 
     /// - Parameter setup: on each new connection, declares the exchanges, queues and bindings and
     ///   returns the queue to consume (the broker names an exclusive one anew each time).
-    public init(url: AMQPURL, prefetch: UInt16 = 100, logger: Logger = Logger(label: "stratus.amqp"), setup: @escaping @Sendable (AMQPConnection) throws(AMQPError) -> String) {
+    public convenience init(url: AMQPURL, prefetch: UInt16 = 100, logger: Logger = Logger(label: "stratus.amqp"), setup: @escaping @Sendable (AMQPConnection) throws(AMQPError) -> String) {
+        self.init(url: url, prefetch: prefetch, logger: logger, queues: { connection throws(AMQPError) in [try setup(connection)] })
+    }
+
+    /// Consumes every queue `queues` declares and names, each with its own prefetch, on one
+    /// channel and one thread (many nodes of one agent process: one thread, not one each).
+    public init(url: AMQPURL, prefetch: UInt16 = 100, logger: Logger = Logger(label: "stratus.amqp"), queues setup: @escaping @Sendable (AMQPConnection) throws(AMQPError) -> [String]) {
         self.url = url
         self.prefetch = prefetch
         self.setup = setup
@@ -143,12 +150,13 @@ public final class AMQPConsumer: Sendable {
             let generation: Int
             do {
                 connection = try AMQPConnection(url: url)
-                let queue = try setup(connection)
+                let queues = try setup(connection)
+                // Set before the consumers start, the prefetch holds for each of them.
                 try connection.qos(prefetch: prefetch)
-                try connection.consume(queue)
+                for queue in queues { try connection.consume(queue) }
                 generation = state.withLock { state in
                     state.generation += 1
-                    state.queue = queue
+                    state.queue = queues.first
                     state.connected = true
                     state.acks.removeAll()
                     return state.generation

@@ -16,14 +16,30 @@ public final class AMQPRequester: Sendable {
 
     /// The calls waiting for their answers, by correlation id, with the reply queue each named.
     final class Waiting: Sendable {
-        private let calls = Mutex<[String: (call: CheckedContinuation<AMQPDelivery, any Error>, replyTo: String)]>([:])
-        func add(_ id: String, _ call: CheckedContinuation<AMQPDelivery, any Error>, replyTo: String) { calls.withLock { $0[id] = (call, replyTo) } }
-        func take(_ id: String) -> CheckedContinuation<AMQPDelivery, any Error>? { calls.withLock { $0.removeValue(forKey: id)?.call } }
+        private let calls = Mutex<[String: (call: CheckedContinuation<AMQPDelivery, any Error>, replyTo: String, timer: Task<Void, Never>?)]>([:])
+        func add(_ id: String, _ call: CheckedContinuation<AMQPDelivery, any Error>, replyTo: String) { calls.withLock { $0[id] = (call, replyTo, nil) } }
+        /// The call's timeout, cancelled when the call ends otherwise (thousands of calls must not leave as many sleeping timers).
+        func attach(_ timer: Task<Void, Never>, to id: String) {
+            let ended = calls.withLock { calls -> Bool in
+                guard calls[id] != nil else { return true }
+                calls[id]!.timer = timer
+                return false
+            }
+            if ended { timer.cancel() }
+        }
+        func take(_ id: String) -> CheckedContinuation<AMQPDelivery, any Error>? {
+            guard let taken = calls.withLock({ $0.removeValue(forKey: id) }) else { return nil }
+            taken.timer?.cancel()
+            return taken.call
+        }
         /// Takes the calls whose answers would go to another queue than `current`.
         func takeOrphans(current: String?) -> [CheckedContinuation<AMQPDelivery, any Error>] {
             calls.withLock { calls in
                 let orphans = calls.filter { $0.value.replyTo != current }
-                for id in orphans.keys { calls[id] = nil }
+                for (id, orphan) in orphans {
+                    calls[id] = nil
+                    orphan.timer?.cancel()
+                }
                 return orphans.values.map(\.call)
             }
         }
@@ -79,10 +95,11 @@ public final class AMQPRequester: Sendable {
                 waiting.take(id)?.resume(throwing: CancellationError())
                 return
             }
-            Task {
-                try? await Task.sleep(for: remaining)
+            let timer = Task {
+                guard (try? await Task.sleep(for: remaining)) != nil else { return }
                 waiting.take(id)?.resume(throwing: AMQPError("no answer to \(key) within \(timeout)"))
             }
+            waiting.attach(timer, to: id)
             Task {
                 do {
                     // A request still queued when its caller gave up expires there, unanswered and not acted on.

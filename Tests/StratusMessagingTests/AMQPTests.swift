@@ -92,6 +92,50 @@ import Testing
         }
     }
 
+    @Test("one consumer over three queues on one channel gets each queue's messages with its routing key, each queue holding back past its own prefetch; a purge drops what waits in a queue and says how many")
+    func manyQueuesAndPurge() async throws {
+        guard let broker = try await broker() else { return }
+        let url = try AMQPURL(parsing: broker.url)
+        let exchange = "stratus-test-\(UUID().uuidString.prefix(6))"
+        let nodes = ["a", "b", "c"]
+        let consumer = AMQPConsumer(url: url, prefetch: 2, queues: { connection throws(AMQPError) in
+            try connection.declareTopicExchange(exchange)
+            var queues: [String] = []
+            for node in nodes {
+                let queue = "\(exchange).\(node)"
+                try connection.declareQueue(queue)
+                try connection.bind(queue: queue, exchange: exchange, key: "node.\(node).compute")
+                queues.append(queue)
+            }
+            return queues
+        })
+        defer { consumer.stop() }
+        let publisher = AMQPPublisher(url: url) { connection throws(AMQPError) in try connection.declareTopicExchange(exchange) }
+        defer { publisher.close() }
+        while consumer.queue == nil { try await Task.sleep(for: .milliseconds(20)) }
+        for index in 0..<5 {
+            for node in nodes { try await publisher.publish(exchange: exchange, key: "node.\(node).compute", body: Array("\(node) \(index)".utf8), mandatory: true) }
+        }
+        // Unacknowledged, each queue stops at its prefetch of 2: two deliveries from each.
+        let first = await Self.collect(consumer, 6, ack: false)
+        #expect(first.count == 6, "\(first.map { String(decoding: $0.body, as: UTF8.self) })")
+        for node in nodes {
+            let mine = first.filter { $0.routingKey == "node.\(node).compute" }.map { String(decoding: $0.body, as: UTF8.self) }
+            #expect(mine == ["\(node) 0", "\(node) 1"], "\(node): \(mine)")
+        }
+        // Queue a keeps 3 waiting (the two delivered are not purged; without a prefetch per queue
+        // all five would have been delivered); a purge drops those.
+        let connection = try AMQPConnection(url: url)
+        defer { connection.close() }
+        #expect(try connection.purge(queue: "\(exchange).a") == 3)
+        for delivery in first { consumer.ack(delivery) }
+        let rest = await Self.collect(consumer, 6)
+        #expect(Set(rest.map { String(decoding: $0.body, as: UTF8.self) }) == Set(["b", "c"].flatMap { node in (2..<5).map { "\(node) \($0)" } }), "after the purge, only b and c: \(rest.map { String(decoding: $0.body, as: UTF8.self) })")
+        // A queue that does not exist: the broker's NOT_FOUND, thrown.
+        let other = try AMQPConnection(url: url)
+        #expect(throws: AMQPError.self) { try other.purge(queue: "\(exchange).none") }
+    }
+
     @Test("a delivery not acknowledged comes again, marked redelivered, to the next consumer; an acknowledged one does not")
     func unacknowledgedComesAgain() async throws {
         guard let broker = try await broker() else { return }
