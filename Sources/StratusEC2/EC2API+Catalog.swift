@@ -13,7 +13,14 @@ extension EC2API {
     func describeAvailabilityZones(_ call: EC2Call) throws -> [XMLNode] {
         let wanted = call.list("ZoneName")
         let filters = call.filters()
-        let items: [[XMLNode]] = try zones().filter { zone in
+        let known = try zones()
+        if let unknown = wanted.first(where: { !known.contains($0) }) {
+            throw EC2Error.invalid("ZoneName", unknown, "Invalid availability zone: [\(unknown)]; known zones: \(known.joined(separator: ", ")).")
+        }
+        if let filter = filters.first(where: { !["zone-name", "state", "region-name"].contains($0.name) }) {
+            throw EC2Error.invalid("Filter", filter.name, "The filter '\(filter.name)' is invalid; use zone-name, state or region-name.")
+        }
+        let items: [[XMLNode]] = known.filter { zone in
             (wanted.isEmpty || wanted.contains(zone)) && filters.allSatisfy { filter in
                 switch filter.name {
                 case "zone-name": FilterMatch.matches(zone, filter.values)

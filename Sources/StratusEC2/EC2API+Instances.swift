@@ -288,6 +288,7 @@ extension EC2API {
             userData = String(decoding: data, as: UTF8.self)
         }
         let count = try launch.quota.admissible(launch.counts, vcpus: launch.vcpus, min: minCount, max: maxCount)
+        let labels = try Self.tagSpecification(call, resourceType: "instance", othersAllowed: true)
         let reservation = "r-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
         var resources: [Resource] = []
         var ids: [ResourceKey: String] = [:]
@@ -295,10 +296,6 @@ extension EC2API {
             let id = Self.newId("i")
             var annotations = [Self.reservationAnnotation: reservation, Self.launchIndexAnnotation: "\(index)"]
             if let token { annotations[Self.clientTokenAnnotation] = token }
-            var labels: [String: String] = [:]
-            for spec in call.indices("TagSpecification") where call.string("TagSpecification.\(spec).ResourceType") ?? "instance" == "instance" {
-                for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" }
-            }
             let metadata = ObjectMeta(name: id, project: project, labels: labels, annotations: annotations)
             let spec = InstanceSpec(image: imageName, instanceType: typeName, keyName: launch.keyName, securityGroups: launch.groups, userData: userData, availabilityZone: zone)
             resources.append(Resource(metadata: metadata, spec: .instance(spec)))

@@ -23,6 +23,8 @@ extension EC2API {
         }
         let missing = names.filter { name in !items.contains { $0.0 == name } }
         if !missing.isEmpty { throw EC2Error("InvalidKeyPair.NotFound", "The key pair '\(missing[0])' does not exist") }
+        let missingIds = ids.filter { id in !items.contains { $0.1.contains { if case .text("keyPairId", id) = $0 { true } else { false } } } }
+        if !missingIds.isEmpty { throw EC2Error("InvalidKeyPair.NotFound", "The key pair ID '\(missingIds[0])' does not exist") }
         return [.set("keySet", items.sorted { $0.0 < $1.0 }.map(\.1))]
     }
 
@@ -41,11 +43,13 @@ extension EC2API {
         let name = try Self.ec2Name(call, "KeyName")
         let type = try call.choice("KeyType", KeyMaterial.KeyType.self) ?? .rsa
         let format = try call.choice("KeyFormat", KeyMaterial.Format.self) ?? .pem
+        let labels = try Self.tagSpecification(call, resourceType: "key-pair")
         try refuseDuplicateKey(name, project: project)
         let key = try KeyMaterial(type: type, format: format, comment: name)
         let spec = KeyPairSpec(publicKey: key.publicKey + " " + name, user: call.principal.user == "admin" ? nil : call.principal.user)
         var metadata = Self.metadata(ec2Name: name, project: project)
         metadata.annotations[Self.fingerprintAnnotation] = key.fingerprint
+        metadata.labels = labels
         try write([Resource(metadata: metadata, spec: .keyPair(spec))], createOnly: Self.duplicateKey(name, resource: metadata.name))
         let stored = try store.get(ResourceKey(kind: .keyPair, project: project, name: metadata.name))
         return [
@@ -59,12 +63,14 @@ extension EC2API {
         try call.authorize(.keyPair, project: project)
         let name = try Self.ec2Name(call, "KeyName")
         let material = try call.required("PublicKeyMaterial")
+        let labels = try Self.tagSpecification(call, resourceType: "key-pair")
         try refuseDuplicateKey(name, project: project)
         // botocore sends the key base64-encoded (a blob); older clients send the line itself.
         let line = Data(base64Encoded: material).map { String(decoding: $0, as: UTF8.self) } ?? material
         let publicKey = line.trimmingCharacters(in: .whitespacesAndNewlines)
         do {
-            let metadata = Self.metadata(ec2Name: name, project: project)
+            var metadata = Self.metadata(ec2Name: name, project: project)
+            metadata.labels = labels
             try write([Resource(metadata: metadata, spec: .keyPair(KeyPairSpec(publicKey: publicKey, user: call.principal.user == "admin" ? nil : call.principal.user)))],
                       createOnly: Self.duplicateKey(name, resource: metadata.name))
         } catch let error as EC2Error where error.code == "InvalidParameterValue" {

@@ -21,7 +21,7 @@ extension EC2API {
 
     /// A resource by EC2 id (`i-…`), checked for shape, kind and visibility.
     func resource(_ id: String, _ kind: Kind, _ call: EC2Call, error: String, in reader: StoreReader? = nil) throws -> StoredResource {
-        guard let prefix = kind.idPrefix, Self.isId(id, prefix: prefix) else { throw EC2Error.malformed(error, id) }
+        guard let prefix = kind.idPrefix, Self.isId(id, prefix: prefix) else { throw EC2Error.malformed(Self.malformedCode[kind] ?? error, id) }
         let stored: StoredResource?
         if let reader { stored = try reader.get(ec2Id: id) } else { stored = try store.get(ec2Id: id) }
         guard let found = stored, found.key.kind == kind, call.visible(found.key.project), kind == .instance || !found.isTerminating else {
@@ -29,6 +29,12 @@ extension EC2API {
         }
         return found
     }
+
+    /// A malformed id's code where AWS spells it other than the not-found one (`InvalidVolumeID.Malformed`
+    /// beside `InvalidVolume.NotFound`, `InvalidGroupId.Malformed` beside `InvalidGroup.NotFound`).
+    static let malformedCode: [Kind: String] = [
+        .instance: "InvalidInstanceID", .image: "InvalidAMIID", .volume: "InvalidVolumeID", .snapshot: "InvalidSnapshotID", .securityGroup: "InvalidGroupId",
+    ]
 
     /// `prefix-` and 8 to 17 lowercase hex digits.
     static func isId(_ id: String, prefix: String) -> Bool {

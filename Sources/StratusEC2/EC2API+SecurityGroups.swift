@@ -7,6 +7,7 @@ extension EC2API {
     func describeSecurityGroups(_ call: EC2Call) throws -> [XMLNode] {
         let names = call.list("GroupName")
         let ids = call.list("GroupId")
+        for id in ids where !Self.isId(id, prefix: "sg") { throw EC2Error.malformed("InvalidGroupId", id) }
         var items: [(String, [XMLNode])] = []
         let groups = try visible(.securityGroup, call)
         let book = EC2NameBook(groups)
@@ -46,10 +47,15 @@ extension EC2API {
         try call.authorize(.securityGroup, project: project)
         let name = try Self.ec2Name(call, "GroupName")
         let description = try call.required("GroupDescription")
+        if name == Store.defaultGroup {
+            throw EC2Error("InvalidGroup.Reserved", "The security group 'default' is reserved: every project has it already, and it cannot be made again.")
+        }
+        let labels = try Self.tagSpecification(call, resourceType: "security-group")
         if try store.named(.securityGroup, ec2Name: name, project: project) != nil {
             throw EC2Error("InvalidGroup.Duplicate", "The security group '\(name)' already exists")
         }
-        let metadata = Self.metadata(ec2Name: name, project: project)
+        var metadata = Self.metadata(ec2Name: name, project: project)
+        metadata.labels = labels
         try write([Resource(metadata: metadata, spec: .securityGroup(SecurityGroupSpec(description: description)))],
                   createOnly: EC2Error("InvalidGroup.Duplicate", "The security group '\(name)' already exists\(metadata.name == name ? "" : " (its resource name \(metadata.name) is taken)")"))
         let stored = try store.get(ResourceKey(kind: .securityGroup, project: project, name: metadata.name))

@@ -29,8 +29,7 @@ extension EC2API {
         let volume = try resource(try call.required("VolumeId"), .volume, call, error: "InvalidVolume")
         try call.authorize(.snapshot, project: volume.key.project)
         let id = Self.newId("snap")
-        var labels: [String: String] = [:]
-        for spec in call.indices("TagSpecification") { for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" } }
+        let labels = try Self.tagSpecification(call, resourceType: "snapshot")
         let key = ResourceKey(kind: .snapshot, project: volume.key.project, name: id)
         let description = call.string("Description")
         try write([Resource(metadata: ObjectMeta(name: id, project: volume.key.project, labels: labels), spec: .snapshot(SnapshotSpec(volume: volume.key.name, description: description)))], presetIds: [key: id])

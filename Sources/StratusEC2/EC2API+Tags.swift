@@ -7,7 +7,32 @@ extension EC2API {
     static let taggable: [(prefix: String, kind: Kind, error: String, type: String)] = [
         ("i", .instance, "InvalidInstanceID", "instance"), ("vol", .volume, "InvalidVolume", "volume"), ("ami", .image, "InvalidAMIID", "image"),
         ("sg", .securityGroup, "InvalidGroup", "security-group"), ("eipalloc", .address, "InvalidAllocationID", "elastic-ip"),
+        ("snap", .snapshot, "InvalidSnapshot", "snapshot"), ("key", .keyPair, "InvalidKeyPair", "key-pair"),
     ]
+
+    /// The EC2 id of a taggable resource (key pairs have none stored: theirs is derived).
+    static func tagId(_ stored: StoredResource) -> String? {
+        stored.key.kind == .keyPair ? keyPairId(stored) : stored.metadata.id
+    }
+
+    /// The tags of a create's `TagSpecification.N` for `resourceType` (a specification without a
+    /// type is this resource's), checked as CreateTags checks them. Another type is refused, as on
+    /// EC2, except by RunInstances, whose call also makes volumes and interfaces.
+    static func tagSpecification(_ call: EC2Call, resourceType: String, othersAllowed: Bool = false) throws -> [String: String] {
+        var labels: [String: String] = [:]
+        for index in call.indices("TagSpecification") {
+            let type = call.string("TagSpecification.\(index).ResourceType") ?? resourceType
+            guard type == resourceType else {
+                if othersAllowed { continue }
+                throw EC2Error.invalid("TagSpecification.\(index).ResourceType", type, "This action tags resources of type \(resourceType) only.")
+            }
+            for tag in call.tags("TagSpecification.\(index).Tag") {
+                if tag.key.hasPrefix("aws:") { throw EC2Error.invalid("TagSpecification.\(index).Tag.Key", tag.key, "Tag keys starting with 'aws:' are reserved.") }
+                labels[tag.key] = tag.value ?? ""
+            }
+        }
+        return labels
+    }
 
     func taggedResources(_ call: EC2Call) throws -> [StoredResource] {
         let ids = call.list("ResourceId")
@@ -16,7 +41,10 @@ extension EC2API {
             guard let type = Self.taggable.first(where: { id.hasPrefix($0.prefix + "-") }) else {
                 throw EC2Error("InvalidID", "The ID '\(id)' is not valid")
             }
-            return try resource(id, type.kind, call, error: type.error)
+            guard type.kind == .keyPair else { return try resource(id, type.kind, call, error: type.error) }
+            // AWS has no `InvalidKeyPair.Malformed`: an id of another shape is not found.
+            guard let pair = try visible(.keyPair, call).first(where: { Self.keyPairId($0) == id }) else { throw EC2Error.notFound(type.error, [id]) }
+            return pair
         }
     }
 
@@ -50,7 +78,7 @@ extension EC2API {
         var items: [(String, [XMLNode])] = []
         for type in Self.taggable {
             for stored in try visible(type.kind, call) {
-                guard let id = stored.metadata.id else { continue }
+                guard let id = Self.tagId(stored) else { continue }
                 for (key, value) in stored.metadata.labels {
                     let values = ["resource-id": [id], "resource-type": [type.type], "key": [key], "value": [value]]
                     guard call.filters().allSatisfy({ filter in (values[filter.name] ?? []).contains { FilterMatch.matches($0, filter.values) } }) else { continue }

@@ -62,8 +62,7 @@ extension EC2API {
         let zone = try call.string("AvailabilityZone") ?? NodeSpec.defaultZone
         guard try zones().contains(zone) else { throw EC2Error.invalid("AvailabilityZone", zone, "Known zones: \(try zones().joined(separator: ", ")).") }
         let id = Self.newId("vol")
-        var labels: [String: String] = [:]
-        for spec in call.indices("TagSpecification") { for tag in call.tags("TagSpecification.\(spec).Tag") { labels[tag.key] = tag.value ?? "" } }
+        let labels = try Self.tagSpecification(call, resourceType: "volume")
         let key = ResourceKey(kind: .volume, project: project, name: id)
         try write([Resource(metadata: ObjectMeta(name: id, project: project, labels: labels), spec: .volume(VolumeSpec(sizeGB: size, availabilityZone: zone, snapshot: snapshotName)))], presetIds: [key: id])
         guard let volume = try store.get(key) else { throw EC2Error("InternalError", "the volume vanished", status: 500) }

@@ -19,7 +19,7 @@ struct Stratus: AsyncParsableCommand {
               stratus get instances -p acme -o wide    list instances
               stratus get instances -A                 in every project you may see
               stratus describe instance web-1 -p acme  spec, status, conditions, events
-              stratus apply -f examples/ --prune --set demo   delete what the files dropped
+              stratus apply -f examples/ --prune --set demo   delete what was dropped
 
             The data directory is ./.stratus unless --data-dir or STRATUS_DATA says otherwise.
             """,

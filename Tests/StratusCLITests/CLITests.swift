@@ -413,6 +413,36 @@ extension CLI {
         #expect(try await cli.run("apply").status == 1)
         #expect(try await cli.run("--help").status == 0)
     }
+
+    @Test("every command's --help discussion is paragraphs ArgumentParser wraps, and examples that fit 80 columns: nothing rewraps raggedly")
+    func helpTexts() async throws {
+        let cli = try CLI()
+        let dump = try await cli.run("--experimental-dump-help")
+        #expect(dump.status == 0, "\(dump.stderr)")
+        let tool = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+        var commands: [(path: String, discussion: String)] = []
+        func walk(_ command: [String: Any], _ path: String) {
+            commands.append((path, command["discussion"] as? String ?? ""))
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] { walk(sub, path + " " + (sub["commandName"] as? String ?? "?")) }
+        }
+        walk(try #require(tool["command"] as? [String: Any]), "stratus")
+        #expect(commands.count > 15, "the dump lists the commands (\(commands.count))")
+        for (path, discussion) in commands {
+            for paragraph in discussion.components(separatedBy: "\n\n") {
+                let lines = paragraph.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                // Prose is one line per paragraph; a line broken by hand continues on an unindented
+                // line (a heading ends with ":", a list goes on with "-").
+                for (line, next) in zip(lines, lines.dropFirst()) where !line.isEmpty && !next.isEmpty {
+                    let handBroken = !line.first!.isWhitespace && !next.first!.isWhitespace && !line.hasSuffix(":") && !next.hasPrefix("-")
+                    #expect(!handBroken, "\(path): a paragraph broken by hand after \"…\(line.suffix(30))\"")
+                }
+                // Indented lines (examples, settings) keep their breaks; ArgumentParser indents by 2.
+                for line in lines where line.first?.isWhitespace == true {
+                    #expect(line.count + 2 <= 80, "\(path): \(line.count + 2) columns at 80 rewrap: \(line)")
+                }
+            }
+        }
+    }
 }
 
 @Suite struct WatchTests {

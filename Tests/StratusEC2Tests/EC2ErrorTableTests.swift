@@ -38,6 +38,7 @@ import Testing
         }
     }
 
+    /// The world the table's requests act on; `full` holds the most rules a group may hold.
     static let world = """
         apiVersion: stratus/v1
         kind: User
@@ -58,6 +59,21 @@ import Testing
         kind: SecurityGroup
         metadata: {name: web, project: acme}
         spec: {ingress: [{protocol: tcp, fromPort: 22, toPort: 22}]}
+        ---
+        apiVersion: stratus/v1
+        kind: SecurityGroup
+        metadata: {name: full, project: acme}
+        spec: {ingress: [\((1...60).map { "{protocol: tcp, fromPort: \($0), toPort: \($0)}" }.joined(separator: ", "))]}
+        ---
+        apiVersion: stratus/v1
+        kind: Snapshot
+        metadata: {name: snap, project: acme}
+        spec: {volume: data}
+        ---
+        apiVersion: stratus/v1
+        kind: Volume
+        metadata: {name: restored, project: acme}
+        spec: {sizeGB: 1, snapshot: snap}
         ---
         apiVersion: stratus/v1
         kind: Instance
@@ -93,18 +109,29 @@ import Testing
         let ids = [
             "{ami}": try id(.image, "debian"), "{instance}": try id(.instance, "web"), "{group}": try id(.securityGroup, "web"),
             "{volume}": try id(.volume, "data"), "{attached}": try id(.volume, "attached"), "{address}": try id(.address, "ip"),
-            "{terminating}": try id(.instance, "gone"),
+            "{terminating}": try id(.instance, "gone"), "{snapshot}": try id(.snapshot, "snap"),
         ]
         _ = try store.delete([ResourceKey(kind: .instance, project: "acme", name: "gone")])
         let rows = try Self.rows()
         #expect(rows.count > 80, "the table was read (\(rows.count) rows)")
         for row in rows {
             guard var form = row.form else {
-                // "File: "what"" or "Suite: "what"": the named test must exist.
-                let file = String(row.elsewhere.prefix { $0 != ":" })
-                let tests = Self.repository.appendingPathComponent("Tests")
-                let found = FileManager.default.enumerator(atPath: tests.path)?.contains { ($0 as? String)?.hasSuffix(file.hasSuffix(".py") ? file : file + ".swift") == true } ?? false
-                #expect(found, "\(row): no test file \(file)")
+                // `File: "what"; Suite: "what"` or `Suite`: each named file must exist and hold a
+                // test whose description holds "what".
+                for reference in row.elsewhere.split(separator: ";") {
+                    let reference = reference.trimmingCharacters(in: .whitespaces)
+                    let file = String(reference.prefix { $0 != ":" })
+                    let wanted = file.hasSuffix(".py") || file.hasSuffix(".sh") ? file : file + ".swift"
+                    let tests = Self.repository.appendingPathComponent("Tests")
+                    let path = (FileManager.default.enumerator(atPath: tests.path)?.compactMap { $0 as? String } ?? []).first { $0.hasSuffix("/" + wanted) || $0 == wanted }
+                    guard let path else { Issue.record("\(row): no test file \(wanted)"); continue }
+                    let source = try String(contentsOf: tests.appendingPathComponent(path), encoding: .utf8)
+                    let quoted = reference.split(separator: "\"", omittingEmptySubsequences: false)
+                    if quoted.count >= 3 {
+                        let described = source.contains(String(quoted[1]))
+                        #expect(described, "\(row): \(path) has no test described \"\(quoted[1])\"")
+                    }
+                }
                 continue
             }
             for (placeholder, value) in ids { form = form.replacingOccurrences(of: placeholder, with: value) }

@@ -160,6 +160,55 @@ import Testing
         #expect(spec.securityGroups == [group.key.name] && spec.keyName == pairs.first { EC2Name.of($0.metadata) == "Test key" }?.key.name)
     }
 
+    @Test("Name tags: set by TagSpecification on every create that takes one and by CreateTags on key pairs and snapshots, shown in each Describe's tagSet and by DescribeTags")
+    func nameTags() async throws {
+        let store = try EC2RouterTests.store()
+        _ = try Self.apply(store, "apiVersion: stratus/v1\nkind: Volume\nmetadata: {name: data, project: acme}\nspec: {sizeGB: 1}\n", set: "vol")
+        let volume = try #require(try store.get(ResourceKey(kind: .volume, project: "acme", name: "data"))?.metadata.id)
+        let material = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ2Yk1cVpgZVDSkqMJYmfb0zI6D/6s8vGN0wVxyjG2k".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        func name(_ type: String, _ value: String) -> String { "TagSpecification.1.ResourceType=\(type)&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=\(value)" }
+        let made = try await Self.send(store, [
+            "Action=CreateKeyPair&KeyName=Made%20key&KeyType=ed25519&" + name("key-pair", "made"),
+            "Action=ImportKeyPair&KeyName=laptop&PublicKeyMaterial=\(material)&" + name("key-pair", "imported"),
+            "Action=CreateSecurityGroup&GroupName=Web%20Servers&GroupDescription=web&" + name("security-group", "front"),
+            "Action=CreateSnapshot&VolumeId=\(volume)&" + name("snapshot", "nightly"),
+            "Action=CreateVolume&Size=1&AvailabilityZone=nova&" + name("volume", "scratch"),
+            "Action=CreateSecurityGroup&GroupName=other&GroupDescription=x&" + name("instance", "wrong"),
+            "Action=CreateKeyPair&KeyName=k2&TagSpecification.1.Tag.1.Key=aws:reserved&TagSpecification.1.Tag.1.Value=x",
+        ])
+        for answer in made.prefix(5) { #expect(answer.status == 200, "\(answer.body)") }
+        #expect(made[5].code == "InvalidParameterValue" && made[5].body.contains("ResourceType"), "a TagSpecification for another type is refused: \(made[5].body)")
+        #expect(made[6].code == "InvalidParameterValue" && made[6].body.contains("aws:"), "\(made[6].body)")
+        #expect(try store.named(.securityGroup, ec2Name: "other", project: "acme") == nil && store.named(.keyPair, ec2Name: "k2", project: "acme") == nil, "a refused create made nothing")
+        let key = try #require(Self.first("keyPairId", in: made[1].body))
+        let snapshot = try #require(Self.first("snapshotId", in: made[3].body))
+        let tagged = try await Self.send(store, [
+            "Action=CreateTags&ResourceId.1=\(key)&ResourceId.2=\(volume)&Tag.1.Key=Name&Tag.1.Value=renamed",
+            "Action=CreateTags&ResourceId.1=\(snapshot)&Tag.1.Key=team&Tag.1.Value=ops",
+            "Action=DescribeKeyPairs&KeyName.1=laptop",
+            "Action=DescribeKeyPairs&Filter.1.Name=tag:Name&Filter.1.Value.1=made",
+            "Action=DescribeSecurityGroups&GroupName.1=Web%20Servers",
+            "Action=DescribeSnapshots&SnapshotId.1=\(snapshot)",
+            "Action=DescribeVolumes&VolumeId.1=\(volume)",
+            "Action=DescribeTags&Filter.1.Name=resource-type&Filter.1.Value.1=key-pair",
+            "Action=DescribeTags&Filter.1.Name=resource-id&Filter.1.Value.1=\(snapshot)",
+            "Action=DeleteTags&ResourceId.1=\(key)&Tag.1.Key=Name",
+            "Action=DescribeKeyPairs&KeyPairId.1=\(key)",
+            "Action=DescribeKeyPairs&KeyPairId.1=key-0123456789abcdef",
+        ])
+        for answer in tagged.prefix(11) { #expect(answer.status == 200, "\(answer.body)") }
+        func tag(_ key: String, _ value: String) -> String { "<item><key>\(key)</key><value>\(value)</value></item>" }
+        #expect(tagged[2].body.contains("<tagSet>" + tag("Name", "renamed") + "</tagSet>"), "CreateTags on a key pair: \(tagged[2].body)")
+        #expect(tagged[3].body.contains("<keyName>Made key</keyName>") && !tagged[3].body.contains("laptop"), "\(tagged[3].body)")
+        #expect(tagged[4].body.contains(tag("Name", "front")), "\(tagged[4].body)")
+        #expect(tagged[5].body.contains(tag("Name", "nightly")) && tagged[5].body.contains(tag("team", "ops")), "\(tagged[5].body)")
+        #expect(tagged[6].body.contains(tag("Name", "renamed")), "\(tagged[6].body)")
+        #expect(tagged[7].body.contains("<resourceId>\(key)</resourceId><resourceType>key-pair</resourceType><key>Name</key><value>renamed</value>") && tagged[7].body.contains("<value>made</value>"), "\(tagged[7].body)")
+        #expect(tagged[8].body.contains("<resourceType>snapshot</resourceType><key>team</key>"), "\(tagged[8].body)")
+        #expect(tagged[10].body.contains("<keyName>laptop</keyName>") && tagged[10].body.contains("<tagSet/>") || tagged[10].body.contains("<tagSet></tagSet>"), "DeleteTags on a key pair: \(tagged[10].body)")
+        #expect(tagged[11].code == "InvalidKeyPair.NotFound", "\(tagged[11].body)")
+    }
+
     @Test("two projects may use the same EC2 name; a manifest may set one, and may not take one another resource holds")
     func ec2NamesInManifests() async throws {
         let store = try EC2RouterTests.store()
@@ -240,7 +289,7 @@ import Testing
         #expect(run.contains("<groupSet><item><groupId>\(group.metadata.id!)</groupId><groupName>default</groupName></item></groupSet><instancesSet>"), "the reservation's groupSet: \(run)")
         let described = answers[4].body
         #expect(described.components(separatedBy: "<groupName>default</groupName>").count == 3, "in the reservation's and the instance's groupSet: \(described)")
-        #expect(answers[5].code == "InvalidGroup.Duplicate", "\(answers[5].body)")
+        #expect(answers[5].code == "InvalidGroup.Reserved", "the name default is reserved, as on EC2-classic: \(answers[5].body)")
 
         // The store refuses too (stratus delete), unless the project goes, and then the group goes with it.
         #expect(throws: StoreError.defaultGroup(key)) { try store.delete([key]) }

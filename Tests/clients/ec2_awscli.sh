@@ -8,6 +8,43 @@ aws ec2 create-security-group --group-name "Web Servers" --description web >/dev
 [[ $(aws ec2 describe-security-groups --group-names "Web Servers" --query 'SecurityGroups[0].GroupName' --output text) == "Web Servers" ]] || { echo "FAIL: group by EC2 name"; exit 1; }
 aws ec2 delete-security-group --group-name "Web Servers"
 echo "ok: a security group named \"Web Servers\""
+fail() { echo "FAIL: $*"; exit 1; }
+# Spaced, upper-case EC2 names through every action that takes them; the same names in carol's project.
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+ssh-keygen -q -t ed25519 -N "" -C laptop -f "$work/k"
+aws ec2 import-key-pair --key-name "My Laptop" --public-key-material "fileb://$work/k.pub" >/dev/null
+aws ec2 create-security-group --group-name "App Servers" --description app >/dev/null
+aws ec2 authorize-security-group-ingress --group-name "App Servers" --protocol tcp --port 22 --cidr 0.0.0.0/0
+spaced=$(aws ec2 run-instances --image-id "$ami" --instance-type m1.tiny --count 1 --key-name "My Laptop" --security-groups "App Servers" --query 'Instances[0].InstanceId' --output text)
+shown=$(aws ec2 describe-instances --instance-ids "$spaced" --query 'Reservations[0].Instances[0].[KeyName,SecurityGroups[0].GroupName]' --output text)
+[[ $shown == "My Laptop"$'\t'"App Servers" ]] || fail "run-instances with spaced names shows \"$shown\""
+[[ $(aws ec2 describe-instances --filters "Name=key-name,Values=My Laptop" --query 'Reservations[0].Instances[0].InstanceId' --output text) == "$spaced" ]] || fail "key-name filter by EC2 name"
+echo "ok: \"My Laptop\" and \"App Servers\" through import, authorize, run, describe and filters"
+AWS_ACCESS_KEY_ID=$CAROL_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$CAROL_SECRET_ACCESS_KEY aws ec2 import-key-pair --key-name "My Laptop" --public-key-material "fileb://$work/k.pub" >/dev/null
+AWS_ACCESS_KEY_ID=$CAROL_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$CAROL_SECRET_ACCESS_KEY aws ec2 create-security-group --group-name "App Servers" --description app >/dev/null
+echo "ok: another project may use the same EC2 names"
+if out=$(aws ec2 import-key-pair --key-name "My Laptop" --public-key-material "fileb://$work/k.pub" 2>&1); then fail "a duplicate key name was accepted"; fi
+[[ $out == *InvalidKeyPair.Duplicate* ]] || fail "$out"
+echo "ok: a duplicate name in one project is InvalidKeyPair.Duplicate"
+# EC2-classic's default group: there, joined by an instance launched without groups, not deletable, reserved.
+plain=$(aws ec2 run-instances --image-id "$ami" --instance-type m1.tiny --count 1 --query 'Instances[0].InstanceId' --output text)
+[[ $(aws ec2 describe-instances --instance-ids "$plain" --query 'Reservations[0].Instances[0].SecurityGroups[0].GroupName' --output text) == default ]] || fail "an instance without groups is not in default"
+[[ $(aws ec2 describe-instances --instance-ids "$plain" --query 'Reservations[0].Groups[0].GroupName' --output text) == default ]] || fail "the reservation's groupSet lacks default"
+if out=$(aws ec2 delete-security-group --group-name default 2>&1); then fail "default was deleted"; fi
+[[ $out == *CannotDelete* ]] || fail "$out"
+if out=$(aws ec2 create-security-group --group-name default --description x 2>&1); then fail "default was made again"; fi
+[[ $out == *InvalidGroup.Reserved* ]] || fail "$out"
+echo "ok: the default group holds an instance launched without groups; CannotDelete; InvalidGroup.Reserved"
+if out=$(aws ec2 create-volume --availability-zone nova 2>&1); then fail "create-volume without a size was accepted"; fi
+[[ $out == *MissingParameter* ]] || fail "$out"
+if out=$(aws ec2 delete-security-group --group-id sg-x 2>&1); then fail "a malformed id was accepted"; fi
+[[ $out == *InvalidGroupId.Malformed* ]] || fail "$out"
+echo "ok: create-volume without Size or SnapshotId is MissingParameter; sg-x is InvalidGroupId.Malformed"
+aws ec2 terminate-instances --instance-ids "$spaced" "$plain" >/dev/null
+aws ec2 delete-key-pair --key-name "My Laptop"
+[[ $(aws ec2 describe-key-pairs --filters "Name=key-name,Values=My Laptop" --query 'length(KeyPairs)') == 0 ]] || fail "the key pair stayed"
+echo "ok: delete-key-pair by EC2 name"
+
 id=$(aws ec2 run-instances --image-id "$ami" --instance-type m1.tiny --count 1 --key-name deploy --query 'Instances[0].InstanceId' --output text)
 echo "ok: run-instances $id"
 for _ in $(seq 100); do

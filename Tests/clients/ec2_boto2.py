@@ -49,5 +49,33 @@ try:
 except EC2ResponseError as error:
     check(error.error_code == "InvalidInstanceID.NotFound", "an unknown id is InvalidInstanceID.NotFound")
 check([i.id for i in conn.terminate_instances([instance.id])] == [instance.id], "terminate_instances")
+
+
+def code_of(call):
+    try:
+        call()
+    except EC2ResponseError as error:
+        return error.error_code
+    return None
+
+
+# Spaced EC2 names through run_instances, the default group, the same names in carol's project.
+conn.create_key_pair("Build Key")
+conn.create_security_group("Build Farm", "spaced")
+spaced = conn.run_instances(image.id, key_name="Build Key", security_groups=["Build Farm"], instance_type="m1.tiny").instances[0]
+described = conn.get_all_instances(instance_ids=[spaced.id])[0].instances[0]
+check(described.key_name == "Build Key" and [g.name for g in described.groups] == ["Build Farm"], "run_instances with spaced key and group names, shown by EC2 name")
+plain = conn.run_instances(image.id, instance_type="m1.tiny")
+check([g.name for g in plain.groups] == ["default"] and [g.name for g in plain.instances[0].groups] == ["default"], "an instance launched without groups joins default, in the reservation's and the instance's groups")
+check(code_of(lambda: conn.delete_security_group("default")) == "CannotDelete", "the default group cannot be deleted")
+check(code_of(lambda: conn.create_security_group("default", "again")) == "InvalidGroup.Reserved", "default is a reserved name")
+check(code_of(lambda: conn.create_key_pair("Build Key")) == "InvalidKeyPair.Duplicate", "a duplicate key name is InvalidKeyPair.Duplicate")
+carol = EC2Connection(os.environ["CAROL_ACCESS_KEY_ID"], os.environ["CAROL_SECRET_ACCESS_KEY"], is_secure=False,
+                      region=RegionInfo(name="nova", endpoint=url.hostname), port=url.port, path=url.path)
+check(carol.create_key_pair("Build Key").name == "Build Key" and carol.create_security_group("Build Farm", "x").name == "Build Farm", "another project may use the same EC2 names")
+check(code_of(lambda: conn.create_volume(None, "nova")) == "MissingParameter", "create_volume without a size or snapshot is MissingParameter")
+conn.terminate_instances([spaced.id, plain.instances[0].id])
+conn.delete_key_pair("Build Key")
+carol.delete_key_pair("Build Key")
 conn.delete_key_pair("boto2")
 print(f"{checks} checks passed")

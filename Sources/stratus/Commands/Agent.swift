@@ -29,9 +29,14 @@ extension Stratus {
                 A user shared with the controller may speak for any node.
 
                 Examples:
-                  stratus agent --amqp amqp://node-n1@mq1:5672/ --amqp-password-file /etc/stratus/amqp --node n1 --hypervisor qemu:///system
-                  stratus agent --amqp amqp://stratus@127.0.0.1:5672/ --amqp-password-file pw --node n2 --hypervisor test
-                  stratus agent --amqp … --node hollow --nodes 100 --hypervisor test --node-capacity cpus=64,memory=256Gi
+                  stratus agent --amqp amqp://node-n1@mq1:5672/ \\
+                    --amqp-password-file /etc/stratus/amqp-n1 \\
+                    --node n1 --hypervisor qemu:///system
+                  stratus agent --amqp amqp://stratus@127.0.0.1:5672/ \\
+                    --amqp-password-file pw --node n2 --hypervisor test
+                  # 100 hollow nodes in one process (for benchmarks)
+                  stratus agent --amqp … --node hollow --nodes 100 --hypervisor test \\
+                    --node-capacity cpus=64,memory=256Gi
                 """
         )
 

@@ -20,20 +20,21 @@ extension Stratus.Image {
             commandName: "build-tiny",
             abstract: "Build the tiny guest image (Debian's kernel, a busybox initramfs) unless it is built already.",
             discussion: """
-                Downloads this Debian release's kernel package with apt-get (once; about a minute), unpacks the
-                kernel to an ELF vmlinux that QEMU boots in about 4 s even without KVM, and writes a busybox
+                Downloads this Debian release's kernel package with apt-get (once; about a minute), unpacks the \
+                kernel to an ELF vmlinux that QEMU boots in about 4 s even without KVM, and writes a busybox \
                 initramfs whose console shows the boot, a banner and a login prompt.
 
-                With --upload s3://BUCKET/PREFIX it also puts the kernel, ramdisk and disk into the object
-                store of the data directory as PREFIXvmlinux, PREFIXinitrd.cpio and PREFIXdisk.raw (creating
-                the bucket for the project when it does not exist; an object that already holds the same bytes
-                is left alone), so an Image can name them with s3:// and every node fetches them from there.
-                `make run` runs this first with --upload s3://images/tiny/ -p acme, which is where the
+                With --upload s3://BUCKET/PREFIX it also puts the kernel, ramdisk and disk into the object \
+                store of the data directory as PREFIXvmlinux, PREFIXinitrd.cpio and PREFIXdisk.raw (creating \
+                the bucket for the project when it does not exist; an object that already holds the same bytes \
+                is left alone), so an Image can name them with s3:// and every node fetches them from there. \
+                `make run` runs this first with --upload s3://images/tiny/ -p acme, which is where the \
                 examples' Image (examples/images.yaml) finds them.
 
                 Examples:
                   stratus image build-tiny
-                  stratus image build-tiny --upload s3://images/tiny/ -p acme --data-dir .stratus
+                  stratus image build-tiny --upload s3://images/tiny/ -p acme \\
+                    --data-dir .stratus
                   stratus image build-tiny --directory /srv/images/tiny --force
                 """
         )

@@ -22,8 +22,10 @@ extension Stratus {
                 Once the APIs listen it prints three commands to try next, for an instance of --apply.
 
                 Examples:
-                  stratus serve --data-dir .stratus --hypervisor embed --apply examples/   what make run starts
-                  stratus serve --hypervisor test --node-capacity cpus=64,memory=256Gi     simulated guests
+                  # what make run starts
+                  stratus serve --data-dir .stratus --hypervisor embed --apply examples/
+                  # simulated guests, on the capacity given
+                  stratus serve --hypervisor test --node-capacity cpus=64,memory=256Gi
                   stratus serve --config /etc/stratus/serve.yaml --print-config
                 """
         )
