@@ -131,3 +131,46 @@ public struct NodeSenders: Sendable, Equatable {
         return shared.contains(user) || user == prefix + node
     }
 }
+
+/// The least a node agent's broker user needs, as RabbitMQ's permissions: the agent declares
+/// the exchange and its nodes' call queues, binds them to their keys, consumes them, publishes
+/// heartbeats and events under its nodes' keys, and answers through the default exchange to
+/// the caller's reply queue. Anything else (another node's queue, its keys, the controller's
+/// queue) the broker refuses, before the controller's own check of every sender.
+public struct BrokerPermissions: Sendable, Equatable {
+    /// Regular expressions over resource names, as `rabbitmqctl set_permissions` takes them.
+    public var configure: String
+    public var write: String
+    public var read: String
+    /// Over routing keys on the `stratus` exchange, as `rabbitmqctl set_topic_permissions`.
+    public var topicWrite: String
+    public var topicRead: String
+
+    /// For an agent hosting `nodes` (hollow nodes `NAME-1 … NAME-N` become `NAME-[0-9]+`).
+    /// Node names are DNS labels, which hold nothing a regular expression would read specially.
+    public init(nodes: [String]) {
+        let pattern: String
+        if nodes.count == 1 {
+            pattern = nodes[0]
+        } else if let first = nodes.first, let dash = first.lastIndex(of: "-"),
+                  nodes.allSatisfy({ $0.hasPrefix(first[...dash]) && $0.dropFirst(dash.utf16Offset(in: first) + 1).allSatisfy(\.isNumber) }) {
+            pattern = first[...dash] + "[0-9]+"
+        } else {
+            pattern = "(" + nodes.joined(separator: "|") + ")"
+        }
+        let queue = #"stratus\.node\."# + pattern + #"\.compute"#
+        configure = "^(\(NodeWire.exchange)|\(queue))$"
+        write = "^(\(NodeWire.exchange)|amq\\.default|\(queue))$"
+        read = "^(\(NodeWire.exchange)|\(queue))$"
+        topicWrite = #"^(heartbeat|event)\."# + pattern + "$"
+        topicRead = #"^node\."# + pattern + #"\.compute$"#
+    }
+
+    /// The `rabbitmqctl` arguments that give `user` these permissions on `vhost`.
+    public func rabbitmqctl(user: String, vhost: String) -> [[String]] {
+        [
+            ["set_permissions", "-p", vhost, user, configure, write, read],
+            ["set_topic_permissions", "-p", vhost, user, NodeWire.exchange, topicWrite, topicRead],
+        ]
+    }
+}

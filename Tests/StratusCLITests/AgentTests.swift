@@ -313,6 +313,91 @@ final class AgentProcess {
         #expect(((try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "").contains("node agent silent; node lost"), "the restarted controller did not log n3 as lost")
     }
 
+    @Test("agents whose broker users hold only what --print-broker-permissions prints register and run instances; the broker refuses node-n1 n2's queue, n2's keys and the controller's queue")
+    func leastBrokerPermissions() async throws {
+        guard RabbitMQ.isInstalled else {
+            Issue.record("skipped: rabbitmq-server is not installed (make install-deps installs it)")
+            return
+        }
+        let broker = try await RabbitMQ.start()
+        defer { broker.destroy() }
+        let cli = try CLI()
+        for node in ["n1", "n2"] {
+            #expect(try broker.ctl(["add_user", "node-\(node)", "secret-\(node)"]).status == 0)
+            try "secret-\(node)\n".write(toFile: "\(cli.workDirectory)/\(node).password", atomically: true, encoding: .utf8)
+            // The printed commands, run as printed (single-quoted words, one command a line).
+            let printed = try await cli.run("agent", "--node", node, "--amqp", "amqp://node-\(node)@127.0.0.1:\(broker.port)/", "--print-broker-permissions")
+            #expect(printed.status == 0, "\(printed.stderr)")
+            let commands = printed.stdout.split(separator: "\n").filter { $0.hasPrefix("rabbitmqctl set_") }
+            #expect(commands.count == 2, "\(printed.stdout)")
+            for command in commands {
+                var words: [String] = []
+                for (index, part) in command.split(separator: "'", omittingEmptySubsequences: false).enumerated() {
+                    if index % 2 == 1 { words.append(String(part)) } else { words += part.split(separator: " ").map(String.init) }
+                }
+                let result = try broker.ctl(Array(words.dropFirst()))
+                #expect(result.status == 0, "\(command): \(result.output)")
+            }
+        }
+        try "\(broker.password)\n".write(toFile: "\(cli.workDirectory)/controller.password", atomically: true, encoding: .utf8)
+        let server = try Server(cli: cli, arguments: [
+            "--role", "controller", "--amqp", "amqp://\(broker.user)@127.0.0.1:\(broker.port)/", "--amqp-password-file", "\(cli.workDirectory)/controller.password",
+            "--node-timeout", "10", "--api-port", "0", "--resync-interval", "5",
+        ])
+        defer { server.kill(SIGTERM) }
+        var remote = cli
+        remote.server = try await server.url(cli: cli)
+        var agents: [AgentProcess] = []
+        defer { for agent in agents { agent.kill(SIGTERM) } }
+        for node in ["n1", "n2"] {
+            agents.append(try AgentProcess(cli: cli, arguments: [
+                "--amqp", "amqp://node-\(node)@127.0.0.1:\(broker.port)/", "--amqp-password-file", "\(cli.workDirectory)/\(node).password",
+                "--node", node, "--hypervisor", try privateNodeURI(memoryMB: 16384, cpus: 8), "--data-dir", "\(cli.workDirectory)/agent-\(node)", "--heartbeat-interval", "0.5",
+            ]))
+        }
+        var manifest = Self.acme
+        for name in ["vm-1", "vm-2"] { manifest += "---\napiVersion: stratus/v1\nkind: Instance\nmetadata: {name: \(name), project: acme}\nspec: {image: debian, instanceType: m1.small}\n" }
+        try manifest.write(toFile: "\(cli.workDirectory)/vms.yaml", atomically: true, encoding: .utf8)
+        let ready = try await Self.eventually(.seconds(30)) {
+            let nodes = try await Self.nodes(remote)
+            return ["n1", "n2"].allSatisfy { nodes[$0]?["phase"] as? String == "Ready" }
+        }
+        #expect(ready, "agent logs: \(agents.map { $0.output.suffix(1500) })")
+        #expect(try await remote.run("apply", "-f", "\(cli.workDirectory)/vms.yaml").status == 0)
+        let running = try await Self.eventually(.seconds(30)) {
+            let instances = try await Self.instances(remote)
+            return instances.count == 2 && instances.values.allSatisfy { $0.phase == "Running" } && Set(instances.values.compactMap(\.node)) == ["n1", "n2"]
+        }
+        let placed = try await Self.instances(remote)
+        #expect(running, "\(placed); agent logs: \(agents.map { $0.output.suffix(1500) })")
+
+        // What node-n1 may not do, each on a fresh connection (a refusal closes the channel).
+        let n1 = try AMQPURL(parsing: "amqp://node-n1:secret-n1@127.0.0.1:\(broker.port)/")
+        func refused(_ what: String, _ attempt: (AMQPConnection) throws -> Void) {
+            do {
+                let connection = try AMQPConnection(url: n1)
+                defer { connection.close() }
+                try attempt(connection)
+                Issue.record("the broker let node-n1 \(what)")
+            } catch {
+                #expect("\(error)".contains("ACCESS_REFUSED") || "\(error)".contains("closed the channel") || "\(error)".contains("403"), "node-n1 \(what): \(error)")
+            }
+        }
+        refused("consume n2's calls") { try $0.consume(NodeWire.callQueue(node: "n2")) }
+        refused("declare n2's queue") { _ = try $0.declareQueue(NodeWire.callQueue(node: "n2"), durable: true) }
+        refused("bind its queue to n2's calls") { try $0.bind(queue: NodeWire.callQueue(node: "n1"), exchange: NodeWire.exchange, key: NodeWire.callKey(node: "n2")) }
+        refused("consume the controller's queue") { try $0.consume(NodeWire.controllerQueue) }
+        refused("send a heartbeat for n2") { connection in
+            try connection.enableConfirms()
+            try connection.publish(exchange: NodeWire.exchange, key: NodeWire.heartbeatKey(node: "n2"), body: Array("{}".utf8))
+        }
+        // And what it needs, on the same terms: its own heartbeat key is accepted.
+        let allowed = try AMQPConnection(url: n1)
+        defer { allowed.close() }
+        try allowed.enableConfirms()
+        try allowed.publish(exchange: NodeWire.exchange, key: NodeWire.heartbeatKey(node: "n1"), body: Array("{}".utf8))
+    }
+
     @Test("RabbitMQ killed and started again in the middle of an apply: after reconnecting, every instance runs on exactly one agent; nothing lost, nothing twice")
     func brokerRestartMidApply() async throws {
         guard RabbitMQ.isInstalled else {

@@ -26,7 +26,9 @@ extension Stratus {
 
                 Give each node its own broker user, node-NAME, so it can speak only for itself: the broker \
                 stamps every message with its sender and the controller drops what a node sends for another. \
-                A user shared with the controller may speak for any node.
+                A user shared with the controller may speak for any node. --print-broker-permissions prints the \
+                rabbitmqctl commands that give the node's user what an agent needs and nothing more: its own \
+                queue and routing keys, the exchange, and answers through the default exchange.
 
                 Examples:
                   stratus agent --amqp amqp://node-n1@mq1:5672/ \\
@@ -34,6 +36,8 @@ extension Stratus {
                     --node n1 --hypervisor qemu:///system
                   stratus agent --amqp amqp://stratus@127.0.0.1:5672/ \\
                     --amqp-password-file pw --node n2 --hypervisor test
+                  # what to run on the broker for n1's user
+                  stratus agent --node n1 --print-broker-permissions
                   # 100 hollow nodes in one process (for benchmarks)
                   stratus agent --amqp … --node hollow --nodes 100 --hypervisor test \\
                     --node-capacity cpus=64,memory=256Gi
@@ -79,14 +83,17 @@ extension Stratus {
         @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
         var logLevel: String = "info"
 
+        @Flag(help: "Print the rabbitmqctl commands that give this agent's broker user (from --amqp, else node-NAME) the least it needs, and exit.")
+        var printBrokerPermissions = false
+
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
+            if printBrokerPermissions { return try printPermissions(amqp ?? environment["STRATUS_AMQP"]) }
             guard let amqpText = amqp ?? environment["STRATUS_AMQP"] else {
                 throw ValidationError("--amqp is required: the broker the controller listens on, e.g. --amqp amqp://node-n1@127.0.0.1:5672/")
             }
             let url: AMQPURL
             do { url = try AMQPURL(parsing: amqpText, passwordFile: amqpPasswordFile) } catch { throw ValidationError("--amqp: \(error)") }
-            guard (1...10_000).contains(nodes) else { throw ValidationError("--nodes: expected 1 to 10000, got \(nodes)") }
             guard heartbeatInterval >= 0.1, heartbeatInterval <= 600 else { throw ValidationError("--heartbeat-interval: expected 0.1 to 600 seconds, got \(heartbeatInterval)") }
             guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical, got \"\(logLevel)\"") }
             if let domainType, !["kvm", "qemu"].contains(domainType) { throw ValidationError("--domain-type: expected kvm or qemu, got \"\(domainType)\"") }
@@ -98,11 +105,7 @@ extension Stratus {
             if let nodeCapacity {
                 do { capacity = try DeclaredCapacity(parsing: nodeCapacity) } catch { throw ValidationError("--node-capacity: \(error)") }
             }
-            let name = node ?? StratusServer.hostNodeName()
-            let names = nodes == 1 ? [name] : (1...nodes).map { "\(name)-\($0)" }
-            if let bad = names.first(where: { !NodeWire.validNodeName($0) }) {
-                throw ValidationError("--node: \"\(bad)\" is not a node name: lower-case letters, digits and '-', at most 63, as a DNS label")
-            }
+            let names = try nodeNames()
             if nodes > 1, hypervisor != "test" { throw ValidationError("--nodes: hollow nodes are simulated; use them with --hypervisor test") }
             let dataDirectory = dataDir ?? environment["STRATUS_DATA"] ?? ".stratus-agent"
 
@@ -130,6 +133,39 @@ extension Stratus {
             let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             logger.info("agent stopped")
+        }
+
+        /// The node names this agent hosts: `--node`, or NAME-1 … NAME-N with `--nodes N`.
+        func nodeNames() throws -> [String] {
+            guard (1...10_000).contains(nodes) else { throw ValidationError("--nodes: expected 1 to 10000, got \(nodes)") }
+            let name = node ?? StratusServer.hostNodeName()
+            let names = nodes == 1 ? [name] : (1...nodes).map { "\(name)-\($0)" }
+            if let bad = names.first(where: { !NodeWire.validNodeName($0) }) {
+                throw ValidationError("--node: \"\(bad)\" is not a node name: lower-case letters, digits and '-', at most 63, as a DNS label")
+            }
+            return names
+        }
+
+        /// `--print-broker-permissions`: shell lines for the broker's host, user and vhost from `--amqp` when given.
+        func printPermissions(_ amqpText: String?) throws {
+            let names = try nodeNames()
+            var user = "node-" + (names.count == 1 ? names[0] : node ?? StratusServer.hostNodeName())
+            var vhost = "/"
+            if let amqpText {
+                do {
+                    let url = try AMQPURL(parsing: amqpText)
+                    if URLComponents(string: amqpText)?.user != nil { user = url.user }
+                    vhost = url.virtualHost
+                } catch { throw ValidationError("--amqp: \(error)") }
+            }
+            func quoted(_ word: String) -> String {
+                word.allSatisfy { $0.isLetter || $0.isNumber || "-_/.".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+            }
+            print("# broker user \(user) for node\(names.count == 1 ? "" : "s") \(names.count == 1 ? names[0] : "\(names[0]) … \(names[names.count - 1])"), on vhost \(vhost)")
+            print("rabbitmqctl add_user \(quoted(user)) \"$(cat PASSWORD-FILE)\"   # once; the same file goes to --amqp-password-file")
+            for command in BrokerPermissions(nodes: names).rabbitmqctl(user: user, vhost: vhost) {
+                print((["rabbitmqctl"] + command).map(quoted).joined(separator: " "))
+            }
         }
 
         /// The libvirt URI of one node: `test` is the test driver, private per node when one
