@@ -6,7 +6,7 @@ set -euo pipefail
 # Debian packages the build and the tests use. Later components add theirs here.
 packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static
           xz-utils slapd ldap-utils libldap2-dev openssh-client putty-tools iproute2 dnsmasq-base nftables vblade lvm2
-          librabbitmq-dev rabbitmq-server python3 python3-pip)
+          librabbitmq-dev rabbitmq-server python3 python3-pip curl)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -1,16 +1,54 @@
 import Foundation
+import StratusIdentity
 import StratusModel
 import StratusNode
 import StratusStore
+import Synchronization
 
-/// Finds the files of `s3://bucket/key` locations in this host's object store.
+/// How nodes on other hosts reach the object store: presigned GETs of the S3 endpoint. The
+/// endpoint is known once the S3 API listens (its port may be chosen then), so it is set later.
+public final class RemoteObjects: Sendable {
+    let signer: RequestSigner
+    let validity: Duration
+    private let base = Mutex<URL?>(nil)
+
+    /// - Parameter signer: the controller's own key for service `s3`; each URL it signs lets its
+    ///   holder read that one object until it expires, nothing else.
+    public init(signer: RequestSigner, validity: Duration = .seconds(3600), endpoint: URL? = nil) {
+        self.signer = signer
+        self.validity = validity
+        base.withLock { $0 = endpoint }
+    }
+
+    /// Sets the endpoint (`http://host:port`) unless one was configured.
+    public func listening(at endpoint: URL) {
+        base.withLock { if $0 == nil { $0 = endpoint } }
+    }
+
+    public var endpoint: URL? { base.withLock { $0 } }
+
+    /// A presigned, path-style GET of `bucket/key`, or nil before the endpoint is known.
+    func url(bucket: String, key: String, now: Date = Date()) -> String? {
+        guard let endpoint, let url = URL(string: endpoint.absoluteString.trimmingSuffix("/") + "/" + AWSEncoding.encode(bucket) + "/" + AWSEncoding.encode(key, keepSlash: true)) else { return nil }
+        return signer.presignedURL(url: url, expires: validity, now: now).absoluteString
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}
+
+/// Finds the files of `s3://bucket/key` locations in this host's object store, or, for nodes on
+/// other hosts (`remote`), presigned URLs of them.
 public struct ObjectLocator: Sendable {
     let store: Store
     let dataDirectory: String
+    let remote: RemoteObjects?
 
-    public init(store: Store, dataDirectory: String) {
+    public init(store: Store, dataDirectory: String, remote: RemoteObjects? = nil) {
         self.store = store
         self.dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        self.remote = remote
     }
 
     public enum Found: Sendable, Equatable {
@@ -35,7 +73,9 @@ public struct ObjectLocator: Sendable {
         }
         guard let md5 = object.md5 else { return .missing("\(location) has no recorded checksum; upload it again") }
         guard !object.file.isEmpty else { return .missing("\(location) is \(object.size) bytes, too small to be a disk, kernel or ramdisk") }
-        return .object(ImageObject(path: object.path(dataDirectory: dataDirectory), size: object.size, md5: md5))
+        guard let remote else { return .object(ImageObject(path: object.path(dataDirectory: dataDirectory), size: object.size, md5: md5)) }
+        guard let url = remote.url(bucket: bucket, key: key) else { return .missing("the object store's S3 endpoint is not listening yet; \(location) is fetched from it") }
+        return .object(ImageObject(path: url, size: object.size, md5: md5))
     }
 
     /// The objects of an image's `s3://` locations, or why one is missing.

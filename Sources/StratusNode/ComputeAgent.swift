@@ -23,7 +23,7 @@ public struct ComputeAgent: Sendable {
         // Absolute: the paths go into domain XML, and QEMU does not run in this process's directory.
         let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL
         self.instanceDirectory = absolute.appendingPathComponent("instances").path
-        self.images = ImageCache(dataDirectory: absolute.path)
+        self.images = ImageCache(dataDirectory: absolute.path, logger: logger)
         self.logger = logger
     }
 

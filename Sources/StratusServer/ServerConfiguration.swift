@@ -59,6 +59,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var amqp: String?
     public var amqpPasswordFile: String?
     public var nodeTimeout = 30
+    public var objectURL: String?
 
     public init() {}
 
@@ -129,6 +130,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         },
         .optional("amqp-password-file", \.amqpPasswordFile, valueName: "file", help: "File holding the broker password of --amqp's user."),
         .integer("node-timeout", \.nodeTimeout, range: 1...3600, valueName: "seconds", help: "With --role controller: seconds without a heartbeat after which a node is NotReady (NodeLost) and nothing new is placed on it."),
+        .optional("object-url", \.objectURL, valueName: "url", help: "With --role controller: this server's S3 endpoint as the node agents reach it, e.g. http://controller.example:3333 (listen on an address they reach, --listen). Agents fetch s3:// images from it by presigned GETs, each valid for one object and an hour. Default: http://LISTEN:S3-PORT.") { text throws(ConfigurationError) in
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false, url.query == nil else {
+                throw ConfigurationError("object-url: expected http://HOST:PORT (or https://), got \"\(text)\"")
+            }
+        },
         .integer("resync-interval", \.resyncInterval, range: 1...86_400, valueName: "seconds", help: "Seconds between resyncs, which put back what was changed by hand: LDAP entries are rewritten, instances compared with libvirt in bulk (every resource is reconciled at start and every 10 minutes)."),
     ]
 
@@ -142,7 +148,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, volumeGroup, logLevel
-        case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, amqp, amqpPasswordFile, nodeTimeout
+        case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, amqp, amqpPasswordFile, nodeTimeout, objectURL
     }
 
     /// Resolves the settings from command-line arguments (`--key value` or `--key=value`), the

@@ -91,7 +91,14 @@ public struct StratusServer: Sendable {
             )
         }
         let locator = ObjectLocator(store: store, dataDirectory: dataDirectory)
-        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store), locator: locator, networksManaged: configuration.hostNetwork == "on")
+        // Agents may be other hosts: they get image objects as presigned GETs of the S3 API, not paths.
+        let remoteObjects: RemoteObjects? = try remote.map { _ in
+            let admin = try store.credential(user: Store.rootUser)
+            return RemoteObjects(signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: configuration.region, service: "s3"),
+                                 endpoint: configuration.objectURL.flatMap(URL.init(string:)))
+        }
+        let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store),
+                                        locator: ObjectLocator(store: store, dataDirectory: dataDirectory, remote: remoteObjects), networksManaged: configuration.hostNetwork == "on")
         let directory = try Self.directory(configuration)
         let identity = IdentityReconciler(store: store, directory: directory, base: configuration.ldapBase ?? "", logger: Logger(label: "stratus.identity"))
         if let url = configuration.ldapURL {
@@ -147,6 +154,10 @@ public struct StratusServer: Sendable {
             .application(host: host, port: configuration.s3Port, limits: limits, logger: Logger(label: "stratus.s3")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.s3) { $0.s3URL = url; $0.s3Port = chosen }
+                if let remoteObjects, let endpoint = URL(string: url) {
+                    remoteObjects.listening(at: endpoint)
+                    logger.info("node agents fetch s3:// images from", metadata: ["stratus.url": "\(remoteObjects.endpoint?.absoluteString ?? url)"])
+                }
                 logger.info("S3 API listening", metadata: ["stratus.url": "\(url)"])
             }
         var services: [any Service] = [controller, api, ec2, s3]

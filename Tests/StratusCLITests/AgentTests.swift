@@ -398,6 +398,88 @@ final class AgentProcess {
         try allowed.publish(exchange: NodeWire.exchange, key: NodeWire.heartbeatKey(node: "n1"), body: Array("{}".utf8))
     }
 
+    @Test("an agent with its own data directory boots an s3:// image on real QEMU: the controller sends presigned GETs of its S3 API, the node caches the verified files, and no signature reaches a log")
+    func remoteAgentFetchesImages() async throws {
+        guard RabbitMQ.isInstalled else {
+            Issue.record("skipped: rabbitmq-server is not installed (make install-deps installs it)")
+            return
+        }
+        let tiny: TinyImage
+        do {
+            tiny = try await TinyImage.build().image
+        } catch {
+            Issue.record("skipped: the tiny image cannot be built on this machine, so no guest can boot: \(error)")
+            return
+        }
+        let broker = try await RabbitMQ.start()
+        defer { broker.destroy() }
+        let cli = try CLI()
+        let examples = try cli.copyExamples()
+        try "\(broker.password)\n".write(toFile: "\(cli.workDirectory)/password", atomically: true, encoding: .utf8)
+        let amqp = "amqp://\(broker.user)@127.0.0.1:\(broker.port)/"
+        let server = try Server(cli: cli, arguments: [
+            "--role", "controller", "--amqp", amqp, "--amqp-password-file", "\(cli.workDirectory)/password", "--api-port", "0",
+            "--apply", "\(examples)/identity.yaml",
+        ])
+        defer { server.kill(SIGTERM) }
+        var remote = cli
+        remote.server = try await server.url(cli: cli)
+        // The agent's node is "another host": its data directory is not the controller's, and
+        // the object store's files are not where it looks.
+        let agentData = "\(cli.workDirectory)/node-data"
+        let libvirt = "\(cli.workDirectory)/node-libvirt"
+        let uri = try EmbeddedQEMU.prepare(root: libvirt)
+        let agent = try AgentProcess(cli: cli, arguments: [
+            "--amqp", amqp, "--amqp-password-file", "\(cli.workDirectory)/password", "--node", "far", "--hypervisor", uri,
+            "--data-dir", agentData, "--heartbeat-interval", "0.5",
+        ])
+        defer {
+            agent.kill(SIGTERM)
+            for pid in MakeRunTests.qemuProcesses(naming: libvirt) { kill(pid, SIGKILL) }
+            if let alias = EmbeddedQEMU.alias(of: libvirt) { try? FileManager.default.removeItem(atPath: alias) }
+        }
+        var environment = IdentityCLITests.exports(try await cli.run("credentials", "alice", "-p", "acme").stdout)
+        environment["AWS_EC2_METADATA_DISABLED"] = "true"
+        #expect(try await EC2ClientTests.run(["aws", "--endpoint-url", environment["S3_URL"]!, "--region", "nova", "s3", "mb", "s3://images"], environment: environment).status == 0)
+        for (file, key) in [(tiny.disk, "disk.raw"), (tiny.kernel, "vmlinux"), (tiny.ramdisk, "initrd.cpio")] {
+            let copied = try await EC2ClientTests.run(["aws", "--endpoint-url", environment["S3_URL"]!, "--region", "nova", "s3", "cp", file, "s3://images/\(key)"], environment: environment)
+            #expect(copied.status == 0, "\(copied.output)")
+        }
+        try cli.write("far.yaml", """
+            apiVersion: stratus/v1
+            kind: Image
+            metadata: {name: tiny-s3, project: acme}
+            spec: {source: s3://images/disk.raw, format: raw, kernel: s3://images/vmlinux, ramdisk: s3://images/initrd.cpio, cmdline: "\(TinyImage.cmdline)"}
+            ---
+            apiVersion: stratus/v1
+            kind: Instance
+            metadata: {name: far-1, project: acme}
+            spec: {image: tiny-s3, instanceType: m1.tiny}
+
+            """)
+        let applied = try await remote.run("apply", "-f", "\(cli.workDirectory)/far.yaml")
+        #expect(applied.status == 0, "\(applied.stderr)")
+        var console = ""
+        let booted = try await Self.eventually(.seconds(120)) {
+            let result = try await remote.run("console", "far-1", "-p", "acme")
+            console = result.stdout
+            return result.status == 0 && console.contains(TinyImage.banner) && console.contains("login:")
+        }
+        let instances = try await Self.instances(remote)
+        let controllerLog = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
+        #expect(booted, "\(instances); agent log: \(agent.output.suffix(2000)); console: \(console.suffix(1000))")
+        #expect(instances["far-1"]?.node == "far")
+        let cached = (try? FileManager.default.contentsOfDirectory(atPath: "\(agentData)/images")) ?? []
+        #expect(cached.filter { $0.count == 32 }.count == 3 && !cached.contains { $0.contains(".part-") || $0.contains(".curl-") }, "the disk, kernel and ramdisk are in the agent's cache, by MD5, nothing half-done: \(cached)")
+        #expect(controllerLog.contains("node agents fetch s3:// images from"), "\(controllerLog.suffix(2000))")
+        // Over HTTP from the S3 API, not from the controller's files: the agent says so for each.
+        let fetched = agent.output.components(separatedBy: "\n").filter { $0.contains("image object fetched into the cache") }
+        #expect(fetched.count == 3 && fetched.allSatisfy { $0.contains("http://127.0.0.1:") && $0.contains("/images/") }, "\(fetched)")
+        for (name, text) in [("controller", controllerLog), ("agent", agent.output)] {
+            #expect(!text.contains("X-Amz-Signature") && !text.contains("X-Amz-Credential"), "a presigned URL reached the \(name)'s log")
+        }
+    }
+
     @Test("RabbitMQ killed and started again in the middle of an apply: after reconnecting, every instance runs on exactly one agent; nothing lost, nothing twice")
     func brokerRestartMidApply() async throws {
         guard RabbitMQ.isInstalled else {

@@ -43,4 +43,29 @@ public struct RequestSigner: Sendable {
             ("X-Amz-Content-SHA256", payload),
         ]
     }
+
+    /// `url` presigned with SigV4 in its query (as `aws s3 presign`): anyone holding it may make
+    /// this one request until `expires` has passed, and nothing else. Only `host` is signed and
+    /// the payload is `UNSIGNED-PAYLOAD`, so any HTTP client can use it as it is.
+    public func presignedURL(method: String = "GET", url: URL, expires: Duration, now: Date = Date()) -> URL {
+        let amzDate = RequestVerifier.v4Stamp(now)
+        let scope = CredentialScope(accessKey: accessKey, date: String(amzDate.prefix(8)), region: region, service: service)
+        var host = url.host ?? ""
+        if let port = url.port { host += ":\(port)" }
+        var components = URLComponents(url: url, resolvingAgainstBaseURL: false) ?? URLComponents()
+        let parameters = [
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", "\(accessKey)/\(scope.text)"), ("X-Amz-Date", amzDate),
+            ("X-Amz-Expires", "\(max(1, min(604_800, expires.components.seconds)))"), ("X-Amz-SignedHeaders", "host"),
+        ]
+        let query = ([components.percentEncodedQuery].compactMap { $0 } + parameters.map { "\($0.0)=\(AWSEncoding.encode($0.1))" }).joined(separator: "&")
+        let request = SignableRequest(method: method, path: components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath, query: query, headers: [("host", host)])
+        let verifier = RequestVerifier(service: service == "s3" ? .s3 : .standard)
+        let canonical = (try? verifier.canonicalRequest(request, signedHeaders: "host", query: query, excludeSignature: true, payload: "UNSIGNED-PAYLOAD")) ?? ""
+        let signature = RequestVerifier.signature(
+            key: RequestVerifier.signingKey(secret: secretKey, scope: scope),
+            stringToSign: RequestVerifier.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
+        )
+        components.percentEncodedQuery = query + "&X-Amz-Signature=" + signature
+        return components.url ?? url
+    }
 }
