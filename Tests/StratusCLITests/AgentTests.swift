@@ -370,6 +370,10 @@ final class AgentProcess {
         }
         let placed = try await Self.instances(remote)
         #expect(running, "\(placed); agent logs: \(agents.map { $0.output.suffix(1500) })")
+        // get nodes shows what each node's instances take (one m1.small each: 1 vCPU, 1024 MB).
+        let table = try await remote.run("get", "nodes").stdout
+        let rows = table.split(separator: "\n").filter { $0.hasPrefix("n1 ") || $0.hasPrefix("n2 ") }
+        #expect(table.contains("ALLOCATED") && rows.count == 2 && rows.allSatisfy { $0.contains("1 inst, 1 vCPU, 1024 MB") }, "\(table)")
 
         // What node-n1 may not do, each on a fresh connection (a refusal closes the channel).
         let n1 = try AMQPURL(parsing: "amqp://node-n1:secret-n1@127.0.0.1:\(broker.port)/")

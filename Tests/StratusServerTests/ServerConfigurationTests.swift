@@ -73,6 +73,7 @@ import Testing
         case "domain-type": "qemu"
         case "node-capacity": "cpus=16,memory=64Gi"
         case "metadata-listen": "127.0.0.1:8775"
+        case "object-url": "http://controller.example.test:3333"
         case "public-range": "198.51.100.0/24"
         case "private-range": "172.16.0.0/12"
         case "ldap-url": "ldap://127.0.0.1:389"

@@ -69,6 +69,7 @@ extension Stratus {
                 } else {
                     for name in names { resources.append(try await backend.lookup(kind: kind, name: name, project: project)) }
                 }
+                if kind == .node { resources = try await NodeAllocation.annotate(resources, backend: backend) }
                 let out = Terminal.standardOutput
                 switch output {
                 case .table, .wide:

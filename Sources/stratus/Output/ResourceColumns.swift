@@ -104,6 +104,11 @@ enum ResourceColumns {
                 ("CORDONED", { if case .node(let s) = $0.resource.spec { return String(s.cordoned ?? false) }; return "-" }),
                 ("VCPUS", { detail($0, "vcpus") }),
                 ("MEMORY-MB", { detail($0, "memoryMB") }),
+                // What the instances placed there take (`NodeAllocation`, counted by `get`).
+                ("ALLOCATED", { node in
+                    guard let details = node.resource.status?.details, let vcpus = details["allocatedVcpus"]?.displayText, let memory = details["allocatedMemoryMB"]?.displayText else { return "-" }
+                    return "\(details["instances"]?.displayText ?? "0") inst, \(vcpus) vCPU, \(memory) MB"
+                }),
                 // An agent's last heartbeat as of the node's last reconcile (one process has none).
                 ("HEARTBEAT", { $0.resource.status?.details["lastHeartbeat"]?.stringValue.map { Timestamp.age(since: $0) + " ago" } ?? "-" }),
                 ("VERSION", { detail($0, "version") }),
