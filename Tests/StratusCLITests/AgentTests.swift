@@ -439,7 +439,8 @@ final class AgentProcess {
         ])
         defer {
             agent.kill(SIGTERM)
-            for pid in MakeRunTests.qemuProcesses(naming: libvirt) { kill(pid, SIGKILL) }
+            // QEMU of the embedded driver outlives the agent; its command line names the node's data directory.
+            for pid in MakeRunTests.qemuProcesses(naming: agentData) { kill(pid, SIGKILL) }
             if let alias = EmbeddedQEMU.alias(of: libvirt) { try? FileManager.default.removeItem(atPath: alias) }
         }
         var environment = IdentityCLITests.exports(try await cli.run("credentials", "alice", "-p", "acme").stdout)
