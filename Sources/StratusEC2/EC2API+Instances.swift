@@ -413,11 +413,21 @@ extension EC2API {
         return [.text("return", "true")]
     }
 
-    func getConsoleOutput(_ call: EC2Call) throws -> [XMLNode] {
+    func getConsoleOutput(_ call: EC2Call) async throws -> [XMLNode] {
         let id = try call.required("InstanceId")
-        _ = try resource(id, .instance, call, error: "InvalidInstanceID")
-        // The serial console this node keeps for the guest (empty on the test driver, or before it starts).
-        let text = (try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8)) ?? ""
+        let instance = try resource(id, .instance, call, error: "InvalidInstanceID")
+        // The serial console the instance's node keeps for the guest, asked of that node (an agent
+        // on another host, through the broker); empty on the test driver, or before it is placed.
+        let text: String
+        if let node {
+            do {
+                text = try await node.console(instance) ?? ""
+            } catch {
+                throw EC2Error("Unavailable", "The console of \(id) cannot be read now: \(error); try again when its node is back.", status: 503)
+            }
+        } else {
+            text = (try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8)) ?? ""
+        }
         return [.text("instanceId", id), .text("timestamp", Self.timestamp(Timestamp.string(Date()))), .text("output", Data(text.suffix(65536).utf8).base64EncodedString())]
     }
 

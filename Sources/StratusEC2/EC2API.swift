@@ -70,7 +70,7 @@ public struct EC2API: Sendable {
         "StopInstances": { api, call in try await api.setPower(call, running: false) },
         "StartInstances": { api, call in try await api.setPower(call, running: true) },
         "RebootInstances": { api, call in try await api.rebootInstances(call) },
-        "GetConsoleOutput": { api, call in try api.getConsoleOutput(call) },
+        "GetConsoleOutput": { api, call in try await api.getConsoleOutput(call) },
         "DescribeInstanceAttribute": { api, call in try api.describeInstanceAttribute(call) },
         "ModifyInstanceAttribute": { api, call in try api.modifyInstanceAttribute(call) },
         "CreateTags": { api, call in try api.createTags(call) },

@@ -474,6 +474,12 @@ final class AgentProcess {
         let controllerLog = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
         #expect(booted, "\(instances); agent log: \(agent.output.suffix(2000)); console: \(console.suffix(1000))")
         #expect(instances["far-1"]?.node == "far")
+        // EC2's GetConsoleOutput asks the node too: the controller's data directory has no console.
+        let described = try await remote.run("get", "instance", "far-1", "-p", "acme", "-o", "json")
+        let object = try JSONSerialization.jsonObject(with: Data(described.stdout.utf8)) as? [String: Any]
+        let id = try #require((object?["metadata"] as? [String: Any])?["id"] as? String)
+        let output = try await EC2ClientTests.run(["aws", "--endpoint-url", environment["EC2_URL"]!, "--region", "nova", "ec2", "get-console-output", "--instance-id", id, "--query", "Output", "--output", "text"], environment: environment)
+        #expect(output.status == 0 && output.output.contains(TinyImage.banner), "GetConsoleOutput: \(output.output.suffix(800))")
         let cached = (try? FileManager.default.contentsOfDirectory(atPath: "\(agentData)/images")) ?? []
         #expect(cached.filter { $0.count == 32 }.count == 3 && !cached.contains { $0.contains(".part-") || $0.contains(".curl-") }, "the disk, kernel and ramdisk are in the agent's cache, by MD5, nothing half-done: \(cached)")
         #expect(controllerLog.contains("node agents fetch s3:// images from"), "\(controllerLog.suffix(2000))")
