@@ -135,8 +135,10 @@ public struct NodeSenders: Sendable, Equatable {
 /// The least a node agent's broker user needs, as RabbitMQ's permissions: the agent declares
 /// the exchange and its nodes' call queues, binds them to their keys, consumes them, publishes
 /// heartbeats and events under its nodes' keys, and answers through the default exchange to
-/// the caller's reply queue. Anything else (another node's queue, its keys, the controller's
-/// queue) the broker refuses, before the controller's own check of every sender.
+/// the caller's reply queue. The broker refuses it another node's queue (consuming, declaring,
+/// binding) and keys, and the controller's queue. Through the default exchange it can still put
+/// a message into any queue it can name; the receivers drop those (the routing key and the
+/// broker-stamped sender must match), so that is noise, not a way in.
 public struct BrokerPermissions: Sendable, Equatable {
     /// Regular expressions over resource names, as `rabbitmqctl set_permissions` takes them.
     public var configure: String
@@ -146,18 +148,10 @@ public struct BrokerPermissions: Sendable, Equatable {
     public var topicWrite: String
     public var topicRead: String
 
-    /// For an agent hosting `nodes` (hollow nodes `NAME-1 … NAME-N` become `NAME-[0-9]+`).
-    /// Node names are DNS labels, which hold nothing a regular expression would read specially.
+    /// For an agent's user speaking for exactly `nodes`, and no other name. Node names are DNS
+    /// labels, which hold nothing a regular expression would read specially.
     public init(nodes: [String]) {
-        let pattern: String
-        if nodes.count == 1 {
-            pattern = nodes[0]
-        } else if let first = nodes.first, let dash = first.lastIndex(of: "-"),
-                  nodes.allSatisfy({ $0.hasPrefix(first[...dash]) && $0.dropFirst(dash.utf16Offset(in: first) + 1).allSatisfy(\.isNumber) }) {
-            pattern = first[...dash] + "[0-9]+"
-        } else {
-            pattern = "(" + nodes.joined(separator: "|") + ")"
-        }
+        let pattern = nodes.count == 1 ? nodes[0] : "(" + nodes.joined(separator: "|") + ")"
         let queue = #"stratus\.node\."# + pattern + #"\.compute"#
         configure = "^(\(NodeWire.exchange)|\(queue))$"
         write = "^(\(NodeWire.exchange)|amq\\.default|\(queue))$"

@@ -8,13 +8,14 @@ import Synchronization
 /// How nodes on other hosts reach the object store: presigned GETs of the S3 endpoint. The
 /// endpoint is known once the S3 API listens (its port may be chosen then), so it is set later.
 public final class RemoteObjects: Sendable {
-    let signer: RequestSigner
+    let signer: @Sendable () throws -> RequestSigner
     let validity: Duration
     private let base = Mutex<URL?>(nil)
 
-    /// - Parameter signer: the controller's own key for service `s3`; each URL it signs lets its
-    ///   holder read that one object until it expires, nothing else.
-    public init(signer: RequestSigner, validity: Duration = .seconds(3600), endpoint: URL? = nil) {
+    /// - Parameter signer: the controller's own key for service `s3`, read for each URL (so a
+    ///   rotated key is used at once); each URL it signs lets its holder read that one object
+    ///   until it expires, nothing else.
+    public init(signer: @escaping @Sendable () throws -> RequestSigner, validity: Duration = .seconds(3600), endpoint: URL? = nil) {
         self.signer = signer
         self.validity = validity
         base.withLock { $0 = endpoint }
@@ -28,9 +29,9 @@ public final class RemoteObjects: Sendable {
     public var endpoint: URL? { base.withLock { $0 } }
 
     /// A presigned, path-style GET of `bucket/key`, or nil before the endpoint is known.
-    func url(bucket: String, key: String, now: Date = Date()) -> String? {
+    func url(bucket: String, key: String, now: Date = Date()) throws -> String? {
         guard let endpoint, let url = URL(string: endpoint.absoluteString.trimmingSuffix("/") + "/" + AWSEncoding.encode(bucket) + "/" + AWSEncoding.encode(key, keepSlash: true)) else { return nil }
-        return signer.presignedURL(url: url, expires: validity, now: now).absoluteString
+        return try signer().presignedURL(url: url, expires: validity, now: now).absoluteString
     }
 }
 
@@ -74,7 +75,7 @@ public struct ObjectLocator: Sendable {
         guard let md5 = object.md5 else { return .missing("\(location) has no recorded checksum; upload it again") }
         guard !object.file.isEmpty else { return .missing("\(location) is \(object.size) bytes, too small to be a disk, kernel or ramdisk") }
         guard let remote else { return .object(ImageObject(path: object.path(dataDirectory: dataDirectory), size: object.size, md5: md5)) }
-        guard let url = remote.url(bucket: bucket, key: key) else { return .missing("the object store's S3 endpoint is not listening yet; \(location) is fetched from it") }
+        guard let url = try remote.url(bucket: bucket, key: key) else { return .missing("the object store's S3 endpoint is not listening yet; \(location) is fetched from it") }
         return .object(ImageObject(path: url, size: object.size, md5: md5))
     }
 

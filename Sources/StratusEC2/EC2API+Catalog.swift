@@ -17,16 +17,19 @@ extension EC2API {
         if let unknown = wanted.first(where: { !known.contains($0) }) {
             throw EC2Error.invalid("ZoneName", unknown, "Invalid availability zone: [\(unknown)]; known zones: \(known.joined(separator: ", ")).")
         }
-        if let filter = filters.first(where: { !["zone-name", "state", "region-name"].contains($0.name) }) {
-            throw EC2Error.invalid("Filter", filter.name, "The filter '\(filter.name)' is invalid; use zone-name, state or region-name.")
+        let names = ["zone-name", "zone-id", "zone-type", "state", "region-name", "group-name", "opt-in-status", "message", "parent-zone-id", "parent-zone-name"]
+        if let filter = filters.first(where: { !names.contains($0.name) }) {
+            throw EC2Error.invalid("Filter", filter.name, "The filter '\(filter.name)' is invalid; use one of \(names.joined(separator: ", ")).")
         }
         let items: [[XMLNode]] = known.filter { zone in
             (wanted.isEmpty || wanted.contains(zone)) && filters.allSatisfy { filter in
                 switch filter.name {
-                case "zone-name": FilterMatch.matches(zone, filter.values)
+                case "zone-name", "zone-id": FilterMatch.matches(zone, filter.values)
+                case "zone-type": FilterMatch.matches("availability-zone", filter.values)
                 case "state": FilterMatch.matches("available", filter.values)
-                case "region-name": FilterMatch.matches(region, filter.values)
-                default: false
+                case "region-name", "group-name": FilterMatch.matches(region, filter.values)
+                case "opt-in-status": FilterMatch.matches("opt-in-not-required", filter.values)
+                default: false  // no messages, no parent zones
                 }
             }
         }.map { zone in

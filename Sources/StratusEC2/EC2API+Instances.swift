@@ -420,11 +420,9 @@ extension EC2API {
         // on another host, through the broker); empty on the test driver, or before it is placed.
         let text: String
         if let node {
-            do {
-                text = try await node.console(instance) ?? ""
-            } catch {
-                throw EC2Error("Unavailable", "The console of \(id) cannot be read now: \(error); try again when its node is back.", status: 503)
-            }
+            // A node that cannot be asked (lost, gone) has no output to give, as on EC2; the
+            // reason is the node's status, not something to tell an EC2 client.
+            text = (try? await node.console(instance)) ?? ""
         } else {
             text = (try? String(contentsOfFile: "\(dataDirectory)/instances/\(id)/console.log", encoding: .utf8)) ?? ""
         }

@@ -10,6 +10,9 @@ extension EC2API {
         ("snap", .snapshot, "InvalidSnapshot", "snapshot"), ("key", .keyPair, "InvalidKeyPair", "key-pair"),
     ]
 
+    /// The other resource types RunInstances may be sent tags for (it makes none of them here).
+    static let alsoTaggedAtLaunch: Set<String> = ["volume", "network-interface", "spot-instances-request", "elastic-gpu"]
+
     /// The EC2 id of a taggable resource (key pairs have none stored: theirs is derived).
     static func tagId(_ stored: StoredResource) -> String? {
         stored.key.kind == .keyPair ? keyPairId(stored) : stored.metadata.id
@@ -23,7 +26,7 @@ extension EC2API {
         for index in call.indices("TagSpecification") {
             let type = call.string("TagSpecification.\(index).ResourceType") ?? resourceType
             guard type == resourceType else {
-                if othersAllowed { continue }
+                if othersAllowed, Self.alsoTaggedAtLaunch.contains(type) { continue }
                 throw EC2Error.invalid("TagSpecification.\(index).ResourceType", type, "This action tags resources of type \(resourceType) only.")
             }
             for tag in call.tags("TagSpecification.\(index).Tag") {
@@ -48,13 +51,21 @@ extension EC2API {
         }
     }
 
+    /// Tagging is writing: the kind's role, and for a key pair its owner's right, as DeleteKeyPair checks.
+    func authorizeTagging(_ stored: StoredResource, _ call: EC2Call) throws {
+        try call.authorize(stored.key.kind, project: stored.key.project)
+        if case .keyPair(let spec) = stored.resource.spec, !call.principal.canManageKeyPair(owner: spec.user, project: stored.key.project) {
+            throw EC2Error.unauthorized(call.principal.keyPairDenial(owner: spec.user, project: stored.key.project, name: EC2Name.of(stored.metadata)))
+        }
+    }
+
     func createTags(_ call: EC2Call) throws -> [XMLNode] {
         let resources = try taggedResources(call)
         let tags = call.tags()
         guard !tags.isEmpty else { throw EC2Error.missing("Tag") }
         for tag in tags where tag.key.hasPrefix("aws:") { throw EC2Error.invalid("Tag.Key", tag.key, "Tag keys starting with 'aws:' are reserved.") }
         for stored in resources {
-            try call.authorize(stored.key.kind, project: stored.key.project)
+            try authorizeTagging(stored, call)
             try update(stored) { resource in for tag in tags { resource.metadata.labels[tag.key] = tag.value ?? "" } }
         }
         return [.text("return", "true")]
@@ -64,7 +75,7 @@ extension EC2API {
         let resources = try taggedResources(call)
         let tags = call.tags()
         for stored in resources {
-            try call.authorize(stored.key.kind, project: stored.key.project)
+            try authorizeTagging(stored, call)
             try update(stored) { resource in
                 if tags.isEmpty { resource.metadata.labels = [:] }
                 // A tag given with a value is deleted only when the value matches, as on EC2.

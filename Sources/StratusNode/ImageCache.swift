@@ -53,10 +53,14 @@ struct ImageCache: Sendable {
         var done = false
         defer { if !done { unlink(temporary) } }
         let quoted = object.path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        guard FileManager.default.createFile(atPath: config, contents: Data("url = \"\(quoted)\"\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+        // path-as-is: the path is requested exactly as it was signed (no dot segments squashed).
+        guard FileManager.default.createFile(atPath: config, contents: Data("url = \"\(quoted)\"\npath-as-is\n".utf8), attributes: [.posixPermissions: 0o600]) else {
             throw NodeError(.storage, "cannot write \(config)")
         }
-        let result = try ChildProcess.run(curl, ["--silent", "--show-error", "--fail", "--connect-timeout", "10", "--retry", "2", "--config", config, "--output", temporary])
+        // -q first: no ~/.curlrc (a --verbose there would print the signed request line). A
+        // transfer under 1 KiB/s for a minute is given up instead of holding the call forever.
+        let result = try ChildProcess.run(curl, ["-q", "--silent", "--show-error", "--fail", "--connect-timeout", "10", "--speed-limit", "1024", "--speed-time", "60",
+                                                 "--retry", "2", "--config", config, "--output", temporary])
         guard result.status == 0 else {
             let why = result.errors.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: object.path, with: shown)
             throw NodeError(.imageUnavailable, "fetching \(shown) from the object store failed (curl exit \(result.status)): \(why)")

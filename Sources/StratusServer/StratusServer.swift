@@ -92,10 +92,12 @@ public struct StratusServer: Sendable {
         }
         let locator = ObjectLocator(store: store, dataDirectory: dataDirectory)
         // Agents may be other hosts: they get image objects as presigned GETs of the S3 API, not paths.
-        let remoteObjects: RemoteObjects? = try remote.map { _ in
-            let admin = try store.credential(user: Store.rootUser)
-            return RemoteObjects(signer: RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: configuration.region, service: "s3"),
-                                 endpoint: configuration.objectURL.flatMap(URL.init(string:)))
+        let region = configuration.region
+        let remoteObjects: RemoteObjects? = remote.map { _ in
+            RemoteObjects(signer: {
+                let admin = try store.credential(user: Store.rootUser)
+                return RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: region, service: "s3")
+            }, endpoint: configuration.objectURL.flatMap(URL.init(string:)))
         }
         let compute = ComputeReconciler(store: store, transport: transport, scheduler: Scheduler(store: store),
                                         locator: ObjectLocator(store: store, dataDirectory: dataDirectory, remote: remoteObjects), networksManaged: configuration.hostNetwork == "on")
@@ -154,9 +156,15 @@ public struct StratusServer: Sendable {
             .application(host: host, port: configuration.s3Port, limits: limits, logger: Logger(label: "stratus.s3")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.s3) { $0.s3URL = url; $0.s3Port = chosen }
-                if let remoteObjects, let endpoint = URL(string: url) {
-                    remoteObjects.listening(at: endpoint)
-                    logger.info("node agents fetch s3:// images from", metadata: ["stratus.url": "\(remoteObjects.endpoint?.absoluteString ?? url)"])
+                if let remoteObjects {
+                    // A wildcard listener is reached here through loopback; agents elsewhere need --object-url.
+                    let reachable = ["0.0.0.0", "::", "[::]"].contains(host) ? "127.0.0.1" : host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+                    if let endpoint = URL(string: "http://\(reachable):\(chosen)") { remoteObjects.listening(at: endpoint) }
+                    let endpoint = remoteObjects.endpoint?.absoluteString ?? "none"
+                    logger.info("node agents fetch s3:// images from", metadata: ["stratus.url": "\(endpoint)"])
+                    if configuration.objectURL == nil, ["127.0.0.1", "localhost", "::1", "0.0.0.0", "::", "[::]"].contains(host) {
+                        logger.warning("node agents on other hosts cannot fetch s3:// images from \(endpoint); set --object-url to an address they reach (and --listen so the S3 API listens there)")
+                    }
                 }
                 logger.info("S3 API listening", metadata: ["stratus.url": "\(url)"])
             }

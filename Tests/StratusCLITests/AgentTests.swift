@@ -322,6 +322,11 @@ final class AgentProcess {
         let broker = try await RabbitMQ.start()
         defer { broker.destroy() }
         let cli = try CLI()
+        // Nothing is printed that would break a node or the controller: another user, or hollow nodes.
+        for arguments in [["--node", "n1", "--amqp", "amqp://stratus@127.0.0.1:5672/"], ["--node", "hollow", "--nodes", "3"]] {
+            let refused = try await cli.run(["agent"] + arguments + ["--print-broker-permissions"])
+            #expect(refused.status != 0 && refused.stdout.isEmpty && (refused.stderr.contains("must be node-n1") || refused.stderr.contains("controller's user")), "\(arguments): \(refused.stdout)\(refused.stderr)")
+        }
         for node in ["n1", "n2"] {
             #expect(try broker.ctl(["add_user", "node-\(node)", "secret-\(node)"]).status == 0)
             try "secret-\(node)\n".write(toFile: "\(cli.workDirectory)/\(node).password", atomically: true, encoding: .utf8)

@@ -29,7 +29,7 @@ import Testing
         let store = try Store(dataDirectory: cli.dataDirectory)
         let admin = try store.credential(user: Store.rootUser)
         let signer = RequestSigner(accessKey: admin.accessKey, secretKey: admin.secretKey, region: "nova", service: "s3")
-        let remote = RemoteObjects(signer: signer)
+        let remote = RemoteObjects(signer: { signer })
         let locator = ObjectLocator(store: store, dataDirectory: cli.dataDirectory, remote: remote)
         guard case .missing(let why) = try locator.locate("s3://images/dir/a blob.raw") else { Issue.record("located before the endpoint was known"); return }
         #expect(why.contains("not listening yet"))
@@ -56,7 +56,7 @@ import Testing
         refused(ImageObject(path: object.path, size: object.size, md5: String(repeating: "0", count: 32)), "a wrong checksum", expecting: "it was not cached")
         let forged = object.path.replacingOccurrences(of: #"X-Amz-Signature=[0-9a-f]{4}"#, with: "X-Amz-Signature=0000", options: .regularExpression)
         refused(ImageObject(path: forged, size: object.size, md5: object.md5), "a forged signature", expecting: "403")
-        let expired = try #require(remote.url(bucket: "images", key: "dir/a blob.raw", now: Date().addingTimeInterval(-7200)))
+        let expired = try #require(try remote.url(bucket: "images", key: "dir/a blob.raw", now: Date().addingTimeInterval(-7200)))
         refused(ImageObject(path: expired, size: object.size, md5: object.md5), "an expired URL", expecting: "403")
     }
 }

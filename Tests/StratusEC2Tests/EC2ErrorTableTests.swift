@@ -110,6 +110,7 @@ import Testing
             "{ami}": try id(.image, "debian"), "{instance}": try id(.instance, "web"), "{group}": try id(.securityGroup, "web"),
             "{volume}": try id(.volume, "data"), "{attached}": try id(.volume, "attached"), "{address}": try id(.address, "ip"),
             "{terminating}": try id(.instance, "gone"), "{snapshot}": try id(.snapshot, "snap"),
+            "{key}": EC2API.keyPairId(try #require(try store.get(ResourceKey(kind: .keyPair, project: "acme", name: "deploy")))),
         ]
         _ = try store.delete([ResourceKey(kind: .instance, project: "acme", name: "gone")])
         let rows = try Self.rows()

@@ -185,4 +185,28 @@ import Testing
         let far = try #require(throws: AuthenticationError.self) { try Self.presigned(expires: 4_102_444_800) }  // 2100
         #expect(far.message.contains("more than 7 days ahead"), "\(far.message)")
     }
+
+    @Test("a SigV4 presigned URL (RequestSigner.presignedURL) verifies as sent by an HTTP client: keys with spaces, dots and non-ASCII, a default port left out of Host, an IPv6 host in brackets; expired or altered it is refused")
+    func presignedV4() throws {
+        let signer = RequestSigner(accessKey: "AKSIGV4", secretKey: Self.secret, region: "nova", service: "s3")
+        func verify(_ url: URL, host: String, at: Date = Self.now) throws -> VerifiedRequest {
+            let components = try #require(URLComponents(url: url, resolvingAgainstBaseURL: false))
+            let request = SignableRequest(method: "GET", path: components.percentEncodedPath, query: components.percentEncodedQuery ?? "", headers: [(name: "host", value: host)], body: Data())
+            return try RequestVerifier(service: .s3).verify(request, now: at) { $0 == "AKSIGV4" ? Self.secret : nil }
+        }
+        let cases: [(String, String)] = [
+            ("http://127.0.0.1:3333/images/" + AWSEncoding.encode("dir/./a blob é.raw", keepSlash: true), "127.0.0.1:3333"),
+            ("http://controller/images/disk.raw", "controller"),
+            ("http://controller:80/images/disk.raw", "controller"),
+            ("https://controller:443/images/disk.raw", "controller"),
+            ("http://[::1]:3333/images/disk.raw", "[::1]:3333"),
+        ]
+        for (text, host) in cases {
+            let url = signer.presignedURL(url: try #require(URL(string: text)), expires: .seconds(3600), now: Self.now)
+            #expect(throws: Never.self, "\(text)") { _ = try verify(url, host: host) }
+            #expect(throws: AuthenticationError.self, "\(text) two hours later") { _ = try verify(url, host: host, at: Self.now.addingTimeInterval(7200)) }
+            let altered = try #require(URL(string: url.absoluteString.replacingOccurrences(of: "/images/", with: "/other/")))
+            #expect(throws: AuthenticationError.self, "\(text) for another bucket") { _ = try verify(altered, host: host) }
+        }
+    }
 }

@@ -50,8 +50,10 @@ public struct RequestSigner: Sendable {
     public func presignedURL(method: String = "GET", url: URL, expires: Duration, now: Date = Date()) -> URL {
         let amzDate = RequestVerifier.v4Stamp(now)
         let scope = CredentialScope(accessKey: accessKey, date: String(amzDate.prefix(8)), region: region, service: service)
+        // The Host header as clients send it: an IPv6 address in brackets, no default port.
         var host = url.host ?? ""
-        if let port = url.port { host += ":\(port)" }
+        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
+        if let port = url.port, port != (url.scheme == "https" ? 443 : 80) { host += ":\(port)" }
         var components = URLComponents(url: url, resolvingAgainstBaseURL: false) ?? URLComponents()
         let parameters = [
             ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", "\(accessKey)/\(scope.text)"), ("X-Amz-Date", amzDate),

@@ -149,7 +149,10 @@ extension Stratus {
         /// `--print-broker-permissions`: shell lines for the broker's host, user and vhost from `--amqp` when given.
         func printPermissions(_ amqpText: String?) throws {
             let names = try nodeNames()
-            var user = "node-" + (names.count == 1 ? names[0] : node ?? StratusServer.hostNodeName())
+            guard names.count == 1 else {
+                throw ValidationError("--print-broker-permissions: hollow nodes (--nodes) share one broker user, and the controller lets only its own user speak for several nodes; give them the controller's user instead")
+            }
+            var user = "node-" + names[0]
             var vhost = "/"
             if let amqpText {
                 do {
@@ -157,6 +160,11 @@ extension Stratus {
                     if URLComponents(string: amqpText)?.user != nil { user = url.user }
                     vhost = url.virtualHost
                 } catch { throw ValidationError("--amqp: \(error)") }
+            }
+            // Any other user would be refused by the controller for this node, or, if it is the
+            // controller's own, lose the permissions the controller needs.
+            guard user == "node-" + names[0] else {
+                throw ValidationError("--print-broker-permissions: node \(names[0])'s broker user must be node-\(names[0]) (the controller accepts nothing else for it), not \(user)")
             }
             func quoted(_ word: String) -> String {
                 word.allSatisfy { $0.isLetter || $0.isNumber || "-_/.".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
