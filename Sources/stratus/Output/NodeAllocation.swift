@@ -3,7 +3,8 @@ import StratusStore
 
 /// What the instances placed on each node take of it, as `kubectl describe node` shows its
 /// allocated resources: counted when asked, from the instances and their types, so it is never
-/// older than the listing itself.
+/// older than the listing itself. It counts the instances the caller may see: all of them for a
+/// cloud administrator, who is who `get nodes` is for.
 enum NodeAllocation {
     /// The nodes with `allocatedVcpus`, `allocatedMemoryMB` and `instances` in their status details.
     static func annotate(_ nodes: [StoredResource], backend: any Backend) async throws -> [StoredResource] {
@@ -13,7 +14,8 @@ enum NodeAllocation {
             if case .instanceType(let spec) = stored.resource.spec { types[stored.key.name] = spec }
         }
         var used: [String: (vcpus: Int, memoryMB: Int, count: Int)] = [:]
-        for instance in try await backend.list(kind: .instance, project: nil) where !instance.isTerminating {
+        // A terminating instance still holds its node until its domain is gone, as the scheduler counts it.
+        for instance in try await backend.list(kind: .instance, project: nil) {
             guard case .instance(let spec) = instance.resource.spec, let node = instance.resource.status?.details["node"]?.stringValue else { continue }
             let type = types[spec.instanceType]
             used[node, default: (0, 0, 0)].vcpus += type?.vcpus ?? 0
