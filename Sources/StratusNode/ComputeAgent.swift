@@ -62,6 +62,18 @@ public struct ComputeAgent: Sendable {
         } catch {
             throw NodeError(.storage, "cannot create \(directory): \(error)")
         }
+        // Fetching an image (a copy, or a download from another host) can take minutes: it runs off
+        // the cooperative pool, so heartbeats and other calls go on meanwhile; below, the cache has it.
+        if hypervisor.domainType != "test", let objects = intent.image.objects, !objects.isEmpty {
+            let images = self.images
+            do {
+                try await ChildProcess.offPool { try images.prefetch(objects) }
+            } catch let error as NodeError {
+                throw error
+            } catch {
+                throw NodeError(.imageUnavailable, "cannot cache the image: \(error)")
+            }
+        }
         let disk = try prepareDisk(intent.image, directory: directory)
         // Kernels and ramdisks from the object store boot from the node's verified copies.
         let kernel = try intent.image.kernel.map { location throws(NodeError) in hypervisor.domainType == "test" ? location : try images.local(location, objects: intent.image.objects) }

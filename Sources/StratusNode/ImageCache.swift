@@ -36,6 +36,11 @@ struct ImageCache: Sendable {
         return cached
     }
 
+    /// Every object of an image in the cache (fetched if missing), so later lookups are at once.
+    func prefetch(_ objects: [String: ImageObject]) throws(NodeError) {
+        for location in objects.keys.sorted() { _ = try local(location, objects: objects) }
+    }
+
     static func isURL(_ path: String) -> Bool { path.hasPrefix("http://") || path.hasPrefix("https://") }
 
     /// A URL as it may be shown: without its query, which holds the signature.
