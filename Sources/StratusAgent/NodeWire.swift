@@ -148,10 +148,9 @@ public struct BrokerPermissions: Sendable, Equatable {
     public var topicWrite: String
     public var topicRead: String
 
-    /// For an agent's user speaking for exactly `nodes`, and no other name. Node names are DNS
-    /// labels, which hold nothing a regular expression would read specially.
-    public init(nodes: [String]) {
-        let pattern = nodes.count == 1 ? nodes[0] : "(" + nodes.joined(separator: "|") + ")"
+    /// For `node-NODE`, which speaks for `node` alone (the controller accepts nothing else from
+    /// it). Node names are DNS labels, which hold nothing a regular expression reads specially.
+    public init(node pattern: String) {
         let queue = #"stratus\.node\."# + pattern + #"\.compute"#
         configure = "^(\(NodeWire.exchange)|\(queue))$"
         write = "^(\(NodeWire.exchange)|amq\\.default|\(queue))$"

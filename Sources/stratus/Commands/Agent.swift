@@ -152,26 +152,26 @@ extension Stratus {
             guard names.count == 1 else {
                 throw ValidationError("--print-broker-permissions: hollow nodes (--nodes) share one broker user, and the controller lets only its own user speak for several nodes; give them the controller's user instead")
             }
-            var user = "node-" + names[0]
+            let node = names[0]
+            let user = "node-" + node
             var vhost = "/"
             if let amqpText {
                 do {
                     let url = try AMQPURL(parsing: amqpText)
-                    if URLComponents(string: amqpText)?.user != nil { user = url.user }
                     vhost = url.virtualHost
-                } catch { throw ValidationError("--amqp: \(error)") }
-            }
-            // Any other user would be refused by the controller for this node, or, if it is the
-            // controller's own, lose the permissions the controller needs.
-            guard user == "node-" + names[0] else {
-                throw ValidationError("--print-broker-permissions: node \(names[0])'s broker user must be node-\(names[0]) (the controller accepts nothing else for it), not \(user)")
+                    // Any other user would be refused by the controller for this node, or, if it is
+                    // the controller's own, lose the permissions the controller needs.
+                    if URLComponents(string: amqpText)?.user != nil, url.user != user {
+                        throw ValidationError("--print-broker-permissions: node \(node)'s broker user must be \(user) (the controller accepts nothing else for it), not \(url.user)")
+                    }
+                } catch let error as AMQPError { throw ValidationError("--amqp: \(error)") }
             }
             func quoted(_ word: String) -> String {
                 word.allSatisfy { $0.isLetter || $0.isNumber || "-_/.".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
             }
-            print("# broker user \(user) for node\(names.count == 1 ? "" : "s") \(names.count == 1 ? names[0] : "\(names[0]) … \(names[names.count - 1])"), on vhost \(vhost)")
+            print("# broker user \(user) for node \(node), on vhost \(vhost)")
             print("rabbitmqctl add_user \(quoted(user)) \"$(cat PASSWORD-FILE)\"   # once; the same file goes to --amqp-password-file")
-            for command in BrokerPermissions(nodes: names).rabbitmqctl(user: user, vhost: vhost) {
+            for command in BrokerPermissions(node: node).rabbitmqctl(user: user, vhost: vhost) {
                 print((["rabbitmqctl"] + command).map(quoted).joined(separator: " "))
             }
         }
