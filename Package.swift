@@ -144,6 +144,7 @@ let package = Package(
                 "StratusModel",
                 "StratusStore",
                 "StratusIdentity",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -311,7 +312,10 @@ let package = Package(
         ),
         .testTarget(
             name: "StratusCLITests",
-            dependencies: ["StratusAgent", "StratusCompute", "StratusMessaging", "StratusStorage", "StratusStore", "StratusModel", "StratusTestSupport", "stratus"],
+            dependencies: [
+                "StratusAgent", "StratusCompute", "StratusMessaging", "StratusStorage", "StratusStore", "StratusModel", "StratusTestSupport", "stratus",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

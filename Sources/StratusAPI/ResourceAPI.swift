@@ -22,7 +22,14 @@ public struct ResourceAPI: Sendable {
     /// access key and scope passed `Authenticator.precheck`.
     let maxBodyBytes: Int
 
-    public init(store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, maxBodyBytes: Int = 256 << 20, region: String = ResourceAPI.defaultRegion) {
+    /// Queues an immediate sync of a GitSync (`POST /hooks/git/<name>`); false when nothing runs syncs.
+    let gitTrigger: (@Sendable (String) async -> Bool)?
+
+    public init(
+        store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, maxBodyBytes: Int = 256 << 20, region: String = ResourceAPI.defaultRegion,
+        gitTrigger: (@Sendable (String) async -> Bool)? = nil
+    ) {
+        self.gitTrigger = gitTrigger
         self.region = region
         self.store = store
         self.dataDirectory = dataDirectory
@@ -44,6 +51,8 @@ public struct ResourceAPI: Sendable {
         let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
+        // Signed by the git host with the GitSync's webhook secret, not by an AWS key.
+        router.post("/hooks/git/:name") { request, context in try await self.gitHook(request, context) }
         router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [region])), maxBodyBytes: maxBodyBytes))
         router.post("/v1/plan") { request, context in try await self.plan(request, context) }
         router.get("/v1/resources") { request, context in try self.list(request, context) }
@@ -290,11 +299,11 @@ public struct ResourceItems: Codable, Sendable {
     public var items: [Resource]
 }
 
-/// Encodes a value as the JSON body of a 200 response.
-func json(_ value: some Encodable) throws -> Response {
+/// Encodes a value as the JSON body of a response (200 unless given).
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
 /// Turns the store's and the loader's errors into JSON bodies with fitting statuses.
@@ -315,6 +324,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case "unauthorized": .unauthorized
             case "tooLarge": .contentTooLarge
             case "conflict": .conflict
+            case "unavailable": .serviceUnavailable
             default: .badRequest
             }
             return try reply(status, error)

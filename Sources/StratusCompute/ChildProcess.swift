@@ -17,7 +17,9 @@ public struct ChildProcess: Sendable {
     ///
     /// - Parameter outputFile: where standard output goes instead (created or truncated), for
     ///   binary output; `output` is then empty.
-    public static func run(_ tool: String, _ arguments: [String], outputFile: String? = nil) throws -> ChildProcess {
+    /// - Parameter environment: variables to set for the child on top of this process's (a
+    ///   secret a tool reads from its environment stays off its argv, which anyone may read).
+    public static func run(_ tool: String, _ arguments: [String], outputFile: String? = nil, environment: [String: String] = [:]) throws -> ChildProcess {
         let output = try Pipe()
         defer { output.closeRead() }
         let errors = try Pipe()
@@ -38,7 +40,21 @@ public struct ChildProcess: Sendable {
         Self.cleanSignals(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, tool, &actions, &attributes, argv, environ)
+        let spawned: Int32
+        if environment.isEmpty {
+            spawned = posix_spawn(&pid, tool, &actions, &attributes, argv, environ)
+        } else {
+            var inherited: [String] = []
+            var index = 0
+            while let entry = environ[index] {
+                let text = String(cString: entry)
+                if let name = text.split(separator: "=", maxSplits: 1).first, environment[String(name)] == nil { inherited.append(text) }
+                index += 1
+            }
+            let envp: [UnsafeMutablePointer<CChar>?] = (inherited + environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+            defer { for pointer in envp { free(pointer) } }
+            spawned = posix_spawn(&pid, tool, &actions, &attributes, argv, envp)
+        }
         output.closeWrite()
         errors.closeWrite()
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }

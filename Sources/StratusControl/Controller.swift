@@ -228,16 +228,28 @@ public actor Controller: Service {
         }
         switch await reconciler.reconcile(resource) {
         case .done(let status):
-            try record(resource, synced: true, reason: .reconciled, message: nil, status: status)
+            let own = Self.ownVerdict(status)
+            try record(resource, synced: own == nil, reason: own?.reason ?? .reconciled, message: own?.message, status: status)
             return .success
         case .requeue(let status, let after):
-            try record(resource, synced: true, reason: .progressing, message: nil, status: status)
+            let own = Self.ownVerdict(status)
+            try record(resource, synced: own == nil, reason: own?.reason ?? .progressing, message: own?.message, status: status)
             return .requeue(after: after)
         case .failed(let reason, let message, let retryable):
             try record(resource, synced: false, reason: reason, message: message, status: nil)
             return retryable ? .retry : .giveUp
         }
     }
+
+    /// A `Synced=False` a reconciler reports itself while converging, with one of the reasons only
+    /// a reconciler gives (a GitSync whose commit did not apply or whose set drifted); any other
+    /// `Synced` in a returned status is the controller's own from before and is written over.
+    static func ownVerdict(_ status: ResourceStatus) -> Condition? {
+        guard let synced = status.condition(.synced), synced.status == .false, reconcilerVerdicts.contains(synced.reason) else { return nil }
+        return synced
+    }
+
+    static let reconcilerVerdicts: Set<ConditionReason> = [.fetchFailed, .syncFailed, .outOfSync]
 
     /// Writes the status with `observedGeneration` and the `Synced` condition.
     private nonisolated func record(_ resource: StoredResource, synced: Bool, reason: ConditionReason, message: String?, status: ResourceStatus?) throws {

@@ -80,7 +80,7 @@ extension EC2API {
     func releaseAddress(_ call: EC2Call) throws -> [XMLNode] {
         let address = try namedAddress(call)
         try call.authorize(.address, project: address.key.project)
-        _ = try store.delete([address.key], reason: "released through the EC2 API")
+        _ = try store.delete([address.key], reason: "released by \(call.principal.user) through the EC2 API")
         // The IP is free at once, as on EC2; the terminating address is already out of the filter.
         try store.release(pool: Store.publicIpPool, owner: address.key)
         return [.text("return", "true")]

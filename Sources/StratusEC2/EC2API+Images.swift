@@ -90,7 +90,7 @@ extension EC2API {
         if let first = named.first {
             throw EC2Error("OperationNotPermitted", "Image \(image.metadata.id ?? image.key.name) is named by instance \(first.key.name) of project \(first.key.project), applied from manifest set \(first.metadata.applySet ?? "?")\(named.count > 1 ? " (and \(named.count - 1) more)" : ""); change or delete those instances in the manifests first.")
         }
-        _ = try store.delete([image.key], reason: "deregistered through the EC2 API")
+        _ = try store.delete([image.key], reason: "deregistered by \(call.principal.user) through the EC2 API")
         return [.text("return", "true")]
     }
 

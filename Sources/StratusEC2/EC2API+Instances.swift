@@ -374,7 +374,7 @@ extension EC2API {
             terminated.add(instance.metadata.id ?? "", .init(project: instance.key.project, reservationId: Self.reservationId(instance), item: item, filterValues: values, at: .now))
             items.append([.text("instanceId", instance.metadata.id ?? ""), Self.stateNode("currentState", (32, "shutting-down")), Self.stateNode("previousState", previous)])
         }
-        _ = try store.delete(instances.map(\.key), reason: "terminated through the EC2 API")
+        _ = try store.delete(instances.map(\.key), reason: "terminated by \(call.principal.user) through the EC2 API")
         try detachVolumes(of: instances)
         return [.set("instancesSet", items)]
     }

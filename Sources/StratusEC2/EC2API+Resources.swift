@@ -43,6 +43,9 @@ extension EC2API {
         return (8...17).contains(hex.count) && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase }
     }
 
+    /// The user whose request is being answered, for the field manager of what it writes.
+    @TaskLocal static var caller: String?
+
     /// A fresh id for a resource the API creates (`i-0a1b2c3d`); the store refuses a duplicate.
     static func newId(_ prefix: String) -> String { "\(prefix)-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }
 
@@ -52,7 +55,9 @@ extension EC2API {
     /// - Parameter createOnly: the error when a resource of the write exists already (decided in
     ///   the write's transaction): a create must never turn into an update of another's resource.
     func write(_ resources: [Resource], presetIds: [ResourceKey: String] = [:], applySet: String? = nil, keepCreated: Bool = false, createOnly: EC2Error? = nil) throws -> ApplyPlan {
-        var options = applySet.map { ApplyOptions(applySet: $0, manager: "api") } ?? .api
+        // The field manager names who wrote: `api:alice` (what a GitSync's revert event names).
+        let manager = Self.caller.map { "api:\($0)" } ?? "api"
+        var options = applySet.map { ApplyOptions(applySet: $0, manager: manager) } ?? ApplyOptions(applySet: "", manager: manager)
         options.presetIds = presetIds
         options.keepCreated = keepCreated
         if let createOnly {

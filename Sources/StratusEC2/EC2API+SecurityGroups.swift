@@ -84,7 +84,7 @@ extension EC2API {
             return false
         }
         if let user = users.first { throw EC2Error("DependencyViolation", "resource \(group.metadata.id ?? "") has a dependent object (instance \(user.metadata.id ?? ""))") }
-        _ = try store.delete([group.key], reason: "deleted through the EC2 API")
+        _ = try store.delete([group.key], reason: "deleted by \(call.principal.user) through the EC2 API")
         return [.text("return", "true"), .text("groupId", group.metadata.id ?? "")]
     }
 

@@ -68,7 +68,7 @@ extension EC2API {
                 throw EC2Error("InvalidSnapshot.InUse", "The snapshot \(snapshot.metadata.id ?? "") is in use by volume \(volume.metadata.id ?? "") being created")
             }
         }
-        _ = try store.delete([snapshot.key], reason: "deleted through the EC2 API")
+        _ = try store.delete([snapshot.key], reason: "deleted by \(call.principal.user) through the EC2 API")
         return [.text("return", "true")]
     }
 }

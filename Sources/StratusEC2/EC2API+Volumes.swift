@@ -99,7 +99,7 @@ extension EC2API {
         if case .volume(let spec) = volume.resource.spec, spec.attachment != nil {
             throw EC2Error("VolumeInUse", "Volume \(volume.metadata.id ?? "") is currently attached to \(spec.attachment!.instance)")
         }
-        _ = try store.delete([volume.key], reason: "deleted through the EC2 API")
+        _ = try store.delete([volume.key], reason: "deleted by \(call.principal.user) through the EC2 API")
         return [.text("return", "true")]
     }
 

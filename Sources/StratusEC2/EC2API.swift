@@ -166,7 +166,7 @@ public struct EC2API: Sendable {
             // A key bound to a project its user has left acts nowhere, whatever the action reads.
             if principal.defaultProject != nil { _ = try call.project() }
             if let missing = Self.missingParameter(action, parameters) { throw EC2Error.missing(missing) }
-            let result = try await handler(self, call)
+            let result = try await Self.$caller.withValue(principal.user) { try await handler(self, call) }
             var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<\(action)Response xmlns=\"http://ec2.amazonaws.com/doc/\(Self.xmlSafe(version))/\"><requestId>\(requestId)</requestId>"
             for node in result { node.render(into: &xml) }
             xml += "</\(action)Response>"

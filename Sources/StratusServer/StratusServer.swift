@@ -120,9 +120,10 @@ public struct StratusServer: Sendable {
         var nodeNetwork: (@Sendable () async -> [String: String])?
         if remote == nil { nodeNetwork = { @Sendable in await network.nodeDetails() } }
         let nodes = NodeReconciler(transport: transport, network: nodeNetwork, registry: remote == nil ? nil : store)
+        let gitSync = GitSyncReconciler(store: store, directory: (dataDirectory as NSString).appendingPathComponent("git"))
         let controller = Controller(
             store: store,
-            reconcilers: [CatalogReconciler(), nodes, compute, identity, ImageReconciler(locator: locator), network,
+            reconcilers: [CatalogReconciler(), nodes, compute, identity, ImageReconciler(locator: locator), network, gitSync,
                           AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall),
                           VolumeReconciler(store: store, storage: storage, node: node), SnapshotReconciler(store: store, export: storage?.export)],
             logger: Logger(label: "stratus.controller"),
@@ -139,7 +140,9 @@ public struct StratusServer: Sendable {
         if metadataListen != nil { expected.insert(.metadata) }
         let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, region: configuration.region, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
-        let api = ResourceAPI(store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20, region: configuration.region)
+        let api = ResourceAPI(
+            store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20, region: configuration.region,
+            gitTrigger: { name in await gitSync.trigger(name) })
             .application(host: host, port: configuration.apiPort, limits: limits, logger: Logger(label: "stratus.api")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.api) { $0.apiURL = url; $0.apiPort = chosen }

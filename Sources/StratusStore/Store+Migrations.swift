@@ -256,6 +256,24 @@ extension Store {
             // S3 bucket tagging: the tag set as JSON; NULL when the bucket has none (GetBucketTagging's NoSuchTagSet).
             try db.execute(sql: "ALTER TABLE bucket ADD COLUMN tags TEXT")
         }
+        migrator.registerMigration("v16-desired-version") { db in
+            // One counter of the desired state: bumped by every write of a resource's spec, labels,
+            // annotations, apply set or tombstone (not its status), so a saved plan can tell
+            // whether the store has moved since it was made (`ApplyOptions.expectVersion`).
+            try db.execute(sql: """
+                CREATE TABLE desiredVersion (version INTEGER NOT NULL);
+                INSERT INTO desiredVersion (version) VALUES (0);
+                CREATE TRIGGER desiredResourceInsert AFTER INSERT ON resource BEGIN
+                    UPDATE desiredVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER desiredResourceUpdate AFTER UPDATE OF spec, labels, annotations, applySet, deletionTimestamp ON resource BEGIN
+                    UPDATE desiredVersion SET version = version + 1;
+                END;
+                CREATE TRIGGER desiredResourceDelete AFTER DELETE ON resource BEGIN
+                    UPDATE desiredVersion SET version = version + 1;
+                END;
+                """)
+        }
         return migrator
     }
 }

@@ -151,6 +151,49 @@ extension Store {
         }
     }
 
+    /// How the resources of one apply set are doing, as Argo CD sums up an application.
+    public struct SetHealth: Sendable, Equatable {
+        public var ready = 0
+        public var progressing = 0
+        public var failed = 0
+        public var terminating = 0
+        public var total: Int { ready + progressing + failed + terminating }
+
+        /// `12 ready` or `10 ready, 1 progressing, 1 failed`.
+        public var summary: String {
+            let parts = [(ready, "ready"), (progressing, "progressing"), (failed, "failed"), (terminating, "terminating")]
+                .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+            return parts.isEmpty ? "empty" : parts.joined(separator: ", ")
+        }
+    }
+
+    /// Counts the set's resources: terminating (a tombstone), failed (the last reconcile failed:
+    /// `Synced=False`), ready (`Ready=True`, or a kind nothing converges), else progressing.
+    public func applySetHealth(_ applySet: String) throws -> SetHealth {
+        try writer.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT CASE
+                    WHEN deletionTimestamp IS NOT NULL THEN 'terminating'
+                    WHEN EXISTS (SELECT 1 FROM json_each(status, '$.conditions') WHERE json_extract(value, '$.type') = 'Synced' AND json_extract(value, '$.status') = 'False') THEN 'failed'
+                    WHEN EXISTS (SELECT 1 FROM json_each(status, '$.conditions') WHERE (json_extract(value, '$.type') = 'Ready' AND json_extract(value, '$.status') = 'True')
+                        OR (json_extract(value, '$.type') = 'Synced' AND json_extract(value, '$.reason') = 'NoReconciler')) THEN 'ready'
+                    ELSE 'progressing' END AS health, COUNT(*) AS n
+                FROM resource WHERE applySet = ? GROUP BY 1
+                """, arguments: [applySet])
+            var health = SetHealth()
+            for row in rows {
+                let count: Int = row["n"]
+                switch row["health"] as String {
+                case "terminating": health.terminating = count
+                case "failed": health.failed = count
+                case "ready": health.ready = count
+                default: health.progressing = count
+                }
+            }
+            return health
+        }
+    }
+
     /// How many resources the store holds.
     public func count() throws -> Int {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0 }

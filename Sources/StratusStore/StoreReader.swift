@@ -85,7 +85,7 @@ public struct StoreReader {
     }
 
     /// The live resources of the given projects (nil: of every project) that belong to no apply
-    /// set and were made through the EC2 API (manager `api`), by key with their EC2-style ids, in
+    /// set and were made through the EC2 API (manager `api:<user>`, or `api` before users were named), by key with their EC2-style ids, in
     /// project then key order; no spec or status is decoded.
     ///
     /// `diff` names these next to its plan. Listing and decoding every resource of the projects
@@ -95,7 +95,7 @@ public struct StoreReader {
         guard projects?.isEmpty != true else { return [] }
         let statement = try db.cachedStatement(sql: """
             SELECT kind, project, name, ec2Id FROM resource
-            WHERE applySet IS NULL AND manager = 'api' AND deletionTimestamp IS NULL
+            WHERE applySet IS NULL AND (manager = 'api' OR manager LIKE 'api:%') AND deletionTimestamp IS NULL
             """)
         var found: [(key: ResourceKey, id: String?)] = []
         let rows = try Row.fetchCursor(statement)

@@ -128,7 +128,7 @@ struct RemoteBackend: Backend {
         func made(in project: String?) async throws -> [(key: ResourceKey, id: String?)] {
             // Without a project the server lists every project the signer may read, and only those.
             try await client.list(kind: nil, project: project)
-                .filter { $0.metadata.applySet == nil && $0.metadata.manager == "api" && !$0.isTerminating }
+                .filter { $0.metadata.applySet == nil && ($0.metadata.manager == "api" || $0.metadata.manager?.hasPrefix("api:") == true) && !$0.isTerminating }
                 .map { ($0.key, $0.metadata.id) }
                 .sorted { ($0.key.project, $0.key) < ($1.key.project, $1.key) }
         }

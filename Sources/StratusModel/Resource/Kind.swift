@@ -12,11 +12,12 @@ public enum Kind: String, CaseIterable, Sendable, Codable, Hashable, Comparable 
     case volume = "Volume"
     case snapshot = "Snapshot"
     case node = "Node"
+    case gitSync = "GitSync"
 
     /// Whether resources of this kind live inside a project or in the whole cluster.
     public var scope: Scope {
         switch self {
-        case .user, .project, .instanceType, .node: .cluster
+        case .user, .project, .instanceType, .node, .gitSync: .cluster
         default: .project
         }
     }
@@ -55,6 +56,7 @@ public enum Kind: String, CaseIterable, Sendable, Codable, Hashable, Comparable 
         case .address: return base + ["addr", "eip"]
         case .keyPair: return base + ["key", "keys", "key-pair", "key-pairs"]
         case .instanceType: return base + ["type", "types", "flavor", "flavors", "instance-type", "instance-types"]
+        case .gitSync: return base + ["git-sync", "git-syncs", "gitsync", "gitsyncs"]
         case .node, .project, .user: return base
         }
     }

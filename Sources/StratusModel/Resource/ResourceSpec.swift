@@ -14,6 +14,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
     case volume(VolumeSpec)
     case snapshot(SnapshotSpec)
     case node(NodeSpec)
+    case gitSync(GitSyncSpec)
 
     /// Wraps a spec body in its case.
     public init(_ body: any SpecBody) {
@@ -30,6 +31,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
         case let body as VolumeSpec: self = .volume(body)
         case let body as SnapshotSpec: self = .snapshot(body)
         case let body as NodeSpec: self = .node(body)
+        case let body as GitSyncSpec: self = .gitSync(body)
         default: preconditionFailure("unknown spec type \(type(of: body))")
         }
     }
@@ -49,6 +51,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
         case .volume: VolumeSpec.self
         case .snapshot: SnapshotSpec.self
         case .node: NodeSpec.self
+        case .gitSync: GitSyncSpec.self
         }
     }
 
@@ -67,6 +70,7 @@ public indirect enum ResourceSpec: Sendable, Equatable {  // indirect: plans hol
         case .volume(let body): body
         case .snapshot(let body): body
         case .node(let body): body
+        case .gitSync(let body): body
         }
     }
 

@@ -144,6 +144,11 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable, CustomStri
     case baseNotInDirectory = "BaseNotInDirectory"
     case projectNotFound = "ProjectNotFound"
     case publicKeyRequired = "PublicKeyRequired"
+    // GitSync.
+    case fetchFailed = "FetchFailed"
+    case syncFailed = "SyncFailed"
+    case outOfSync = "OutOfSync"
+    case resourcesFailing = "ResourcesFailing"
 
     /// The word as stored and shown (`DomainRunning`).
     public var description: String { rawValue }

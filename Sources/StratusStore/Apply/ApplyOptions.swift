@@ -17,6 +17,12 @@ public struct ApplyOptions: Sendable {
     public var authorize: (@Sendable (PlannedChange) throws -> Void)?
     /// Fill `ApplyPlan.created` with the created resources as stored.
     public var keepCreated = false
+    /// Refuse the apply, changing nothing, unless the desired state is still at this version
+    /// (`ApplyPlan.storeVersion` of a saved plan): `stratus apply plan.json`.
+    public var expectVersion: Int64?
+    /// Annotations to set on every resource this apply creates or updates (a GitSync's
+    /// `stratus/revision`); they are not compared, so a resource that changes nothing else keeps its own.
+    public var stamp: [String: String] = [:]
 
     /// Writes through the EC2 API: no apply set (so `diff` of a directory shows them as outside
     /// every set, and no prune ever deletes them) and the field manager `api`.

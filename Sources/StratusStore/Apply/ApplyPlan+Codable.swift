@@ -3,7 +3,7 @@ import StratusModel
 
 extension PlannedChange: Codable {
     private enum CodingKeys: String, CodingKey {
-        case action, key, id, fields, notes, oldSpec, newSpec, specChanged
+        case action, key, id, fields, notes, oldSpec, newSpec, specChanged, previousManager
     }
 
     public init(from decoder: any Decoder) throws {
@@ -21,7 +21,8 @@ extension PlannedChange: Codable {
             notes: try container.decode([String].self, forKey: .notes),
             oldSpec: try spec(.oldSpec),
             newSpec: try spec(.newSpec),
-            specChanged: try container.decode(Bool.self, forKey: .specChanged)
+            specChanged: try container.decode(Bool.self, forKey: .specChanged),
+            previousManager: try container.decodeIfPresent(String.self, forKey: .previousManager)
         )
     }
 
@@ -35,6 +36,7 @@ extension PlannedChange: Codable {
         try container.encodeIfPresent(try oldSpec.map { try JSONValue(encoding: $0.body) }, forKey: .oldSpec)
         try container.encodeIfPresent(try newSpec.map { try JSONValue(encoding: $0.body) }, forKey: .newSpec)
         try container.encode(specChanged, forKey: .specChanged)
+        try container.encodeIfPresent(previousManager, forKey: .previousManager)
     }
 }
 

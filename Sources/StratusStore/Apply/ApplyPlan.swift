@@ -22,6 +22,8 @@ public struct PlannedChange: Sendable {
     public var newSpec: ResourceSpec?
     /// Whether the spec itself changes (and so `metadata.generation` bumps).
     public var specChanged: Bool
+    /// The field manager of the stored resource before this change (`api:alice`, `apply:default`).
+    public var previousManager: String?
 
     public init(
         action: ChangeAction,
@@ -31,7 +33,8 @@ public struct PlannedChange: Sendable {
         notes: [String] = [],
         oldSpec: ResourceSpec? = nil,
         newSpec: ResourceSpec? = nil,
-        specChanged: Bool = false
+        specChanged: Bool = false,
+        previousManager: String? = nil
     ) {
         self.action = action
         self.key = key
@@ -41,6 +44,7 @@ public struct PlannedChange: Sendable {
         self.oldSpec = oldSpec
         self.newSpec = newSpec
         self.specChanged = specChanged
+        self.previousManager = previousManager
     }
 }
 
@@ -50,8 +54,10 @@ public struct ApplyPlan: Sendable, Codable {
     /// With `ApplyOptions.keepCreated`, the resources this apply created as they are now stored
     /// (a caller that answers with them, like RunInstances, need not read them back). Not encoded.
     public var created: [StoredResource] = []
+    /// The version of the desired state the plan was computed against (`desiredVersion`).
+    public var storeVersion: Int64?
 
-    private enum CodingKeys: String, CodingKey { case changes }
+    private enum CodingKeys: String, CodingKey { case changes, storeVersion }
 
     public init(changes: [PlannedChange]) { self.changes = changes }
 

@@ -41,13 +41,14 @@ extension Store {
         var applySet: String?
         var terminating: Bool
         var isProtected: Bool
+        var manager: String?
     }
 
     /// The stored rows an apply compares against: all of them, or only `keys` (a small API write
     /// needs a handful of rows, not a scan of 10,000).
     func snapshot(_ db: Database, only keys: Set<ResourceKey>? = nil) throws -> [ResourceKey: SnapshotRow] {
         var rows: [ResourceKey: SnapshotRow] = [:]
-        let columns = "SELECT id, kind, project, name, ec2Id, specHash, labels, annotations, applySet, deletionTimestamp FROM resource"
+        let columns = "SELECT id, kind, project, name, ec2Id, specHash, labels, annotations, applySet, deletionTimestamp, manager FROM resource"
         let cursor: RowCursor
         if let keys {
             let statement = try db.cachedStatement(sql: columns + " WHERE kind = ? AND project = ? AND name = ?")
@@ -66,7 +67,7 @@ extension Store {
             rows[key] = SnapshotRow(
                 id: row[0], ec2Id: row[4], specHash: row[5], labels: row[6], annotations: annotations, applySet: row[8],
                 terminating: row[9] as String? != nil,
-                isProtected: Self.isProtected(annotations)
+                isProtected: Self.isProtected(annotations), manager: row[10]
             )
         }
         return rows
@@ -77,7 +78,7 @@ extension Store {
         return SnapshotRow(
             id: row[0], ec2Id: row[4], specHash: row[5], labels: row[6], annotations: annotations, applySet: row[8],
             terminating: row[9] as String? != nil,
-            isProtected: Self.isProtected(annotations)
+            isProtected: Self.isProtected(annotations), manager: row[10]
         )
     }
 
@@ -106,7 +107,35 @@ extension Store {
         }
     }
 
+    /// The version of the desired state now (see migration `v16-desired-version`).
+    public func desiredVersion() throws -> Int64 { try writer.read { db in try Self.desiredVersion(db) } }
+
+    static func desiredVersion(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT version FROM desiredVersion") ?? 0
+    }
+
+    /// Stored annotations without the keys an apply stamps (`ApplyOptions.stamp`), as canonical
+    /// JSON, so a stamp is never a difference; rows that do not mention a stamped key are returned as they are.
+    static func unstamped(_ annotationsJSON: String, _ stamp: [String: String]) throws -> String {
+        guard !stamp.isEmpty, stamp.keys.contains(where: { mentions(annotationsJSON, Array($0.utf8)) }) else { return annotationsJSON }
+        var annotations = try JSONDecoder().decode([String: String].self, from: Data(annotationsJSON.utf8))
+        for key in stamp.keys { annotations[key] = nil }
+        return try CanonicalJSON.string(annotations)
+    }
+
+    /// A document's annotations with the stamp added, as canonical JSON.
+    static func stamped(_ annotationsJSON: String, _ stamp: [String: String]) throws -> String {
+        guard !stamp.isEmpty else { return annotationsJSON }
+        var annotations = try JSONDecoder().decode([String: String].self, from: Data(annotationsJSON.utf8))
+        annotations.merge(stamp) { _, new in new }
+        return try CanonicalJSON.string(annotations)
+    }
+
     func computePlan(_ db: Database, _ documents: [ManifestDocument], _ options: ApplyOptions) throws -> ApplyPlan {
+        let version = try Self.desiredVersion(db)
+        if let expected = options.expectVersion, expected != version {
+            throw StoreError.conflict("the store has changed since this plan was made (desired-state version \(expected), now \(version)): nothing was applied; make the plan again and review it")
+        }
         // Without prune only the documents and what they refer to matter; small sets read just those rows.
         let stored: [ResourceKey: SnapshotRow]
         if !options.prune && documents.count <= 64 {
@@ -131,8 +160,9 @@ extension Store {
             }
             let specChanged = row.specHash != documents[index].specHash
             let sameSet = row.applySet == options.storedSet
-            if !specChanged && row.labels == documents[index].labelsJSON && row.annotations == documents[index].annotationsJSON && sameSet && !row.terminating {
-                changes.append(PlannedChange(action: .unchanged, key: key, id: row.ec2Id))
+            let annotations = try Self.unstamped(row.annotations, options.stamp)
+            if !specChanged && row.labels == documents[index].labelsJSON && annotations == documents[index].annotationsJSON && sameSet && !row.terminating {
+                changes.append(PlannedChange(action: .unchanged, key: key, id: row.ec2Id, previousManager: row.manager))
                 continue
             }
             let document = documents[index]
@@ -144,7 +174,7 @@ extension Store {
                 fields += FieldDiff.changes(from: try JSONValue(json: json), to: try JSONValue(json: document.specJSON), path: "spec")
             }
             fields += FieldDiff.changes(from: try JSONValue(json: row.labels), to: try JSONValue(json: document.labelsJSON), path: "metadata.labels")
-            fields += FieldDiff.changes(from: try JSONValue(json: row.annotations), to: try JSONValue(json: document.annotationsJSON), path: "metadata.annotations")
+            fields += FieldDiff.changes(from: try JSONValue(json: annotations), to: try JSONValue(json: document.annotationsJSON), path: "metadata.annotations")
             // A volume's blocks are its data: it grows, and never shrinks under what it holds.
             if case .volume(let before)? = oldSpec, case .volume(let after) = try document.resource.spec, after.sizeGB < before.sizeGB {
                 throw StoreError.conflict("\(key): spec.sizeGB cannot shrink (\(before.sizeGB) → \(after.sizeGB) GB): a volume only grows; copy its data to a new, smaller volume instead")
@@ -154,7 +184,7 @@ extension Store {
                 notes.append(row.applySet.map { "taken over from apply set \"\($0)\"" } ?? "taken over from the API")
             }
             if row.terminating { notes.append("deletion cancelled") }
-            changes.append(PlannedChange(action: .update, key: key, id: row.ec2Id, fields: fields, notes: notes, oldSpec: oldSpec, newSpec: try document.resource.spec, specChanged: specChanged))
+            changes.append(PlannedChange(action: .update, key: key, id: row.ec2Id, fields: fields, notes: notes, oldSpec: oldSpec, newSpec: try document.resource.spec, specChanged: specChanged, previousManager: row.manager))
         }
         if options.prune {
             let wanted = Set(documents.map(\.key))
@@ -169,10 +199,11 @@ extension Store {
             }
             for (key, row) in doomed {
                 let json = try String.fetchOne(db, sql: "SELECT spec FROM resource WHERE id = ?", arguments: [row.id]) ?? "{}"
-                changes.append(PlannedChange(action: .delete, key: key, id: row.ec2Id, oldSpec: try ResourceSpec.fromJSON(Data(json.utf8), kind: key.kind)))
+                changes.append(PlannedChange(action: .delete, key: key, id: row.ec2Id, oldSpec: try ResourceSpec.fromJSON(Data(json.utf8), kind: key.kind), previousManager: row.manager))
             }
         }
-        let plan = ApplyPlan(changes: changes)
+        var plan = ApplyPlan(changes: changes)
+        plan.storeVersion = version
         if let authorize = options.authorize {
             for change in plan.changes where change.action != .unchanged { try authorize(change) }
         }
@@ -208,7 +239,7 @@ extension Store {
                 plan.changes[index].id = ec2Id
                 try insert.execute(arguments: [
                     key.kind.rawValue, key.project, key.name, ec2Id, document.specJSON, document.specHash,
-                    document.labelsJSON, document.annotationsJSON, options.storedSet, options.manager, now, now,
+                    document.labelsJSON, try Self.stamped(document.annotationsJSON, options.stamp), options.storedSet, options.manager, now, now,
                 ])
                 try record(db, StoredEvent(time: now, key: key, reason: "Created", message: "created by \(options.manager)", generation: 1))
                 if options.keepCreated {
@@ -217,6 +248,7 @@ extension Store {
                     resource.metadata.generation = 1
                     resource.metadata.applySet = options.storedSet
                     resource.metadata.manager = options.manager
+                    resource.metadata.annotations.merge(options.stamp) { _, new in new }
                     resource.metadata.creationTimestamp = now
                     resource.metadata.deletionTimestamp = nil
                     resource.status = nil
@@ -225,7 +257,7 @@ extension Store {
             case .update:
                 let document = documents[byKey[key]!]
                 try update.execute(arguments: [
-                    document.specJSON, document.specHash, change.specChanged ? 1 : 0, document.labelsJSON, document.annotationsJSON,
+                    document.specJSON, document.specHash, change.specChanged ? 1 : 0, document.labelsJSON, try Self.stamped(document.annotationsJSON, options.stamp),
                     options.storedSet, options.manager, now, key.kind.rawValue, key.project, key.name,
                 ])
                 let summary = change.fields.prefix(5).map(\.summary).joined(separator: "; ")

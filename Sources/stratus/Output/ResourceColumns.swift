@@ -113,6 +113,14 @@ enum ResourceColumns {
                 ("HEARTBEAT", { $0.resource.status?.details["lastHeartbeat"]?.stringValue.map { Timestamp.age(since: $0) + " ago" } ?? "-" }),
                 ("VERSION", { detail($0, "version") }),
             ]
+        case .gitSync:
+            return [
+                ("REPOSITORY", { if case .gitSync(let s) = $0.resource.spec { return s.repository }; return "-" }),
+                ("REF", { if case .gitSync(let s) = $0.resource.spec { return s.ref ?? "HEAD" }; return "-" }),
+                ("REVISION", { $0.resource.status?.details["lastSyncedRevision"]?.stringValue.map { String($0.prefix(12)) } ?? "-" }),
+                ("SYNCED", { $0.resource.status?.condition(.synced).map { $0.status == .true ? "True" : "False (\($0.reason.rawValue))" } ?? "-" }),
+                ("HEALTH", { detail($0, "health") }),
+            ]
         }
     }
 

@@ -70,11 +70,5 @@ struct WaitProgress {
     }
 
     /// Parses `90s`, `5m`, `1h` or plain seconds.
-    static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
-            if let value = Double(text.dropLast(suffix.count)), value >= 0 { return .milliseconds(Int(value * Double(milliseconds))) }
-        }
-        return Double(text).map { .milliseconds(Int($0 * 1000)) }
-    }
+    static func parseDuration(_ text: String) -> Duration? { Durations.parse(text) }
 }
