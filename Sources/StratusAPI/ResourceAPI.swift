@@ -80,6 +80,7 @@ public struct ResourceAPI: Sendable {
         let sources = body.sources.map { ManifestSource(name: $0.name, data: Data($0.text.utf8)) }
         let documents = try ManifestLoader.load(sources, defaultProject: body.project, cache: body.useParseCache ? store : nil, cacheSalt: "server")
         var options = ApplyOptions(applySet: body.applySet, prune: body.prune, allowMassDelete: body.allowMassDelete)
+        options.expectVersion = body.expectVersion
         let principal = try context.requirePrincipal()
         if !principal.isCloudAdmin {
             // Every change the plan makes (prunes included), in the transaction that commits it.

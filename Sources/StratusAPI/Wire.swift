@@ -12,6 +12,8 @@ public struct PlanRequest: Codable, Sendable {
     /// Apply the plan (false: dry run or diff).
     public var commit: Bool
     public var useParseCache: Bool
+    /// Apply only if the desired state is still at this version (a saved plan's); else 409, nothing changed.
+    public var expectVersion: Int64?
 
     public init(sources: [WireSource], project: String?, applySet: String, prune: Bool, allowMassDelete: Bool, commit: Bool, useParseCache: Bool) {
         self.sources = sources

@@ -11,6 +11,8 @@ import StratusStore
 /// output and exits with the same code either way.
 protocol Backend: Sendable {
     func plan(_ files: FileOptions, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan
+    /// Plans (or, with `commit`, applies) files as read before: a saved plan's.
+    func plan(sources: [ManifestSource], project: String?, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan
     /// Applies manifest text the command made itself (`cordon`), as `apply -f` would.
     func apply(text: String, name: String, options: ApplyOptions) async throws -> ApplyPlan
     func list(kind: Kind?, project: String?) async throws -> [StoredResource]
@@ -42,6 +44,11 @@ struct LocalBackend: Backend {
 
     func apply(text: String, name: String, options: ApplyOptions) async throws -> ApplyPlan {
         try store.apply(try ManifestLoader.load([ManifestSource(name: name, data: Data(text.utf8))]), options: options)
+    }
+
+    func plan(sources: [ManifestSource], project: String?, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan {
+        let documents = try ManifestLoader.load(sources, defaultProject: project, cache: store, cacheSalt: FileOptions.parserIdentity)
+        return commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
     }
 
     func list(kind: Kind?, project: String?) async throws -> [StoredResource] { try store.list(kind: kind, project: project) }
@@ -113,6 +120,15 @@ struct RemoteBackend: Backend {
             project: files.project, applySet: options.applySet, prune: options.prune,
             allowMassDelete: options.allowMassDelete, commit: commit, useParseCache: !files.noParseCache
         )
+        return try await client.plan(request)
+    }
+
+    func plan(sources: [ManifestSource], project: String?, options: ApplyOptions, commit: Bool) async throws -> ApplyPlan {
+        var request = PlanRequest(
+            sources: sources.map { WireSource(name: $0.name, text: String(decoding: $0.data, as: UTF8.self)) },
+            project: project, applySet: options.applySet, prune: options.prune, allowMassDelete: options.allowMassDelete, commit: commit, useParseCache: true
+        )
+        request.expectVersion = options.expectVersion
         return try await client.plan(request)
     }
 

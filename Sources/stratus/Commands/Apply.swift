@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StratusModel
 import StratusStore
 
@@ -15,13 +16,20 @@ extension Stratus {
                 that the files no longer contain are deleted; at most 10 and at most half of the set unless \
                 --allow-mass-delete, and never one annotated stratus/protect: "true".
 
+                Given a plan saved by `stratus plan`, applies exactly the files it holds with its options, \
+                or nothing if the store has changed since the plan was made (exit 1).
+
                 Examples:
                   stratus apply -f examples/
                   stratus apply -f examples/ --dry-run
+                  stratus apply plan.json
                   cat web.yaml | stratus apply -f - -p acme
                   stratus apply -f prod/ --prune --set prod
                 """
         )
+
+        @Argument(help: ArgumentHelp("A plan saved by `stratus plan -o FILE`, instead of -f.", valueName: "plan-file"))
+        var planFile: String?
 
         @OptionGroup var files: FileOptions
         @OptionGroup var storeOptions: StoreOptions
@@ -51,7 +59,14 @@ extension Stratus {
         var color: ColorMode = .auto
 
         func validate() throws {
-            if files.files.isEmpty { throw ValidationError("give at least one -f FILE|DIR|- (see --help)") }
+            if let planFile {
+                if !files.files.isEmpty { throw ValidationError("give either a saved plan (\(planFile)) or -f files, not both") }
+                if prune || allowMassDelete || applySet != "default" || files.project != nil {
+                    throw ValidationError("a saved plan carries its own --set, --prune and -p; apply it without them")
+                }
+            } else if files.files.isEmpty {
+                throw ValidationError("give at least one -f FILE|DIR|- or a saved plan (see --help)")
+            }
             if let problem = NameRules.problem(with: applySet, dotted: true) { throw ValidationError("--set: \(problem)") }
             if WaitProgress.parseDuration(timeout) == nil { throw ValidationError("--timeout: expected a duration like 90s, 5m or 1h, got \"\(timeout)\"") }
             if wait && dryRun { throw ValidationError("--wait has nothing to wait for with --dry-run") }
@@ -59,8 +74,19 @@ extension Stratus {
 
         func run() async throws {
             let backend = try reportingErrors { try storeOptions.openBackend() }
-            let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
-            let plan = try await reportingErrors { try await backend.plan(files, options: options, commit: !dryRun) }
+            var applySet = applySet
+            let plan: ApplyPlan
+            if let planFile {
+                let saved = try SavedPlan.read(from: planFile)
+                applySet = saved.applySet
+                var options = ApplyOptions(applySet: saved.applySet, prune: saved.prune, allowMassDelete: saved.allowMassDelete)
+                options.expectVersion = saved.storeVersion
+                let sources = saved.sources.map { ManifestSource(name: $0.name, data: Data($0.text.utf8)) }
+                plan = try await reportingErrors { try await backend.plan(sources: sources, project: saved.project, options: options, commit: !dryRun) }
+            } else {
+                let options = ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete)
+                plan = try await reportingErrors { try await backend.plan(files, options: options, commit: !dryRun) }
+            }
             let out = Terminal.standardOutput
             switch output {
             case .json:

@@ -18,12 +18,15 @@ extension Stratus {
                 set" and not compared: those of the projects the files touch, or with -A those of every \
                 project you may see. -A widens only that listing; the plan is always the files'.
 
-                -o json prints a stable ChangeReport (documented in README.md) for machines.
+                -o json prints a stable ChangeReport (documented in README.md) for machines. -o github \
+                prints GitHub Actions annotations (::error file=…,line=…::) for errors and a Markdown summary \
+                of the changes, also appended to $GITHUB_STEP_SUMMARY when the job has one.
 
                 Examples:
                   stratus diff -f examples/ && echo in sync
                   stratus diff -f prod/ --prune --set prod -o json
                   stratus diff -f prod/ -A             also what the EC2 API made anywhere
+                  stratus diff -f prod/ -o github      in a GitHub Actions job
                   stratus diff --drift                 domains that differ from the store
                 """
         )
@@ -46,8 +49,8 @@ extension Stratus {
         @Flag(name: [.customShort("A"), .long], help: "List what the EC2 API made in every project you may see, not only in the projects of the files.")
         var allProjects = false
 
-        @Option(name: .shortAndLong, help: "Output format: text or json.")
-        var output: ChangeFormat = .text
+        @Option(name: .shortAndLong, help: "Output format: text, json or github.")
+        var output: CheckFormat = .text
 
         @Option(help: "Color: auto, always or never.")
         var color: ColorMode = .auto
@@ -62,8 +65,17 @@ extension Stratus {
         func run() async throws {
             if drift { return try await runDrift() }
             let backend = try reportingErrors { try storeOptions.openBackend() }
-            let plan = try await reportingErrors {
-                try await backend.plan(files, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete), commit: false)
+            let plan: ApplyPlan
+            do {
+                plan = try await backend.plan(files, options: ApplyOptions(applySet: applySet, prune: prune, allowMassDelete: allowMassDelete), commit: false)
+            } catch let errors as ManifestErrors where output == .github {
+                for error in errors.errors { Terminal.standardOutput.line(GitHubOutput.annotation(error)) }
+                throw report(errors)
+            } catch let error as StoreError where output == .github {
+                Terminal.standardOutput.line("::error::\(GitHubOutput.message(error.message))")
+                throw report(error)
+            } catch {
+                throw report(error)
             }
             // Resources made through the EC2 API belong to no set: say so, do not compare them. Those of
             // the files' projects, or with -A (nil) of every project the caller may see.
@@ -71,6 +83,11 @@ extension Stratus {
             let outside = try await reportingErrors { try await backend.madeThroughAPI(projects: projects) }
             let out = Terminal.standardOutput
             switch output {
+            case .github:
+                let summary = GitHubOutput.summary(plan, applySet: applySet)
+                out.line(summary)
+                GitHubOutput.appendToStepSummary(summary)
+                if plan.hasChanges { out.line("::notice title=stratus diff::\(plan.count(.create)) to create, \(plan.count(.update)) to update, \(plan.count(.delete)) to delete") }
             case .json:
                 var report = ChangeReport(plan: plan, applySet: applySet, dryRun: true, includeUnchanged: false)
                 report.outsideSet = outside.isEmpty ? nil : outside.map { .init(kind: $0.key.kind.rawValue, project: $0.key.project, name: $0.key.name, id: $0.id, manager: "api") }
@@ -102,7 +119,7 @@ extension Stratus.Diff {
                 var findings: [DriftFinding]
             }
             out.line(String(decoding: try encoder.encode(Report(findings: findings)), as: UTF8.self))
-        case .text:
+        case .text, .github:
             let paint = Paint(enabled: out.colors(color))
             for finding in findings { out.line(paint.yellow("~ \(finding.object) (\(finding.domain)): \(finding.problem)")) }
             out.line(findings.isEmpty ? "No drift: the world matches the store." : "Drift: \(findings.count) finding\(findings.count == 1 ? "" : "s").")

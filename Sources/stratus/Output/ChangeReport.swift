@@ -3,15 +3,15 @@ import StratusModel
 import StratusStore
 
 /// The machine form of a plan, shared by `apply -o json` and `diff -o json` (schema in README).
-struct ChangeReport: Encodable {
-    struct Summary: Encodable {
+struct ChangeReport: Codable {
+    struct Summary: Codable {
         var create = 0
         var update = 0
         var delete = 0
         var unchanged = 0
     }
 
-    struct Change: Encodable {
+    struct Change: Codable {
         var action: String
         var kind: String
         var project: String?
@@ -30,7 +30,7 @@ struct ChangeReport: Encodable {
     /// Resources of the same projects that belong to no apply set (made through the EC2 API): listed, not compared.
     var outsideSet: [Outside]?
 
-    struct Outside: Encodable {
+    struct Outside: Codable {
         var kind: String
         var project: String?
         var name: String
