@@ -97,6 +97,7 @@ public final class GitSyncReconciler: Reconciler {
             return .failed(reason: .wrongKind, message: "not a GitSync", retryable: false)
         }
         let name = resource.key.name
+        let started = ContinuousClock.now
         let interval = spec.intervalDuration
         var status = resource.resource.status ?? ResourceStatus()
         status.phase = status.phase ?? "Pending"
@@ -171,6 +172,7 @@ public final class GitSyncReconciler: Reconciler {
             }
             status.setCondition(Condition(type: .synced, status: .true, reason: .reconciled, message: "at \(commit.sha.prefix(12)) \(commit.subject)", lastTransitionTime: now))
         }
+        status.details["lastCycleSeconds"] = .double(Self.seconds(ContinuousClock.now - started))
         // 4. The health of the set's resources.
         if let health = try? store.applySetHealth(applySet) {
             status.details["health"] = .string(health.summary)
@@ -181,6 +183,11 @@ public final class GitSyncReconciler: Reconciler {
                 message: ready ? nil : "\(health.failed) of the set's resources are not ready", lastTransitionTime: now))
         }
         return .requeue(status, after: interval)
+    }
+
+    /// A duration in seconds, to the millisecond.
+    static func seconds(_ duration: Duration) -> Double {
+        ((Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15).rounded()) / 1000
     }
 
     /// One line a user reads: what differs and who changed it.
