@@ -37,13 +37,19 @@ public struct APIClient: Sendable {
 
     public func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) {
         let description: Description = try await send("GET", "/v1/describe", query: ["kind": kind.rawValue, "name": name, "project": project])
-        return (StoredResource(resource: description.resource), description.events)
+        var stored = StoredResource(resource: description.resource)
+        stored.fieldManagers = description.fieldManagers
+        return (stored, description.events)
     }
 
     /// Every resource of `kind` (named `name` or with that EC2 id, when given) in every project the signer may read.
     public func describeAll(kind: Kind, name: String?) async throws -> [(StoredResource, [StoredEvent])] {
         let descriptions: Descriptions = try await send("GET", "/v1/describe", query: ["kind": kind.rawValue, "name": name, "allProjects": "true"])
-        return descriptions.items.map { (StoredResource(resource: $0.resource), $0.events) }
+        return descriptions.items.map { item in
+            var stored = StoredResource(resource: item.resource)
+            stored.fieldManagers = item.fieldManagers
+            return (stored, item.events)
+        }
     }
 
     public func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] {

@@ -120,13 +120,13 @@ public struct ResourceAPI: Sendable {
     func describe(_ request: Request, _ context: APIRequestContext) throws -> Response {
         guard try allProjectsParameter(request) else {
             let found = try lookup(request, context)
-            return try json(Description(resource: found.resource, events: try store.events(for: found.key)))
+            return try json(Description(resource: found.resource, events: try store.events(for: found.key), fieldManagers: try store.fieldManagers(found.key)))
         }
         guard let kind = try kindParameter(request) else { throw APIError(kind: "badRequest", message: "kind is required") }
         let name = request.uri.queryParameters["name"].map(String.init)
         let principal = try context.requirePrincipal()
         let found = try store.list(kind: kind).filter { canRead(principal, $0.key) && (name.map($0.isCalled) ?? true) }
-        return try json(Descriptions(items: try found.map { Description(resource: $0.resource, events: try store.events(for: $0.key)) }))
+        return try json(Descriptions(items: try found.map { Description(resource: $0.resource, events: try store.events(for: $0.key), fieldManagers: try store.fieldManagers($0.key)) }))
     }
 
     func delete(_ request: Request, _ context: APIRequestContext) async throws -> Response {

@@ -53,6 +53,8 @@ public struct DeleteOutcomeWire: Codable, Sendable {
 public struct Description: Codable, Sendable {
     public var resource: Resource
     public var events: [StoredEvent]
+    /// Who set each field last: field path → manager (`*`: every field not named).
+    public var fieldManagers: [String: String]?
 }
 
 /// `GET /v1/describe?allProjects=true`: every matching resource of the projects the signer may read, with its events.

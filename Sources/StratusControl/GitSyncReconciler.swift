@@ -37,7 +37,7 @@ public final class GitSyncReconciler: Reconciler {
     }
 
     /// The annotations every resource a sync writes carries: the commit's SHA and subject line.
-    public static let revisionAnnotation = "stratus/revision"
+    public static let revisionAnnotation = Store.revisionStamp
     public static let subjectAnnotation = "stratus/revision-subject"
 
     /// The field manager of a GitSync's writes.

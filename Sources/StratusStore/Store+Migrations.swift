@@ -274,6 +274,11 @@ extension Store {
                 END;
                 """)
         }
+        migrator.registerMigration("v17-field-managers") { db in
+            // Who set each field last (`describe`): JSON, field path → manager; "*" for every field
+            // not named, as set when the resource was made. NULL for rows written before.
+            try db.execute(sql: "ALTER TABLE resource ADD COLUMN fieldManagers TEXT")
+        }
         return migrator
     }
 }

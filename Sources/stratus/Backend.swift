@@ -62,12 +62,17 @@ struct LocalBackend: Backend {
     }
 
     func describe(kind: Kind, name: String, project: String?) async throws -> (StoredResource, [StoredEvent]) {
-        let found = try await lookup(kind: kind, name: name, project: project)
+        var found = try await lookup(kind: kind, name: name, project: project)
+        found.fieldManagers = try store.fieldManagers(found.key)
         return (found, try store.events(for: found.key))
     }
 
     func describeAll(kind: Kind, name: String?) async throws -> [(StoredResource, [StoredEvent])] {
-        try store.list(kind: kind).filter { name.map($0.isCalled) ?? true }.map { ($0, try store.events(for: $0.key)) }
+        try store.list(kind: kind).filter { name.map($0.isCalled) ?? true }.map { found in
+            var found = found
+            found.fieldManagers = try store.fieldManagers(found.key)
+            return (found, try store.events(for: found.key))
+        }
     }
 
     func delete(_ keys: [ResourceKey]) async throws -> [(ResourceKey, Store.DeleteOutcome)] { try store.delete(keys) }

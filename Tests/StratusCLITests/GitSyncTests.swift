@@ -47,6 +47,16 @@ import Testing
         ((resource?["metadata"] as? [String: Any])?["annotations"] as? [String: String])?[name]
     }
 
+    /// The SET BY column of a field in describe's "Field managers" table.
+    static func fieldLine(_ described: String, _ field: String) -> String? {
+        guard let section = described.components(separatedBy: "Field managers:\n").dropFirst().first else { return nil }
+        for line in section.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix(field + " ") { return trimmed.dropFirst(field.count).trimmingCharacters(in: .whitespaces) }
+        }
+        return nil
+    }
+
     static func spec(_ resource: [String: Any]?, _ field: String) -> Any? { (resource?["spec"] as? [String: Any])?[field] }
 
     static func details(_ resource: [String: Any]?) -> [String: Any] { ((resource?["status"] as? [String: Any])?["details"] as? [String: Any]) ?? [:] }
@@ -123,6 +133,10 @@ import Testing
         #expect(try await AgentTests.eventually(.seconds(10)) { try await Self.resource(cli, "volume", "db-data", project: "acme") == nil })
         // Unchanged resources keep the commit that last wrote them.
         #expect(Self.annotation(try await Self.resource(cli, "instance", "web-1", project: "acme"), "stratus/revision") == first)
+        // describe says who set each field last: the commit that changed it, or the one that made the resource.
+        let provenance = try await cli.run("describe", "instance", "db-1", "-p", "acme").stdout
+        #expect(Self.fieldLine(provenance, "spec.instanceType") == "git \(second.prefix(12)) (GitSync site)", "\(provenance)")
+        #expect(Self.fieldLine(provenance, "spec.image") == "git \(first.prefix(12)) (GitSync site)", "\(provenance)")
 
         // With an interval of an hour, only the webhook brings the next commit, and only when signed.
         try cli.write("sync.yaml", Self.gitSync(name: "site", repository: repository.path, interval: "1h", secretFile: secretFile))
@@ -243,6 +257,9 @@ import Testing
         })
         let labels = ((try await Self.resource(cli, "instance", "web-1", project: "acme"))?["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
         #expect(labels["owner"] == "alice", "selfHeal false leaves the change")
+        let provenance = try await cli.run("describe", "instance", "web-1", "-p", "acme").stdout
+        #expect(Self.fieldLine(provenance, "metadata.labels.owner") == "api:alice", "\(provenance)")
+        #expect(Self.fieldLine(provenance, "spec.instanceType")?.hasPrefix("git ") == true, "\(provenance)")
         let listed = try await cli.run("get", "gitsyncs")
         #expect(listed.stdout.contains("OutOfSync"), "\(listed.stdout)")
     }

@@ -218,9 +218,12 @@ extension Store {
         let now = Timestamp.string(Date())
         let byKey = Dictionary(documents.indices.map { (documents[$0].key, $0) }, uniquingKeysWith: { first, _ in first })
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO resource (kind, project, name, ec2Id, spec, specHash, generation, labels, annotations, applySet, manager, createdAt, updatedAt)
-            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+            INSERT INTO resource (kind, project, name, ec2Id, spec, specHash, generation, labels, annotations, applySet, manager, createdAt, updatedAt, fieldManagers)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
             """)
+        // Who writes, as field managers record it: a GitSync's writes name their commit.
+        let writer = options.stamp[Self.revisionStamp].map { "\(options.manager)@\($0)" } ?? options.manager
+        let created = try CanonicalJSON.string(["*": writer])
         let update = try db.cachedStatement(sql: """
             UPDATE resource SET spec = ?, specHash = ?, generation = generation + ?, labels = ?, annotations = ?, applySet = ?,
                 manager = ?, updatedAt = ?, deletionTimestamp = NULL
@@ -239,7 +242,7 @@ extension Store {
                 plan.changes[index].id = ec2Id
                 try insert.execute(arguments: [
                     key.kind.rawValue, key.project, key.name, ec2Id, document.specJSON, document.specHash,
-                    document.labelsJSON, try Self.stamped(document.annotationsJSON, options.stamp), options.storedSet, options.manager, now, now,
+                    document.labelsJSON, try Self.stamped(document.annotationsJSON, options.stamp), options.storedSet, options.manager, now, now, created,
                 ])
                 try record(db, StoredEvent(time: now, key: key, reason: "Created", message: "created by \(options.manager)", generation: 1))
                 if options.keepCreated {
@@ -260,6 +263,7 @@ extension Store {
                     document.specJSON, document.specHash, change.specChanged ? 1 : 0, document.labelsJSON, try Self.stamped(document.annotationsJSON, options.stamp),
                     options.storedSet, options.manager, now, key.kind.rawValue, key.project, key.name,
                 ])
+                try recordFieldManagers(db, key, change, writer: writer)
                 let summary = change.fields.prefix(5).map(\.summary).joined(separator: "; ")
                 let more = change.fields.count > 5 ? "; … (\(change.fields.count - 5) more)" : ""
                 let notes = change.notes.isEmpty ? "" : " (\(change.notes.joined(separator: ", ")))"
@@ -285,6 +289,39 @@ extension Store {
         }
         for change in plan.changes where change.key.kind == .project && (change.action == .create || change.notes.contains("deletion cancelled")) {
             try Self.insertDefaultGroup(db, project: change.key.name, now: now)
+        }
+    }
+
+    /// The stamp key whose value field managers record with the manager (`git:site@<sha>`).
+    public static let revisionStamp = "stratus/revision"
+
+    /// Records `writer` as the manager of each top-level field an update changed.
+    private func recordFieldManagers(_ db: Database, _ key: ResourceKey, _ change: PlannedChange, writer: String) throws {
+        let select = try db.cachedStatement(sql: "SELECT fieldManagers FROM resource WHERE kind = ? AND project = ? AND name = ?")
+        let text = try String?.fetchOne(select, arguments: [key.kind.rawValue, key.project, key.name]) ?? nil
+        var managers = try text.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? ["*": change.previousManager ?? "?"]
+        for field in change.fields { managers[Self.fieldOwnerPath(field.path)] = writer }
+        if change.notes.contains("deletion cancelled") { managers = ["*": writer] }
+        try db.cachedStatement(sql: "UPDATE resource SET fieldManagers = ? WHERE kind = ? AND project = ? AND name = ?")
+            .execute(arguments: [try CanonicalJSON.string(managers), key.kind.rawValue, key.project, key.name])
+    }
+
+    /// The field a change path is recorded under: a spec field (`spec.ingress[0].toPort` →
+    /// `spec.ingress`), or one label or annotation.
+    static func fieldOwnerPath(_ path: String) -> String {
+        if path.hasPrefix("spec.") {
+            let field = path.dropFirst(5).prefix { $0 != "." && $0 != "[" }
+            return "spec." + field
+        }
+        return path
+    }
+
+    /// Who set each field of a resource last (`describe`): field path → manager, with "*" for
+    /// every field not named; empty for a resource written before this was recorded.
+    public func fieldManagers(_ key: ResourceKey) throws -> [String: String] {
+        try writer.read { db in
+            let text = try String?.fetchOne(db, sql: "SELECT fieldManagers FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name]) ?? nil
+            return try text.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
         }
     }
 

@@ -7,6 +7,8 @@ import Synchronization
 public struct StoredResource: Sendable, Equatable {
     public var resource: Resource
     public var specHash: String
+    /// Who set each field last (`Store.fieldManagers`), when a describe asked for it.
+    public var fieldManagers: [String: String]?
 
     public var key: ResourceKey { resource.key }
     public var metadata: ObjectMeta { resource.metadata }

@@ -58,6 +58,23 @@ extension Stratus {
             }
         }
 
+        /// Each spec field and label present now, with who set it last: `git 1a2b3c4d5e6f (GitSync
+        /// site)`, `apply:default`, `api:alice`.
+        static func fieldOwners(_ stored: StoredResource, _ managers: [String: String]) -> [(String, String)] {
+            var fields: [String] = []
+            if case .object(let spec)? = try? JSONValue(encoding: stored.resource.spec.body) {
+                fields += spec.filter { $0.value != .null }.keys.sorted().map { "spec.\($0)" }
+            }
+            fields += stored.metadata.labels.keys.sorted().map { "metadata.labels.\($0)" }
+            return fields.map { ($0, displayManager(managers[$0] ?? managers["*"] ?? "?")) }
+        }
+
+        static func displayManager(_ manager: String) -> String {
+            guard manager.hasPrefix("git:"), let at = manager.firstIndex(of: "@") else { return manager }
+            let name = manager[manager.index(manager.startIndex, offsetBy: 4)..<at]
+            return "git \(manager[manager.index(after: at)...].prefix(12)) (GitSync \(name))"
+        }
+
         static func render(_ stored: StoredResource, events: [StoredEvent]) -> String {
             let meta = stored.metadata
             var lines: [String] = []
@@ -80,6 +97,12 @@ extension Stratus {
             if let details = stored.resource.status?.details, !details.isEmpty {
                 lines.append("Observed:")
                 lines += details.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value.displayText)" }
+            }
+            if let managers = stored.fieldManagers, !managers.isEmpty {
+                lines.append("Field managers:")
+                var table = Table(headers: ["FIELD", "SET BY"])
+                table.rows = fieldOwners(stored, managers).map { [$0.0, $0.1] }
+                lines += table.render().split(separator: "\n").map { "  " + $0 }
             }
             lines.append("Conditions:")
             let conditions = stored.resource.status?.conditions ?? []
