@@ -45,4 +45,17 @@ static inline int stratus_ldap_page_cookie(LDAP *ld, LDAPControl **controls, str
     return ldap_parse_pageresponse_control(ld, control, &estimate, cookie);
 }
 
+/* RFC 4533's Sync Request Control, critical, mode refreshAndPersist and no cookie: the DER of
+   syncRequestValue ::= SEQUENCE { mode ENUMERATED { refreshAndPersist (3) } }. */
+static inline int stratus_ldap_sync_control(LDAPControl **control) {
+    static char value[] = { 0x30, 0x03, 0x0a, 0x01, 0x03 };
+    struct berval bv = { sizeof(value), value };
+    return ldap_control_create("1.3.6.1.4.1.4203.1.9.1.1", 1, &bv, 1, control);
+}
+
+/* libldap's message types (macros with casts, which Swift does not import). */
+static const int STRATUS_LDAP_RES_SEARCH_ENTRY = 0x64;
+static const int STRATUS_LDAP_RES_SEARCH_RESULT = 0x65;
+static const int STRATUS_LDAP_RES_INTERMEDIATE = 0x79;
+
 #endif

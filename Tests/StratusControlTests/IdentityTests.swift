@@ -159,6 +159,43 @@ import Testing
         }
     }
 
+    @Test("an entry deleted or edited by hand is put back within 2 s by following the directory's changes (syncprov), not the resync; without syncprov the resync still does")
+    func handChangesFollowed() async throws {
+        for syncprov in [true, false] {
+            guard Slapd.isInstalled else {
+                Issue.record("slapd is not installed (/usr/sbin/slapd): run `make install-deps`; the LDAP tests cannot run")
+                return
+            }
+            let slapd = try await Slapd.make(syncprov: syncprov)
+            defer { slapd.destroy() }
+            let store = try Store(writer: DatabaseQueue())
+            let identity = IdentityReconciler(store: store, directory: directory(slapd), base: slapd.base)
+            // With syncprov no resync can be what repairs it within the test: one an hour.
+            let controller = Controller(store: store, reconcilers: [identity], resyncInterval: .seconds(syncprov ? 3600 : 2), pollInterval: .milliseconds(10))
+            let task = Task { try await controller.run() }
+            defer { task.cancel() }
+            try store.apply(try Self.identities(), options: ApplyOptions())
+            #expect(try await eventually { try ready(store, .user, "alice") && ready(store, .keyPair, "deploy", project: "acme") })
+            try await Task.sleep(for: .milliseconds(500))  // the follower's refresh is done
+            let alice = "uid=alice,ou=Users,\(slapd.base)"
+
+            let deleted = ContinuousClock.now
+            try await slapd.delete("cn=acme.deploy,\(alice)")
+            #expect(try await eventually(timeout: .seconds(syncprov ? 2 : 10)) { try await slapd.dns("(cn=acme.deploy)").count == 1 }, "syncprov \(syncprov)")
+            print("IdentityTests: a key pair's entry deleted by hand was back after \(ContinuousClock.now - deleted) (syncprov: \(syncprov))")
+
+            let edited = ContinuousClock.now
+            try await slapd.modify("dn: \(alice)\nchangetype: modify\nreplace: mail\nmail: mallory@evil.example\n")
+            #expect(try await eventually(timeout: .seconds(syncprov ? 2 : 10)) { try await slapd.values("mail", of: alice) == ["alice@example.org"] }, "syncprov \(syncprov)")
+            print("IdentityTests: a mail edited by hand was put back after \(ContinuousClock.now - edited) (syncprov: \(syncprov))")
+
+            try await slapd.delete("cn=itsec,ou=Groups,\(slapd.base)")
+            #expect(try await eventually(timeout: .seconds(syncprov ? 2 : 10)) { try await slapd.dns("(cn=itsec)").count == 1 }, "a global role's group: syncprov \(syncprov)")
+            task.cancel()
+            _ = await task.result
+        }
+    }
+
     @Test("with slapd stopped mid-apply, resources are Synced=False DirectoryUnavailable, and catch up when it is back")
     func directoryOutage() async throws {
         try await withSlapd { slapd in

@@ -21,11 +21,13 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
     /// Starts slapd and adds the base entry, on a dispatch thread (tests must not block the
     /// cooperative pool: on two cores that stalls every other test). `sizeLimit` is the server's
     /// limit for searches (default 500 as in slapd).
-    public static func make(sizeLimit: String = "500") async throws -> Slapd {
-        try await offPool { try Slapd(sizeLimit: sizeLimit) }
+    /// With `syncprov`, the overlay that answers RFC 4533 content-synchronization searches
+    /// (what Stratus follows the directory's changes with) is loaded on the database.
+    public static func make(sizeLimit: String = "500", syncprov: Bool = true) async throws -> Slapd {
+        try await offPool { try Slapd(sizeLimit: sizeLimit, syncprov: syncprov) }
     }
 
-    private init(sizeLimit: String) throws {
+    private init(sizeLimit: String, syncprov: Bool) throws {
         directory = NSTemporaryDirectory() + "stratus-slapd-\(UUID().uuidString.prefix(8))"
         port = try freePort()
         try FileManager.default.createDirectory(atPath: directory + "/db", withIntermediateDirectories: true)
@@ -39,6 +41,7 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
             include   \(schema)
             modulepath /usr/lib/ldap
             moduleload back_mdb
+            \(syncprov ? "moduleload syncprov" : "")
             pidfile   \(directory)/slapd.pid
             loglevel  none
             sizelimit \(sizeLimit)
@@ -52,6 +55,7 @@ public final class Slapd: @unchecked Sendable {  // mutable state is touched by 
             index     uid eq
             index     member eq
             dbnosync
+            \(syncprov ? "index     entryCSN,entryUUID eq\noverlay   syncprov" : "")
 
             """
         try config.write(toFile: directory + "/slapd.conf", atomically: true, encoding: .utf8)

@@ -98,6 +98,36 @@ public struct IdentityReconciler: Reconciler {
 
     public func watch(_ enqueue: @escaping @Sendable (ResourceKey) async -> Void) async {
         self.enqueue.function.withLock { $0 = enqueue }
+        // Changes made to the directory by hand arrive within milliseconds where the server
+        // offers content synchronization (slapd's syncprov); else the resync finds them.
+        guard let directory, !layout.base.isEmpty else { return }
+        let (changes, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                if await directory.follow(base: self.layout.base, { continuation.yield($0) }) {
+                    self.logger.debug("followed the directory's changes until shutdown")
+                }
+                continuation.finish()
+            }
+            group.addTask {
+                for await dn in changes {
+                    for key in self.owners(ofChanged: dn) { await enqueue(key) }
+                }
+            }
+        }
+    }
+
+    /// The resources to reconcile when the entry `dn` changed.
+    func owners(ofChanged dn: String) -> [ResourceKey] {
+        switch layout.owner(of: dn) {
+        case nil: return []
+        case .user(let name): return [ResourceKey(kind: .user, project: nil, name: name)]
+        case .project(let name): return [ResourceKey(kind: .project, project: nil, name: name)]
+        case .keyPair(let project, let name): return [ResourceKey(kind: .keyPair, project: project, name: name)]
+        case .everything, .globalRole:
+            let all = (try? store.list().filter { kinds.contains($0.key.kind) && !$0.isTerminating }) ?? []
+            return all.filter { layout.owner(of: dn) == .everything || $0.key.kind == .user }.map(\.key)
+        }
     }
 
     /// Removes managed entries that no resource describes (children first).

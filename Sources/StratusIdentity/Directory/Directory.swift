@@ -34,6 +34,15 @@ public protocol Directory: Sendable {
     func modify(_ dn: String, _ changes: [DirectoryChange]) async throws
     /// Deletes one entry (it must have no children).
     func delete(_ dn: String) async throws
+    /// Follows the changes others make under `base` for as long as the task runs, calling
+    /// `changed` with each changed entry's DN (and with `base` itself after a reconnection, when
+    /// changes may have been missed); returns false at once when the server offers no way to
+    /// follow them, so the caller relies on its resync.
+    func follow(base: String, _ changed: @escaping @Sendable (String) -> Void) async -> Bool
+}
+
+extension Directory {
+    public func follow(base: String, _ changed: @escaping @Sendable (String) -> Void) async -> Bool { false }
 }
 
 /// An LDAP operation that failed, with the server's result code.

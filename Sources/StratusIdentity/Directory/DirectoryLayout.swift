@@ -115,6 +115,68 @@ public struct DirectoryLayout: Sendable {
     }
 
     /// Escapes a value for use in a DN (RFC 4514).
+    /// What a changed entry's DN belongs to, for following the directory's changes.
+    public enum Owner: Equatable, Sendable {
+        /// The base or an OU: anything may have changed.
+        case everything
+        case user(String)
+        case project(String)
+        case keyPair(project: String, name: String)
+        /// A global role's group: every user may be a member.
+        case globalRole
+    }
+
+    /// The resource a DN under this layout belongs to; nil outside it.
+    public func owner(of dn: String) -> Owner? {
+        let normalized = Self.normalize(dn)
+        let users = Self.normalize(usersDN)
+        let groups = Self.normalize(groupsDN)
+        if [Self.normalize(base), users, groups].contains(normalized) { return .everything }
+        func values(under suffix: String) -> [String]? {
+            guard normalized.hasSuffix("," + suffix) else { return nil }
+            return Self.rdnValues(String(dn.dropLast(suffix.count + 1)))
+        }
+        if let rdns = values(under: users) {
+            switch rdns.count {
+            case 1: return .user(rdns[0])
+            case 2:
+                guard let dot = rdns[0].firstIndex(of: ".") else { return .user(rdns[1]) }
+                return .keyPair(project: String(rdns[0][..<dot]), name: String(rdns[0][rdns[0].index(after: dot)...]))
+            default: return nil
+            }
+        }
+        if let rdns = values(under: groups) {
+            switch rdns.count {
+            case 1: return GlobalRole(rawValue: rdns[0]) != nil ? .globalRole : .project(rdns[0])
+            case 2: return .project(rdns[1])
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// The values of a DN's RDNs, left to right, unescaped (`uid=alice,cn=x` → [alice, x]).
+    static func rdnValues(_ dn: String) -> [String] {
+        var values: [String] = []
+        var current = ""
+        var escaped = false
+        for character in dn {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "," {
+                values.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        values.append(current)
+        return values.map { rdn in rdn.split(separator: "=", maxSplits: 1).last.map { String($0).trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
+    }
+
     public static func escape(_ value: String) -> String {
         var out = ""
         for (index, character) in value.enumerated() {

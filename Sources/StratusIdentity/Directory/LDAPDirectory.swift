@@ -54,7 +54,7 @@ public final class LDAPDirectory: Directory {
     }
 
     public func add(_ entry: DirectoryEntry) async throws {
-        try await run { handle in
+        try await counted(entry.dn) { handle in
             let mods = Self.modifications(entry.attributes.sorted { $0.key < $1.key }.map { (Int32(STRATUS_LDAP_MOD_ADD), $0.key, $0.value) })
             defer { ldap_mods_free(mods, 1) }
             try Self.check(ldap_add_ext_s(handle, entry.dn, mods, nil, nil), "add \(entry.dn)")
@@ -63,7 +63,7 @@ public final class LDAPDirectory: Directory {
 
     public func modify(_ dn: String, _ changes: [DirectoryChange]) async throws {
         guard !changes.isEmpty else { return }
-        try await run { handle in
+        try await counted(dn) { handle in
             let mods = Self.modifications(changes.map { change in
                 switch change {
                 case .replace(let name, let values): (Int32(STRATUS_LDAP_MOD_REPLACE), name, values)
@@ -78,7 +78,142 @@ public final class LDAPDirectory: Directory {
     }
 
     public func delete(_ dn: String) async throws {
-        try await run { handle in try Self.check(ldap_delete_ext_s(handle, dn, nil, nil), "delete \(dn)") }
+        try await counted(dn) { handle in try Self.check(ldap_delete_ext_s(handle, dn, nil, nil), "delete \(dn)") }
+    }
+
+    // MARK: - Following changes (RFC 4533)
+
+    /// This process's own writes whose change notices have not arrived yet, by normalized DN:
+    /// `follow` drops one notice per write, so a reconcile's own writes do not queue it again.
+    private let ownWrites = Mutex<[String: Int]>([:])
+
+    /// Runs a write of `dn`, counted before it is sent (its notice may arrive before the call
+    /// returns) and uncounted when it fails (a failed write sends no notice).
+    private func counted(_ dn: String, _ body: @escaping @Sendable (OpaquePointer) throws -> Void) async throws {
+        let key = DirectoryLayout.normalize(dn)
+        ownWrites.withLock { $0[key, default: 0] += 1 }
+        do {
+            try await run(body)
+        } catch {
+            ownWrites.withLock { writes in
+                if let count = writes[key] { writes[key] = count > 1 ? count - 1 : nil }
+            }
+            throw error
+        }
+    }
+
+    /// Whether a notice is for one of this process's writes (and consumes it).
+    private func isOwn(_ dn: String) -> Bool {
+        ownWrites.withLock { writes in
+            let key = DirectoryLayout.normalize(dn)
+            guard let count = writes[key], count > 0 else { return false }
+            writes[key] = count > 1 ? count - 1 : nil
+            return true
+        }
+    }
+
+    /// A content-synchronization search (refreshAndPersist; slapd's `syncprov` overlay) on a
+    /// connection of its own, on a thread of its own: every change under `base` arrives as a
+    /// message within milliseconds. The refresh (every entry as it is) is skipped; after it, each
+    /// entry message is a change. Reconnects after a second when the server goes away, and then
+    /// reports `base` (what changed meanwhile is unknown).
+    public func follow(base: String, _ changed: @escaping @Sendable (String) -> Void) async -> Bool {
+        let stop = StopFlag()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let thread = Thread { [self] in
+                    var reported = false
+                    func report(_ supported: Bool) {
+                        guard !reported else { return }
+                        reported = true
+                        continuation.resume(returning: supported)
+                    }
+                    var reconnected = false
+                    while !stop.value.load(ordering: .relaxed) {
+                        switch self.persist(base: base, stop: stop, onReady: { if reconnected { changed(base) } }, changed: changed) {
+                        case .unsupported:
+                            self.logger.warning("the LDAP server offers no content synchronization (RFC 4533, slapd's syncprov overlay): changes made by hand are put back at the resync", metadata: ["stratus.ldap.url": "\(self.configuration.url)"])
+                            report(false)
+                            return
+                        case .stopped:
+                            break
+                        case .lost(let why):
+                            self.logger.debug("following the directory's changes: connection lost; reconnecting", metadata: ["stratus.error": "\(why)"])
+                            reconnected = true
+                            for _ in 0..<10 where !stop.value.load(ordering: .relaxed) { usleep(100_000) }
+                        }
+                    }
+                    report(true)
+                }
+                thread.name = "stratus.ldap.follow"
+                thread.start()
+            }
+        } onCancel: {
+            stop.value.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Set when the following task is cancelled; read by its thread.
+    private final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    private enum PersistEnd {
+        case unsupported
+        case stopped
+        case lost(String)
+    }
+
+    /// One content-synchronization search, until it fails or `stop` is set.
+    private func persist(base: String, stop: StopFlag, onReady: () -> Void, changed: (String) -> Void) -> PersistEnd {
+        let connection = Connection(99)
+        let handle: OpaquePointer
+        do { handle = try boundHandle(connection) } catch { return .lost("\(error)") }
+        defer { disconnect(connection) }
+        var control: UnsafeMutablePointer<LDAPControl>?
+        guard stratus_ldap_sync_control(&control) == LDAP_SUCCESS else { return .lost("cannot make the sync request control") }
+        defer { ldap_control_free(control) }
+        var controls: [UnsafeMutablePointer<LDAPControl>?] = [control, nil]
+        var messageId: Int32 = 0
+        var noAttributes: [UnsafeMutablePointer<CChar>?] = [strdup("1.1"), nil]
+        defer { free(noAttributes[0]) }
+        let sent = controls.withUnsafeMutableBufferPointer { controlBuffer in
+            noAttributes.withUnsafeMutableBufferPointer { names in
+                ldap_search_ext(handle, base, Int32(STRATUS_LDAP_SCOPE_SUBTREE), "(objectClass=*)", names.baseAddress, 0, controlBuffer.baseAddress, nil, nil, 0, &messageId)
+            }
+        }
+        guard sent == LDAP_SUCCESS else { return .lost(String(cString: ldap_err2string(sent))) }
+        var refreshing = true
+        while !stop.value.load(ordering: .relaxed) {
+            var timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+            var message: OpaquePointer?
+            let type = ldap_result(handle, messageId, 0, &timeout, &message)
+            defer { if message != nil { ldap_msgfree(message) } }
+            switch type {
+            case 0:
+                continue
+            case -1:
+                return .lost("ldap_result failed")
+            case Int32(STRATUS_LDAP_RES_INTERMEDIATE):
+                // syncInfo: the refresh is done (refreshPresent/refreshDelete with refreshDone).
+                if refreshing { onReady() }
+                refreshing = false
+            case Int32(STRATUS_LDAP_RES_SEARCH_ENTRY):
+                guard !refreshing, let raw = ldap_get_dn(handle, message) else { continue }
+                let dn = String(cString: raw)
+                ldap_memfree(raw)
+                if !isOwn(dn) { changed(dn) }
+            case Int32(STRATUS_LDAP_RES_SEARCH_RESULT):
+                var code: Int32 = 0
+                _ = ldap_parse_result(handle, message, &code, nil, nil, nil, nil, 0)
+                // 12 unavailableCriticalExtension: no syncprov; 53 unwillingToPerform; 2 protocolError.
+                if [12, 53, 2].contains(code) { return .unsupported }
+                return .lost("the search ended: \(String(cString: ldap_err2string(code)))")
+            default:
+                continue
+            }
+        }
+        return .stopped
     }
 
     // MARK: - Connection
