@@ -86,6 +86,21 @@ import Testing
         // A file that is not a plan says what it expected.
         let notPlan = try await cli.run("apply", "\(cli.workDirectory)/other.yaml")
         #expect(notPlan.status == 1 && notPlan.stderr.contains("is not a saved plan"), "\(notPlan.stderr)")
+
+        // The same through a server: the version check runs in the server's transaction.
+        let server = try Server(cli: cli, arguments: ["--hypervisor", "test:///default", "--api-port", "0"])
+        defer { server.kill(SIGTERM) }
+        var remote = cli
+        remote.server = try await server.url(cli: cli)
+        try cli.write("examples/instances.yaml", try cli.read("examples/instances.yaml").replacingOccurrences(of: "m1.large", with: "m1.xlarge"))
+        let third = "\(cli.workDirectory)/third.json"
+        #expect(try await remote.run("plan", "-f", examples, "-o", third).status == 0)
+        let fourth = "\(cli.workDirectory)/fourth.json"
+        #expect(try await remote.run("plan", "-f", examples, "-o", fourth).status == 0)
+        let remoteApplied = try await remote.run("apply", third)
+        #expect(remoteApplied.status == 0 && remoteApplied.stdout.contains("Instance acme/db-1 configured"), "\(remoteApplied.stdout)\(remoteApplied.stderr)")
+        let stale = try await remote.run("apply", fourth)
+        #expect(stale.status == 1 && stale.stderr.contains("the store has changed since this plan was made"), "\(stale.stderr)")
     }
 
     @Test("diff -o github: annotations for errors on their lines, and a Markdown summary of the changes in the job summary")

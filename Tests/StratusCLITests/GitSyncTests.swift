@@ -16,6 +16,13 @@ import Testing
             try await git("init -q -b main && git config user.email test@example.org && git config user.name Test")
         }
 
+        /// A repository whose first commit holds the examples under `site/`; returns it and that commit.
+        static func ofExamples(cli: CLI) async throws -> (Repository, String) {
+            let repository = try await Repository(cli: cli)
+            try FileManager.default.moveItem(atPath: try cli.copyExamples(), toPath: "\(repository.path)/site")
+            return (repository, try await repository.commit("the examples"))
+        }
+
         /// Runs `git …` (a shell line after `git `) in the repository; returns its output.
         @discardableResult
         func git(_ line: String) async throws -> String {
@@ -99,9 +106,7 @@ import Testing
     @Test("a GitSync applies the repository's directory at each commit with the commit on every resource; a bad commit changes nothing; a signed webhook syncs at once")
     func syncsCommits() async throws {
         let cli = try CLI()
-        let repository = try await Repository(cli: cli)
-        try FileManager.default.moveItem(atPath: try cli.copyExamples(), toPath: "\(repository.path)/site")
-        let first = try await repository.commit("the examples")
+        let (repository, first) = try await Repository.ofExamples(cli: cli)
         try cli.write("hook.secret", "s3cret-hook\n")
         let secretFile = "\(cli.workDirectory)/hook.secret"
         try cli.write("sync.yaml", Self.gitSync(name: "site", repository: repository.path, interval: "5s", secretFile: secretFile))
@@ -192,9 +197,7 @@ import Testing
     @Test("self-heal: what the EC2 API or another apply set changes is put back within seconds, with an event naming who; with selfHeal false it is reported OutOfSync")
     func selfHeal() async throws {
         let cli = try CLI()
-        let repository = try await Repository(cli: cli)
-        try FileManager.default.moveItem(atPath: try cli.copyExamples(), toPath: "\(repository.path)/site")
-        let commit = try await repository.commit("the examples")
+        let (repository, commit) = try await Repository.ofExamples(cli: cli)
         try cli.write("hook.secret", "x")
         // An hour between fetches: only the change feed can bring a repair within seconds.
         try cli.write("sync.yaml", Self.gitSync(name: "site", repository: repository.path, interval: "1h", secretFile: "\(cli.workDirectory)/hook.secret"))
@@ -243,6 +246,19 @@ import Testing
         }
         let handEvents = try await events("db-1")
         #expect(healed, "\(handEvents)")
+
+        // ModifyInstanceAttribute (DeleteOnTermination of db-1's volume) is put back too.
+        let dbId = try #require(((try await Self.resource(cli, "instance", "db-1", project: "acme"))?["metadata"] as? [String: Any])?["id"] as? String)
+        let modified = try await aws("modify-instance-attribute", "--instance-id", dbId, "--block-device-mappings", #"[{"DeviceName":"/dev/vdb","Ebs":{"DeleteOnTermination":true}}]"#)
+        #expect(modified.status == 0, "\(modified.output)")
+        let volumeHealed = try await AgentTests.eventually(.seconds(5)) {
+            let described = try await cli.run("describe", "volume", "db-data", "-p", "acme").stdout
+            return described.contains("Volume acme/db-data: spec.attachment.deleteOnTermination changed by api:alice")
+        }
+        let volumeEvents = try await cli.run("describe", "volume", "db-data", "-p", "acme").stdout
+        #expect(volumeHealed, "\(volumeEvents)")
+        let attachment = Self.spec(try await Self.resource(cli, "volume", "db-data", project: "acme"), "attachment") as? [String: Any]
+        #expect(attachment?["deleteOnTermination"] as? Bool != true, "\(String(describing: attachment))")
 
         // With selfHeal off the same change stays and the GitSync says what differs.
         try cli.write("sync.yaml", Self.gitSync(name: "site", repository: repository.path, interval: "1h", secretFile: "\(cli.workDirectory)/hook.secret", selfHeal: false))
