@@ -33,7 +33,31 @@ public final class GitSyncReconciler: Reconciler {
 
     struct Owned {
         var manager: String
+        var applySet: String
         var keys: Set<ResourceKey>
+    }
+
+    /// Whether an event's message says exactly `manager` wrote it ("created by git:site: …",
+    /// "updated by git:site (taken over …)"), not another whose name starts the same.
+    static func writtenBy(_ manager: String, _ message: String) -> Bool {
+        for verb in ["created by ", "updated by "] where message.hasPrefix(verb + manager) {
+            let rest = message.dropFirst(verb.count + manager.count)
+            if rest.isEmpty || rest.first == ":" || rest.first == " " { return true }
+        }
+        return false
+    }
+
+    /// What a commit may not hold: the sync acts with the rights of the cloudadmin who made the
+    /// GitSync, so a repository must not be able to make more GitSyncs (each reads files on this
+    /// host) or take a resource another GitSync owns (the two would revert each other forever).
+    static func refusal(_ change: PlannedChange, manager: String) -> String? {
+        if change.key.kind == .gitSync {
+            return "\(change.key): a synced repository may not \(change.action == .delete ? "delete" : "declare") a GitSync; a cloudadmin applies GitSyncs with stratus apply"
+        }
+        if let previous = change.previousManager, previous.hasPrefix("git:"), previous != manager, change.action != .create {
+            return "\(change.key) belongs to \(previous); two GitSyncs may not declare the same resource (they would revert each other)"
+        }
+        return nil
     }
 
     /// The annotations every resource a sync writes carries: the commit's SHA and subject line.
@@ -79,7 +103,8 @@ public final class GitSyncReconciler: Reconciler {
                 guard let key = event.key else { continue }
                 for (name, owner) in owners where !due.contains(name) && owner.keys.contains(key) {
                     // Our own writes say "created by git:<name>" / "updated by git:<name>"; prunes are ours too.
-                    let ours = event.reason == "Pruned" || event.message.hasPrefix("created by \(owner.manager)") || event.message.hasPrefix("updated by \(owner.manager)")
+                    let ours = event.reason == "Pruned" && event.message.contains("apply set \"\(owner.applySet)\"")
+                        || Self.writtenBy(owner.manager, event.message)
                     if !ours { due.insert(name) }
                 }
             }
@@ -130,13 +155,16 @@ public final class GitSyncReconciler: Reconciler {
         let applySet = spec.applySet ?? name
         let manager = Self.manager(name)
         let before = owned.withLock { state in
-            defer { state[name] = Owned(manager: manager, keys: Set(documents.map(\.key))) }
+            defer { state[name] = Owned(manager: manager, applySet: applySet, keys: Set(documents.map(\.key))) }
             return state[name]?.keys ?? []
         }
 
         // 3. Apply (or, with selfHeal off and the commit already applied, only compare).
         var options = ApplyOptions(applySet: applySet, manager: manager, prune: spec.prune ?? true)
         options.stamp = [Self.revisionAnnotation: commit.sha, Self.subjectAnnotation: commit.subject]
+        options.authorize = { change in
+            if let refusal = Self.refusal(change, manager: manager) { throw StoreError.conflict(refusal) }
+        }
         let newCommit = status.details["lastSyncedRevision"]?.stringValue != commit.sha
         let heal = spec.selfHeal ?? true
         let plan: ApplyPlan
@@ -250,6 +278,7 @@ public final class GitSyncReconciler: Reconciler {
         if let file = spec.secretFile {
             let secret = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
             if secret.contains("PRIVATE KEY") {
+                guard !file.contains(where: { "'\\\"$`\n".contains($0) }) else { throw GitError("secretFile \(file): the path may not hold quotes, backslashes, $ or backquotes (it goes into ssh's command line)") }
                 config += ["-c", "core.sshCommand=ssh -i '\(file)' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new"]
             } else if !secret.isEmpty {
                 // A token: an HTTP header from the environment, never on the command line.
@@ -265,7 +294,9 @@ public final class GitSyncReconciler: Reconciler {
         }
         let repository = Self.isLocalPath(spec.repository) ? "file://" + spec.repository : spec.repository
         try run(config + ["-C", checkout, "fetch", "-q", "--depth", "1", "--no-tags", repository, spec.ref ?? "HEAD"], environment: environment, timeout: 300)
-        try run(["-C", checkout, "-c", "advice.detachedHead=false", "checkout", "-q", "--force", "--detach", "FETCH_HEAD"], environment: environment)
+        // Symbolic links are checked out as plain files holding their target: a link to a file of
+        // this host must never be read as a manifest (its text would show in errors).
+        try run(["-C", checkout, "-c", "advice.detachedHead=false", "-c", "core.symlinks=false", "checkout", "-q", "--force", "--detach", "FETCH_HEAD"], environment: environment)
         try run(["-C", checkout, "clean", "-q", "-ffdx"], environment: environment)
         return try checkedOut(checkout)
     }

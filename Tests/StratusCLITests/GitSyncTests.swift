@@ -183,8 +183,28 @@ import Testing
         let described = try await cli.run("describe", "gitsync", "site")
         #expect(described.stdout.contains("SyncFailed") && described.stdout.contains("a broken volume"), "\(described.stdout)")
 
+        // A link to a file of this host is checked out as a plain file: its text never shows.
+        try await repository.git("rm -q site/more/broken.yaml && mkdir -p site/more && ln -s \(secretFile) site/more/link.yaml")
+        let linked = try await repository.commit("a link to the hook secret")
+        #expect(try await Self.hook(api, "site", secret: "s3cret-hook") == 202)
+        #expect(try await AgentTests.eventually(.seconds(10)) { Self.details(try await Self.resource(cli, "gitsync", "site"))["lastAttemptedRevision"] as? String == linked })
+        let linkErrors = Self.details(try await Self.resource(cli, "gitsync", "site"))["errors"] as? [String] ?? []
+        #expect(!linkErrors.isEmpty && !linkErrors.joined().contains("s3cret-hook"), "\(linkErrors)")
+
+        // A repository may not declare a GitSync (it would read files of this host with the sync's rights).
+        try await repository.git("rm -q site/more/link.yaml")
+        try FileManager.default.createDirectory(atPath: "\(repository.path)/site/more", withIntermediateDirectories: true)
+        try Self.gitSync(name: "inner", repository: "/", interval: "5s", secretFile: "/etc/shadow").write(toFile: "\(repository.path)/site/more/inner.yaml", atomically: true, encoding: .utf8)
+        let nested = try await repository.commit("a GitSync in the repository")
+        #expect(try await Self.hook(api, "site", secret: "s3cret-hook") == 202)
+        #expect(try await AgentTests.eventually(.seconds(10)) {
+            let errors = Self.details(try await Self.resource(cli, "gitsync", "site"))["errors"] as? [String] ?? []
+            return errors.contains { $0.contains("GitSync inner: a synced repository may not declare a GitSync") }
+        }, "\(nested)")
+        #expect(try await Self.resource(cli, "gitsync", "inner") == nil)
+
         // Reverting the commit brings the set back in sync.
-        try await repository.git("rm -q site/more/broken.yaml")
+        try await repository.git("rm -q site/more/inner.yaml")
         let fixed = try await repository.commit("drop the broken volume")
         #expect(try await Self.hook(api, "site", secret: "s3cret-hook") == 202)
         #expect(try await AgentTests.eventually(.seconds(10)) {

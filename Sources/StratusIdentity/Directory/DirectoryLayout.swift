@@ -134,7 +134,7 @@ public struct DirectoryLayout: Sendable {
         if [Self.normalize(base), users, groups].contains(normalized) { return .everything }
         func values(under suffix: String) -> [String]? {
             guard normalized.hasSuffix("," + suffix) else { return nil }
-            return Self.rdnValues(String(dn.dropLast(suffix.count + 1)))
+            return Self.rdnValues(String(normalized.dropLast(suffix.count + 1)))
         }
         if let rdns = values(under: users) {
             switch rdns.count {

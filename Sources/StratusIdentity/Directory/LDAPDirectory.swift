@@ -86,17 +86,22 @@ public final class LDAPDirectory: Directory {
     /// This process's own writes whose change notices have not arrived yet, by normalized DN:
     /// `follow` drops one notice per write, so a reconcile's own writes do not queue it again.
     private let ownWrites = Mutex<[String: Int]>([:])
+    /// Whether a follower is past its refresh: only then does a write's notice arrive to be dropped.
+    private let following = Atomic<Bool>(false)
 
     /// Runs a write of `dn`, counted before it is sent (its notice may arrive before the call
     /// returns) and uncounted when it fails (a failed write sends no notice).
     private func counted(_ dn: String, _ body: @escaping @Sendable (OpaquePointer) throws -> Void) async throws {
         let key = DirectoryLayout.normalize(dn)
-        ownWrites.withLock { $0[key, default: 0] += 1 }
+        let counting = following.load(ordering: .relaxed)
+        if counting { ownWrites.withLock { $0[key, default: 0] += 1 } }
         do {
             try await run(body)
         } catch {
-            ownWrites.withLock { writes in
-                if let count = writes[key] { writes[key] = count > 1 ? count - 1 : nil }
+            if counting {
+                ownWrites.withLock { writes in
+                    if let count = writes[key] { writes[key] = count > 1 ? count - 1 : nil }
+                }
             }
             throw error
         }
@@ -129,18 +134,33 @@ public final class LDAPDirectory: Directory {
                         continuation.resume(returning: supported)
                     }
                     var reconnected = false
+                    var failures = 0
                     while !stop.value.load(ordering: .relaxed) {
-                        switch self.persist(base: base, stop: stop, onReady: { if reconnected { changed(base) } }, changed: changed) {
-                        case .unsupported:
-                            self.logger.warning("the LDAP server offers no content synchronization (RFC 4533, slapd's syncprov overlay): changes made by hand are put back at the resync", metadata: ["stratus.ldap.url": "\(self.configuration.url)"])
+                        let end = self.persist(base: base, stop: stop, onReady: {
+                            failures = 0
+                            self.following.store(true, ordering: .relaxed)
+                            if reconnected { changed(base) }
+                        }, changed: changed)
+                        // Writes counted while nothing followed would swallow later notices.
+                        self.following.store(false, ordering: .relaxed)
+                        self.ownWrites.withLock { $0.removeAll() }
+                        switch end {
+                        case .unsupported(let code):
+                            self.logger.warning("the LDAP server will not follow changes for Stratus (RFC 4533 content synchronization, slapd's syncprov overlay; the server said: \(String(cString: ldap_err2string(code)))): changes made by hand are put back at the resync", metadata: ["stratus.ldap.url": "\(self.configuration.url)"])
                             report(false)
                             return
                         case .stopped:
                             break
                         case .lost(let why):
-                            self.logger.debug("following the directory's changes: connection lost; reconnecting", metadata: ["stratus.error": "\(why)"])
+                            failures += 1
+                            let metadata: Logger.Metadata = ["stratus.error": "\(why)", "stratus.failures": "\(failures)"]
+                            if failures >= 3 { self.logger.warning("following the directory's changes keeps failing; retrying with backoff", metadata: metadata) } else {
+                                self.logger.debug("following the directory's changes: connection lost; reconnecting", metadata: metadata)
+                            }
                             reconnected = true
-                            for _ in 0..<10 where !stop.value.load(ordering: .relaxed) { usleep(100_000) }
+                            // 1 s, 2 s, 4 s … at most a minute between attempts (each refreshes the whole subtree).
+                            let tenths = min(600, 10 << min(failures - 1, 6))
+                            for _ in 0..<tenths where !stop.value.load(ordering: .relaxed) { usleep(100_000) }
                         }
                     }
                     report(true)
@@ -159,7 +179,7 @@ public final class LDAPDirectory: Directory {
     }
 
     private enum PersistEnd {
-        case unsupported
+        case unsupported(Int32)
         case stopped
         case lost(String)
     }
@@ -207,7 +227,10 @@ public final class LDAPDirectory: Directory {
                 var code: Int32 = 0
                 _ = ldap_parse_result(handle, message, &code, nil, nil, nil, nil, 0)
                 // 12 unavailableCriticalExtension: no syncprov; 53 unwillingToPerform; 2 protocolError.
-                if [12, 53, 2].contains(code) { return .unsupported }
+                // 12 unavailableCriticalExtension (no syncprov), 53 unwillingToPerform, 2 protocolError,
+                // 4 sizeLimitExceeded, 11 adminLimitExceeded, 32 noSuchObject, 50 insufficientAccess:
+                // asking again would only refresh the whole subtree again.
+                if [12, 53, 2, 4, 11, 32, 50].contains(code) { return .unsupported(code) }
                 return .lost("the search ended: \(String(cString: ldap_err2string(code)))")
             default:
                 continue

@@ -299,7 +299,8 @@ extension Store {
     private func recordFieldManagers(_ db: Database, _ key: ResourceKey, _ change: PlannedChange, writer: String) throws {
         let select = try db.cachedStatement(sql: "SELECT fieldManagers FROM resource WHERE kind = ? AND project = ? AND name = ?")
         let text = try String?.fetchOne(select, arguments: [key.kind.rawValue, key.project, key.name]) ?? nil
-        var managers = try text.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? ["*": change.previousManager ?? "?"]
+        // A row written before field managers were recorded: its other fields' writer is unknown.
+        var managers = try text.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? ["*": "unknown (before v17)"]
         for field in change.fields { managers[Self.fieldOwnerPath(field.path)] = writer }
         if change.notes.contains("deletion cancelled") { managers = ["*": writer] }
         try db.cachedStatement(sql: "UPDATE resource SET fieldManagers = ? WHERE kind = ? AND project = ? AND name = ?")
