@@ -17,16 +17,26 @@ extension ResourceAPI {
     /// refusal is the same 403, so an unsigned caller learns nothing about which GitSyncs exist.
     func gitHook(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let name = context.parameters.get("name") ?? ""
-        var buffer = try await request.body.collect(upTo: Self.maxHookBody)
-        let body = buffer.readBytes(length: buffer.readableBytes) ?? []
         let refused = APIError(kind: "forbidden", message: "webhook refused: it is not signed with the webhook secret of a GitSync named \"\(name)\" (X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token), or that GitSync has no webhookSecretFile")
-        guard NameRules.problem(with: name, dotted: true) == nil,
+        var body: [UInt8] = []
+        do {
+            var buffer = try await request.body.collect(upTo: Self.maxHookBody)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            throw refused  // too large or cut short: the same answer as any other refusal
+        }
+        var secret: [UInt8] = []
+        if NameRules.problem(with: name, dotted: true) == nil,
             let stored = try store.get(ResourceKey(kind: .gitSync, project: nil, name: name)), !stored.isTerminating,
             case .gitSync(let spec) = stored.resource.spec, let file = spec.webhookSecretFile,
             let text = try? String(contentsOfFile: file, encoding: .utf8)
-        else { throw refused }
-        let secret = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-        guard !secret.isEmpty, Self.webhookSigned(request.headers, body: body, secret: secret) else { throw refused }
+        {
+            secret = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        }
+        // The signature is checked whether or not the GitSync exists (against a random key when it
+        // does not), so the time of a refusal does not tell which names exist.
+        let signed = Self.webhookSigned(request.headers, body: body, secret: secret.isEmpty ? Array(UUID().uuidString.utf8) : secret)
+        guard !secret.isEmpty, signed else { throw refused }
         guard let gitTrigger, await gitTrigger(name) else {
             throw APIError(kind: "unavailable", message: "the controller is not running syncs yet; try again in a moment")
         }

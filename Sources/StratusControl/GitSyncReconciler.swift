@@ -148,7 +148,10 @@ public final class GitSyncReconciler: Reconciler {
         // 2. The manifests at that commit; one error and nothing is applied.
         let documents: [ManifestDocument]
         do {
-            documents = try ManifestLoader.load(try sources(checkout: checkout, path: spec.path ?? "."), defaultProject: spec.project, cache: store, cacheSalt: "server")
+            let (store, path, project) = (self.store, spec.path ?? ".", spec.project)
+            documents = try await ChildProcess.offPool { [self] in
+                try ManifestLoader.load(try self.sources(checkout: checkout, path: path), defaultProject: project, cache: store, cacheSalt: "server")
+            }
         } catch {
             return failed(&status, reason: .syncFailed, commit: commit, error: error, interval: interval, now: now)
         }
@@ -169,7 +172,8 @@ public final class GitSyncReconciler: Reconciler {
         let heal = spec.selfHeal ?? true
         let plan: ApplyPlan
         do {
-            plan = newCommit || heal ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
+            let (store, write, options) = (self.store, newCommit || heal, options)
+            plan = try await ChildProcess.offPool { write ? try store.apply(documents, options: options) : try store.plan(documents, options: options) }
         } catch {
             return failed(&status, reason: .syncFailed, commit: commit, error: error, interval: interval, now: now)
         }
