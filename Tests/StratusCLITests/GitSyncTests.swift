@@ -146,7 +146,12 @@ import Testing
         // With an interval of an hour, only the webhook brings the next commit, and only when signed.
         try cli.write("sync.yaml", Self.gitSync(name: "site", repository: repository.path, interval: "1h", secretFile: secretFile))
         #expect(try await cli.run("apply", "-f", "\(cli.workDirectory)/sync.yaml").status == 0)
-        #expect(try await AgentTests.eventually(.seconds(10)) { Self.details(try await Self.resource(cli, "gitsync", "site"))["lastAttemptTime"] != nil })
+        // The sync the new spec causes has run (it fetches the commit of now, not the next one).
+        #expect(try await AgentTests.eventually(.seconds(20)) {
+            let sync = try await Self.resource(cli, "gitsync", "site")
+            let generation = (sync?["metadata"] as? [String: Any])?["generation"] as? Int
+            return generation == 2 && (sync?["status"] as? [String: Any])?["observedGeneration"] as? Int == generation
+        })
         try await Task.sleep(for: .seconds(1))
         try repository.edit("site/instances.yaml") { $0.replacingOccurrences(of: "instanceType: m1.large", with: "instanceType: m1.xlarge") }
         let third = try await repository.commit("db-1 grows again")
