@@ -192,7 +192,7 @@ public final class GitSyncReconciler: Reconciler {
             let message = "\(drift.count) resource\(drift.count == 1 ? "" : "s") differ\(drift.count == 1 ? "s" : "") from \(commit.sha.prefix(12)) (selfHeal is off): \(drift.prefix(3).joined(separator: "; "))\(drift.count > 3 ? "; …" : "")"
             status.setCondition(Condition(type: .synced, status: .false, reason: .outOfSync, message: message, lastTransitionTime: now))
         } else {
-            if plan.storeVersion != nil, newCommit || !changed.isEmpty { recordSync(resource.key, plan: plan, commit: commit, newCommit: newCommit) }
+            if newCommit || !changed.isEmpty { recordSync(resource.key, plan: plan, commit: commit, newCommit: newCommit) }
             if heal { for (change, text) in zip(foreign, drift) { try? store.recordEvent(change.key, type: "Warning", reason: "Reverted", message: "reverted by \(manager): \(text)") } }
             status.phase = "Synced"
             status.details["outOfSync"] = nil

@@ -108,8 +108,6 @@ extension Store {
     }
 
     /// The version of the desired state now (see migration `v16-desired-version`).
-    public func desiredVersion() throws -> Int64 { try writer.read { db in try Self.desiredVersion(db) } }
-
     static func desiredVersion(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT version FROM desiredVersion") ?? 0
     }
