@@ -25,16 +25,19 @@ let package = Package(
         .library(name: "StratusNode", targets: ["StratusNode"]),
         .library(name: "StratusAgent", targets: ["StratusAgent"]),
         .library(name: "StratusStorage", targets: ["StratusStorage"]),
+        .library(name: "StratusTelemetry", targets: ["StratusTelemetry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -47,12 +50,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StratusTelemetry",
+            dependencies: [
+                "StratusModel",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StratusStore",
             dependencies: [
                 "StratusModel",
+                "StratusTelemetry",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -111,6 +127,7 @@ let package = Package(
         .target(
             name: "StratusControl",
             dependencies: [
+                "StratusTelemetry",
                 "StratusModel",
                 "StratusStore",
                 "StratusCompute",
@@ -126,9 +143,11 @@ let package = Package(
         .target(
             name: "StratusAccess",
             dependencies: [
+                "StratusTelemetry",
                 "StratusModel",
                 "StratusStore",
                 "StratusIdentity",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -140,6 +159,7 @@ let package = Package(
         .target(
             name: "StratusAPI",
             dependencies: [
+                "StratusTelemetry",
                 "StratusAccess",
                 "StratusModel",
                 "StratusStore",
@@ -153,6 +173,7 @@ let package = Package(
         .target(
             name: "StratusEC2",
             dependencies: [
+                "StratusTelemetry",
                 "StratusModel",
                 "StratusStore",
                 "StratusIdentity",
@@ -185,6 +206,7 @@ let package = Package(
         .target(
             name: "StratusObjectStore",
             dependencies: [
+                "StratusTelemetry",
                 "CStratusIO",
                 "StratusModel",
                 "StratusStore",
@@ -201,6 +223,7 @@ let package = Package(
         .target(
             name: "StratusServer",
             dependencies: [
+                "StratusTelemetry",
                 "StratusAccess",
                 "StratusAgent",
                 "StratusAPI",
@@ -225,6 +248,7 @@ let package = Package(
         .executableTarget(
             name: "stratus",
             dependencies: [
+                "StratusTelemetry",
                 "StratusAccess",
                 "StratusAgent",
                 "StratusAPI",
@@ -290,7 +314,7 @@ let package = Package(
         .testTarget(
             name: "StratusAPITests",
             dependencies: [
-                "StratusAPI", "StratusIdentity", "StratusModel", "StratusStore", "StratusTestSupport",
+                "StratusAPI", "StratusAccess", "StratusTelemetry", "StratusIdentity", "StratusModel", "StratusStore", "StratusTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

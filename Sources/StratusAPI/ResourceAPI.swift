@@ -7,6 +7,7 @@ import StratusAccess
 import StratusIdentity
 import StratusModel
 import StratusStore
+import StratusTelemetry
 
 /// The resource API that `stratus --server` talks to: JSON over HTTP on the store.
 ///
@@ -22,14 +23,30 @@ public struct ResourceAPI: Sendable {
     /// access key and scope passed `Authenticator.precheck`.
     let maxBodyBytes: Int
 
+    /// What `/metrics` renders, and where this API's requests are counted; nil serves no `/metrics`.
+    let telemetry: Telemetry?
+    /// With `--metrics-token-file`: the bearer token `/metrics` requires.
+    let metricsToken: String?
+    /// The web dashboard at `/ui`, once `withDashboard()` added it.
+    var dashboard: Dashboard?
+
+    /// This API with the web dashboard at `/ui` (its signing key is made in the data directory).
+    public func withDashboard() throws -> ResourceAPI {
+        var api = self
+        api.dashboard = try Dashboard(store: store, dataDirectory: dataDirectory, node: node, region: region, telemetry: telemetry)
+        return api
+    }
+
     /// Queues an immediate sync of a GitSync (`POST /hooks/git/<name>`); false when nothing runs syncs.
     let gitTrigger: (@Sendable (String) async -> Bool)?
 
     public init(
         store: Store, dataDirectory: String, node: (any NodeOperations)? = nil, maxBodyBytes: Int = 256 << 20, region: String = ResourceAPI.defaultRegion,
-        gitTrigger: (@Sendable (String) async -> Bool)? = nil
+        gitTrigger: (@Sendable (String) async -> Bool)? = nil, telemetry: Telemetry? = nil, metricsToken: String? = nil
     ) {
         self.gitTrigger = gitTrigger
+        self.telemetry = telemetry
+        self.metricsToken = metricsToken
         self.region = region
         self.store = store
         self.dataDirectory = dataDirectory
@@ -49,8 +66,15 @@ public struct ResourceAPI: Sendable {
         -> some ApplicationProtocol
     {
         let router = Router(context: APIRequestContext.self)
+        router.middlewares.add(RequestMetricsMiddleware(telemetry: telemetry, classify: Self.classify))
         router.middlewares.add(ErrorMiddleware())  // before the routes: only routes added later get it
         router.get("/healthz") { _, _ in "ok\n" }
+        if let telemetry {
+            // Prometheus does not sign requests: counts only, never names or secrets; a bearer token with --metrics-token-file.
+            router.get("/metrics") { request, _ in try await MetricsEndpoint.response(request, telemetry: telemetry, token: metricsToken) }
+        }
+        // A browser's: a session cookie and CSRF tokens, not signatures.
+        dashboard?.add(to: router)
         // Signed by the git host with the GitSync's webhook secret, not by an AWS key.
         router.post("/hooks/git/:name") { request, context in try await self.gitHook(request, context) }
         router.middlewares.add(SignatureMiddleware(authenticator: Authenticator(store: store, service: .standard, scope: (Self.signingService, [region])), maxBodyBytes: maxBodyBytes))
@@ -65,6 +89,8 @@ public struct ResourceAPI: Sendable {
         router.get("/v1/drift") { _, context in try await self.drift(context) }
         router.post("/v1/drain") { request, context in try await self.drain(request, context) }
         router.post("/v1/credentials") { request, context in try await self.credentials(request, context) }
+        router.get("/v1/usage") { request, context in try self.usage(request, context) }
+        router.post("/v1/dashboard/link") { request, context in try self.dashboardLink(request, context) }
         router.get("/v1/whoami") { _, context in try json(WhoAmI(try context.requirePrincipal())) }
         return Application(
             router: router,
@@ -73,6 +99,21 @@ public struct ResourceAPI: Sendable {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
+    }
+
+    /// The routes of this API by path, for the `action` label of the request metrics.
+    static let actions: [String: String] = [
+        "/healthz": "healthz", "/metrics": "metrics", "/v1/plan": "plan", "/v1/resources": "list", "/v1/resource": "get",
+        "/v1/describe": "describe", "/v1/delete": "delete", "/v1/events": "events", "/v1/console": "console", "/v1/reboot": "reboot",
+        "/v1/drift": "drift", "/v1/drain": "drain", "/v1/credentials": "credentials", "/v1/whoami": "whoami", "/v1/dashboard/link": "dashboardLink", "/v1/usage": "usage",
+    ]
+
+    @Sendable static func classify(_ request: Request) -> (api: String, action: String) {
+        let path = request.uri.path
+        if path == "/ui" || path.hasPrefix("/ui/") { return ("dashboard", Dashboard.actions[path] ?? "other") }
+        if let known = actions[path] { return ("resource", known) }
+        if path.hasPrefix("/hooks/git/") { return ("resource", "gitHook") }
+        return ("resource", "other")
     }
 
     func plan(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -91,6 +132,35 @@ public struct ResourceAPI: Sendable {
         }
         let plan = body.commit ? try store.apply(documents, options: options) : try store.plan(documents, options: options)
         return try json(plan)
+    }
+
+    /// Nodes' capacity and allocation (cloudadmin and itsec, who see every instance) and the
+    /// quota tables of the projects the caller may see (`project` narrows them to one).
+    func usage(_ request: Request, _ context: APIRequestContext) throws -> Response {
+        let principal = try context.requirePrincipal()
+        var projects = principal.canReadEveryProject ? try store.list(kind: .project).map(\.key.name) : principal.memberships.keys.sorted()
+        if let project = request.uri.queryParameters["project"].map(String.init) {
+            guard projects.contains(project) else { throw APIError(kind: "notFound", message: "no project \(project)") }
+            projects = [project]
+        }
+        return try json(try store.usage(projects: projects.sorted(), nodes: principal.canReadEveryProject))
+    }
+
+    /// A one-time sign-in link for the caller, or (cloudadmin) for another user; five minutes, one use.
+    func dashboardLink(_ request: Request, _ context: APIRequestContext) throws -> Response {
+        guard let dashboard else { throw APIError(kind: "badRequest", message: "this server serves no dashboard") }
+        let principal = try context.requirePrincipal()
+        let user = request.uri.queryParameters["user"].map(String.init) ?? principal.user
+        guard principal.isCloudAdmin || principal.user == user else {
+            throw APIError(kind: "forbidden", message: "user \(principal.user) may not sign in as \(user): that needs the cloudadmin role")
+        }
+        let exists = try user == Store.rootUser || store.get(ResourceKey(kind: .user, project: nil, name: user)) != nil
+        guard exists else {
+            throw APIError(kind: "notFound", message: "no user \(user)")
+        }
+        let expiry = Date().addingTimeInterval(300)
+        let token = dashboard.key.link(user: user, expiry: expiry)
+        return try json(DashboardLink(user: user, path: "/ui/login?token=\(token)", expires: Timestamp.string(expiry), url: nil))
     }
 
     func credentials(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -337,7 +407,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try reply(.badRequest, APIError(kind: "badRequest", message: "The request body is not what this route expects: \(Self.describe(error))"))
         } catch {
             // The details go to the server's log, never to the client (no internal type names).
-            let id = UUID().uuidString.lowercased()
+            let id = RequestID.current ?? RequestID.make()
             context.logger.error("internal error", metadata: ["stratus.requestId": "\(id)", "stratus.error": "\(error)"])
             return try reply(.internalServerError, APIError(kind: "internal", message: "An internal error has occurred (request \(id)); the server's log has the details."))
         }

@@ -113,3 +113,13 @@ public struct CredentialWire: Codable, Sendable, Equatable {
         self.region = region
     }
 }
+
+/// A one-time sign-in link of the dashboard (`POST /v1/dashboard/link`).
+public struct DashboardLink: Codable, Sendable {
+    public var user: String
+    /// `/ui/login?token=…`, on the API's port.
+    public var path: String
+    public var expires: String
+    /// The whole link, as the client reached the server; filled in by `APIClient`.
+    public var url: String?
+}

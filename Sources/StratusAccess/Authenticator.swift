@@ -78,6 +78,29 @@ public struct Authenticator: Sendable {
         }
     }
 
+    /// The principal of an access key and its secret, as a login form gives them (the dashboard);
+    /// the secret is compared in constant time. Throws `AuthenticationError` as a signature would.
+    public func principal(accessKey: String, secretKey: String) throws -> Principal {
+        guard let found = try store.signer(accessKey: accessKey) else { throw AuthenticationError.unknownAccessKey(accessKey) }
+        guard Self.constantTimeEqual(Array(found.credential.secretKey.utf8), Array(secretKey.utf8)) else {
+            throw AuthenticationError.disabled("The secret key does not belong to access key \(accessKey).")
+        }
+        return try principal(found.credential, user: found.user, manages: found.manages)
+    }
+
+    /// The principal of an access key as it stands now (a session names its key; a user disabled
+    /// or a key rotated since ends the session).
+    public func principal(accessKey: String) throws -> Principal {
+        guard let found = try store.signer(accessKey: accessKey) else { throw AuthenticationError.unknownAccessKey(accessKey) }
+        return try principal(found.credential, user: found.user, manages: found.manages)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for index in 0..<max(a.count, b.count) { difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0) }
+        return difference == 0
+    }
+
     /// The roles and memberships behind a credential (its user's spec and managed projects as
     /// `Store.signer` reads them together).
     func principal(_ credential: Credential, user: UserSpec?, manages: [String]) throws -> Principal {

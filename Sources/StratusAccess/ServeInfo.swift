@@ -14,6 +14,8 @@ public struct ServeInfo: Codable, Sendable, Equatable {
     public var ec2URL: String?
     public var ec2Port: Int?
     public var metadataURL: String?
+    /// `--metrics-listen`'s `/metrics`, when it has a listener of its own.
+    public var metricsURL: String?
     public var s3URL: String?
     public var s3Port: Int?
     /// The region the APIs serve (`--region`); signatures must be scoped to it.

@@ -3,6 +3,8 @@ import Logging
 import ServiceLifecycle
 import StratusModel
 import StratusStore
+import StratusTelemetry
+import Synchronization
 
 /// The controller loop: follows the store's change feed, resyncs periodically, and hands each
 /// resource to the reconciler of its kind through a keyed work queue.
@@ -28,6 +30,11 @@ public actor Controller: Service {
     /// second of events only reconciles a few resources again.
     private var cursorSavedAt: ContinuousClock.Instant?
     static let cursorName = "controller"
+    /// Where reconciles, the queue and drift are counted; nil counts nothing.
+    private let telemetry: Telemetry?
+    /// The API request behind the latest change of each queued resource (from its event), so
+    /// the reconcile that converges it logs and records the same id.
+    private let requestIds = Mutex<[ResourceKey: String]>([:])
 
     public init(
         store: Store,
@@ -36,8 +43,10 @@ public actor Controller: Service {
         resyncInterval: Duration = .seconds(30),
         fullResyncInterval: Duration = .seconds(600),
         pollInterval: Duration = .milliseconds(50),
-        queue: WorkQueue = WorkQueue()
+        queue: WorkQueue = WorkQueue(),
+        telemetry: Telemetry? = nil
     ) {
+        self.telemetry = telemetry
         self.store = store
         var byKind: [Kind: any Reconciler] = [:]
         for reconciler in reconcilers { for kind in reconciler.kinds { byKind[kind] = reconciler } }
@@ -47,7 +56,19 @@ public actor Controller: Service {
         self.fullResyncInterval = fullResyncInterval
         self.pollInterval = pollInterval
         self.queue = queue
+        if let telemetry {
+            telemetry.onScrape { [queue] in
+                let stats = await queue.statistics()
+                telemetry.set(.queueDepth, [], Double(stats.queued))
+                telemetry.set(.queueInFlight, [], Double(stats.running))
+                telemetry.set(.queueOldest, [], stats.oldestReady.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0)
+            }
+        }
     }
+
+    /// The reconcilers whose `watch` reports changes of the world (a domain stopped by hand, an
+    /// LDAP entry deleted), not of the store: what they enqueue is drift.
+    static let driftWatchers: Set<String> = ["compute", "identity", "network", "volume"]
 
     /// Runs until the task is cancelled or a graceful shutdown is requested, on two threads of its
     /// own (a `ThreadPoolExecutor`), reconciles included.
@@ -69,8 +90,10 @@ public actor Controller: Service {
             for reconciler in reconcilers.values where watched.insert(reconciler.name).inserted {
                 let queue = self.queue
                 let wakeup = self.wakeup
+                let telemetry = Self.driftWatchers.contains(reconciler.name) ? self.telemetry : nil
                 group.addTask {
                     await reconciler.watch { key in
+                        telemetry?.count(.drift, [("kind", key.kind.rawValue), ("source", "watch")])
                         await queue.add(key)
                         await wakeup.signal()
                     }
@@ -131,7 +154,10 @@ public actor Controller: Service {
         var seen = Set<String>()
         for reconciler in reconcilers.values where seen.insert(reconciler.name).inserted {
             if !full, let keys = await reconciler.bulkResync() {
-                for key in keys { await queue.add(key) }
+                for key in keys {
+                    telemetry?.count(.drift, [("kind", key.kind.rawValue), ("source", "resync")])
+                    await queue.add(key)
+                }
                 queued += keys.count
                 continue
             }
@@ -156,7 +182,9 @@ public actor Controller: Service {
             let events = try store.feed(after: cursor, limit: 1000)
             guard let last = events.last else { return }
             for event in events where StoredEvent.desiredStateReasons.contains(event.reason) {
-                if let key = event.key { await queue.add(key) }
+                guard let key = event.key else { continue }
+                if let id = event.requestId { requestIds.withLock { $0[key] = id } }
+                await queue.add(key)
             }
             cursor = last.seq
             if cursorSavedAt.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true {
@@ -178,11 +206,24 @@ public actor Controller: Service {
     /// Reconciles or finalizes one resource and records the outcome.
     private func process(_ key: ResourceKey) async {
         let outcome: WorkQueue.Outcome
+        let requestId = requestIds.withLock { $0.removeValue(forKey: key) }
+        let started = ContinuousClock.now
         do {
-            outcome = try await converge(key)
+            outcome = try await RequestID.$current.withValue(requestId) { try await converge(key) }
         } catch {
-            logger.error("reconcile failed", metadata: ["stratus.resource": "\(key)", "stratus.error": "\(error)"])
+            RequestID.$current.withValue(requestId) {
+                logger.error("reconcile failed", metadata: ["stratus.resource": "\(key)", "stratus.error": "\(error)"])
+            }
+            telemetry?.count(.reconciles, [("kind", key.kind.rawValue), ("result", "error")])
             outcome = .retry
+        }
+        if let telemetry {
+            telemetry.time(.reconcileDuration, [("kind", key.kind.rawValue)], ContinuousClock.now - started)
+            if case .retry = outcome { telemetry.count(.queueRetries) }
+        }
+        if let requestId {
+            // The reconcile of an API change: one line, with the request's id, to follow it by.
+            logger.info("reconciled", metadata: ["stratus.resource": "\(key)", "stratus.requestId": "\(requestId)", "stratus.outcome": "\(outcome)", "stratus.took": "\(ContinuousClock.now - started)"])
         }
         inFlight[backend(of: key), default: 1] -= 1
         await queue.finish(key, outcome: outcome)
@@ -214,7 +255,9 @@ public actor Controller: Service {
             return .success
         }
         if resource.isTerminating {
-            switch await reconciler.finalize(resource) {
+            let result = await reconciler.finalize(resource)
+            telemetry?.count(.reconciles, [("kind", key.kind.rawValue), ("result", result.label)])
+            switch result {
             case .done:
                 try store.finalizeDeletion(key)
                 logger.info("deleted", metadata: ["stratus.resource": "\(key)"])
@@ -226,7 +269,9 @@ public actor Controller: Service {
                 return retryable ? .retry : .giveUp
             }
         }
-        switch await reconciler.reconcile(resource) {
+        let result = await reconciler.reconcile(resource)
+        telemetry?.count(.reconciles, [("kind", key.kind.rawValue), ("result", result.label)])
+        switch result {
         case .done(let status):
             let own = Self.ownVerdict(status)
             try record(resource, synced: own == nil, reason: own?.reason ?? .reconciled, message: own?.message, status: status)

@@ -47,3 +47,14 @@ public enum ReconcileResult: Sendable, Equatable {
     /// Could not converge. Retryable failures back off exponentially; terminal ones wait for a spec change.
     case failed(reason: ConditionReason, message: String, retryable: Bool)
 }
+
+extension ReconcileResult {
+    /// The `result` label of `stratus_reconciles_total`.
+    var label: String {
+        switch self {
+        case .done: "done"
+        case .requeue: "requeue"
+        case .failed: "failed"
+        }
+    }
+}

@@ -88,6 +88,16 @@ public actor WorkQueue {
         if dirty.remove(key) != nil { add(key) }
     }
 
+    /// How much is queued, how much runs, and how long the oldest ready key has waited.
+    public func statistics() -> (queued: Int, running: Int, oldestReady: Duration?) {
+        let now = clock.now
+        var oldest: ContinuousClock.Instant?
+        for due in queued.values where due <= now {
+            if oldest.map({ due < $0 }) ?? true { oldest = due }
+        }
+        return (queued.count, running.count, oldest.map { now - $0 })
+    }
+
     /// The delay before retry number `attempts`: doubling from the base, capped, with up to 50% jitter off.
     public func backoff(attempts: Int) -> Duration {
         let exponent = min(attempts - 1, 30)

@@ -7,6 +7,7 @@ import StratusAccess
 import StratusIdentity
 import StratusModel
 import StratusStore
+import StratusTelemetry
 
 /// The EC2 Query API (`/` and `/services/Cloud/`, GET or form POST), translated into resources.
 ///
@@ -31,8 +32,9 @@ public struct EC2API: Sendable {
     }()
 
     public init(store: Store, dataDirectory: String, node: (any NodeOperations)?, region: String = "nova", endpoint: String, terminatedRetention: Duration = .seconds(3600),
-                publicRange: IPv4Network = EC2API.defaultPublicRange) {
+                publicRange: IPv4Network = EC2API.defaultPublicRange, telemetry: Telemetry? = nil) {
         self.store = store
+        self.telemetry = telemetry
         self.publicRange = publicRange
         self.dataDirectory = dataDirectory
         self.node = node
@@ -43,6 +45,9 @@ public struct EC2API: Sendable {
     }
 
     typealias Action = @Sendable (EC2API, EC2Call) async throws -> [XMLNode]
+
+    /// Where requests are counted; nil counts nothing.
+    let telemetry: Telemetry?
 
     /// The callable actions: nothing else is (the seed let any public method be called by name).
     static let actions: [String: Action] = [
@@ -137,6 +142,19 @@ public struct EC2API: Sendable {
     /// Authenticates, dispatches and renders one request; every failure becomes EC2 error XML.
     func handle(_ request: Request, _ context: EC2RequestContext) async -> Response {
         let requestId = UUID().uuidString.lowercased()
+        let started = ContinuousClock.now
+        var action = "Unknown"
+        var response = await RequestID.$current.withValue(requestId) { await answer(request, context, requestId: requestId, action: &action) }
+        response.headers[.init("x-amzn-RequestId")!] = requestId
+        if let telemetry {
+            telemetry.count(.apiRequests, [("api", "ec2"), ("action", action), ("code", "\(response.status.code)")])
+            telemetry.time(.apiRequestDuration, [("api", "ec2"), ("action", action)], ContinuousClock.now - started)
+        }
+        return response
+    }
+
+    /// The answer to one request; `action` is set to the action once it is known to be one.
+    func answer(_ request: Request, _ context: EC2RequestContext, requestId: String, action known: inout String) async -> Response {
         var request = request
         do {
             let body: ByteBuffer
@@ -155,6 +173,7 @@ public struct EC2API: Sendable {
             guard let handler = Self.actions[action] else {
                 throw EC2Error("InvalidAction", "The action \(action) is not valid for this web service.")
             }
+            known = action
             let principal: Principal
             do {
                 principal = try authenticator.authenticate(signable).0

@@ -7,6 +7,7 @@ import StratusAccess
 import StratusIdentity
 import StratusModel
 import StratusStore
+import StratusTelemetry
 
 /// The S3 API (`--s3-port`, 3333): buckets owned by projects, objects streamed to files.
 ///
@@ -22,12 +23,15 @@ public struct S3API: Sendable {
     /// The domain of virtual-host-style requests (`s3.example.com`: `bucket.s3.example.com`).
     let domain: String?
     let logger: Logger
+    /// Where requests are counted; nil counts nothing.
+    let telemetry: Telemetry?
 
     /// The largest object a single PUT may store (S3's 5 GiB).
     static let maximumPut: Int64 = 5 << 30
 
-    public init(store: Store, dataDirectory: String, region: String = "nova", domain: String? = nil, logger: Logger = Logger(label: "stratus.s3")) throws {
+    public init(store: Store, dataDirectory: String, region: String = "nova", domain: String? = nil, logger: Logger = Logger(label: "stratus.s3"), telemetry: Telemetry? = nil) throws {
         self.store = store
+        self.telemetry = telemetry
         self.files = try ObjectFiles(dataDirectory: dataDirectory)
         self.committer = ObjectCommitter(store: store)
         self.authenticator = Authenticator(store: store, service: .s3, scope: ("s3", [region]))
@@ -51,10 +55,22 @@ public struct S3API: Sendable {
 
     /// Authenticates, routes and answers one request; every failure becomes S3 error XML.
     func handle(_ request: Request, _ context: S3RequestContext) async -> Response {
-        let requestId = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16)).uppercased()
+        let requestId = RequestID.make()
+        let started = ContinuousClock.now
+        var operation = "Unknown"
+        let response = await RequestID.$current.withValue(requestId) { await answer(request, context, requestId: requestId, operation: &operation) }
+        if let telemetry {
+            telemetry.count(.apiRequests, [("api", "s3"), ("action", operation), ("code", "\(response.status.code)")])
+            telemetry.time(.apiRequestDuration, [("api", "s3"), ("action", operation)], ContinuousClock.now - started)
+        }
+        return response
+    }
+
+    func answer(_ request: Request, _ context: S3RequestContext, requestId: String, operation: inout String) async -> Response {
         var target = ""
         do {
             let call = try S3Call(request, domain: domain)
+            operation = call.operation(copySource: request.headers[.init("x-amz-copy-source")!] != nil)
             target = call.resource
             let principal = try authenticate(call, request)
             var response = try await route(call, principal: principal, request: request, context: context)

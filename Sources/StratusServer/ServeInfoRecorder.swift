@@ -5,7 +5,7 @@ import StratusAccess
 public actor ServeInfoRecorder {
     /// A listener whose address goes into `serve.json`.
     public enum Endpoint: Hashable, Sendable {
-        case api, ec2, s3, metadata
+        case api, ec2, s3, metadata, metrics
     }
 
     private let dataDirectory: String

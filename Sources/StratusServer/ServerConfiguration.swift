@@ -4,6 +4,7 @@ import StratusMessaging
 import StratusModel
 import StratusNode
 import StratusStorage
+import StratusTelemetry
 import Yams
 
 /// Every setting of `stratus serve`, resolved: flag > `STRATUS_…` variable > `--config` file > default.
@@ -51,6 +52,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var volumeDir: String?
     public var volumeGroup: String?
     public var logLevel = Logger.Level.info
+    public var logFormat = LogFormat.text
+    public var metricsListen: String?
+    public var metricsTokenFile: String?
     public var ldapURL: String?
     public var ldapBindDN: String?
     public var ldapPasswordFile: String?
@@ -121,6 +125,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             guard LVMBacking.validGroupName(text) else { throw ConfigurationError("volume-group: \"\(text)\" is not a volume group name (letters, digits, + _ . -)") }
         },
         .choice("log-level", \.logLevel, help: "Log level."),
+        .choice("log-format", \.logFormat, help: "text for a terminal; json for a log collector: one object a line, each with the requestId of the API call it serves (the id the API returns in x-amz-request-id or requestId; the controller's reconcile of that change logs it too)."),
+        .optional("metrics-listen", \.metricsListen, valueName: "host:port", help: "Also serve /metrics (Prometheus text format) on a listener of its own, e.g. 127.0.0.1:9464. It is always on the resource API's port too.") { text throws(ConfigurationError) in
+            _ = try ServerConfiguration.hostAndPort(text, setting: "metrics-listen")
+        },
+        .optional("metrics-token-file", \.metricsTokenFile, valueName: "file", help: "File holding a bearer token /metrics then requires (Prometheus: authorization.credentials_file). Without it /metrics needs no signature: it shows counts, never names or secrets."),
         .optional("ldap-url", \.ldapURL, valueName: "url", help: "LDAP server the identity reconciler keeps equal to the users and projects, e.g. ldap://127.0.0.1:389. Without it identities live in the store only."),
         .optional("ldap-bind-dn", \.ldapBindDN, valueName: "dn", help: "DN to bind to LDAP as."),
         .optional("ldap-password-file", \.ldapPasswordFile, valueName: "file", help: "File holding the LDAP bind password; never pass the password itself."),
@@ -147,7 +156,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public private(set) var sources: [String: Source] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, volumeGroup, logLevel
+        case dataDir, role, apply, applySet, hypervisor, domainType, nodeCapacity, nodeName, zone, listen, apiPort, ec2Port, s3Port, s3Domain, hostNetwork, segmentation, physicalInterface, publicRange, privateRange, apiMaxBody, httpIdleTimeout, maxConnections, maxConnectionsPerClient, region, metadataListen, aoeInterface, aoeCheckInterface, volumeDir, volumeGroup, logLevel, logFormat, metricsListen, metricsTokenFile
         case ldapURL, ldapBindDN, ldapPasswordFile, ldapBase, resyncInterval, amqp, amqpPasswordFile, nodeTimeout, objectURL
     }
 

@@ -15,6 +15,7 @@ import StratusNode
 import StratusObjectStore
 import StratusStorage
 import StratusStore
+import StratusTelemetry
 import UnixSignals
 
 /// A `stratus serve` assembled from its configuration: the store, the controller, this node and
@@ -52,6 +53,13 @@ public struct StratusServer: Sendable {
             throw ConfigurationError("data-dir: cannot open the store in \(dataDirectory): \(error)")
         }
         let count = try store.count()
+        let telemetry = Telemetry()
+        store.instrument(telemetry)
+        CloudCensus(store: store, telemetry: telemetry).install()
+        var metricsToken: String?
+        if let file = configuration.metricsTokenFile {
+            do { metricsToken = try MetricsEndpoint.token(file: file) } catch { throw ConfigurationError("\(error)") }
+        }
         logger.info("store open", metadata: ["stratus.dataDir": "\(dataDirectory)", "stratus.resources": "\(count)"])
         var initialApply: ApplyPlan?
         if !configuration.apply.isEmpty {
@@ -127,7 +135,8 @@ public struct StratusServer: Sendable {
                           AddressReconciler(store: store, publicRange: publicRange, firewall: network.host?.firewall),
                           VolumeReconciler(store: store, storage: storage, node: node), SnapshotReconciler(store: store, export: storage?.export)],
             logger: Logger(label: "stratus.controller"),
-            resyncInterval: .seconds(configuration.resyncInterval)
+            resyncInterval: .seconds(configuration.resyncInterval),
+            telemetry: telemetry
         )
         // The node's capacity is in its status before the controller places anything: otherwise
         // the first reconcile of each instance could run before the node's and find none reported.
@@ -138,24 +147,26 @@ public struct StratusServer: Sendable {
         let host = configuration.listen
         var expected: Set<ServeInfoRecorder.Endpoint> = [.api, .ec2, .s3]
         if metadataListen != nil { expected.insert(.metadata) }
+        if configuration.metricsListen != nil { expected.insert(.metrics) }
         let endpoints = ServeInfoRecorder(dataDirectory: dataDirectory, listen: host, region: configuration.region, expecting: expected)
         let operations = ServerOperations(compute: compute, identity: identity)
-        let api = ResourceAPI(
+        let api = try ResourceAPI(
             store: store, dataDirectory: dataDirectory, node: operations, maxBodyBytes: configuration.apiMaxBody << 20, region: configuration.region,
-            gitTrigger: { name in await gitSync.trigger(name) })
+            gitTrigger: { name in await gitSync.trigger(name) }, telemetry: telemetry, metricsToken: metricsToken)
+            .withDashboard()
             .application(host: host, port: configuration.apiPort, limits: limits, logger: Logger(label: "stratus.api")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.api) { $0.apiURL = url; $0.apiPort = chosen }
                 logger.info("resource API listening", metadata: ["stratus.url": "\(url)"])
             }
         let ec2Endpoint = configuration.ec2Port == 0 ? "" : "http://\(host):\(configuration.ec2Port)/services/Cloud"
-        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, region: configuration.region, endpoint: ec2Endpoint, publicRange: publicRange)
+        let ec2 = EC2API(store: store, dataDirectory: dataDirectory, node: operations, region: configuration.region, endpoint: ec2Endpoint, publicRange: publicRange, telemetry: telemetry)
             .application(host: host, port: configuration.ec2Port, limits: limits, logger: Logger(label: "stratus.ec2")) { chosen in
                 let url = "http://\(host):\(chosen)/services/Cloud"
                 await endpoints.bound(.ec2) { $0.ec2URL = url; $0.ec2Port = chosen }
                 logger.info("EC2 API listening", metadata: ["stratus.url": "\(url)"])
             }
-        let s3 = try S3API(store: store, dataDirectory: dataDirectory, region: configuration.region, domain: configuration.s3Domain, logger: Logger(label: "stratus.s3"))
+        let s3 = try S3API(store: store, dataDirectory: dataDirectory, region: configuration.region, domain: configuration.s3Domain, logger: Logger(label: "stratus.s3"), telemetry: telemetry)
             .application(host: host, port: configuration.s3Port, limits: limits, logger: Logger(label: "stratus.s3")) { chosen in
                 let url = "http://\(host):\(chosen)"
                 await endpoints.bound(.s3) { $0.s3URL = url; $0.s3Port = chosen }
@@ -178,6 +189,15 @@ public struct StratusServer: Sendable {
                 let url = "http://\(metadataHost):\(chosen)"
                 await endpoints.bound(.metadata) { $0.metadataURL = url }
                 logger.info("metadata service listening", metadata: ["stratus.url": "\(url)"])
+            })
+        }
+        if let listen = configuration.metricsListen {
+            let (metricsHost, metricsPort) = try ServerConfiguration.hostAndPort(listen, setting: "metrics-listen")
+            services.append(MetricsEndpoint.application(host: metricsHost, port: metricsPort, limits: limits, telemetry: telemetry, token: metricsToken,
+                                                        logger: Logger(label: "stratus.metrics")) { chosen in
+                let url = "http://\(metricsHost):\(chosen)/metrics"
+                await endpoints.bound(.metrics) { $0.metricsURL = url }
+                logger.info("metrics listening", metadata: ["stratus.url": "\(url)"])
             })
         }
         return StratusServer(

@@ -10,7 +10,7 @@ extension Store {
 
     /// Who holds a value of a pool, if anyone.
     public func allocationOwner(pool: String, value: String) throws -> ResourceKey? {
-        try writer.read { db in
+        try reading { db in
             let statement = try db.cachedStatement(sql: "SELECT ownerKind, ownerProject, ownerName FROM allocation WHERE pool = ? AND value = ?")
             guard let row = try Row.fetchOne(statement, arguments: [pool, value]), let kind = Kind(rawValue: row[0]) else { return nil }
             return ResourceKey(kind: kind, project: row[1], name: row[2])
@@ -28,10 +28,10 @@ extension Store {
         let arguments: StatementArguments = [pool, owner.kind.rawValue, owner.project, owner.name]
         let ownedSQL = "SELECT value FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?"
         // Most calls come from reconciles of resources that already hold their value: a read, no write.
-        if let existing = try writer.read({ db in try String.fetchOne(db.cachedStatement(sql: ownedSQL), arguments: arguments) }) {
+        if let existing = try reading({ db in try String.fetchOne(db.cachedStatement(sql: ownedSQL), arguments: arguments) }) {
             return existing
         }
-        return try writer.write { db in
+        return try writing { db in
             if let existing = try String.fetchOne(db.cachedStatement(sql: ownedSQL), arguments: arguments) { return existing }
             if let quarantine {
                 let (seconds, attoseconds) = quarantine.components
@@ -50,7 +50,7 @@ extension Store {
 
     /// The value a resource holds in a pool, if any.
     public func allocation(pool: String, owner: ResourceKey) throws -> String? {
-        try writer.read { db in
+        try reading { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?"),
                                 arguments: [pool, owner.kind.rawValue, owner.project, owner.name])
         }
@@ -73,7 +73,7 @@ extension Store {
     /// gives it out again only after its `quarantine` (an AoE address a stale initiator may still
     /// reach must not name the next volume at once).
     public func quarantine(pool: String, owner: ResourceKey) throws {
-        try writer.write { db in
+        try writing { db in
             try db.execute(sql: "UPDATE allocation SET ownerKind = ?, ownerProject = '', ownerName = value, createdAt = ? WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?",
                            arguments: [Self.quarantineOwner, Timestamp.string(Date()), pool, owner.kind.rawValue, owner.project, owner.name])
         }
@@ -81,7 +81,7 @@ extension Store {
 
     /// Releases everything a resource holds in a pool.
     public func release(pool: String, owner: ResourceKey) throws {
-        try writer.write { db in
+        try writing { db in
             try db.execute(sql: "DELETE FROM allocation WHERE pool = ? AND ownerKind = ? AND ownerProject = ? AND ownerName = ?", arguments: [pool, owner.kind.rawValue, owner.project, owner.name])
         }
     }

@@ -38,7 +38,7 @@ extension Store {
     /// A project key needs the user to be a member of the project. A user's own key uses the
     /// spec's `accessKey` when one is set.
     public func credential(user: String, project: String = "") throws -> Credential {
-        try writer.write { db in
+        try writing { db in
             if let existing = try fetchCredential(db, "user = ? AND project = ?", [user, project]) { return existing }
             var wanted: String?
             if user != Self.rootUser {
@@ -68,7 +68,7 @@ extension Store {
     public func rotateCredential(user: String, project: String = "") throws -> Credential {
         let current = try credential(user: user, project: project)
         let secret = Self.newSecret()
-        try writer.write { db in
+        try writing { db in
             try db.execute(
                 sql: "UPDATE credential SET sealedSecret = ?, rotatedAt = ? WHERE accessKey = ?",
                 arguments: [try secrets.seal(secret), Timestamp.string(Date()), current.accessKey]
@@ -89,7 +89,7 @@ extension Store {
             let version = try identityProbe.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM identityVersion")) } ?? 0
             if let known = signers.withLock({ $0.version == version ? $0.entries[accessKey] : nil }) { return known }
         }
-        return try writer.read { db in
+        return try reading { db in
             let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM identityVersion")) ?? 0
             if let known = signers.withLock({ $0.version == version ? $0.entries[accessKey] : nil }) { return known }
             guard let credential = try fetchCredential(db, "accessKey = ?", [accessKey]) else { return nil }
@@ -115,12 +115,12 @@ extension Store {
 
     /// The access key of the user's own credential, if one was issued (the directory stores it).
     public func accessKey(user: String) throws -> String? {
-        try writer.read { db in try String.fetchOne(db, sql: "SELECT accessKey FROM credential WHERE user = ? AND project = ''", arguments: [user]) }
+        try reading { db in try String.fetchOne(db, sql: "SELECT accessKey FROM credential WHERE user = ? AND project = ''", arguments: [user]) }
     }
 
     /// Every access key of every user, for checks that span users.
     public func accessKeysByUser() throws -> [String: String] {
-        try writer.read { db in
+        try reading { db in
             var keys: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT accessKey, user FROM credential") { keys[row["accessKey"]] = row["user"] }
             return keys
@@ -129,7 +129,7 @@ extension Store {
 
     /// Forgets a deleted user's keys.
     public func deleteCredentials(user: String) throws {
-        try writer.write { db in try db.execute(sql: "DELETE FROM credential WHERE user = ?", arguments: [user]) }
+        try writing { db in try db.execute(sql: "DELETE FROM credential WHERE user = ?", arguments: [user]) }
     }
 
     private func fetchCredential(_ db: Database, _ condition: String, _ arguments: StatementArguments) throws -> Credential? {
@@ -165,7 +165,7 @@ extension Store {
 extension Store {
     /// The members of a project and their roles there, read with SQLite's JSON functions (no decoding of every user).
     public func projectMembers(_ project: String) throws -> [(user: String, roles: [String])] {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: """
                 SELECT r.name AS user, json_extract(m.value, '$.roles') AS roles
                 FROM resource r, json_each(r.spec, '$.projects') m
@@ -181,7 +181,7 @@ extension Store {
 extension Store {
     /// How many live instances of each type a project has (for quotas), as the usage table keeps them.
     public func instanceTypeCounts(project: String) throws -> [String: Int] {
-        try writer.read { db in try Self.instanceTypeCounts(db, project: project) }
+        try reading { db in try Self.instanceTypeCounts(db, project: project) }
     }
 
     static func instanceTypeCounts(_ db: Database, project: String) throws -> [String: Int] {

@@ -17,7 +17,7 @@ extension Store {
     ///
     /// Refuses, changing nothing, if any of them carries `stratus/protect: "true"`.
     public func delete(_ keys: [ResourceKey], reason: String = "deletion requested") throws -> [(ResourceKey, DeleteOutcome)] {
-        try writer.write { db in
+        try writing { db in
             let now = Timestamp.string(Date())
             var outcomes: [(ResourceKey, DeleteOutcome)] = []
             var protected: [ResourceKey] = []
@@ -76,7 +76,7 @@ extension Store {
     /// Removes a tombstoned resource and its allocations once its external state is gone (the controller's last step).
     @discardableResult
     public func finalizeDeletion(_ key: ResourceKey) throws -> Bool {
-        try writer.write { db in
+        try writing { db in
             try db.cachedStatement(sql: "DELETE FROM resource WHERE kind = ? AND project = ? AND name = ? AND deletionTimestamp IS NOT NULL")
                 .execute(arguments: [key.kind.rawValue, key.project, key.name])
             guard db.changesCount > 0 else { return false }

@@ -10,7 +10,7 @@ extension Store: ManifestCache {
     public func cachedManifests(_ digests: [String]) -> [String: String] {
         guard !digests.isEmpty else { return [:] }
         do {
-            return try writer.read { db in
+            return try reading { db in
                 var found: [String: String] = [:]
                 let statement = try db.cachedStatement(sql: "SELECT body FROM manifestCache WHERE digest = ?")
                 for digest in digests {
@@ -27,7 +27,7 @@ extension Store: ManifestCache {
     public func cacheManifests(_ bodies: [String: String]) {
         let now = Date()
         do {
-            try writer.write { db in
+            try writing { db in
                 let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO manifestCache(digest, body, createdAt) VALUES (?, ?, ?)")
                 for (digest, body) in bodies { try insert.execute(arguments: [digest, body, Timestamp.string(now)]) }
                 try db.execute(sql: "DELETE FROM manifestCache WHERE createdAt < ?", arguments: [Timestamp.string(now.addingTimeInterval(-Self.manifestCacheLifetime))])

@@ -279,6 +279,10 @@ extension Store {
             // not named, as set when the resource was made. NULL for rows written before.
             try db.execute(sql: "ALTER TABLE resource ADD COLUMN fieldManagers TEXT")
         }
+        migrator.registerMigration("v18-event-request-id") { db in
+            // The API request that recorded each event, which the reconcile of the change logs.
+            try db.execute(sql: "ALTER TABLE event ADD COLUMN requestId TEXT")
+        }
         return migrator
     }
 }

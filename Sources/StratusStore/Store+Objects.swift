@@ -131,7 +131,7 @@ extension Store {
     // MARK: - Buckets
 
     public func buckets(project: String?) throws -> [BucketRecord] {
-        try writer.read { db in
+        try reading { db in
             let rows = try project.map { try Row.fetchAll(db, sql: "SELECT name, project, createdAt, public FROM bucket WHERE project = ? ORDER BY name", arguments: [$0]) }
                 ?? Row.fetchAll(db, sql: "SELECT name, project, createdAt, public FROM bucket ORDER BY name")
             return rows.map { BucketRecord(name: $0[0], project: $0[1], createdAt: $0[2], isPublic: $0[3]) }
@@ -139,7 +139,7 @@ extension Store {
     }
 
     public func bucket(_ name: String) throws -> BucketRecord? {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchOne(db, sql: "SELECT name, project, createdAt, public FROM bucket WHERE name = ?", arguments: [name])
                 .map { BucketRecord(name: $0[0], project: $0[1], createdAt: $0[2], isPublic: $0[3]) }
         }
@@ -147,14 +147,14 @@ extension Store {
 
     /// A bucket's tag set: nil when the bucket has none (or does not exist).
     public func bucketTags(_ name: String) throws -> [String: String]? {
-        try writer.read { db in
+        try reading { db in
             try String.fetchOne(db, sql: "SELECT tags FROM bucket WHERE name = ?", arguments: [name]).map(Self.dictionary)
         }
     }
 
     /// Replaces a bucket's tag set (nil removes it); false when the bucket does not exist.
     public func setBucketTags(_ name: String, _ tags: [String: String]?) throws -> Bool {
-        try writer.write { db in
+        try writing { db in
             try db.execute(sql: "UPDATE bucket SET tags = ? WHERE name = ?", arguments: [tags.map(Self.json), name])
             return db.changesCount > 0
         }
@@ -162,7 +162,7 @@ extension Store {
 
     /// Creates a bucket; returns the existing one (unchanged) when the name is taken.
     public func createBucket(_ name: String, project: String) throws -> (bucket: BucketRecord, created: Bool) {
-        try writer.write { db in
+        try writing { db in
             if let row = try Row.fetchOne(db, sql: "SELECT name, project, createdAt, public FROM bucket WHERE name = ?", arguments: [name]) {
                 return (BucketRecord(name: row[0], project: row[1], createdAt: row[2], isPublic: row[3]), false)
             }
@@ -175,7 +175,7 @@ extension Store {
     public enum BucketDeletion: Sendable { case deleted, notFound, notEmpty }
 
     public func deleteBucket(_ name: String) throws -> BucketDeletion {
-        try writer.write { db in
+        try writing { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [name]) != nil else { return .notFound }
             if try Int.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ? LIMIT 1", arguments: [name]) != nil { return .notEmpty }
             if try Int.fetchOne(db, sql: "SELECT 1 FROM upload WHERE bucket = ? LIMIT 1", arguments: [name]) != nil { return .notEmpty }
@@ -185,7 +185,7 @@ extension Store {
     }
 
     public func setBucketPublic(_ name: String, _ isPublic: Bool) throws {
-        try writer.write { db in try db.execute(sql: "UPDATE bucket SET public = ? WHERE name = ?", arguments: [isPublic, name]) }
+        try writing { db in try db.execute(sql: "UPDATE bucket SET public = ? WHERE name = ?", arguments: [isPublic, name]) }
     }
 
     // MARK: - Objects
@@ -236,14 +236,14 @@ extension Store {
     }
 
     public func object(bucket: String, key: String) throws -> ObjectRecord? {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchOne(db.cachedStatement(sql: Self.selectObject + " WHERE o.bucket = ? AND o.key = ?"), arguments: [bucket, Self.keyValue(key)]).map(Self.object)
         }
     }
 
     /// A bucket and one of its objects, read together (a GET needs both).
     public func bucketAndObject(bucket: String, key: String) throws -> (bucket: BucketRecord?, object: ObjectRecord?) {
-        try writer.read { db in
+        try reading { db in
             let found = try Row.fetchOne(db.cachedStatement(sql: "SELECT name, project, createdAt, public FROM bucket WHERE name = ?"), arguments: [bucket])
                 .map { BucketRecord(name: $0[0], project: $0[1], createdAt: $0[2], isPublic: $0[3]) }
             guard found != nil else { return (nil, nil) }
@@ -262,7 +262,7 @@ extension Store {
 
     /// As `objects(bucket:prefix:start:inclusive:limit:)`, with only what a listing shows.
     public func listing(bucket: String, prefix: String, start: String?, inclusive: Bool = false, limit: Int) throws -> [ListedObject] {
-        try writer.read { db in
+        try reading { db in
             let (sql, arguments) = Self.keyRange("SELECT key, size, etag, lastModified FROM object WHERE bucket = ?", column: "key", bucket: bucket, prefix: prefix, start: start, inclusive: inclusive, limit: limit)
             return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map {
                 ListedObject(key: Self.key($0[0]), size: $0[1], etag: $0[2], lastModified: $0[3])
@@ -274,7 +274,7 @@ extension Store {
     /// the caller removes; nil when `condition` refuses the write (the object's current ETag, or
     /// nil when there is none, decides).
     public func putObject(_ object: ObjectRecord, condition: (@Sendable (String?) -> Bool)? = nil) throws -> (written: Bool, replaced: String?) {
-        try writer.write { db in
+        try writing { db in
             let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, etag, size FROM object WHERE bucket = ? AND key = ?"), arguments: [object.bucket, Self.keyValue(object.key)])
             if let condition, !condition(current?[1]) { return (false, nil) }
             try Self.checkObjectQuota(db, bucket: object.bucket, adding: object.size - (current?[2] ?? 0))
@@ -287,7 +287,7 @@ extension Store {
     /// `putObject` records it, in order, inside a savepoint of its own, so one refused (its
     /// condition, the quota) changes nothing and the others still commit.
     public func putObjects(_ batch: [(object: ObjectRecord, condition: (@Sendable (String?) -> Bool)?)]) throws -> [Result<(written: Bool, replaced: String?), any Error>] {
-        try writer.write { db in
+        try writing { db in
             var results: [Result<(written: Bool, replaced: String?), any Error>] = []
             results.reserveCapacity(batch.count)
             for (object, condition) in batch {
@@ -312,7 +312,7 @@ extension Store {
 
     /// Replaces an object's tags; false when there is no such object.
     public func setObjectTags(bucket: String, key: String, _ tags: [String: String]) throws -> Bool {
-        try writer.write { db in
+        try writing { db in
             try db.cachedStatement(sql: "UPDATE object SET tags = ? WHERE bucket = ? AND key = ?").execute(arguments: [Self.json(tags), bucket, Self.keyValue(key)])
             return db.changesCount > 0
         }
@@ -320,7 +320,7 @@ extension Store {
 
     /// Removes an object's record; returns its file.
     public func deleteObject(bucket: String, key: String) throws -> String? {
-        try writer.write { db in
+        try writing { db in
             let file = try String.fetchOne(db.cachedStatement(sql: "SELECT file FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, Self.keyValue(key)])
             try db.cachedStatement(sql: "DELETE FROM object WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Self.keyValue(key)])
             try db.cachedStatement(sql: "DELETE FROM objectData WHERE bucket = ? AND key = ?").execute(arguments: [bucket, Self.keyValue(key)])
@@ -370,7 +370,7 @@ extension Store {
 
     /// Every file an object or a part refers to (a restart removes the others).
     public func objectFiles() throws -> Set<String> {
-        try writer.read { db in
+        try reading { db in
             Set(try String.fetchAll(db, sql: "SELECT file FROM object UNION SELECT file FROM part"))
         }
     }
@@ -379,14 +379,14 @@ extension Store {
 
     /// Bytes a project's buckets hold: objects and the parts of uploads in progress.
     public func objectUsage(project: String) throws -> Int64 {
-        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT bytes FROM objectUsage WHERE project = ?", arguments: [project]) ?? 0 }
+        try reading { db in try Int64.fetchOne(db, sql: "SELECT bytes FROM objectUsage WHERE project = ?", arguments: [project]) ?? 0 }
     }
 
     /// Before a large body is read: refuses a write of `bytes` declared bytes to `key` (or to part
     /// `part` of `upload`) that cannot fit the project's object quota, so a client is told at once
     /// instead of after sending gigabytes. The write's own transaction checks again.
     public func checkObjectQuota(bucket: String, key: String, upload: String? = nil, part: Int = 0, bytes: Int64) throws {
-        try writer.read { db in
+        try reading { db in
             let current: Int64?
             if let upload {
                 current = try Int64.fetchOne(db, sql: "SELECT size FROM part WHERE upload = ? AND number = ?", arguments: [upload, part])
@@ -421,21 +421,21 @@ extension Store {
     // MARK: - Multipart uploads
 
     public func createUpload(_ upload: UploadRecord) throws {
-        try writer.write { db in
+        try writing { db in
             try db.execute(sql: "INSERT INTO upload (id, bucket, key, initiated, headers, tags) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [upload.id, upload.bucket, Self.keyValue(upload.key), upload.initiated, Self.json(upload.headers), Self.json(upload.tags)])
         }
     }
 
     public func upload(_ id: String) throws -> UploadRecord? {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchOne(db, sql: "SELECT id, bucket, key, initiated, headers, tags FROM upload WHERE id = ?", arguments: [id])
                 .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4]), tags: Self.dictionary($0[5])) }
         }
     }
 
     public func uploads(bucket: String) throws -> [UploadRecord] {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: "SELECT id, bucket, key, initiated, headers, tags FROM upload WHERE bucket = ? ORDER BY key, initiated", arguments: [bucket])
                 .map { UploadRecord(id: $0[0], bucket: $0[1], key: Self.key($0[2]), initiated: $0[3], headers: Self.dictionary($0[4]), tags: Self.dictionary($0[5])) }
         }
@@ -444,7 +444,7 @@ extension Store {
     /// Records a part (replacing one of the same number); returns the replaced part's file.
     /// Nil when the upload no longer exists (then `part.file` is the caller's to remove).
     public func putPart(upload: String, _ part: PartRecord) throws -> (recorded: Bool, replaced: String?) {
-        try writer.write { db in
+        try writing { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM upload WHERE id = ?", arguments: [upload]) != nil else { return (false, nil) }
             let old = try Row.fetchOne(db, sql: "SELECT file, size FROM part WHERE upload = ? AND number = ?", arguments: [upload, part.number])
             let bucket = try String.fetchOne(db, sql: "SELECT bucket FROM upload WHERE id = ?", arguments: [upload]) ?? ""
@@ -458,7 +458,7 @@ extension Store {
     }
 
     public func parts(upload: String) throws -> [PartRecord] {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: "SELECT number, file, size, etag, lastModified FROM part WHERE upload = ? ORDER BY number", arguments: [upload])
                 .map { PartRecord(number: $0[0], file: $0[1], size: $0[2], etag: $0[3], lastModified: $0[4]) }
         }
@@ -468,7 +468,7 @@ extension Store {
     /// parts' files for the caller to remove. When `object` is given it is recorded in the same
     /// transaction (replacing one of the same key, whose file is returned too), if `condition` allows.
     public func finishUpload(_ id: String, object: ObjectRecord? = nil, condition: (@Sendable (String?) -> Bool)? = nil) throws -> (written: Bool, files: [String]) {
-        try writer.write { db in
+        try writing { db in
             var files = try String.fetchAll(db, sql: "SELECT file FROM part WHERE upload = ?", arguments: [id])
             if let object {
                 let current = try Row.fetchOne(db, sql: "SELECT file, etag, size FROM object WHERE bucket = ? AND key = ?", arguments: [object.bucket, Self.keyValue(object.key)])

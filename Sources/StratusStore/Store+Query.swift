@@ -8,7 +8,7 @@ extension Store {
     /// as a primary-key lookup; a request that made each lookup its own read spent a fifth of the
     /// EC2 API's CPU there. The reader is valid only inside `body`.
     public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
-        try writer.read { db in try body(StoreReader(db: db)) }
+        try reading { db in try body(StoreReader(db: db)) }
     }
 
     /// Resources of a kind (all kinds when nil), optionally in one project, in key order.
@@ -63,7 +63,7 @@ extension Store {
     /// Every instance's key, type and the node its status records (nil before it is placed), for the
     /// scheduler; no spec or status is decoded.
     public func instancePlacements() throws -> [(key: ResourceKey, instanceType: String, node: String?)] {
-        try writer.read { db in
+        try reading { db in
             let statement = try db.cachedStatement(sql: """
                 SELECT project, name, json_extract(spec, '$.instanceType'), json_extract(status, '$.details.node') FROM resource WHERE kind = 'Instance'
                 """)
@@ -89,7 +89,7 @@ extension Store {
     }
 
     public func instanceSummaries() throws -> [InstanceSummary] {
-        try writer.read { db in
+        try reading { db in
             let statement = try db.cachedStatement(sql: """
                 SELECT project, name, ec2Id, generation, deletionTimestamp IS NOT NULL, json_extract(spec, '$.powerState'),
                     json_extract(status, '$.observedGeneration'), json_extract(status, '$.phase'),
@@ -109,25 +109,25 @@ extension Store {
 
     /// Events after a sequence number, oldest first: the change feed.
     public func events(after seq: Int64 = 0, limit: Int = 1000) throws -> [StoredEvent] {
-        try writer.read { db in
+        try reading { db in
             try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
         }
     }
 
-    /// What the controller follows of the feed: each event's position, resource and reason, read
-    /// by column position (decoding whole events as records cost it ~2% of the CPU under churn).
-    public func feed(after seq: Int64, limit: Int = 1000) throws -> [(seq: Int64, key: ResourceKey?, reason: String)] {
-        try writer.read { db in
-            let statement = try db.cachedStatement(sql: "SELECT seq, kind, project, name, reason FROM event WHERE seq > ? ORDER BY seq LIMIT ?")
+    /// What the controller follows of the feed: each event's position, resource, reason and API
+    /// request, read by column position (decoding whole events as records cost it ~2% of the CPU under churn).
+    public func feed(after seq: Int64, limit: Int = 1000) throws -> [(seq: Int64, key: ResourceKey?, reason: String, requestId: String?)] {
+        try reading { db in
+            let statement = try db.cachedStatement(sql: "SELECT seq, kind, project, name, reason, requestId FROM event WHERE seq > ? ORDER BY seq LIMIT ?")
             return try Row.fetchAll(statement, arguments: [seq, limit]).map { row in
-                (row[0], Kind(rawValue: row[1]).map { ResourceKey(kind: $0, project: row[2], name: row[3]) }, row[4])
+                (row[0], Kind(rawValue: row[1]).map { ResourceKey(kind: $0, project: row[2], name: row[3]) }, row[4], row[5])
             }
         }
     }
 
     /// The most recent events about one resource, oldest first.
     public func events(for key: ResourceKey, limit: Int = 20) throws -> [StoredEvent] {
-        try writer.read { db in
+        try reading { db in
             try StoredEvent.fetchAll(db, sql: """
                 SELECT * FROM (SELECT * FROM event WHERE kind = ? AND project = ? AND name = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq
                 """, arguments: [key.kind.rawValue, key.project, key.name, limit])
@@ -136,12 +136,12 @@ extension Store {
 
     /// The newest event's sequence number (0 for none).
     public func lastEventSeq() throws -> Int64 {
-        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
+        try reading { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
     }
 
     /// How many resources of a kind are in each phase (`Terminating` for tombstones, `Pending` before any status).
     public func phaseCounts(kind: Kind) throws -> [String: Int] {
-        try writer.read { db in
+        try reading { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT CASE WHEN deletionTimestamp IS NOT NULL THEN 'Terminating'
                             ELSE COALESCE(json_extract(status, '$.phase'), 'Pending') END AS phase, COUNT(*) AS n
@@ -170,7 +170,7 @@ extension Store {
     /// Counts the set's resources: terminating (a tombstone), failed (the last reconcile failed:
     /// `Synced=False`), ready (`Ready=True`, or a kind nothing converges), else progressing.
     public func applySetHealth(_ applySet: String) throws -> SetHealth {
-        try writer.read { db in
+        try reading { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT CASE
                     WHEN deletionTimestamp IS NOT NULL THEN 'terminating'
@@ -196,7 +196,7 @@ extension Store {
 
     /// How many resources the store holds.
     public func count() throws -> Int {
-        try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0 }
+        try reading { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource") ?? 0 }
     }
 }
 

@@ -10,7 +10,7 @@ extension Store {
     @discardableResult
     public func updateStatus(_ key: ResourceKey, _ status: ResourceStatus, previousPhase: String?? = .none) throws -> Bool {
         let json = try CanonicalJSON.string(status)
-        return try writer.write { db in
+        return try writing { db in
             var oldPhase: String?
             if case .some(let known) = previousPhase {
                 oldPhase = known
@@ -33,17 +33,17 @@ extension Store {
 
     /// Appends an event about a resource (a reconciler's warning, say) to the feed.
     public func recordEvent(_ key: ResourceKey, type: String = "Normal", reason: String, message: String) throws {
-        try writer.write { db in try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, type: type, reason: reason, message: message)) }
+        try writing { db in try record(db, StoredEvent(time: Timestamp.string(Date()), key: key, type: type, reason: reason, message: message)) }
     }
 
     /// Reads a named cursor into the event feed (0 when it was never saved).
     public func cursor(_ name: String) throws -> Int64 {
-        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0 }
+        try reading { db in try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) ?? 0 }
     }
 
     /// Saves a named cursor into the event feed.
     public func saveCursor(_ name: String, _ seq: Int64) throws {
-        try writer.write { db in
+        try writing { db in
             try db.cachedStatement(sql: "INSERT INTO cursor(name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq")
                 .execute(arguments: [name, seq])
         }

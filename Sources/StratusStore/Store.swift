@@ -1,7 +1,9 @@
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import StratusModel
+import StratusTelemetry
 import Synchronization
 
 /// The desired and observed state of the cloud, in one SQLite database (WAL).
@@ -18,6 +20,37 @@ public final class Store: Sendable {
     /// one autocommit SELECT, without a pooled reader's transaction and schema check, which
     /// cost ten times the query (nil for a store that is not a file).
     let identityProbe: DatabaseQueue?
+    /// The histograms of read and write transactions, once `instrument` was called.
+    let timers = Mutex<TransactionTimers?>(nil)
+
+    struct TransactionTimers: Sendable {
+        let read: Metrics.Timer
+        let write: Metrics.Timer
+    }
+
+    /// Records the time of every transaction from now on in `telemetry`.
+    public func instrument(_ telemetry: Telemetry) {
+        let timers = TransactionTimers(
+            read: Metrics.Timer(label: MetricName.storeTransactionDuration.name, dimensions: [("type", "read")], factory: telemetry.factory),
+            write: Metrics.Timer(label: MetricName.storeTransactionDuration.name, dimensions: [("type", "write")], factory: telemetry.factory))
+        self.timers.withLock { $0 = timers }
+    }
+
+    /// A write transaction of the writer, timed when the store is instrumented.
+    func writing<T>(_ updates: (Database) throws -> T) throws -> T {
+        guard let timer = timers.withLock({ $0?.write }) else { return try writer.write(updates) }
+        let started = ContinuousClock.now
+        defer { timer.recordInterval(since: started) }
+        return try writer.write(updates)
+    }
+
+    /// A read transaction (a snapshot), timed when the store is instrumented.
+    func reading<T>(_ value: (Database) throws -> T) throws -> T {
+        guard let timer = timers.withLock({ $0?.read }) else { return try writer.read(value) }
+        let started = ContinuousClock.now
+        defer { timer.recordInterval(since: started) }
+        return try writer.read(value)
+    }
 
     /// Opens (creating if needed) the store in a data directory, as `DIR/stratus.sqlite`.
     ///
@@ -89,7 +122,7 @@ public final class Store: Sendable {
 
     /// Applies the built-in catalog the first time this database is opened.
     private func seedCatalogOnce() throws {
-        let seeded = try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'catalogSeeded'") }
+        let seeded = try reading { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'catalogSeeded'") }
         guard seeded == nil else { return }
         let documents = try ManifestLoader.load([BuiltinCatalog.source])
         _ = try apply(documents, options: ApplyOptions(applySet: BuiltinCatalog.applySet, manager: "catalog"), seed: true)
@@ -98,6 +131,6 @@ public final class Store: Sendable {
 
     /// The schema version names applied so far, oldest first.
     public func appliedMigrations() throws -> [String] {
-        try writer.read { db in try Self.migrator.appliedMigrations(db) }
+        try reading { db in try Self.migrator.appliedMigrations(db) }
     }
 }

@@ -30,6 +30,10 @@ protocol Backend: Sendable {
     func drift() async throws -> [DriftFinding]
     func drain(node: String) async throws -> [DrainOutcome]
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire
+    /// Nodes' capacity and allocation, and the quota tables of `project` (nil: every project the caller sees).
+    func usage(project: String?) async throws -> UsageReport
+    /// A one-time sign-in link of the running server's dashboard.
+    func dashboardLink(user: String?) async throws -> DashboardLink
 }
 
 /// The local data directory.
@@ -90,6 +94,10 @@ struct LocalBackend: Backend {
     func reboot(name: String, project: String?) async throws { try await server().reboot(name: name, project: project) }
     func drift() async throws -> [DriftFinding] { try await server().drift() }
     func drain(node: String) async throws -> [DrainOutcome] { try await server().drain(node: node) }
+    func dashboardLink(user: String?) async throws -> DashboardLink { try await server().dashboardLink(user: user) }
+    func usage(project: String?) async throws -> UsageReport {
+        try store.usage(projects: try project.map { [$0] } ?? store.list(kind: .project).map(\.key.name), nodes: true)
+    }
 
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
         let credential = rotate ? try store.rotateCredential(user: user, project: project ?? "") : try store.credential(user: user, project: project ?? "")
@@ -167,6 +175,8 @@ struct RemoteBackend: Backend {
     func reboot(name: String, project: String?) async throws { try await client.reboot(name: name, project: project) }
     func drift() async throws -> [DriftFinding] { try await client.drift() }
     func drain(node: String) async throws -> [DrainOutcome] { try await client.drain(node: node) }
+    func dashboardLink(user: String?) async throws -> DashboardLink { try await client.dashboardLink(user: user) }
+    func usage(project: String?) async throws -> UsageReport { try await client.usage(project: project) }
     func credentials(user: String, project: String?, rotate: Bool) async throws -> CredentialWire {
         try await client.credentials(user: user, project: project, rotate: rotate)
     }

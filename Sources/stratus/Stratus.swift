@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import StratusTelemetry
 
 /// The `stratus` command: thin wrappers around the library, which does the work.
 @main
@@ -23,8 +24,8 @@ struct Stratus: AsyncParsableCommand {
 
             The data directory is ./.stratus unless --data-dir or STRATUS_DATA says otherwise.
             """,
-        version: "0.1.0",
-        subcommands: [Apply.self, Diff.self, Plan.self, Validate.self, Schema.self, Get.self, Describe.self, Delete.self, Events.self, Console.self, Reboot.self, Credentials.self, Image.self, Serve.self, Agent.self, Cordon.self, Uncordon.self, Drain.self]
+        version: StratusBuild.version,
+        subcommands: [Apply.self, Diff.self, Plan.self, Validate.self, Schema.self, Get.self, Describe.self, Delete.self, Events.self, Console.self, Reboot.self, Credentials.self, Image.self, Serve.self, Agent.self, Cordon.self, Uncordon.self, Drain.self, Top.self, Dashboard.self]
     )
 
     /// Runs the command; usage errors exit 1 like every other error (2 is reserved for `diff`'s "differences").

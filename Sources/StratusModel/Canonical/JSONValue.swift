@@ -71,6 +71,15 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return nil
     }
 
+    /// The number, if this is an integer (or a string of one, as some details are).
+    public var intValue: Int? {
+        switch self {
+        case .int(let value): return value
+        case .string(let value): return Int(value)
+        default: return nil
+        }
+    }
+
     /// The members, if this is an object.
     public var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { return value }

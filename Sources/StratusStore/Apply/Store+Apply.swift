@@ -9,7 +9,7 @@ extension Store {
     /// Fails with every dangling reference or exceeded quota (file:line:column and a hint), and
     /// with `StoreError` when a prune would break the budget or touch a protected resource.
     public func plan(_ documents: [ManifestDocument], options: ApplyOptions) throws -> ApplyPlan {
-        try writer.read { db in try computePlan(db, documents, options) }
+        try reading { db in try computePlan(db, documents, options) }
     }
 
     /// Records the documents as desired state in one transaction, and returns what changed.
@@ -21,7 +21,7 @@ extension Store {
     }
 
     func apply(_ documents: [ManifestDocument], options: ApplyOptions, seed: Bool) throws -> ApplyPlan {
-        try writer.write { db in
+        try writing { db in
             var plan = try computePlan(db, documents, options)
             try commit(db, &plan, documents, options)
             if seed { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('catalogSeeded', ?)", arguments: [Timestamp.string(Date())]) }
@@ -318,7 +318,7 @@ extension Store {
     /// Who set each field of a resource last (`describe`): field path → manager, with "*" for
     /// every field not named; empty for a resource written before this was recorded.
     public func fieldManagers(_ key: ResourceKey) throws -> [String: String] {
-        try writer.read { db in
+        try reading { db in
             let text = try String?.fetchOne(db, sql: "SELECT fieldManagers FROM resource WHERE kind = ? AND project = ? AND name = ?", arguments: [key.kind.rawValue, key.project, key.name]) ?? nil
             return try text.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
         }
@@ -340,7 +340,7 @@ extension Store {
     func record(_ db: Database, _ event: StoredEvent) throws { try Self.record(db, event) }
 
     static func record(_ db: Database, _ event: StoredEvent) throws {
-        try db.cachedStatement(sql: "INSERT INTO event (time, kind, project, name, type, reason, message, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation])
+        try db.cachedStatement(sql: "INSERT INTO event (time, kind, project, name, type, reason, message, generation, requestId) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation, event.requestId])
     }
 }

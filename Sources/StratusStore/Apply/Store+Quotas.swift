@@ -192,3 +192,38 @@ struct InstanceTypeSizes {
         return size
     }
 }
+
+/// One line of a project's quota table, as Horizon's overview shows it.
+public struct QuotaLine: Sendable, Codable, Equatable {
+    /// The quota's field in `spec.quotas` (`instances`, `cores`, `ram`, …).
+    public var field: String
+    /// What is counted, in words (`instances`, `MB of RAM`).
+    public var noun: String
+    public var used: Int
+    /// nil when the project has no limit of this.
+    public var limit: Int?
+}
+
+extension Store {
+    /// What a project uses of each quota, and its limits (defaults filled in); nil when there is no such project.
+    public func quotaUsage(project: String) throws -> [QuotaLine]? {
+        try reading { db in
+            guard let quotas = try quotas(of: project, documents: [], byKey: [:], db) else { return nil }
+            var types = InstanceTypeSizes(documents: [])
+            let usage = try storedUsage(project: project, of: Self.quotaKinds, types: &types, db)
+            return QuotaDimension.all.map { QuotaLine(field: $0.field, noun: $0.noun, used: $0.used(usage), limit: $0.limit(quotas)) }
+        }
+    }
+
+    /// What every live instance takes, summed over the cloud: their count, vCPUs and MB of memory.
+    public func instanceTotals() throws -> (instances: Int, vcpus: Int, memoryMB: Int) {
+        try reading { db in
+            let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT COALESCE(SUM(u.count), 0), COALESCE(SUM(u.count * COALESCE(json_extract(t.spec, '$.vcpus'), 1)), 0),
+                    COALESCE(SUM(u.count * COALESCE(json_extract(t.spec, '$.memoryMB'), 0)), 0)
+                FROM instanceUsage u LEFT JOIN resource t ON t.kind = 'InstanceType' AND t.project = '' AND t.name = u.instanceType
+                """))
+            return (row?[0] ?? 0, row?[1] ?? 0, row?[2] ?? 0)
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import GRDB
 import StratusModel
+import StratusTelemetry
 
 /// One entry of the change feed: what happened to which resource, numbered in order.
 public struct StoredEvent: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
@@ -17,6 +18,9 @@ public struct StoredEvent: Sendable, Equatable, Codable, FetchableRecord, Persis
     public var reason: String
     public var message: String
     public var generation: Int?
+    /// The API request that made this change (`RequestID.current` when it was recorded), so the
+    /// controller's reconcile of it logs the same id; nil for changes of the controller itself.
+    public var requestId: String?
 
     public init(time: String, key: ResourceKey, type: String = "Normal", reason: String, message: String, generation: Int? = nil) {
         self.time = time
@@ -27,6 +31,7 @@ public struct StoredEvent: Sendable, Equatable, Codable, FetchableRecord, Persis
         self.reason = reason
         self.message = message
         self.generation = generation
+        self.requestId = RequestID.current
     }
 
     /// The resource the event is about, if its kind is known.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import StratusServer
+import StratusTelemetry
 
 extension Stratus {
     /// `stratus serve`: the controller, this node and the APIs in one process.
@@ -44,12 +45,7 @@ extension Stratus {
                 Terminal.standardOutput.line(configuration.rendered())
                 return
             }
-            let level = configuration.logLevel
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            configuration.logFormat.bootstrap(level: configuration.logLevel)
             let logger = Logger(label: "stratus.serve")
             let server = try await reportingErrors {
                 try await StratusServer.build(configuration, logger: logger, manifestCacheSalt: FileOptions.parserIdentity)
