@@ -134,11 +134,13 @@ import Testing
             _ = try await server.url(cli: cli, timeout: .seconds(120))
             let log = { (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "" }
             var steps: [String] = []
+            var dashboard = ""
             let deadline = ContinuousClock.now + .seconds(30)
             while ContinuousClock.now < deadline {
                 let lines = log().split(separator: "\n").map(String.init)
-                if let header = lines.firstIndex(where: { $0.contains("Next, in another terminal:") }), lines.count >= header + 4 {
+                if let header = lines.firstIndex(where: { $0.contains("Next, in another terminal:") }), lines.count >= header + 5 {
                     steps = lines[(header + 1)...(header + 3)].map { $0.trimmingCharacters(in: .whitespaces) }
+                    dashboard = lines[header + 4].trimmingCharacters(in: .whitespaces)
                     break
                 }
                 try await Task.sleep(for: .milliseconds(100))
@@ -150,6 +152,9 @@ import Testing
                 "eval \"$(\(CLI.binary) credentials alice -p acme \(data))\" && aws --endpoint-url \"$EC2_URL\" ec2 describe-instances",
             ], "the next steps serve printed: \(log().suffix(3000))")
             guard steps.count == 3 else { return }
+            let link = try await Self.shell(dashboard, in: cli.workDirectory)
+            #expect(dashboard.hasPrefix("\(CLI.binary) dashboard \(data)") && link.status == 0 && link.stdout.contains("/ui/login?token="),
+                    "the fourth step prints a dashboard sign-in link: \(dashboard)\n\(link.stdout)\(link.stderr)")
 
             let listed = try await Self.shell(steps[0], in: cli.workDirectory)
             #expect(listed.status == 0 && ["web-1", "web-2", "db-1"].allSatisfy(listed.stdout.contains), "\(listed.stdout)\(listed.stderr)")

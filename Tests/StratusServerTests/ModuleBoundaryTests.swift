@@ -41,6 +41,16 @@ import Testing
         #expect(!node.contains("StratusStore") && !node.contains("StratusControl") && !node.contains("StratusServer"))
     }
 
+    @Test("StratusTelemetry is a leaf beside the model: everything records into it, it imports no other Stratus module")
+    func telemetryIsALeaf() throws {
+        let targets = try Self.targets()
+        let telemetry = Self.closure(of: "StratusTelemetry", in: targets).filter { $0.hasPrefix("Stratus") }
+        #expect(telemetry == ["StratusModel"], "\(telemetry)")
+        for recorder in ["StratusStore", "StratusControl", "StratusAPI", "StratusEC2", "StratusObjectStore"] {
+            #expect(Self.closure(of: recorder, in: targets).contains("StratusTelemetry"), "\(recorder)")
+        }
+    }
+
     @Test("the node's kernel drivers (network, storage) never open the store")
     func driversHaveNoStore() throws {
         let targets = try Self.targets()

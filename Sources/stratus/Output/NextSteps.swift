@@ -4,8 +4,9 @@ import StratusModel
 import StratusServer
 import StratusStore
 
-/// What `stratus serve` prints once every listener is up: where the APIs are and three commands
-/// a newcomer can paste into another terminal, naming an instance and project that exist.
+/// What `stratus serve` prints once every listener is up: where the APIs are, three commands
+/// a newcomer can paste into another terminal (naming an instance and project that exist), and
+/// the one that prints a sign-in link of the dashboard.
 struct NextSteps {
     /// The lines, for an instance of the initial apply (else of the store), its project and the project's manager.
     static func lines(server: StratusServer, info: ServeInfo, command: String) -> [String] {
@@ -17,6 +18,7 @@ struct NextSteps {
             lines.append("  \(stratus) apply -f examples/\(data)")
             lines.append("  \(stratus) get instances\(data)")
             lines.append("  eval \"$(\(stratus) credentials admin\(data))\" && aws --endpoint-url \"$EC2_URL\" ec2 describe-instances")
+            lines.append("  \(stratus) dashboard\(data)      # a sign-in link of the web dashboard")
             return lines
         }
         let project = instance.project
@@ -27,6 +29,7 @@ struct NextSteps {
         lines.append("  \(stratus) get instances -p \(project)\(data)")
         lines.append("  \(stratus) console \(instance.name) -p \(project)\(data)")
         lines.append("  eval \"$(\(stratus) credentials \(manager) -p \(project)\(data))\" && aws --endpoint-url \"$EC2_URL\" ec2 describe-instances")
+        lines.append("  \(stratus) dashboard\(data)      # a sign-in link of the web dashboard")
         return lines
     }
 
