@@ -175,6 +175,22 @@ import Testing
         #expect(link.status == 0 && link.stdout.hasPrefix(environment["API_URL"]! + "/ui/login?token=l1."), "alice gets a sign-in link for herself: \(link.stdout) \(link.stderr)")
         let other = try await remote.run("dashboard", "--user", "bob")
         #expect(other.status != 0 && other.stderr.contains("needs the cloudadmin role"), "but not one for bob: \(other.stderr)")
+
+        // A live feed left open does not hold up a graceful shutdown.
+        let jar = "\(cli.workDirectory)/cookies"
+        let signIn = try await EC2ClientTests.run(["curl", "-s", "-o", "/dev/null", "-c", jar, link.stdout.trimmingCharacters(in: .whitespacesAndNewlines)], environment: [:])
+        #expect(signIn.status == 0)
+        let stream = Process()
+        stream.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        stream.arguments = ["-s", "-N", "-m", "60", "-b", jar, environment["API_URL"]! + "/ui/events"]
+        stream.standardOutput = FileHandle.nullDevice
+        try stream.run()
+        defer { if stream.isRunning { stream.terminate() } }
+        try await Task.sleep(for: .seconds(1))
+        let stopping = ContinuousClock.now
+        kill(server.process.processIdentifier, SIGINT)
+        while server.process.isRunning && ContinuousClock.now - stopping < .seconds(15) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!server.process.isRunning, "serve stopped within 15 s of SIGINT with a live feed open (took \(ContinuousClock.now - stopping))")
     }
 
     @Test("the dashboard in headless Chromium: sign in, the examples' instances Running, web-1's page, a reboot arriving live, a reboot from the page, a reader refused, sign out; no cookie or a wrong CSRF token refused; screenshots not blank")

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import StratusAccess
 import StratusIdentity
 import StratusModel
@@ -290,7 +291,9 @@ struct Dashboard: Sendable {
                 var cursor = start
                 try await writer.write(ByteBuffer(string: "retry: 2000\n: stream of \(principal.user)\n\n"))
                 var quiet = ContinuousClock.now
-                while Date() < expiry {
+                // Until the session ends, the client goes, or the server shuts down (a stream
+                // left open would hold a graceful shutdown for hours).
+                while Date() < expiry && !Task.isCancelled && !Task.isShuttingDownGracefully {
                     let events = try store.events(after: cursor, limit: 1000)
                     var text = ""
                     for event in events {
