@@ -2,7 +2,8 @@ import GRDB
 import StratusModel
 
 /// How many resources are in each state, counted by SQLite in one read (for `/metrics` and
-/// the dashboard's health bar), without decoding a single resource.
+/// the dashboard's health bar) from the status summary columns (migration v19), without
+/// decoding a single resource.
 public struct CensusRow: Sendable, Equatable {
     public var kind: String
     public var project: String
@@ -33,9 +34,7 @@ extension Store {
     public func census() throws -> [CensusRow] {
         try reading { db in
             try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT kind, project, COALESCE(json_extract(status, '$.phase'), '') AS phase,
-                  COALESCE((SELECT json_extract(value, '$.status') FROM json_each(status, '$.conditions') WHERE json_extract(value, '$.type') = 'Ready'), 'Unknown') AS ready,
-                  (SELECT json_extract(value, '$.status') || ':' || json_extract(value, '$.reason') FROM json_each(status, '$.conditions') WHERE json_extract(value, '$.type') = 'Synced') AS synced,
+                SELECT kind, project, COALESCE(statusPhase, '') AS phase, COALESCE(statusReady, 'Unknown') AS ready, statusSynced AS synced,
                   deletionTimestamp IS NOT NULL AS terminating, COUNT(*) AS count
                 FROM resource GROUP BY 1, 2, 3, 4, 5, 6
                 """)).map { row in

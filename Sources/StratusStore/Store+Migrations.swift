@@ -283,6 +283,20 @@ extension Store {
             // The API request that recorded each event, which the reconcile of the change logs.
             try db.execute(sql: "ALTER TABLE event ADD COLUMN requestId TEXT")
         }
+        migrator.registerMigration("v19-status-summary") { db in
+            // The status's phase, Ready status and Synced status:reason as plain columns, written
+            // with the status: counting 10,000 resources by them (the census of /metrics and the
+            // dashboard) is a GROUP BY of columns, not a parse of every status's JSON (5 ms, not 140).
+            try db.execute(sql: """
+                ALTER TABLE resource ADD COLUMN statusPhase TEXT;
+                ALTER TABLE resource ADD COLUMN statusReady TEXT;
+                ALTER TABLE resource ADD COLUMN statusSynced TEXT;
+                UPDATE resource SET statusPhase = json_extract(status, '$.phase'),
+                  statusReady = (SELECT json_extract(value, '$.status') FROM json_each(status, '$.conditions') WHERE json_extract(value, '$.type') = 'Ready'),
+                  statusSynced = (SELECT json_extract(value, '$.status') || ':' || json_extract(value, '$.reason') FROM json_each(status, '$.conditions') WHERE json_extract(value, '$.type') = 'Synced')
+                WHERE status IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

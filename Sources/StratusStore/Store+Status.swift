@@ -18,8 +18,10 @@ extension Store {
                 db.cachedStatement(sql: "SELECT status FROM resource WHERE kind = ? AND project = ? AND name = ?"), arguments: [key.kind.rawValue, key.project, key.name]) {
                 oldPhase = try JSONDecoder().decode(ResourceStatus.self, from: Data(old.utf8)).phase
             }
-            try db.cachedStatement(sql: "UPDATE resource SET status = ? WHERE kind = ? AND project = ? AND name = ?")
-                .execute(arguments: [json, key.kind.rawValue, key.project, key.name])
+            let ready = status.condition(.ready)?.status.rawValue
+            let synced = status.condition(.synced).map { "\($0.status.rawValue):\($0.reason.rawValue)" }
+            try db.cachedStatement(sql: "UPDATE resource SET status = ?, statusPhase = ?, statusReady = ?, statusSynced = ? WHERE kind = ? AND project = ? AND name = ?")
+                .execute(arguments: [json, status.phase, ready, synced, key.kind.rawValue, key.project, key.name])
             guard db.changesCount > 0 else { return false }
             if let phase = status.phase, phase != oldPhase {
                 let ready = status.condition(.ready)

@@ -45,7 +45,7 @@ extension StoreReader {
             if phase == "Terminating" {
                 clauses.append("deletionTimestamp IS NOT NULL")
             } else {
-                clauses.append("json_extract(status, '$.phase') = ? AND deletionTimestamp IS NULL")
+                clauses.append("statusPhase = ? AND deletionTimestamp IS NULL")
                 arguments += [phase]
             }
         }

@@ -22,7 +22,7 @@ import Testing
     @Test("an empty database is migrated to every named migration")
     func fromEmpty() throws {
         let store = try makeStore(seedCatalog: false)
-        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version", "v8-project-quota-defaults", "v9-default-security-groups", "v10-object-store", "v11-object-md5", "v12-object-tags", "v13-object-quota", "v14-inline-objects", "v15-bucket-tags", "v16-desired-version", "v17-field-managers", "v18-event-request-id"])
+        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version", "v8-project-quota-defaults", "v9-default-security-groups", "v10-object-store", "v11-object-md5", "v12-object-tags", "v13-object-quota", "v14-inline-objects", "v15-bucket-tags", "v16-desired-version", "v17-field-managers", "v18-event-request-id", "v19-status-summary"])
     }
 
     @Test("a database of the previous version keeps its data when migrated")
@@ -43,7 +43,7 @@ import Testing
         }
         try old.close()
         let store = try Store(writer: DatabaseQueue(path: path), seedCatalog: false)
-        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version", "v8-project-quota-defaults", "v9-default-security-groups", "v10-object-store", "v11-object-md5", "v12-object-tags", "v13-object-quota", "v14-inline-objects", "v15-bucket-tags", "v16-desired-version", "v17-field-managers", "v18-event-request-id"])
+        #expect(try store.appliedMigrations() == ["v1-resources-events", "v2-allocations-cursors", "v3-manifest-cache", "v4-credentials", "v5-instance-type-index", "v6-instance-usage", "v7-identity-version", "v8-project-quota-defaults", "v9-default-security-groups", "v10-object-store", "v11-object-md5", "v12-object-tags", "v13-object-quota", "v14-inline-objects", "v15-bucket-tags", "v16-desired-version", "v17-field-managers", "v18-event-request-id", "v19-status-summary"])
         let volume = try #require(try store.get(ec2Id: "vol-0000beef"))
         #expect(volume.generation == 3)
         #expect(volume.resource.spec == .volume(VolumeSpec(sizeGB: 5)))

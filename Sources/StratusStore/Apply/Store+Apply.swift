@@ -340,7 +340,14 @@ extension Store {
     func record(_ db: Database, _ event: StoredEvent) throws { try Self.record(db, event) }
 
     static func record(_ db: Database, _ event: StoredEvent) throws {
+        // Without a request id the column is not named: migration v9 records events (a project's
+        // default group) before v18 made the column.
+        guard let requestId = event.requestId else {
+            try db.cachedStatement(sql: "INSERT INTO event (time, kind, project, name, type, reason, message, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation])
+            return
+        }
         try db.cachedStatement(sql: "INSERT INTO event (time, kind, project, name, type, reason, message, generation, requestId) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation, event.requestId])
+            .execute(arguments: [event.time, event.kind, event.project, event.name, event.type, event.reason, event.message, event.generation, requestId])
     }
 }
