@@ -70,6 +70,8 @@ import Testing
         case "resync-interval": "9"
         case "role": "all"
         case "log-level": "debug"
+        case "log-format": "json"
+        case "metrics-listen": "127.0.0.1:9464"
         case "domain-type": "qemu"
         case "node-capacity": "cpus=16,memory=64Gi"
         case "metadata-listen": "127.0.0.1:8775"
