@@ -25,6 +25,7 @@ bench: install-deps release
 	$(SWIFT) build -c release --product stratus-bench
 	python3 bench/apply_diff.py --bin .build/release/stratus
 	python3 bench/gitsync.py --bin .build/release/stratus
+	python3 bench/dashboard.py --bin .build/release/stratus
 	.build/release/stratus-bench compute 1000 2>/dev/null
 	.build/release/stratus-bench identity 10000
 	python3 bench/ec2_vs_moto.py --bin .build/release/stratus

@@ -79,7 +79,8 @@ public struct ObjectLocator: Sendable {
         return .object(ImageObject(path: url, size: object.size, md5: md5))
     }
 
-    /// The objects of an image's `s3://` locations, or why one is missing.
+    /// The objects of an image's `s3://` locations, or why one is missing (each reason once: a
+    /// missing bucket is the reason of the disk, the kernel and the ramdisk alike).
     func objects(of image: ImageSpec) throws -> (objects: [String: ImageObject], missing: [String]) {
         var objects: [String: ImageObject] = [:]
         var missing: [String] = []
@@ -87,7 +88,7 @@ public struct ObjectLocator: Sendable {
             switch try locate(location) {
             case .local: continue
             case .object(let object): objects[location] = object
-            case .missing(let why): missing.append(why)
+            case .missing(let why): if !missing.contains(why) { missing.append(why) }
             }
         }
         return (objects, missing)
